@@ -346,7 +346,8 @@ def _licence_conflicts(
             reasons.append(f"an exclusive {usage.media} licence covers {describe(common)} {until}")
         elif usage.exclusive:
             reasons.append(
-                f"a {usage.media} licence already covers {describe(common)} {until}, "
+                f"{'an' if usage.media[0] in 'aeiou' else 'a'} {usage.media} licence already covers "
+                f"{describe(common)} {until}, "
                 "so an exclusive one cannot be granted there"
             )
     return reasons
@@ -488,7 +489,8 @@ def clear(rights: TrackRights, usage: Usage) -> Clearance:
             dates = ", ".join(str(d) for d in changes)
             manual.append(f"the {right} changes hands during the licence term (on {dates})")
     terms = None
-    if not manual:
+    # Until ownership is settled it is not known whose policy applies.
+    if not blocking and not manual:
         terms = _terms(rights, usage, picture.slices, len(countries))
         manual.extend(terms.manual)
     if blocking or manual:
