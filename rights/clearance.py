@@ -106,8 +106,8 @@ def _where(countries: Iterable[str]) -> str:
 def list_price(card: RateCard, usage: Usage) -> Money | None:
     """The rate card's price for a usage, or None when the card does not price that medium or term.
 
-    base × medium × (sum of each territory scope's multiplier) × term bracket × exclusivity, rounded
-    half up once at the end so that multipliers do not compound rounding errors.
+    base × medium × (sum of each territory scope's multiplier) × term bracket × exclusivity, each
+    step rounded half up, the same steps the auction's fixed-price quote shows.
     """
     media_bp = card.media_bp.get(usage.media)
     brackets = [months for months in sorted(card.term_bp) if months >= usage.term_months]
@@ -120,11 +120,10 @@ def list_price(card: RateCard, usage: Usage) -> Money | None:
     ]
     if usage.exclusive:
         factors.append(card.exclusivity_bp)
-    numerator = card.base.amount
+    price = card.base
     for factor in factors:
-        numerator *= factor
-    denominator = FULL_SHARE_BP ** len(factors)
-    return Money((numerator + denominator // 2) // denominator, card.base.currency)
+        price = price.scaled_bp(factor)
+    return price
 
 
 def _segments(period: Period, rights: TrackRights) -> list[Period]:
