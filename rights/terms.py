@@ -133,7 +133,10 @@ class RateCard(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         multipliers: list[Any] = [
-            *self.media_bp.values(), *self.territory_bp.values(), *self.term_bp.values(), self.exclusivity_bp
+            *self.media_bp.values(),
+            *self.territory_bp.values(),
+            *self.term_bp.values(),
+            self.exclusivity_bp,
         ]
         if any(not isinstance(m, int) or m <= 0 for m in multipliers):
             raise TermsError("every rate card multiplier must be a positive integer of basis points")

