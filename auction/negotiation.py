@@ -101,21 +101,23 @@ def counter(negotiation: Negotiation, party: Party, amount: Money, now: datetime
 def accept(negotiation: Negotiation, party: Party, now: datetime) -> Negotiation:
     """Take the standing offer: the negotiation concludes at its price."""
     _require_turn(negotiation, party, now)
-    return _conclude(negotiation, NegotiationState.ACCEPTED, now, f"accepted by the {party}", accepted=True)
+    return _conclude(
+        negotiation, NegotiationState.ACCEPTED, now, f"accepted by the {_named(party)}", accepted=True
+    )
 
 
 def reject(negotiation: Negotiation, party: Party, now: datetime) -> Negotiation:
     """Turn the standing offer down and end the negotiation."""
     _require_turn(negotiation, party, now)
-    return _conclude(negotiation, NegotiationState.REJECTED, now, f"rejected by the {party}")
+    return _conclude(negotiation, NegotiationState.REJECTED, now, f"rejected by the {_named(party)}")
 
 
 def withdraw(negotiation: Negotiation, party: Party, now: datetime) -> Negotiation:
     """Take back one's own standing offer before it is answered, ending the negotiation."""
     _require_standing_offer(negotiation, now)
     if negotiation.state is AWAITING[party]:
-        raise NotYourTurn(f"no offer of yours is standing: answer the {OTHER[party]}'s offer instead")
-    return _conclude(negotiation, NegotiationState.WITHDRAWN, now, f"withdrawn by the {party}")
+        raise NotYourTurn(f"no offer of yours is standing: answer the {_named(OTHER[party])}'s offer instead")
+    return _conclude(negotiation, NegotiationState.WITHDRAWN, now, f"withdrawn by the {_named(party)}")
 
 
 def expire(negotiation: Negotiation, now: datetime) -> Negotiation:
@@ -126,7 +128,9 @@ def expire(negotiation: Negotiation, now: datetime) -> Negotiation:
     if now < negotiation.respond_by:
         raise NotDueYet(f"the standing offer can be answered until {negotiation.respond_by.isoformat()}")
     waiting_for = Party.BUYER if negotiation.state is NegotiationState.AWAITING_BUYER else Party.RIGHTS_HOLDER
-    return _conclude(negotiation, NegotiationState.EXPIRED, now, f"the {waiting_for} did not answer in time")
+    return _conclude(
+        negotiation, NegotiationState.EXPIRED, now, f"the {_named(waiting_for)} did not answer in time"
+    )
 
 
 def _check_amount(terms: NegotiationTerms, party: Party, amount: Money) -> None:
@@ -147,7 +151,7 @@ def _check_amount(terms: NegotiationTerms, party: Party, amount: Money) -> None:
 def _require_turn(negotiation: Negotiation, party: Party, now: datetime) -> None:
     _require_standing_offer(negotiation, now)
     if negotiation.state is not AWAITING[party]:
-        raise NotYourTurn(f"the negotiation is waiting for the {OTHER[party]}")
+        raise NotYourTurn(f"the negotiation is waiting for the {_named(OTHER[party])}")
 
 
 def _require_standing_offer(negotiation: Negotiation, now: datetime) -> None:
@@ -203,3 +207,7 @@ def _conclude(
         concluded_at=now,
         reason=reason,
     )
+
+
+def _named(party: Party) -> str:
+    return party.value.replace("_", " ")

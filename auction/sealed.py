@@ -62,6 +62,7 @@ def close_sealed(
     reveal_for = {reveal.bid_id: reveal for reveal in reveals}
     rejected: list[Rejection] = []
     counted: dict[UUID, Bid] = {}  # each bidder's earliest counted bid
+    superseded: list[Bid] = []
 
     for entry in bids:
         bid = _counted_form(round, params, entry, reveal_for)
@@ -69,13 +70,15 @@ def close_sealed(
             rejected.append(rejection(entry, bid))
             continue
         earlier = counted.get(bid.bidder)
-        if earlier is None:
+        if earlier is None or committed_before(bid, earlier):
             counted[bid.bidder] = bid
-            continue
-        first, later = (bid, earlier) if committed_before(bid, earlier) else (earlier, bid)
-        counted[bid.bidder] = first
-        refusal = AlreadyBid(f"only a buyer's first bid counts; {first.id} came first")
-        rejected.append(rejection(later, refusal))
+        if earlier is not None:
+            superseded.append(bid if counted[bid.bidder] is earlier else earlier)
+    for later in superseded:
+        first = counted[later.bidder]
+        rejected.append(
+            rejection(later, AlreadyBid(f"only a buyer's first bid counts; {first.id} came first"))
+        )
 
     best: Bid | None = None
     second: int | None = None  # the highest amount among all counted bids but the best
