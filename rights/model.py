@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import enum
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 import msgspec
@@ -215,3 +215,14 @@ class TrackRights(msgspec.Struct, frozen=True, kw_only=True):
     def party_name(self, party_id: UUID) -> str:
         party = self.parties.get(party_id)
         return party.name if party else f"party {party_id}"
+
+
+class Track(msgspec.Struct, frozen=True, kw_only=True):
+    """A catalogue entry: what buyers find and license; its recording carries the rights."""
+
+    id: UUID
+    owner_organisation_id: UUID
+    title: str
+    artist: str
+    description: str = ""
+    created_at: datetime
