@@ -33,7 +33,7 @@ from auction.model import (
 from rights.terms import Money
 
 
-def clock_params(round: Round) -> ClockParams:
+def _clock_params(round: Round) -> ClockParams:
     if not isinstance(round.params, ClockParams):
         raise WrongMechanism(f"round {round.id} is a {round.mechanism} round, not a clock")
     return round.params
@@ -42,7 +42,7 @@ def clock_params(round: Round) -> ClockParams:
 def clock_price(round: Round, now: datetime) -> Money:
     """The clock's price at `now` (its start price before the round opens)."""
     require_utc(now)
-    params = clock_params(round)
+    params = _clock_params(round)
     steps = max(0, (now - round.opens_at) // timedelta(seconds=params.step_seconds))
     return Money(max(params.floor.amount, params.start.amount - params.step.amount * steps), params.currency)
 
@@ -53,7 +53,7 @@ def accept_clock(round: Round, bid_id: UUID, bidder: UUID, placed_by: UUID, now:
     Only the first acceptance may be stored: the caller's guarded close makes sure of that.
     """
     require_utc(now)
-    params = clock_params(round)
+    params = _clock_params(round)
     if round.state is RoundState.CLOSED:
         raise RoundClosed("the clock has already closed")
     price = clock_price(round, now)
@@ -75,7 +75,7 @@ def accept_clock(round: Round, bid_id: UUID, bidder: UUID, placed_by: UUID, now:
 def close_clock(round: Round, bids: Sequence[Bid | Commitment], now: datetime, ranked: bool) -> Outcome:
     """The outcome of a clock round from its stored acceptances: the earliest valid one wins at the
     clock's price at its commit time; none means the licence went unsold."""
-    params = clock_params(round)
+    params = _clock_params(round)
     rejected: list[Rejection] = []
     valid: list[Bid] = []
     first: Bid | None = None

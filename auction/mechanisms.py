@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-def sealed_params(round: Round) -> SealedBidParams:
+def _sealed_params(round: Round) -> SealedBidParams:
     if isinstance(round.params, ClockParams):
         raise WrongMechanism("a clock round takes no sealed bids: accept the clock's price instead")
     if isinstance(round.params, NegotiationTerms):
@@ -81,7 +81,7 @@ def validate_bid(
     bids cannot both extend from the same deadline.
     """
     require_utc(now)
-    params = sealed_params(round)
+    params = _sealed_params(round)
     if round.state is RoundState.CLOSED:
         raise RoundClosed("the round is closed")
     if bid.committed_at != now:
@@ -102,7 +102,7 @@ def validate_reveal(round: Round, commitment: Commitment, reveal: Reveal, now: d
     """Open a commitment with a reveal received at `now` (its `revealed_at` must be `now`): the bid
     it counts as at the close, or the `BidRefused` saying why it will not count."""
     require_utc(now)
-    params = sealed_params(round)
+    params = _sealed_params(round)
     if params.reveal_seconds is None:
         raise WrongBidKind("this round takes bids in the clear; there is nothing to reveal")
     if round.state is RoundState.CLOSED:
@@ -132,6 +132,7 @@ def close(
 ) -> Outcome:
     """The outcome of a sealed or clock round at `now`, which must not be before `close_due_at`.
 
+    `reveals` (commit–reveal rounds) holds the reveals `validate_reveal` accepted, one per commitment.
     Every bid is checked again, so a bid stored by mistake is rejected with its reason rather
     than counted. Finding the winner and price is one pass over the bids; `ranked` adds the
     counted bids best first, which costs a sort. Closing twice gives the same outcome; the
