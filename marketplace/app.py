@@ -36,6 +36,8 @@ from marketplace.embedded import store_urls
 from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.logs import configure_logging
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
+from rights import api as rights_api
+from rights import pages as rights_pages
 
 
 @get("/health", tags=["operations"])
@@ -114,6 +116,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *audit.route_handlers,
             *accounts_pages.page_handlers,
             *web.pages.page_handlers,
+            *rights_api.route_handlers,
+            *rights_pages.page_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
         ],
         dependencies={

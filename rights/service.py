@@ -155,15 +155,13 @@ async def _own_party(store: RightsStore, caller: Principal, party_id: UUID) -> P
 async def _recording_of(
     conn: asyncpg.Connection, store: RightsStore, track_id: UUID, *, with_work: bool
 ) -> Recording:
-    """The track's recording (and its work when asked), created on first use from the track's title."""
+    """The track's recording, created on first use with a work of the same title (every song has one)."""
     track = await get_track(conn, track_id)
     recording = await store.recording_for_track(track_id)
     if recording is None:
-        recording = Recording(id=uuid4(), title=track.title, track_id=track_id)
-        if with_work:
-            work = Work(id=uuid4(), title=track.title)
-            await store.add_work(work)
-            recording = msgspec.structs.replace(recording, work_id=work.id)
+        work = Work(id=uuid4(), title=track.title)
+        await store.add_work(work)
+        recording = Recording(id=uuid4(), title=track.title, track_id=track_id, work_id=work.id)
         await store.add_recording(recording)
     elif with_work and recording.work_id is None:
         raise ValueError(
@@ -426,4 +424,3 @@ async def _import(conn: asyncpg.Connection, caller: Principal, batch: ImportBatc
         )  # fmt: skip
         await _audit(conn, caller.organisation_id, "rights_imported", report, caller.user_id)
     return report
-

@@ -75,7 +75,8 @@ def _licence(row: asyncpg.Record) -> GrantedLicence:
 
 
 def _policy(row: asyncpg.Record) -> LicensingPolicy:
-    return msgspec.convert(row["policy"], LicensingPolicy)
+    # JSON object keys are strings; strict=False turns the rate card's term brackets back into ints.
+    return msgspec.convert(row["policy"], LicensingPolicy, strict=False)
 
 
 def _scope_values(scope: TerritoryScope) -> tuple[list[str], list[str], list[str]]:

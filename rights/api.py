@@ -1,0 +1,208 @@
+"""Rights endpoints: the catalogue, parties, shares, administration, policies, imports, ownership, clearance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.types import ControllerRouterHandler
+
+from rights import service
+from rights.clearance import Clearance, Ownership
+from rights.identity import Principal
+from rights.imports import ImportFailed
+from rights.model import (
+    AdministrationEdge,
+    LicensingPolicy,
+    Mechanism,
+    Party,
+    PartyKind,
+    Period,
+    Right,
+    Track,
+)
+from rights.service import ImportReport, ShareChange
+from rights.terms import Media, Money, RateCard, Usage
+from rights.territories import TerritoryScope
+
+RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
+UNDATED = date(1900, 1, 1)
+
+
+class NewTrack(msgspec.Struct, frozen=True, kw_only=True):
+    title: str
+    artist: str
+    description: str = ""
+
+
+class NewParty(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    kind: PartyKind = PartyKind.ORGANISATION
+    ipi: str | None = None
+    isni: str | None = None
+
+
+class NewShare(msgspec.Struct, frozen=True, kw_only=True):
+    party_id: UUID
+    right: Right
+    share_bp: int
+    territories: TerritoryScope = msgspec.field(default_factory=TerritoryScope)
+    start: date = UNDATED
+    end: date | None = None
+
+
+class NewAdministration(msgspec.Struct, frozen=True, kw_only=True):
+    administrator_id: UUID
+    administered_id: UUID
+    territories: TerritoryScope = msgspec.field(default_factory=TerritoryScope)
+    start: date = UNDATED
+    end: date | None = None
+    track_id: UUID | None = None
+    right: Right | None = None
+
+
+class PolicyTerms(msgspec.Struct, frozen=True, kw_only=True):
+    """A policy as a rights holder writes it; the id is the marketplace's."""
+
+    party_id: UUID
+    track_id: UUID | None = None
+    mechanisms: dict[Media, tuple[Mechanism, ...]] = msgspec.field(default_factory=dict)
+    rate_card: RateCard | None = None
+    floor: Money | None = None
+    ceiling: Money | None = None
+    auto_accept: Money | None = None
+    negotiation_window_hours: int = 72
+    automated_media: frozenset[Media] = frozenset()
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _territory_list(value: str) -> tuple[str, ...]:
+    codes = tuple(c for c in value.replace(";", ",").split(",") if c.strip())
+    if not codes:
+        raise ValueError("name at least one territory, e.g. territories=EUROPE,US")
+    return codes
+
+
+class CatalogueController(Controller):
+    path = "/api/rights/tracks"
+    tags: Sequence[str] | None = ("rights",)
+
+    @post("/", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    async def create_track(self, conn: asyncpg.Connection, caller: Principal, data: NewTrack) -> Track:
+        return await service.create_track(conn, owner_organisation_id=caller.organisation_id, title=data.title,
+                                          artist=data.artist, description=data.description)  # fmt: skip
+
+    @get("/")
+    async def find_tracks(
+        self,
+        conn: asyncpg.Connection,
+        caller: Principal,
+        territories: str = "WORLD",
+        writer: UUID | None = None,
+        publisher: UUID | None = None,
+        media: Media | None = None,
+        on: date | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> list[Track]:
+        """Tracks co-written by `writer`, published or administered by `publisher`, available in `territories`."""
+        return await service.graph_tracks(
+            conn, territories=_territory_list(territories), on=on or _today(), writer_id=writer,
+            publisher_id=publisher, media=media, limit=limit,
+        )  # fmt: skip
+
+    @get("/{track_id:uuid}")
+    async def track(self, conn: asyncpg.Connection, caller: Principal, track_id: UUID) -> Track:
+        return await service.get_track(conn, track_id)
+
+    @get("/{track_id:uuid}/ownership")
+    async def ownership(
+        self, conn: asyncpg.Connection, caller: Principal, track_id: UUID, territories: str = "WORLD",
+        on: date | None = None,
+    ) -> Ownership:  # fmt: skip
+        return await service.ownership_picture(conn, track_id, territories=_territory_list(territories),
+                                               on=on or _today())  # fmt: skip
+
+    @post("/{track_id:uuid}/clearance", status_code=HTTP_200_OK)
+    async def clearance(
+        self, conn: asyncpg.Connection, caller: Principal, track_id: UUID, data: Usage
+    ) -> Clearance:
+        return await service.clearance(conn, track_id, data)
+
+    @post("/{track_id:uuid}/shares", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    async def add_share(
+        self, conn: asyncpg.Connection, caller: Principal, track_id: UUID, data: NewShare
+    ) -> ShareChange:
+        return await service.add_share(
+            conn, caller, track_id, party_id=data.party_id, right=data.right, share_bp=data.share_bp,
+            territories=data.territories, period=Period(start=data.start, end=data.end),
+        )  # fmt: skip
+
+
+class RightsController(Controller):
+    path = "/api/rights"
+    tags: Sequence[str] | None = ("rights",)
+
+    @get("/parties", opt=RIGHTS_HOLDERS)
+    async def my_parties(self, conn: asyncpg.Connection, caller: Principal) -> list[Party]:
+        return await service.parties_of(conn, caller)
+
+    @post("/parties", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    async def create_party(self, conn: asyncpg.Connection, caller: Principal, data: NewParty) -> Party:
+        return await service.create_party(
+            conn, caller, name=data.name, kind=data.kind, ipi=data.ipi, isni=data.isni
+        )
+
+    @delete("/shares/{share_id:uuid}", status_code=HTTP_204_NO_CONTENT, opt=RIGHTS_HOLDERS)
+    async def remove_share(self, conn: asyncpg.Connection, caller: Principal, share_id: UUID) -> None:
+        await service.remove_share(conn, caller, share_id)
+
+    @post("/administration", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    async def add_administration(
+        self, conn: asyncpg.Connection, caller: Principal, data: NewAdministration
+    ) -> AdministrationEdge:
+        return await service.add_administration(
+            conn, caller, administrator_id=data.administrator_id, administered_id=data.administered_id,
+            territories=data.territories, period=Period(start=data.start, end=data.end), track_id=data.track_id,
+            right=data.right,
+        )  # fmt: skip
+
+    @put("/policies", opt=RIGHTS_HOLDERS)
+    async def set_policy(
+        self, conn: asyncpg.Connection, caller: Principal, data: PolicyTerms
+    ) -> LicensingPolicy:
+        policy = msgspec.convert(
+            {**msgspec.structs.asdict(data), "id": uuid4()}, LicensingPolicy, from_attributes=True
+        )
+        return await service.set_policy(conn, caller, policy)
+
+    @post("/imports/split-sheet", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    async def import_split_sheet(
+        self, conn: asyncpg.Connection, caller: Principal, request: Request[Any, Any, Any]
+    ) -> ImportReport:
+        """Body: the CSV split sheet itself (text/csv)."""
+        body = await request.body()
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ImportFailed(["the split sheet is not UTF-8 text"]) from None
+        return await service.import_split_sheet(conn, caller, text)
+
+    @post("/imports/ddex", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    async def import_ddex(
+        self, conn: asyncpg.Connection, caller: Principal, request: Request[Any, Any, Any]
+    ) -> ImportReport:
+        """Body: an ERN 4 NewReleaseMessage (application/xml)."""
+        return await service.import_ern(conn, caller, await request.body())
+
+
+route_handlers: list[ControllerRouterHandler] = [CatalogueController, RightsController]
