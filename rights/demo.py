@@ -132,6 +132,6 @@ async def seed(conn: asyncpg.Connection, organisations: dict[str, UUID], data_di
             for organisation in organisations.values()
             for track in await service.list_tracks(conn, owner_organisation_id=organisation, limit=10_000)
         ]
-        for index, track in enumerate(sorted(tracks, key=lambda t: (t.created_at, t.id))):
+        for index, track in enumerate(sorted(tracks, key=lambda t: (t.created_at, t.title, t.id))):
             if await store.recording_for_track(track.id) is None:
                 await _rights_for(conn, store, parties, index, track.id, track.title)
