@@ -1,0 +1,135 @@
+"""Landmark fingerprints: hash pairs of spectral peaks, and identify a clip by offset voting.
+
+The constellation method (Wang, 2003): the strongest peaks of the spectrogram survive noise and
+compression; each peak is paired with the peaks just after it, and (f1, f2, Δt) becomes a hash.
+A clip from a track shares many hashes with it at one constant time offset, while chance matches
+with other tracks scatter over many offsets, so the tallest offset histogram bin identifies it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from uuid import UUID
+
+import librosa
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from discovery.model import FingerprintHit, Identification, Landmark
+
+SAMPLE_RATE = 22_050
+N_FFT = 4096  # 5.4 Hz bins: a tone's peak stands 3 dB further above white noise than at 2,048
+HOP = 512  # one offset unit is 512 / 22,050 s ≈ 23 ms
+MIN_BIN = 28  # ≈ 150 Hz: below it a peak is mostly kick drum and rumble
+MAX_BIN = 1023  # ≈ 5.5 kHz, ten bits: white noise drowns music above it first
+NEIGHBOURHOOD = (29, 7)  # a peak is the loudest within ±14 bins (±75 Hz) and ±3 frames
+PEAKS_PER_SECOND = 6  # kept per second in the catalogue: about 23 hashes per second
+QUERY_PEAKS_PER_SECOND = 18  # a clip keeps more, so the catalogue's peaks survive noise among them
+MIN_DT, MAX_DT = 2, 40  # target zone: 46 ms to 0.93 s after the anchor (six bits)
+MAX_DF = 200  # and within ±200 bins (±1 kHz)
+
+# A match needs this many hashes agreeing on one offset (more for long, dense clips, whose chance
+# coincidences grow with their hash count) and twice as many as any other track.
+MIN_ALIGNED = 10
+MIN_ALIGNED_FRACTION = 0.01
+OFFSET_TOLERANCE = 1  # frames either side, for peaks that land on a neighbouring frame
+
+Array = npt.NDArray[np.float32]
+
+
+def frames_to_seconds(frames: int) -> float:
+    return frames * HOP / SAMPLE_RATE
+
+
+def peaks(audio: Array, peaks_per_second: int = PEAKS_PER_SECOND) -> npt.NDArray[np.int64]:
+    """Spectral peaks as (frame, bin) rows: local maxima of the log spectrum, the strongest few per second."""
+    spectrum = np.abs(librosa.stft(np.asarray(audio, dtype=np.float32), n_fft=N_FFT, hop_length=HOP))
+    db = 20 * np.log10(np.maximum(spectrum[MIN_BIN : MAX_BIN + 1], 1e-6))
+    floor = 20 * np.log10(N_FFT / 4) - 70  # ≈ −70 dBFS: silence yields no peaks at all
+    is_peak = (db == ndimage.maximum_filter(db, size=NEIGHBOURHOOD, mode="nearest")) & (db > floor)
+    bins, frames = np.nonzero(is_peak)
+    points = np.stack([frames, bins, db[bins, frames]], axis=1).astype(np.float64)
+    chosen = _strongest_nearby(points, peaks_per_second)
+    return np.stack([chosen[:, 0], chosen[:, 1] + MIN_BIN], axis=1).astype(np.int64)
+
+
+def _strongest_nearby(points: npt.NDArray[np.float64], count: int) -> npt.NDArray[np.float64]:
+    """The (frame, bin, strength) rows among the `count` strongest within ±0.5 s of themselves.
+
+    Judged in a window centred on each peak rather than in fixed one-second blocks, so a clip
+    cut anywhere from a track keeps the same peaks as the track did.
+    """
+    order = np.argsort(points[:, 0], kind="stable")
+    points = points[order]
+    half = 0.5 * SAMPLE_RATE / HOP
+    lows = np.searchsorted(points[:, 0], points[:, 0] - half, side="left")
+    highs = np.searchsorted(points[:, 0], points[:, 0] + half, side="right")
+    keep = [
+        i
+        for i in range(len(points))
+        if np.count_nonzero(points[lows[i] : highs[i], 2] > points[i, 2]) < count
+    ]
+    return points[keep]
+
+
+def landmarks(audio: Array, peaks_per_second: int = PEAKS_PER_SECOND) -> list[Landmark]:
+    """The clip's hashes: each peak paired with every later peak in its target zone.
+
+    Pairing with the whole zone (not the next n peaks) makes the hashes of a sparser peak set a
+    subset of a denser one's, so a query can be fingerprinted more densely than the catalogue
+    and still contain the catalogue's hashes when noise has pushed some peaks down the ranking.
+    """
+    points = peaks(audio, peaks_per_second)
+    out: list[Landmark] = []
+    for i, (t1, f1) in enumerate(points):
+        for t2, f2 in points[i + 1 :]:
+            dt = t2 - t1
+            if dt > MAX_DT:
+                break
+            if dt >= MIN_DT and abs(f2 - f1) <= MAX_DF:
+                out.append(Landmark(hash=int((f1 << 16) | (f2 << 6) | dt), offset=int(t1)))
+    return out
+
+
+def identify(query: Sequence[Landmark], hits: Iterable[FingerprintHit]) -> Identification:
+    """The track and offset most query hashes agree on, or no match when too few agree.
+
+    `hits` are the stored landmarks whose hash occurs in the query (one lookup per clip).
+    Confidence grows with the aligned count above the runner-up track's, reaching 1 at 4× MIN_ALIGNED.
+    Fingerprint the clip with `landmarks(clip, QUERY_PEAKS_PER_SECOND)`.
+    """
+    by_hash: defaultdict[int, list[int]] = defaultdict(list)
+    for landmark in query:
+        by_hash[landmark.hash].append(landmark.offset)
+    # A set per (track, offset difference) of the query landmarks voting for it, so a hash that
+    # repeats (a drum loop) votes once per landmark rather than once per repetition.
+    voters: defaultdict[tuple[UUID, int], set[tuple[int, int]]] = defaultdict(set)
+    for hit in hits:
+        for offset in by_hash.get(hit.hash, ()):
+            voters[(hit.track_id, hit.offset - offset)].add((hit.hash, offset))
+    votes = Counter({key: len(members) for key, members in voters.items()})
+    best_per_track: dict[UUID, tuple[int, int]] = {}
+    for (track, delta), _ in votes.items():
+        aligned = sum(
+            votes.get((track, delta + d), 0) for d in range(-OFFSET_TOLERANCE, OFFSET_TOLERANCE + 1)
+        )
+        if aligned > best_per_track.get(track, (0, 0))[0]:
+            best_per_track[track] = (aligned, delta)
+    ranked = sorted(best_per_track.items(), key=lambda item: item[1][0], reverse=True)
+    if not ranked:
+        return Identification(matched=False, query_hashes=len(query))
+    track, (aligned, delta) = ranked[0]
+    runner_up = ranked[1][1][0] if len(ranked) > 1 else 0
+    if aligned < max(MIN_ALIGNED, MIN_ALIGNED_FRACTION * len(query)) or aligned < 2 * runner_up:
+        return Identification(matched=False, aligned_hashes=aligned, query_hashes=len(query))
+    confidence = min(1.0, (aligned - runner_up) / (4 * MIN_ALIGNED))
+    return Identification(
+        matched=True,
+        track_id=track,
+        offset_s=round(max(0.0, frames_to_seconds(delta)), 3),
+        confidence=round(confidence, 3),
+        aligned_hashes=aligned,
+        query_hashes=len(query),
+    )

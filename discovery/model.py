@@ -1,0 +1,184 @@
+"""The nouns of discovery: keys, audio features, tags, fingerprint matches, search results."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+class Mode(enum.StrEnum):
+    MAJOR = "major"
+    MINOR = "minor"
+
+
+class Mood(enum.StrEnum):
+    """The four quadrants of the valence/arousal plane, in words a music supervisor uses."""
+
+    UPLIFTING = "uplifting"  # positive valence, high arousal
+    CALM = "calm"  # positive valence, low arousal
+    MELANCHOLIC = "melancholic"  # negative valence, low arousal
+    TENSE = "tense"  # negative valence, high arousal
+
+
+class TempoClass(enum.StrEnum):
+    SLOW = "slow"
+    MID_TEMPO = "mid-tempo"
+    UPBEAT = "upbeat"
+    FAST = "fast"
+
+
+class TagSource(enum.StrEnum):
+    AI = "ai"
+    HUMAN = "human"
+
+
+class TagKind(enum.StrEnum):
+    MOOD = "mood"
+    TEMPO = "tempo"
+    KEY = "key"
+    STYLE = "style"  # free human tags ("cinematic", "lo-fi") and suggestions propagated from them
+
+
+class Key(msgspec.Struct, frozen=True):
+    """A tonal centre: pitch class of the tonic (0 = C … 11 = B) and mode."""
+
+    tonic: int
+    mode: Mode
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tonic <= 11:
+            raise ValueError(f"tonic must be a pitch class 0..11, got {self.tonic}")
+
+    @property
+    def name(self) -> str:
+        return f"{PITCH_CLASSES[self.tonic]} {self.mode.value}"
+
+    @classmethod
+    def parse(cls, text: str) -> Key:
+        """Read 'A minor', 'F# major', 'Bb minor' (sharps and flats both accepted)."""
+        parts = text.strip().split()
+        if len(parts) != 2:
+            raise ValueError(f"a key is written like 'A minor', got {text!r}")
+        spelling = {"Db": "C#", "D#": "Eb", "Gb": "F#", "G#": "Ab", "A#": "Bb"}
+        tonic = spelling.get(parts[0].capitalize(), parts[0].capitalize())
+        if tonic not in PITCH_CLASSES:
+            raise ValueError(f"unknown tonic {parts[0]!r} in key {text!r}")
+        try:
+            mode = Mode(parts[1].lower())
+        except ValueError:
+            raise ValueError(f"mode must be 'major' or 'minor', got {parts[1]!r}") from None
+        return cls(PITCH_CLASSES.index(tonic), mode)
+
+
+class AudioFeatures(msgspec.Struct, frozen=True, kw_only=True):
+    """What the analyser measured in one recording (mono, 22,050 Hz).
+
+    Spectral values are means over frames; `*_std` are standard deviations over frames.
+    `loudness_db` is the RMS level in dBFS over non-silent frames (not LUFS).
+    `energy`, `instrumental` and `key_confidence` are in [0, 1].
+    """
+
+    analysis_version: int
+    duration_s: float
+    bpm: float
+    beat_count: int
+    pulse_clarity: float  # how strongly the onset envelope repeats at the beat period, 0..1
+    key: Key
+    key_confidence: float
+    loudness_db: float
+    dynamic_range_db: float
+    energy: float
+    spectral_centroid_hz: float
+    spectral_bandwidth_hz: float
+    spectral_rolloff_hz: float
+    spectral_flatness: float
+    onset_rate: float  # onsets per second
+    percussive_ratio: float  # share of energy below 5 kHz in the percussive HPSS component
+    mfcc_mean: tuple[float, ...]
+    mfcc_std: tuple[float, ...]
+    chroma_mean: tuple[float, ...]
+    spectral_contrast_mean: tuple[float, ...]
+    vibrato_ratio: float  # share of pitched frames whose pitch wobbles at 4–8 Hz, as a voice does
+    instrumental: float  # estimated probability that nobody sings
+
+
+class Tag(msgspec.Struct, frozen=True, kw_only=True):
+    """A label on a track: who gave it (`ai` or `human`), how sure, and whether a person confirmed it."""
+
+    kind: TagKind
+    value: str
+    source: TagSource
+    confidence: float
+    confirmed: bool = False
+
+
+class Neighbour(msgspec.Struct, frozen=True, kw_only=True):
+    """A track near another in embedding space, with the human tags it carries."""
+
+    track_id: UUID
+    similarity: float
+    human_tags: tuple[str, ...]
+
+
+class Landmark(msgspec.Struct, frozen=True, array_like=True):
+    """One fingerprint hash and the frame at which its anchor peak occurs."""
+
+    hash: int
+    offset: int
+
+
+class FingerprintHit(msgspec.Struct, frozen=True, array_like=True):
+    """A stored landmark whose hash equals one of the query's."""
+
+    hash: int
+    track_id: UUID
+    offset: int
+
+
+class Identification(msgspec.Struct, frozen=True, kw_only=True):
+    """The catalogue track a clip comes from, where in it the clip starts, and how sure we are."""
+
+    matched: bool
+    track_id: UUID | None = None
+    offset_s: float | None = None
+    confidence: float = 0.0
+    aligned_hashes: int = 0
+    query_hashes: int = 0
+
+
+class GroupExplanation(msgspec.Struct, frozen=True, kw_only=True):
+    """How one feature group of a result compares with the query, as a number and in words."""
+
+    group: str
+    similarity: float
+    text: str
+
+
+class Explanation(msgspec.Struct, frozen=True, kw_only=True):
+    groups: tuple[GroupExplanation, ...]
+    text: str  # the groups joined: "tempo 118 vs 120 BPM; same key, A minor; timbre 0.91; energy 0.78"
+
+
+class AnalysisStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class TrackAnalysis(msgspec.Struct, frozen=True, kw_only=True):
+    """The analysis state of one catalogue track, as the job status endpoint shows it."""
+
+    track_id: UUID
+    status: AnalysisStatus
+    progress: float
+    attempts: int
+    error: str | None
+    analysis_version: int | None
+    updated_at: datetime
+    features: AudioFeatures | None = None
