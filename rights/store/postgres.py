@@ -298,12 +298,18 @@ class PostgresRightsStore:
         # $1 countries, $2 day, $3 writer, $4 publisher, $5 medium, $6 tracks to choose among
         rows = await self.conn.fetch(
             f"""
-            WITH RECURSIVE publishing AS (
-                SELECT c.work_id, c.party_id AS controller_id
-                  FROM rights_control c
-                 WHERE c."right" = 'publishing' AND c.countries && $1 AND {_DATES_IN_FORCE}
+            WITH RECURSIVE scope AS MATERIALIZED (
+                -- The works worth looking at, narrowed first by writer and by the tracks to choose among.
+                SELECT DISTINCT r.work_id FROM rights_recordings r
+                 WHERE r.work_id IS NOT NULL AND r.track_id IS NOT NULL
                    AND ($3::uuid IS NULL
-                        OR c.work_id IN (SELECT work_id FROM rights_work_writers WHERE party_id = $3))
+                        OR r.work_id IN (SELECT work_id FROM rights_work_writers WHERE party_id = $3))
+                   AND ($6::uuid[] IS NULL OR r.track_id = ANY($6))
+            ),
+            publishing AS (
+                SELECT c.work_id, c.party_id AS controller_id
+                  FROM scope s JOIN rights_control c ON c.work_id = s.work_id
+                 WHERE c."right" = 'publishing' AND c.countries && $1 AND {_DATES_IN_FORCE}
                 UNION
                 SELECT p.work_id, a.administrator_id
                   FROM publishing p
