@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 import web
 import web.pages
+from auction import api as auction_api
 from marketplace import audit
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
@@ -67,6 +68,12 @@ async def provide_conn(state: State) -> AsyncGenerator[asyncpg.Connection, None]
 def provide_jobs(state: State) -> ArqRedis:
     jobs: ArqRedis = state.jobs
     return jobs
+
+
+def provide_pool(state: State) -> asyncpg.Pool:
+    """For websockets, which must not hold a pooled connection for their whole life."""
+    pool: asyncpg.Pool = state.pool
+    return pool
 
 
 def provide_data_dir(state: State) -> Path:
@@ -118,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *web.pages.page_handlers,
             *rights_api.route_handlers,
             *rights_pages.page_handlers,
+            *auction_api.route_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
         ],
         dependencies={
@@ -126,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "optional_caller": Provide(provide_optional_caller, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
             "data_dir": Provide(provide_data_dir, sync_to_thread=False),
+            "pool": Provide(provide_pool, sync_to_thread=False),
         },
         state=State(
             {

@@ -8,6 +8,7 @@ from typing import Any
 from arq import cron
 from arq.connections import RedisSettings
 
+import auction.jobs
 from marketplace.audit import verify_chain
 from marketplace.config import load_settings
 from marketplace.db import create_pool
@@ -17,7 +18,7 @@ from marketplace.logs import configure_logging
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = []
+JOB_MODULES: list[Any] = [auction.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:

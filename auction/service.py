@@ -1,0 +1,659 @@
+"""Live-round use cases: open, bid, commit, reveal, accept the clock, negotiate, close, expire, read.
+
+Each write is one transaction that locks the round's row, reads the database's clock as `now`,
+lets the pure mechanisms decide, stores the result and appends the round's event (which the
+database chains into the audit log). Only after the commit are watchers told (Channels over
+Redis) and timers set (arq deferred jobs keyed by round and deadline version).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import msgspec
+
+from auction import mechanisms, store
+from auction.live import (
+    BidReceipt,
+    BidTaken,
+    ClockReceipt,
+    Closed,
+    MyBid,
+    NegotiationMoved,
+    NegotiationView,
+    NewRound,
+    Opened,
+    Revealed,
+    RoundEvent,
+    RoundView,
+    StoredRound,
+)
+from auction.model import (
+    AlreadyBid,
+    Bid,
+    BidAccepted,
+    Commitment,
+    DuplicateBid,
+    Negotiation,
+    NegotiationOver,
+    NegotiationState,
+    NegotiationTerms,
+    NotYourTurn,
+    Outcome,
+    Party,
+    ResponseDeadlinePassed,
+    Reveal,
+    RevealOutsideWindow,
+    Round,
+    RoundClosed,
+    RoundState,
+    SealedBidParams,
+)
+from auction.policy import check_within_policy, policy_of
+from auction.views import event_for, round_view
+from contracts import service as contracts
+from contracts.model import DealSource
+from rights import service as rights
+from rights.identity import Principal
+from rights.terms import Money
+
+log = logging.getLogger("auction.service")
+
+CLOSE_JOB = "auction.close_round"
+EXPIRE_JOB = "auction.expire_negotiation"
+REPLAY_PAGE = 5_000
+
+
+def channel(round_id: UUID) -> str:
+    return f"round:{round_id}"
+
+
+# ---------------------------------------------------------------- errors
+
+
+class RoundNotFound(LookupError):
+    """No round with that id (404)."""
+
+
+class NegotiationNotFound(LookupError):
+    """No negotiation with that id that the caller is a party to (404)."""
+
+
+class NotYourTrack(PermissionError):
+    """Only the track's rights holder may open a round on it (403)."""
+
+
+class RoundNotOpen(ValueError):
+    """The round, reveal window or negotiation no longer takes this (409)."""
+
+    status_code = 409
+
+
+class AlreadyDone(ValueError):
+    """The same thing was done before: a second bid, a bid id reused, a second reveal, a move out of turn (409)."""
+
+    status_code = 409
+
+
+@contextlib.contextmanager
+def _as_conflicts() -> Iterator[None]:
+    """The mechanisms' refusals that are about the round's state, not the request, answer 409."""
+    try:
+        yield
+    except (RoundClosed, RevealOutsideWindow, NegotiationOver, ResponseDeadlinePassed) as refusal:
+        raise RoundNotOpen(str(refusal)) from refusal
+    except (AlreadyBid, DuplicateBid, NotYourTurn) as refusal:
+        raise AlreadyDone(str(refusal)) from refusal
+
+
+# ---------------------------------------------------------------- after the commit
+
+
+Publish = Callable[[str, bytes], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Relay:
+    """What a write does once committed: publish its events to every server process, set its timers.
+
+    Failures here are logged, not raised: the commit already happened and is the truth; watchers
+    resynchronise by sequence number and the worker's sweep closes any round whose timer was lost.
+    """
+
+    publish: Publish
+    jobs: Any  # arq.ArqRedis
+
+    async def events(self, events: Sequence[RoundEvent]) -> None:
+        for event in events:
+            try:
+                await self.publish(channel(event.round_id), msgspec.json.encode(event))
+            except Exception:
+                log.warning(
+                    "publishing a round event failed", exc_info=True, extra={"round_id": str(event.round_id)}
+                )
+
+    async def close_timer(self, round_id: UUID, deadline_version: int, at: datetime) -> None:
+        await self._enqueue(
+            CLOSE_JOB, f"close:{round_id}:{deadline_version}", at, str(round_id), deadline_version
+        )
+
+    async def expiry_timer(self, negotiation_id: UUID, moves: int, at: datetime) -> None:
+        await self._enqueue(EXPIRE_JOB, f"expire:{negotiation_id}:{moves}", at, str(negotiation_id), moves)
+
+    async def _enqueue(self, job: str, job_id: str, at: datetime, *args: Any) -> None:
+        try:
+            await self.jobs.enqueue_job(job, *args, _job_id=job_id, _defer_until=at)
+        except Exception:
+            log.warning("scheduling a timer failed", exc_info=True, extra={"job_id": job_id})
+
+
+# ---------------------------------------------------------------- opening and reading rounds
+
+
+async def open_round(
+    conn: asyncpg.Connection, relay: Relay, caller: Principal, request: NewRound
+) -> RoundView:
+    """Open a round on one of the caller's tracks, within its licensing policy for that track."""
+    track = await rights.get_track(conn, request.track_id)
+    if not caller.acts_for(track.owner_organisation_id):
+        raise NotYourTrack("only the track's rights holder can open a round on it")
+    policy = policy_of(await rights.track_rights(conn, track.id), track.owner_organisation_id)
+    if policy is not None:
+        check_within_policy(request.params, request.usage, policy)
+    async with conn.transaction():
+        now = await store.server_now(conn)
+        opens_at = now + timedelta(seconds=request.opens_in_seconds)
+        round = Round(
+            id=uuid4(), track_id=track.id, seller=track.owner_organisation_id, usage=request.usage,
+            params=request.params, opens_at=opens_at, deadline=opens_at + timedelta(seconds=request.duration_seconds),
+        )  # fmt: skip
+        stored = StoredRound(round=round, closes_at=mechanisms.close_due_at(round), created_by=caller.user_id)
+        await store.insert_round(conn, stored)
+        opened = Opened(
+            track_id=round.track_id, seller=round.seller, mechanism=round.mechanism, usage=round.usage,
+            currency=round.params.currency, params=round.params, opens_at=round.opens_at, deadline=round.deadline,
+            closes_at=stored.closes_at,
+        )  # fmt: skip
+        event = await store.append_event(conn, round.id, opened, caller.user_id, now)
+    await relay.events([event])
+    await relay.close_timer(round.id, round.deadline_version, stored.closes_at)
+    return round_view(stored, bids=0, revealed=0, seq=event.seq, watcher=caller, now=now)
+
+
+async def get_round(conn: asyncpg.Connection, watcher: Principal | None, round_id: UUID) -> RoundView:
+    views = await _views(conn, watcher, [round_id])
+    if not views:
+        raise RoundNotFound(f"no round {round_id}")
+    return views[0]
+
+
+async def find_round(conn: asyncpg.Connection, round_id: UUID) -> StoredRound | None:
+    return await store.get_round(conn, round_id)
+
+
+async def list_rounds(
+    conn: asyncpg.Connection,
+    watcher: Principal | None,
+    *,
+    state: RoundState | None,
+    mine: bool,
+    limit: int = 100,
+) -> list[RoundView]:
+    """Rounds open to bids first (soonest to close first), then closed ones; `mine`: the caller's own."""
+    seller = watcher.organisation_id if mine and watcher is not None else None
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        found = await store.rounds(conn, state=state, seller=seller, limit=limit)
+        return await _views_of(conn, watcher, found)
+
+
+async def _views(
+    conn: asyncpg.Connection, watcher: Principal | None, round_ids: list[UUID]
+) -> list[RoundView]:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        found = [
+            stored for round_id in round_ids if (stored := await store.get_round(conn, round_id)) is not None
+        ]
+        return await _views_of(conn, watcher, found)
+
+
+async def _views_of(
+    conn: asyncpg.Connection, watcher: Principal | None, found: list[StoredRound]
+) -> list[RoundView]:
+    now = await store.server_now(conn)
+    counts = await store.counts(conn, [stored.round.id for stored in found])
+    views = []
+    for stored in found:
+        bids, revealed, seq = counts[stored.round.id]
+        views.append(round_view(stored, bids=bids, revealed=revealed, seq=seq, watcher=watcher, now=now))
+    return views
+
+
+async def watch(
+    conn: asyncpg.Connection, watcher: Principal, round_id: UUID, after: int
+) -> tuple[RoundView, list[RoundEvent]]:
+    """The round as it stands and, as `watcher` sees them, its events after `after` up to that point:
+    read in one snapshot, so the events lead exactly to the round shown."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        views = await _views(conn, watcher, [round_id])
+        if not views:
+            raise RoundNotFound(f"no round {round_id}")
+        view = views[0]
+        events = await events_between(conn, watcher, view.seller, round_id, after, view.seq)
+    return view, events
+
+
+async def events_between(
+    conn: asyncpg.Connection, watcher: Principal, seller: UUID, round_id: UUID, after: int, upto: int
+) -> list[RoundEvent]:
+    """Events `after` < seq ≤ `upto`, oldest first, as `watcher` may see them."""
+    shown: list[RoundEvent] = []
+    while after < upto:
+        page = await store.events_after(conn, round_id, after, min(REPLAY_PAGE, upto - after))
+        if not page:
+            break
+        shown.extend(seen for event in page if (seen := event_for(event, seller, watcher)) is not None)
+        after = page[-1].seq
+    return shown
+
+
+async def round_events(
+    conn: asyncpg.Connection, watcher: Principal, round_id: UUID, after: int, limit: int
+) -> list[RoundEvent]:
+    stored = await store.get_round(conn, round_id)
+    if stored is None:
+        raise RoundNotFound(f"no round {round_id}")
+    events = await store.events_after(conn, round_id, after, limit)
+    return [seen for event in events if (seen := event_for(event, stored.round.seller, watcher)) is not None]
+
+
+async def my_bids(conn: asyncpg.Connection, caller: Principal, round_id: UUID) -> list[MyBid]:
+    if await store.get_round(conn, round_id) is None:
+        raise RoundNotFound(f"no round {round_id}")
+    return await store.bids_by(conn, round_id, caller.organisation_id)
+
+
+# ---------------------------------------------------------------- sealed bids, commitments and reveals
+
+
+async def place_bid(
+    conn: asyncpg.Connection,
+    relay: Relay,
+    caller: Principal,
+    round_id: UUID,
+    amount: Money,
+    bid_id: UUID | None,
+) -> BidReceipt:
+    """A sealed bid in the clear, taken at the server's time."""
+    async with conn.transaction():
+        stored, now = await _locked_open(conn, round_id)
+        bid = Bid(
+            id=bid_id or uuid4(), round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id,
+            amount=amount, committed_at=now,
+        )  # fmt: skip
+        event, accepted = await _take_bid(conn, stored, bid, "sealed", caller, now)
+    await _after_bid(relay, stored, accepted, event)
+    return BidReceipt(
+        bid_id=bid.id, round_id=round_id, committed_at=now, deadline=accepted.round.deadline,
+        deadline_version=accepted.round.deadline_version, seq=event.seq, amount=amount,
+    )  # fmt: skip
+
+
+async def commit_bid(
+    conn: asyncpg.Connection,
+    relay: Relay,
+    caller: Principal,
+    round_id: UUID,
+    digest: str,
+    bid_id: UUID | None,
+) -> BidReceipt:
+    """A commitment to a sealed bid (see `auction.commit_reveal`), revealed after the deadline."""
+    async with conn.transaction():
+        stored, now = await _locked_open(conn, round_id)
+        commitment = Commitment(
+            id=bid_id or uuid4(), round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id,
+            digest=digest, committed_at=now,
+        )  # fmt: skip
+        event, accepted = await _take_bid(conn, stored, commitment, "commitment", caller, now)
+    await _after_bid(relay, stored, accepted, event)
+    return BidReceipt(
+        bid_id=commitment.id, round_id=round_id, committed_at=now, deadline=accepted.round.deadline,
+        deadline_version=accepted.round.deadline_version, seq=event.seq, digest=digest,
+    )  # fmt: skip
+
+
+async def _take_bid(
+    conn: asyncpg.Connection, stored: StoredRound, bid: Bid | Commitment, kind: str, caller: Principal,
+    now: datetime,
+) -> tuple[RoundEvent, BidAccepted]:  # fmt: skip
+    round = stored.round
+    existing = await store.bids_like(conn, round.id, bid.id, bid.bidder)
+    with _as_conflicts():
+        accepted = mechanisms.validate_bid(round, existing, bid, now)
+    await store.insert_bid(conn, bid, kind)
+    after = accepted.round
+    closes_at = mechanisms.close_due_at(after)
+    if accepted.extended:
+        await store.move_deadline(conn, after, closes_at)
+    bids, _, _ = (await store.counts(conn, [round.id]))[round.id]
+    taken = BidTaken(
+        bids=bids, deadline=after.deadline, deadline_version=after.deadline_version, extensions=after.extensions,
+        extended=accepted.extended, closes_at=closes_at, bid_id=bid.id, bidder=bid.bidder,
+        amount=bid.amount if isinstance(bid, Bid) else None,
+        digest=bid.digest if isinstance(bid, Commitment) else None, committed_at=now,
+    )  # fmt: skip
+    return await store.append_event(conn, round.id, taken, caller.user_id, now), accepted
+
+
+async def _after_bid(relay: Relay, stored: StoredRound, accepted: BidAccepted, event: RoundEvent) -> None:
+    await relay.events([event])
+    if accepted.extended:
+        after = accepted.round
+        await relay.close_timer(after.id, after.deadline_version, mechanisms.close_due_at(after))
+
+
+async def reveal_bid(
+    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID, bid_id: UUID, amount: Money,
+    nonce: str,
+) -> BidReceipt:  # fmt: skip
+    """Open one's commitment after the deadline; a commitment not revealed in the window is forfeited."""
+    async with conn.transaction():
+        stored, now = await _locked_open(conn, round_id)
+        found = await store.commitment(conn, round_id, bid_id)
+        if found is None or found[0].bidder != caller.organisation_id:
+            raise LookupError(f"you have no commitment {bid_id} in round {round_id}")
+        commitment, revealed = found
+        if revealed:
+            raise AlreadyDone("this commitment is already revealed")
+        reveal = Reveal(bid_id=bid_id, amount=amount, nonce=nonce, revealed_at=now)
+        with _as_conflicts():
+            mechanisms.validate_reveal(stored.round, commitment, reveal, now)
+        await store.insert_reveal(conn, reveal)
+        _, count, _ = (await store.counts(conn, [round_id]))[round_id]
+        payload = Revealed(revealed=count, bid_id=bid_id, bidder=commitment.bidder, amount=amount)
+        event = await store.append_event(conn, round_id, payload, caller.user_id, now)
+    await relay.events([event])
+    round = stored.round
+    return BidReceipt(
+        bid_id=bid_id, round_id=round_id, committed_at=commitment.committed_at, deadline=round.deadline,
+        deadline_version=round.deadline_version, seq=event.seq, amount=amount, digest=commitment.digest,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- the clock
+
+
+async def accept_clock(
+    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID
+) -> ClockReceipt:
+    """Buy at the clock's price now: the round closes at once with the caller as winner."""
+    async with conn.transaction():
+        stored, now = await _locked_open(conn, round_id)
+        bid_id = uuid4()
+        with _as_conflicts():
+            outcome = mechanisms.accept_clock(
+                stored.round, bid_id, caller.organisation_id, caller.user_id, now
+            )
+        assert outcome.winner is not None
+        price = outcome.winner.price
+        acceptance = Bid(
+            id=bid_id, round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id, amount=price,
+            committed_at=now,
+        )  # fmt: skip
+        await store.insert_bid(conn, acceptance, "clock")
+        event, deal_id = await _close(conn, stored, outcome, now, caller.user_id)
+    await relay.events([event])
+    assert deal_id is not None
+    return ClockReceipt(
+        bid_id=bid_id, round_id=round_id, price=price, outcome=outcome, deal_id=deal_id, seq=event.seq
+    )
+
+
+# ---------------------------------------------------------------- closing
+
+
+class Fired(enum.Enum):
+    """What a timer found: it closed (or expired) the thing, it was stale, or it came too early."""
+
+    DONE = "done"
+    STALE = "stale"
+    EARLY = "early"
+
+
+async def close_round(
+    conn: asyncpg.Connection, relay: Relay, round_id: UUID, deadline_version: int
+) -> tuple[Fired, float]:
+    """Close the round if this deadline version is still current and due; with `EARLY`, the seconds to wait.
+
+    Safe to run any number of times from any number of workers: only the guarded update that
+    finds the round open at this deadline version closes it.
+    """
+    async with conn.transaction():
+        stored = await store.lock_round(conn, round_id)
+        if stored is None or stored.round.state is RoundState.CLOSED:
+            return Fired.STALE, 0.0
+        if stored.round.deadline_version != deadline_version:
+            return Fired.STALE, 0.0
+        now = await store.server_now(conn)
+        if now < stored.closes_at:
+            return Fired.EARLY, (stored.closes_at - now).total_seconds()
+        outcome = None
+        if not isinstance(stored.round.params, NegotiationTerms):
+            bids = await store.bids_of(conn, round_id)
+            reveals = await store.reveals_of(conn, round_id)
+            outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
+        event, _ = await _close(conn, stored, outcome, now, None)
+    await relay.events([event])
+    return Fired.DONE, 0.0
+
+
+async def _close(
+    conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None
+) -> tuple[RoundEvent, UUID | None]:
+    """The guarded update, the winner's pending deal and the close event, in the caller's transaction."""
+    round = stored.round
+    if not await store.close_round(conn, round.id, round.deadline_version, outcome, now):
+        raise RoundNotOpen(f"round {round.id} is already closed")
+    deal_id = None
+    if outcome is not None and outcome.winner is not None:
+        deal = await contracts.create_pending_deal(
+            conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
+            buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage, agreed_at=now, actor=actor,
+        )  # fmt: skip
+        deal_id = deal.id
+    commitments: tuple[Commitment, ...] = ()
+    reveals: tuple[Reveal, ...] = ()
+    if isinstance(round.params, SealedBidParams) and round.params.reveal_seconds is not None:
+        commitments = tuple(bid for bid in await store.bids_of(conn, round.id) if isinstance(bid, Commitment))
+        reveals = tuple(await store.reveals_of(conn, round.id))
+    closed = Closed(closed_at=now, outcome=outcome, deal_id=deal_id, commitments=commitments, reveals=reveals)
+    return await store.append_event(conn, round.id, closed, actor, now), deal_id
+
+
+# ---------------------------------------------------------------- negotiation
+
+
+async def start_negotiation(
+    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID, amount: Money
+) -> NegotiationView:
+    """A buyer's opening offer; the rights holder's range may answer it at once."""
+    async with conn.transaction():
+        stored, now = await _locked_open(conn, round_id)
+        if await store.standing_negotiation(conn, round_id, caller.organisation_id) is not None:
+            raise AlreadyDone("you are already negotiating on this round: answer or withdraw that offer")
+        with _as_conflicts():
+            negotiation = mechanisms.make_offer(stored.round, uuid4(), caller.organisation_id, amount, now)
+        await store.insert_negotiation(conn, negotiation, caller.user_id)
+        event, _ = await _record_move(conn, stored, negotiation, caller, now)
+    await _after_move(relay, negotiation, event)
+    return NegotiationView.of(negotiation)
+
+
+class Move(enum.Enum):
+    COUNTER = "counter"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+
+
+async def move(
+    conn: asyncpg.Connection, relay: Relay, caller: Principal, negotiation_id: UUID, move: Move,
+    amount: Money | None = None,
+) -> NegotiationView:  # fmt: skip
+    """Counter, accept, reject or withdraw in a negotiation the caller is a party to."""
+    async with conn.transaction():
+        stored, negotiation = await _locked_negotiation(conn, negotiation_id, caller)
+        party = Party.BUYER if caller.organisation_id == negotiation.buyer else Party.RIGHTS_HOLDER
+        now = await store.server_now(conn)
+        with _as_conflicts():
+            if move is Move.COUNTER:
+                if amount is None:
+                    raise ValueError("a counter-offer needs an amount")
+                moved = mechanisms.counter(negotiation, party, amount, now)
+            elif move is Move.ACCEPT:
+                moved = mechanisms.accept(negotiation, party, now)
+            elif move is Move.REJECT:
+                moved = mechanisms.reject(negotiation, party, now)
+            else:
+                moved = mechanisms.withdraw(negotiation, party, now)
+        await store.save_negotiation(conn, moved, len(negotiation.offers), caller.user_id)
+        event, _ = await _record_move(conn, stored, moved, caller, now)
+    await _after_move(relay, moved, event)
+    return NegotiationView.of(moved)
+
+
+async def expire_negotiation(
+    conn: asyncpg.Connection, relay: Relay, negotiation_id: UUID, moves: int
+) -> tuple[Fired, float]:
+    """End a negotiation whose standing offer went unanswered, if the offer this timer was set for still stands."""
+    async with conn.transaction():
+        round_id = await store.negotiation_round(conn, negotiation_id)
+        stored = None if round_id is None else await store.lock_round(conn, round_id)
+        if stored is None or not isinstance(stored.round.params, NegotiationTerms):
+            return Fired.STALE, 0.0
+        negotiation = await store.negotiation(conn, negotiation_id, stored.round.params)
+        if negotiation is None or negotiation.respond_by is None or len(negotiation.offers) != moves:
+            return Fired.STALE, 0.0
+        now = await store.server_now(conn)
+        if now < negotiation.respond_by:
+            return Fired.EARLY, (negotiation.respond_by - now).total_seconds()
+        expired = mechanisms.expire(negotiation, now)
+        await store.save_negotiation(conn, expired, len(negotiation.offers), None)
+        event, _ = await _record_move(conn, stored, expired, None, now)
+    await relay.events([event])
+    return Fired.DONE, 0.0
+
+
+async def get_negotiation(
+    conn: asyncpg.Connection, caller: Principal, negotiation_id: UUID
+) -> NegotiationView:
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        round_id = await store.negotiation_round(conn, negotiation_id)
+        stored = None if round_id is None else await store.get_round(conn, round_id)
+        _, found = await _negotiation_for(conn, stored, negotiation_id, caller)
+    return NegotiationView.of(found)
+
+
+async def negotiations(conn: asyncpg.Connection, caller: Principal, round_id: UUID) -> list[NegotiationView]:
+    """The round's negotiations the caller is a party to: all of them for its rights holder."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        stored = await store.get_round(conn, round_id)
+        if stored is None:
+            raise RoundNotFound(f"no round {round_id}")
+        buyer = None if caller.acts_for(stored.round.seller) else caller.organisation_id
+        ids = await store.negotiations_on(conn, round_id, buyer)
+        return [NegotiationView.of((await _negotiation_for(conn, stored, found, caller))[1]) for found in ids]
+
+
+async def _locked_negotiation(
+    conn: asyncpg.Connection, negotiation_id: UUID, caller: Principal
+) -> tuple[StoredRound, Negotiation]:
+    round_id = await store.negotiation_round(conn, negotiation_id)
+    stored = None if round_id is None else await store.lock_round(conn, round_id)
+    return await _negotiation_for(conn, stored, negotiation_id, caller)
+
+
+async def _negotiation_for(
+    conn: asyncpg.Connection, stored: StoredRound | None, negotiation_id: UUID, caller: Principal
+) -> tuple[StoredRound, Negotiation]:
+    """The negotiation and its round, if the caller is its buyer or acts for the round's rights holder."""
+    if stored is not None and isinstance(stored.round.params, NegotiationTerms):
+        found = await store.negotiation(conn, negotiation_id, stored.round.params)
+        if found is not None and (
+            caller.organisation_id == found.buyer or caller.acts_for(stored.round.seller)
+        ):
+            return stored, found
+    raise NegotiationNotFound(f"no negotiation {negotiation_id} of yours")
+
+
+async def _record_move(
+    conn: asyncpg.Connection, stored: StoredRound, negotiation: Negotiation, caller: Principal | None,
+    now: datetime,
+) -> tuple[RoundEvent, UUID | None]:  # fmt: skip
+    """The negotiation's event and, when it was accepted, its pending deal."""
+    round = stored.round
+    actor = None if caller is None else caller.user_id
+    deal_id = None
+    if negotiation.state is NegotiationState.ACCEPTED and negotiation.price is not None:
+        deal = await contracts.create_pending_deal(
+            conn, source=DealSource.NEGOTIATION, source_id=negotiation.id, track_id=round.track_id,
+            seller=round.seller, buyer=negotiation.buyer, price=negotiation.price, usage=round.usage,
+            agreed_at=now, actor=actor,
+        )  # fmt: skip
+        deal_id = deal.id
+    payload = NegotiationMoved(negotiation=NegotiationView.of(negotiation), deal_id=deal_id)
+    return await store.append_event(conn, round.id, payload, actor, now), deal_id
+
+
+async def _after_move(relay: Relay, negotiation: Negotiation, event: RoundEvent) -> None:
+    await relay.events([event])
+    if negotiation.respond_by is not None:
+        await relay.expiry_timer(negotiation.id, len(negotiation.offers), negotiation.respond_by)
+
+
+# ---------------------------------------------------------------- timers from PostgreSQL
+
+
+async def reschedule_timers(conn: asyncpg.Connection, relay: Relay) -> int:
+    """Set every open round's and standing negotiation's timer again (jobs already queued stay single)."""
+    timers = 0
+    for round_id, version, closes_at in await store.round_timers(conn):
+        await relay.close_timer(round_id, version, closes_at)
+        timers += 1
+    for negotiation_id, moves, respond_by in await store.negotiation_timers(conn, overdue_only=False):
+        await relay.expiry_timer(negotiation_id, moves, respond_by)
+        timers += 1
+    return timers
+
+
+async def sweep(conn: asyncpg.Connection, relay: Relay, limit: int = 200) -> int:
+    """Close overdue rounds and expire lapsed offers straight from PostgreSQL, whatever became of their timers."""
+    done = 0
+    for round_id, version in await store.overdue_rounds(conn, limit):
+        fired, _ = await close_round(conn, relay, round_id, version)
+        done += fired is Fired.DONE
+    for negotiation_id, moves, _ in await store.negotiation_timers(conn, overdue_only=True):
+        fired, _ = await expire_negotiation(conn, relay, negotiation_id, moves)
+        done += fired is Fired.DONE
+    return done
+
+
+# ---------------------------------------------------------------- helpers
+
+
+async def _locked_open(conn: asyncpg.Connection, round_id: UUID) -> tuple[StoredRound, datetime]:
+    """The round, locked, and the database's time read after the lock; 404 or 409 when it cannot take bids."""
+    stored = await store.lock_round(conn, round_id)
+    if stored is None:
+        raise RoundNotFound(f"no round {round_id}")
+    if stored.round.state is RoundState.CLOSED:
+        assert stored.closed_at is not None
+        raise RoundNotOpen(f"round {round_id} closed at {stored.closed_at.isoformat()}")
+    return stored, await store.server_now(conn)

@@ -1,0 +1,153 @@
+"""Helpers for the live-round tests: tracks, rounds over HTTP, websocket watchers, an in-process arq worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from auction import jobs
+from marketplace.embedded import StoreUrls
+from rights import service as rights
+from tests.conftest import SignedIn
+
+USAGE = {"media": "online_ads", "territories": ["WORLD"], "term_months": 12, "start": "2027-01-01"}
+
+
+def eur(amount: int) -> dict[str, Any]:
+    return {"amount": amount, "currency": "EUR"}
+
+
+async def wait_for(check: Callable[[], Any], within: float = 10.0, what: str = "condition") -> Any:
+    """Poll `check` (sync or async) until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def new_track(pg_pool: asyncpg.Pool, owner: SignedIn, title: str = "Harbour Lights") -> UUID:
+    async with pg_pool.acquire() as conn:
+        track = await rights.create_track(
+            conn, owner_organisation_id=owner.principal.organisation_id, title=title, artist="The Testers"
+        )
+    return track.id
+
+
+async def open_round(
+    pg_pool: asyncpg.Pool, seller: SignedIn, params: dict[str, Any], duration: int = 60, **extra: Any
+) -> dict[str, Any]:
+    track_id = await new_track(pg_pool, seller)
+    response = await seller.client.post(
+        "/api/rounds",
+        json={
+            "track_id": str(track_id),
+            "usage": USAGE,
+            "params": params,
+            "duration_seconds": duration,
+            **extra,
+        },
+    )
+    assert response.status_code == 201, response.text
+    opened: dict[str, Any] = response.json()
+    return opened
+
+
+def sealed(mechanism: str = "vickrey", reserve: int = 10_000, **more: Any) -> dict[str, Any]:
+    return {"mechanism": mechanism, "reserve": eur(reserve), **more}
+
+
+class Watcher:
+    """A websocket on a round that keeps every frame it receives, in order."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.frames: list[dict[str, Any]] = []
+        self.closed = asyncio.Event()
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.socket:
+                self.frames.append(json.loads(message))
+        except ConnectionClosed:
+            pass  # `closed` and the socket's close code tell the test what happened
+        finally:
+            self.closed.set()
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [frame for frame in self.frames if frame["type"] == "event"]
+
+    def seqs(self) -> list[int]:
+        return [frame["seq"] for frame in self.events]
+
+    def kinds(self) -> list[str]:
+        return [frame["event"]["kind"] for frame in self.events]
+
+    async def until(self, check: Callable[[Watcher], Any], within: float = 10.0, what: str = "frames") -> Any:
+        return await wait_for(lambda: check(self), within, what)
+
+    async def event(self, kind: str, within: float = 10.0) -> dict[str, Any]:
+        found: dict[str, Any] = await self.until(
+            lambda w: next((f for f in w.events if f["event"]["kind"] == kind), None),
+            within,
+            f"a {kind} event",
+        )
+        return found
+
+
+def ws_url(base: str, round_id: str, after: int = 0) -> str:
+    return f"{base.replace('http://', 'ws://', 1)}/ws/rounds/{round_id}?after={after}"
+
+
+@asynccontextmanager
+async def watching(base: str, who: SignedIn, round_id: str, after: int = 0) -> AsyncIterator[Watcher]:
+    async with connect(
+        ws_url(base, round_id, after), additional_headers={"Authorization": f"Bearer {who.token}"}
+    ) as socket:
+        watcher = Watcher(socket)
+        await watcher.until(lambda w: w.frames and w.frames[0]["type"] == "round", what="the round frame")
+        yield watcher
+
+
+def in_process_worker(urls: StoreUrls, pg_pool: asyncpg.Pool, **options: Any) -> Worker:
+    """An arq worker running the auction jobs inside the test's event loop."""
+    return Worker(
+        functions=jobs.functions,
+        cron_jobs=options.pop("cron_jobs", jobs.cron_jobs),
+        redis_settings=RedisSettings.from_dsn(urls.redis_url),
+        ctx={"pool": pg_pool},
+        on_startup=jobs.startup,
+        poll_delay=0.05,
+        handle_signals=False,
+        **options,
+    )
+
+
+@pytest.fixture(scope="session")
+async def timers(urls: StoreUrls, pg_pool: asyncpg.Pool) -> AsyncIterator[Worker]:
+    """One worker for the session that fires round deadlines, as `marketplace worker` would."""
+    worker = in_process_worker(urls, pg_pool)
+    task = asyncio.create_task(worker.async_run())
+    yield worker
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await worker.close()
