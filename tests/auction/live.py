@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import httpx
 import pytest
 from arq.connections import RedisSettings
 from arq.worker import Worker
@@ -20,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from auction import jobs
 from marketplace.embedded import StoreUrls
 from rights import service as rights
-from tests.conftest import SignedIn
+from tests.conftest import PROJECT_ROOT, SignedIn
 
 USAGE = {"media": "online_ads", "territories": ["WORLD"], "term_months": 12, "start": "2027-01-01"}
 
@@ -135,19 +140,92 @@ def in_process_worker(urls: StoreUrls, pg_pool: asyncpg.Pool, **options: Any) ->
         cron_jobs=options.pop("cron_jobs", jobs.cron_jobs),
         redis_settings=RedisSettings.from_dsn(urls.redis_url),
         ctx={"pool": pg_pool},
-        on_startup=jobs.startup,
+        on_startup=options.pop("on_startup", jobs.startup),
         poll_delay=0.05,
         handle_signals=False,
         **options,
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def timers(urls: StoreUrls, pg_pool: asyncpg.Pool) -> AsyncIterator[Worker]:
-    """One worker for the session that fires round deadlines, as `marketplace worker` would."""
+    """A worker for the test that fires round deadlines, as `marketplace worker` would."""
     worker = in_process_worker(urls, pg_pool)
     task = asyncio.create_task(worker.async_run())
     yield worker
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await worker.close()
+
+
+# ---------------------------------------------------------------- other processes
+
+
+def process_env(test_env: dict[str, str], urls: StoreUrls) -> dict[str, str]:
+    """The environment of a server or worker process on the test session's PostgreSQL and Redis."""
+    return {
+        **test_env,
+        "DATABASE_URL": urls.database_url,
+        "REDIS_URL": urls.redis_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "marketplace.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "marketplace.cli", "worker"],
+        env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def until_healthy(base: str) -> None:
+    async def healthy() -> bool:
+        try:
+            async with httpx.AsyncClient(base_url=base) as client:
+                return (await client.get("/health")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await wait_for(healthy, within=30, what=f"{base} to answer /health")
+
+
+async def until_worker_started(worker: subprocess.Popen[bytes]) -> None:
+    """Wait for arq's start-up line (logged after our start-up hook rescheduled the timers), then keep
+    draining the worker's log so it never blocks on a full pipe."""
+    started = threading.Event()
+
+    def drain() -> None:
+        assert worker.stderr is not None
+        for line in worker.stderr:
+            if b"Starting worker" in line:
+                started.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    await wait_for(started.is_set, within=30, what="the worker to start")
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill(process)
+
+
+def client_for(base: str, who: SignedIn) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {who.token}"})
