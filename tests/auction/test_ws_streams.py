@@ -1,0 +1,141 @@
+"""The round websocket: who sees what, resuming without loss or repeats, bad frames, signing in."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from auction import service
+from auction.service import Relay
+from rights.terms import Money
+from tests.auction import live
+from tests.auction.live import eur, open_round, sealed, watching, ws_url
+from tests.conftest import TEST_PASSWORD, SignIn
+
+timers = live.timers  # an arq worker running in the test's event loop
+
+
+async def test_sealed_bids_never_reach_anyone_but_their_bidder_before_the_close(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
+) -> None:
+    seller, alice, bob, carol = [await sign_in(role) for role in ("rights_holder", "buyer", "buyer", "buyer")]
+    opened = await open_round(pg_pool, seller, sealed("first_price", reserve=1_000), duration=2)
+    amounts = {alice: 123_457, bob: 98_765}
+    async with (
+        watching(live_server, seller, opened["id"]) as seller_room,
+        watching(live_server, alice, opened["id"]) as alice_room,
+        watching(live_server, bob, opened["id"]) as bob_room,
+        watching(live_server, carol, opened["id"]) as carol_room,
+    ):
+        for who, amount in amounts.items():
+            await who.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(amount)})
+        rooms = {"seller": seller_room, "alice": alice_room, "bob": bob_room, "carol": carol_room}
+        for room in rooms.values():
+            await room.event("closed")
+    for name, room in rooms.items():
+        before_close = [f for f in room.events if f["event"]["kind"] != "closed"]
+        text = json.dumps(before_close)
+        own = {"alice": amounts[alice], "bob": amounts[bob]}.get(name)
+        for amount in amounts.values():
+            if amount != own:
+                assert str(amount) not in text, f"{name} saw someone else's bid before the close"
+        bids = [f["event"] for f in before_close if f["event"]["kind"] == "bid"]
+        assert [bid["bids"] for bid in bids] == [1, 2], f"{name} sees the count"
+        if own is not None:
+            assert [bid["amount"]["amount"] for bid in bids if "amount" in bid] == [own]
+    assert alice_room.events[-1]["event"]["outcome"]["winner"]["bid"] == eur(123_457), "the close is public"
+
+
+async def test_a_watcher_that_drops_and_resumes_with_after_sees_every_event_once_in_order(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
+) -> None:
+    seller, watcher = await sign_in("rights_holder"), await sign_in("buyer")
+    buyers = [await sign_in("buyer") for _ in range(6)]
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    bids = f"/api/rounds/{opened['id']}/bids"
+    async with watching(live_server, watcher, opened["id"]) as first:
+        for amount, buyer in enumerate(buyers[:3], start=2_000):
+            await buyer.client.post(bids, json={"amount": eur(amount)})
+        await first.until(lambda w: len(w.events) == 4, what="the opening and three bids")
+        last_seen = first.events[-1]["seq"]
+    for amount, buyer in enumerate(buyers[3:], start=3_000):  # while the watcher is away
+        await buyer.client.post(bids, json={"amount": eur(amount)})
+    async with watching(live_server, watcher, opened["id"], after=last_seen) as resumed:
+        await resumed.until(lambda w: len(w.events) == 3, what="the three missed bids")
+        assert resumed.frames[0]["round"]["bids"] == 6
+    seen = first.seqs() + resumed.seqs()
+    assert seen == list(range(1, 8)), "every event once, in order"
+
+
+async def test_events_redis_never_delivered_are_filled_in_from_postgresql(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, app: Any
+) -> None:
+    seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    lost = Relay(publish=_drop, jobs=app.state.jobs)
+    async with watching(live_server, seller, opened["id"]) as room:
+        async with pg_pool.acquire() as conn:
+            await service.place_bid(
+                conn, lost, alice.principal, UUID(opened["id"]), Money(4_000, "EUR"), None
+            )
+        await bob.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(5_000)})
+        await room.until(lambda w: w.seqs() == [1, 2, 3], what="the lost bid filled in before the next")
+
+
+async def _drop(channel: str, data: bytes) -> None:
+    """A publish that never arrives, as when Redis pub/sub reconnects."""
+
+
+async def test_a_malformed_frame_gets_an_error_frame_and_the_socket_stays_open(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
+) -> None:
+    seller, buyer = await sign_in("rights_holder"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(), duration=60)
+    async with watching(live_server, buyer, opened["id"]) as room:
+        for bad in ("not json", '{"type": "bid"}', "[1, 2]"):
+            await room.socket.send(bad)
+        await room.until(
+            lambda w: len([f for f in w.frames if f["type"] == "error"]) == 3, what="three errors"
+        )
+        await room.socket.send('{"type": "ping"}')
+        pong = await room.until(lambda w: next((f for f in w.frames if f["type"] == "pong"), None))
+    assert pong["server_time"] and pong["seq"] == 1
+    assert all("unreadable frame" in f["detail"] for f in room.frames if f["type"] == "error")
+
+
+async def test_watchers_sign_in_by_session_cookie_or_token_and_others_are_turned_away(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
+) -> None:
+    seller, buyer = await sign_in("rights_holder"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(), duration=60)
+    async with httpx.AsyncClient(base_url=live_server) as browser:
+        login = await browser.post("/api/auth/login", json={"email": buyer.email, "password": TEST_PASSWORD})
+        assert login.status_code == 200
+        cookie = f"mp_session={browser.cookies['mp_session']}"
+    async with connect(ws_url(live_server, opened["id"]), additional_headers={"Cookie": cookie}) as socket:
+        first = json.loads(await socket.recv())
+        assert first["type"] == "round" and first["round"]["id"] == opened["id"]
+    with pytest.raises(ConnectionClosed) as anonymous:
+        async with connect(ws_url(live_server, opened["id"])) as socket:
+            await socket.recv()
+    assert anonymous.value.rcvd is not None and anonymous.value.rcvd.code == 4401
+    with pytest.raises(ConnectionClosed) as unknown:
+        headers = {"Authorization": f"Bearer {buyer.token}"}
+        async with connect(ws_url(live_server, str(UUID(int=5))), additional_headers=headers) as socket:
+            await socket.recv()
+    assert unknown.value.rcvd is not None and unknown.value.rcvd.code == 4404
+
+
+async def test_the_rights_holder_lists_its_own_rounds(sign_in: SignIn, pg_pool: asyncpg.Pool) -> None:
+    seller, other = await sign_in("rights_holder"), await sign_in("rights_holder")
+    mine = await open_round(pg_pool, seller, sealed(), duration=60)
+    await open_round(pg_pool, other, sealed(), duration=60)
+    listed = (await seller.client.get("/api/rounds", params={"mine": "true", "state": "open"})).json()
+    assert [view["id"] for view in listed] == [mine["id"]]
