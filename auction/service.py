@@ -165,6 +165,21 @@ async def open_round(
     track = await rights.get_track(conn, request.track_id)
     if not caller.acts_for(track.owner_organisation_id):
         raise NotYourTrack("only the track's rights holder can open a round on it")
+    stored, event = await start_round(conn, request, created_by=caller.user_id)
+    await relay.events([event])
+    await relay.close_timer(stored.round.id, stored.round.deadline_version, stored.closes_at)
+    return round_view(stored, bids=0, revealed=0, seq=event.seq, watcher=caller, now=event.at)
+
+
+async def start_round(
+    conn: asyncpg.Connection, request: NewRound, *, created_by: UUID | None
+) -> tuple[StoredRound, RoundEvent]:
+    """Open a round for the track's rights holder, within its licensing policy, and commit it.
+
+    Telling watchers and setting the timer are left to the caller (the worker also sets every open
+    round's timer from PostgreSQL when it starts).
+    """
+    track = await rights.get_track(conn, request.track_id)
     policy = policy_of(await rights.track_rights(conn, track.id), track.owner_organisation_id)
     if policy is not None:
         check_within_policy(request.params, request.usage, policy)
@@ -175,17 +190,15 @@ async def open_round(
             id=uuid4(), track_id=track.id, seller=track.owner_organisation_id, usage=request.usage,
             params=request.params, opens_at=opens_at, deadline=opens_at + timedelta(seconds=request.duration_seconds),
         )  # fmt: skip
-        stored = StoredRound(round=round, closes_at=mechanisms.close_due_at(round), created_by=caller.user_id)
+        stored = StoredRound(round=round, closes_at=mechanisms.close_due_at(round), created_by=created_by)
         await store.insert_round(conn, stored)
         opened = Opened(
             track_id=round.track_id, seller=round.seller, mechanism=round.mechanism, usage=round.usage,
             currency=round.params.currency, params=round.params, opens_at=round.opens_at, deadline=round.deadline,
             closes_at=stored.closes_at,
         )  # fmt: skip
-        event = await store.append_event(conn, round.id, opened, caller.user_id, now)
-    await relay.events([event])
-    await relay.close_timer(round.id, round.deadline_version, stored.closes_at)
-    return round_view(stored, bids=0, revealed=0, seq=event.seq, watcher=caller, now=now)
+        event = await store.append_event(conn, round.id, opened, created_by, now)
+    return stored, event
 
 
 async def get_round(conn: asyncpg.Connection, watcher: Principal | None, round_id: UUID) -> RoundView:
@@ -197,6 +210,10 @@ async def get_round(conn: asyncpg.Connection, watcher: Principal | None, round_i
 
 async def find_round(conn: asyncpg.Connection, round_id: UUID) -> StoredRound | None:
     return await store.get_round(conn, round_id)
+
+
+async def has_open_round(conn: asyncpg.Connection, track_id: UUID) -> bool:
+    return await store.has_open_round(conn, track_id)
 
 
 async def list_rounds(

@@ -75,6 +75,13 @@ async def get_round(conn: asyncpg.Connection, round_id: UUID) -> StoredRound | N
     return None if row is None else _round(row)
 
 
+async def has_open_round(conn: asyncpg.Connection, track_id: UUID) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM rounds WHERE track_id = $1 AND state = 'open')", track_id
+    )
+    return found
+
+
 async def rounds(
     conn: asyncpg.Connection, *, state: RoundState | None, seller: UUID | None, limit: int
 ) -> list[StoredRound]:

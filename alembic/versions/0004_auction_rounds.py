@@ -28,7 +28,7 @@ def upgrade() -> None:
         extensions        int NOT NULL DEFAULT 0 CHECK (extensions >= 0),
         -- When the closing timer fires: the deadline, or the end of a commit–reveal round's reveal window.
         closes_at         timestamptz NOT NULL,
-        created_by        uuid NOT NULL REFERENCES users (id),
+        created_by        uuid REFERENCES users (id),  -- NULL for rounds the demo seeder opened
         created_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
         closed_at         timestamptz,
         outcome           jsonb,
