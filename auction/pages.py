@@ -1,0 +1,64 @@
+"""The live-round pages: the list of rounds and each round's room (filled in live by room.js)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from litestar import get
+from litestar.response import Redirect, Template
+
+from auction import service
+from auction.live import RoundView
+from auction.model import RoundState
+from rights import service as rights
+from rights.identity import Principal, Role
+
+
+@get("/rounds", include_in_schema=False)
+async def rounds_page(conn: asyncpg.Connection, optional_caller: Principal | None) -> Template:
+    open_rounds = await service.list_rounds(conn, optional_caller, state=RoundState.OPEN, mine=False)
+    closed = await service.list_rounds(conn, optional_caller, state=RoundState.CLOSED, mine=False, limit=20)
+    mine: list[RoundView] = []
+    if optional_caller is not None and optional_caller.role is Role.RIGHTS_HOLDER:
+        mine = await service.list_rounds(conn, optional_caller, state=None, mine=True)
+    return Template(
+        "auction/rounds.html",
+        context={
+            "sections": [("Your rounds", mine), ("Open now", open_rounds), ("Recently closed", closed)],
+            "titles": await _titles(conn, [*mine, *open_rounds, *closed]),
+        },
+    )
+
+
+@get("/rounds/{round_id:uuid}", include_in_schema=False)
+async def room_page(
+    conn: asyncpg.Connection, optional_caller: Principal | None, round_id: UUID
+) -> Template | Redirect:
+    if optional_caller is None:
+        return Redirect(f"/login?next=/rounds/{round_id}")
+    view = await service.get_round(conn, optional_caller, round_id)
+    track = await rights.get_track(conn, view.track_id)
+    me = {
+        "organisation_id": optional_caller.organisation_id,
+        "role": optional_caller.role,
+        "seller": optional_caller.organisation_id == view.seller,
+    }
+    return Template(
+        "auction/room.html",
+        context={
+            "round": view,
+            "track": track,
+            "data": msgspec.json.encode({"round": view, "me": me}).decode(),
+        },
+    )
+
+
+async def _titles(conn: asyncpg.Connection, views: list[RoundView]) -> dict[UUID, Any]:
+    tracks = await rights.list_tracks(conn, ids={view.track_id for view in views}, limit=len(views) or 1)
+    return {track.id: track for track in tracks}
+
+
+page_handlers = [rounds_page, room_page]

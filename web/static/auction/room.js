@@ -1,0 +1,265 @@
+// The live room of one round: follows the round's websocket, counts down on the server's clock,
+// and lets a buyer bid, commit and reveal, accept the clock or negotiate. Reconnects by itself,
+// asking the server for the events after the last one it saw.
+import { api, formatMoney } from "/static/js/api.js";
+
+const root = document.getElementById("room");
+const { round: initial, me } = JSON.parse(root.dataset.round);
+let round = initial;
+let lastSeq = round.seq;
+let clockOffset = Date.parse(round.server_time) - Date.now(); // server time = Date.now() + clockOffset
+let socket = null;
+let retryDelay = 500;
+const negotiations = new Map();
+
+const $ = (id) => document.getElementById(id);
+const serverNow = () => Date.now() + clockOffset;
+const money = (value) => (value ? formatMoney(value) : "–");
+const minorUnits = (text) => {
+  const digits = new Intl.NumberFormat("en", { style: "currency", currency: round.currency }).resolvedOptions().maximumFractionDigits;
+  return Math.round(Number(text) * 10 ** digits);
+};
+const BASIS = {
+  own_bid: "their own bid",
+  second_bid: "the second-highest bid",
+  tied_bid: "a tied bid",
+  reserve: "the reserve",
+  clock: "the clock's price",
+};
+
+function say(text, tone = "") {
+  $("message").textContent = text;
+  $("message").className = tone;
+}
+
+function log(at, text) {
+  const item = document.createElement("li");
+  item.textContent = `${new Date(at).toISOString().slice(11, 19)} · ${text}`;
+  $("log").prepend(item);
+}
+
+// ---------------------------------------------------------------- the socket
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws/rounds/${round.id}?after=${lastSeq}`);
+  socket.onopen = () => {
+    retryDelay = 500;
+    $("connection").textContent = "live";
+  };
+  socket.onmessage = (message) => receive(JSON.parse(message.data));
+  socket.onclose = (closed) => {
+    $("connection").textContent = "reconnecting…";
+    if (closed.code === 4401 || closed.code === 4404) {
+      $("connection").textContent = closed.reason;
+      return;
+    }
+    setTimeout(connect, retryDelay);
+    retryDelay = Math.min(retryDelay * 2, 5000);
+  };
+}
+
+function receive(frame) {
+  clockOffset = Date.parse(frame.server_time) - Date.now();
+  if (frame.type === "round") {
+    if (frame.seq >= lastSeq) {
+      round = frame.round;
+      lastSeq = frame.seq;
+    }
+    render();
+  } else if (frame.type === "event" && frame.seq > lastSeq) {
+    lastSeq = frame.seq;
+    apply(frame.event, frame.at);
+    render();
+  } else if (frame.type === "error") {
+    say(frame.detail, "bad");
+  }
+}
+
+function apply(event, at) {
+  if (event.kind === "opened") {
+    log(at, "The round opened.");
+  } else if (event.kind === "bid") {
+    Object.assign(round, {
+      bids: event.bids, deadline: event.deadline, deadline_version: event.deadline_version,
+      extensions: event.extensions, closes_at: event.closes_at,
+    });
+    const whose = event.amount ? `Your bid of ${money(event.amount)} was taken` : event.digest ? "Your sealed commitment was taken" : "A bid came in";
+    log(at, `${whose} (${event.bids} in all).`);
+    if (event.extended) {
+      $("extended").hidden = false;
+      $("extended").textContent = `A late bid extended the deadline to ${new Date(event.deadline).toISOString().slice(11, 19)} UTC.`;
+      $("extended").classList.add("flash");
+      log(at, "The deadline was extended.");
+    }
+  } else if (event.kind === "revealed") {
+    round.revealed = event.revealed;
+    log(at, event.amount ? `You revealed ${money(event.amount)}.` : `A bid was revealed (${event.revealed} so far).`);
+  } else if (event.kind === "negotiation") {
+    negotiations.set(event.negotiation.id, event.negotiation);
+    const last = event.negotiation.offers.at(-1);
+    log(at, `Negotiation ${event.negotiation.state.replaceAll("_", " ")}${last ? `, last offer ${money(last.amount)}` : ""}.`);
+  } else if (event.kind === "closed") {
+    Object.assign(round, { state: "closed", closed_at: event.closed_at, outcome: event.outcome });
+    log(at, "The round closed.");
+  }
+}
+
+// ---------------------------------------------------------------- drawing
+
+function render() {
+  const open = round.state === "open";
+  const mechanism = round.mechanism;
+  const sealed = mechanism === "first_price" || mechanism === "vickrey";
+  const commitReveal = sealed && round.params?.reveal_seconds;
+  const afterDeadline = serverNow() >= Date.parse(round.deadline);
+  $("bid-count").textContent = round.bids;
+  $("extensions").textContent = round.extensions;
+  $("count-fact").hidden = mechanism === "clock" || mechanism === "negotiation";
+  $("price-fact").hidden = mechanism !== "clock" || !open;
+  const buyer = !me.seller && me.role !== "rights_holder";
+  $("seller-note").hidden = !me.seller;
+  $("bid-form").hidden = !(buyer && open && sealed && !afterDeadline && !myBid());
+  $("reveal").hidden = !(buyer && open && commitReveal && afterDeadline && myBid() && !myBid().revealed);
+  $("accept").hidden = !(buyer && open && mechanism === "clock");
+  renderNegotiation(open, buyer);
+  renderResult();
+  tick();
+}
+
+function renderNegotiation(open, buyer) {
+  const mine = [...negotiations.values()].filter((n) => n.respond_by).at(-1);
+  const waitingForMe = mine && mine.state === (me.seller ? "awaiting_rights_holder" : "awaiting_buyer");
+  $("offer-form").hidden = round.mechanism !== "negotiation" || !((buyer && open && !mine) || waitingForMe);
+  $("offer-label").textContent = mine ? "Your counter-offer" : "Your offer";
+  $("negotiation").hidden = !mine;
+  $("negotiation-moves").hidden = !mine;
+  if (!mine) return;
+  const last = mine.offers.at(-1);
+  $("negotiation").textContent = `Standing offer: ${money(last.amount)} from the ${last.party.replaceAll("_", " ")}, to be answered by ${new Date(mine.respond_by).toISOString().slice(11, 19)} UTC.`;
+  for (const button of $("negotiation-moves").querySelectorAll("button")) {
+    button.hidden = button.dataset.move === "withdraw" ? waitingForMe : !waitingForMe;
+  }
+}
+
+function renderResult() {
+  const result = $("result");
+  if (round.state !== "closed") {
+    result.hidden = true;
+    return;
+  }
+  result.hidden = false;
+  const outcome = round.outcome;
+  const winner = outcome?.winner;
+  if (!outcome) {
+    result.textContent = "This round no longer takes new offers.";
+  } else if (!winner) {
+    result.textContent = `Closed unsold (${outcome.counted} bids counted).`;
+  } else {
+    result.dataset.winner = winner.bidder;
+    result.dataset.price = winner.price.amount;
+    const how = `${money(winner.price)}, set by ${BASIS[winner.basis]}`;
+    result.textContent =
+      winner.bidder === me.organisation_id ? `You won: you pay ${how}.`
+      : me.seller ? `Sold to buyer ${winner.bidder.slice(0, 8)} for ${how}.`
+      : `Another buyer won and pays ${how}.`;
+  }
+}
+
+function tick() {
+  const now = serverNow();
+  const revealing = round.state === "open" && now >= Date.parse(round.deadline);
+  const until = Date.parse(revealing ? round.closes_at : round.deadline);
+  const left = Math.max(0, until - now);
+  $("countdown").textContent = round.state === "closed" ? "closed" : `${Math.floor(left / 60000)}:${String(Math.floor(left / 1000) % 60).padStart(2, "0")}.${Math.floor((left % 1000) / 100)}`;
+  $("countdown-label").textContent = revealing ? "left to reveal" : "until the deadline";
+  if (round.mechanism === "clock" && round.state === "open") {
+    const { start, floor, step, step_seconds: stepSeconds } = round.params;
+    const steps = Math.max(0, Math.floor((now - Date.parse(round.opens_at)) / (stepSeconds * 1000)));
+    $("clock-price").textContent = money({ amount: Math.max(floor.amount, start.amount - step.amount * steps), currency: start.currency });
+  }
+}
+
+// ---------------------------------------------------------------- acting
+
+const myBidKey = () => `round:${round.id}:bid`;
+const myBid = () => JSON.parse(localStorage.getItem(myBidKey()) ?? "null");
+
+async function act(action, done) {
+  try {
+    const answer = await action();
+    say(done(answer), "good");
+  } catch (error) {
+    say(error.message, "bad");
+  }
+  render();
+}
+
+async function digestOf(text) {
+  const bytes = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+$("bid-form").addEventListener("submit", (submitted) => {
+  submitted.preventDefault();
+  const amount = { amount: minorUnits(submitted.target.amount.value), currency: round.currency };
+  act(async () => {
+    if (!round.params?.reveal_seconds) {
+      const receipt = await api(`/api/rounds/${round.id}/bids`, { method: "POST", body: { amount } });
+      localStorage.setItem(myBidKey(), JSON.stringify({ bid_id: receipt.bid_id, amount }));
+      return receipt;
+    }
+    const nonce = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const digest = await digestOf(`${amount.amount}|${amount.currency}|${nonce}|${me.organisation_id}|${round.id}`);
+    const receipt = await api(`/api/rounds/${round.id}/commitments`, { method: "POST", body: { digest } });
+    localStorage.setItem(myBidKey(), JSON.stringify({ bid_id: receipt.bid_id, amount, nonce }));
+    return receipt;
+  }, () => "Your bid is in. Only you can see it until the round closes.");
+});
+
+$("reveal").addEventListener("click", () => {
+  const bid = myBid();
+  act(async () => {
+    const receipt = await api(`/api/rounds/${round.id}/reveals`, { method: "POST", body: { bid_id: bid.bid_id, amount: bid.amount, nonce: bid.nonce } });
+    localStorage.setItem(myBidKey(), JSON.stringify({ ...bid, revealed: true }));
+    return receipt;
+  }, () => "Revealed: your bid counts.");
+});
+
+$("accept").addEventListener("click", () =>
+  act(() => api(`/api/rounds/${round.id}/accept`, { method: "POST" }), (receipt) => `You bought the licence at ${money(receipt.price)}.`),
+);
+
+$("offer-form").addEventListener("submit", (submitted) => {
+  submitted.preventDefault();
+  const amount = { amount: minorUnits(submitted.target.amount.value), currency: round.currency };
+  const standing = [...negotiations.values()].filter((n) => n.respond_by).at(-1);
+  const path = standing ? `/api/negotiations/${standing.id}/counter` : `/api/rounds/${round.id}/negotiations`;
+  act(async () => {
+    const negotiation = await api(path, { method: "POST", body: { amount } });
+    negotiations.set(negotiation.id, negotiation);
+    return negotiation;
+  }, (negotiation) => `Negotiation ${negotiation.state.replaceAll("_", " ")}.`);
+});
+
+$("negotiation-moves").addEventListener("click", (clicked) => {
+  const move = clicked.target.dataset?.move;
+  const standing = [...negotiations.values()].filter((n) => n.respond_by).at(-1);
+  if (!move || !standing) return;
+  act(async () => {
+    const negotiation = await api(`/api/negotiations/${standing.id}/${move}`, { method: "POST" });
+    negotiations.set(negotiation.id, negotiation);
+    return negotiation;
+  }, (negotiation) => `Negotiation ${negotiation.state.replaceAll("_", " ")}.`);
+});
+
+if (round.mechanism === "negotiation") {
+  api(`/api/rounds/${round.id}/negotiations`).then((found) => {
+    for (const negotiation of found.reverse()) negotiations.set(negotiation.id, negotiation);
+    render();
+  });
+}
+setInterval(tick, 200);
+setInterval(render, 1000); // the deadline passing changes which actions are shown
+render();
+connect();
