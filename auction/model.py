@@ -44,7 +44,6 @@ class Refusal(enum.StrEnum):
     NO_COUNTERS_LEFT = "no_counters_left"
     BELOW_FLOOR = "below_floor"
     ABOVE_CEILING = "above_ceiling"
-    NOT_OFFERED = "not_offered"
     INVALID_TERMS = "invalid_terms"
     OUTCOME_MISMATCH = "outcome_mismatch"
 
@@ -77,12 +76,6 @@ class OutcomeMismatch(AuctionError):
     """A published outcome that the commitments and reveals do not reproduce."""
 
     refusal = Refusal.OUTCOME_MISMATCH
-
-
-class NotOffered(AuctionError):
-    """The rate card has no list price for this usage."""
-
-    refusal = Refusal.NOT_OFFERED
 
 
 class BidRefused(AuctionError):
@@ -515,17 +508,3 @@ class Demand(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if min(self.recent_requests, self.watchers, self.licences) < 0:
             raise InvalidTerms("demand counts cannot be negative")
-
-
-class PriceLine(msgspec.Struct, frozen=True, kw_only=True):
-    """One step of a price: what it is, its multiplier in basis points (None for the base), and
-    the running price after it, rounded to a whole minor unit."""
-
-    label: str
-    multiplier_bp: int | None
-    subtotal: Money
-
-
-class PriceQuote(msgspec.Struct, frozen=True, kw_only=True):
-    price: Money
-    breakdown: tuple[PriceLine, ...]

@@ -1,4 +1,4 @@
-"""List prices: the rate card's fixed price for a usage, and the dynamic price that follows demand.
+"""The dynamic list price: the rate card's price (`rights.pricing.list_price`) times a demand factor.
 
 Each step is rounded half up to a whole minor unit and shown as a line of the breakdown, so the
 page can say exactly why a price is what it is.
@@ -6,7 +6,8 @@ page can say exactly why a price is what it is.
 
 from __future__ import annotations
 
-from auction.model import Demand, InvalidTerms, NotOffered, PriceLine, PriceQuote
+from auction.model import Demand, InvalidTerms
+from rights.pricing import PriceLine, PriceQuote, list_price
 from rights.terms import Money, RateCard, Usage
 
 # Demand raises the list price by these basis points per unit of interest: a licence sold says
@@ -14,30 +15,6 @@ from rights.terms import Money, RateCard, Usage
 BP_PER_RECENT_REQUEST = 100
 BP_PER_WATCHER = 50
 BP_PER_LICENCE = 500
-
-
-def list_price(rate_card: RateCard, usage: Usage) -> PriceQuote:
-    """The rate card's price for a usage: base × medium × territories × term × exclusivity."""
-    media_bp = rate_card.media_bp.get(usage.media)
-    if media_bp is None:
-        raise NotOffered(f"this rights holder has no list price for {_words(usage.media)}")
-    bounds = sorted(bound for bound in rate_card.term_bp if bound >= usage.term_months)
-    if not bounds:
-        raise NotOffered(f"the rate card prices terms up to {max(rate_card.term_bp)} months")
-    territories_bp = sum(rate_card.territory_bp.get(territory, 10_000) for territory in usage.territories)
-
-    lines = [PriceLine(label="Base rate", multiplier_bp=None, subtotal=rate_card.base)]
-    steps = [
-        (f"Medium: {_words(usage.media)}", media_bp),
-        (f"Territories: {', '.join(usage.territories)}", territories_bp),
-        (f"Term: {usage.term_months} months", rate_card.term_bp[bounds[0]]),
-    ]
-    if usage.exclusive:
-        steps.append(("Exclusive", rate_card.exclusivity_bp))
-    for label, multiplier_bp in steps:
-        subtotal = lines[-1].subtotal.scaled_bp(multiplier_bp)
-        lines.append(PriceLine(label=label, multiplier_bp=multiplier_bp, subtotal=subtotal))
-    return PriceQuote(price=lines[-1].subtotal, breakdown=tuple(lines))
 
 
 def dynamic_price(
@@ -73,7 +50,3 @@ def dynamic_price(
             PriceLine(label="Capped at the rights holder's ceiling", multiplier_bp=None, subtotal=ceiling)
         )
     return PriceQuote(price=lines[-1].subtotal, breakdown=tuple(lines))
-
-
-def _words(code: str) -> str:
-    return code.replace("_", " ")

@@ -25,8 +25,9 @@ from rights.model import (
     Right,
     TrackRights,
 )
+from rights.pricing import NotListed, list_price
 from rights.terms import Money, RateCard, Usage
-from rights.territories import COUNTRIES, TerritoryScope, describe, normalise, resolve
+from rights.territories import COUNTRIES, TerritoryScope, describe, resolve
 
 _DAY = timedelta(days=1)
 
@@ -103,27 +104,11 @@ def _where(countries: Iterable[str]) -> str:
     return text if text.startswith("worldwide") else f"in {text}"
 
 
-def list_price(card: RateCard, usage: Usage) -> Money | None:
-    """The rate card's price for a usage, or None when the card does not price that medium or term.
-
-    base × medium × (sum of each territory scope's multiplier) × term bracket × exclusivity, each
-    step rounded half up, the same steps the auction's fixed-price quote shows.
-    """
-    media_bp = card.media_bp.get(usage.media)
-    brackets = [months for months in sorted(card.term_bp) if months >= usage.term_months]
-    if media_bp is None or not brackets:
+def _listed(card: RateCard, usage: Usage) -> Money | None:
+    try:
+        return list_price(card, usage).price
+    except NotListed:
         return None
-    factors = [
-        media_bp,
-        sum(card.territory_bp.get(normalise(scope), FULL_SHARE_BP) for scope in usage.territories),
-        card.term_bp[brackets[0]],
-    ]
-    if usage.exclusive:
-        factors.append(card.exclusivity_bp)
-    price = card.base
-    for factor in factors:
-        price = price.scaled_bp(factor)
-    return price
 
 
 def _segments(period: Period, rights: TrackRights) -> list[Period]:
@@ -431,7 +416,7 @@ def _terms(rights: TrackRights, usage: Usage, slices: Sequence[OwnershipSlice], 
             high += low_ceiling[0].amount
         else:
             high_known = False
-        prices = {c: list_price(p.rate_card, usage) if p.rate_card else None for c, p in side.items()}
+        prices = {c: _listed(p.rate_card, usage) if p.rate_card else None for c, p in side.items()}
         for c, card_price in prices.items():
             if card_price is None:
                 listed_known = False

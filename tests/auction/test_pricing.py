@@ -1,4 +1,4 @@
-"""List prices: the rate card's fixed price and the demand-driven dynamic price, with their breakdowns."""
+"""The demand-driven dynamic price and its breakdown."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from auction.mechanisms import dynamic_price, list_price
-from auction.model import Demand, InvalidTerms, NotOffered
+from auction.mechanisms import dynamic_price
+from auction.model import Demand, InvalidTerms
 from rights.terms import Media, Money, RateCard, Usage
 from tests.auction.factories import eur
 
@@ -32,32 +32,6 @@ def usage(**changes: object) -> Usage:
 
 
 NO_DEMAND = Demand(recent_requests=0, watchers=0, licences=0)
-
-
-def test_list_price_is_base_times_medium_territory_term_and_exclusivity() -> None:
-    quote = list_price(CARD, usage(term_months=24, exclusive=True))
-    assert quote.price == eur(100_000 * 2 * 3 * 3 // 2 * 3)
-    assert [line.multiplier_bp for line in quote.breakdown] == [None, 20_000, 30_000, 15_000, 30_000]
-    assert quote.breakdown[-1].subtotal == quote.price
-
-
-def test_each_territory_scope_missing_from_the_card_counts_once() -> None:
-    quote = list_price(CARD, usage(media=Media.SOCIAL, territories=("US", "GB")))
-    assert quote.price == eur(100_000)  # ×0.5 for social, ×2 for two scopes
-
-
-def test_a_non_exclusive_usage_has_no_exclusivity_line() -> None:
-    assert [line.label for line in list_price(CARD, usage()).breakdown][-1] == "Term: 12 months"
-
-
-def test_a_medium_the_card_does_not_price_is_not_offered() -> None:
-    with pytest.raises(NotOffered, match="no list price for tv ads"):
-        list_price(CARD, usage(media=Media.TV_ADS))
-
-
-def test_a_term_beyond_the_cards_brackets_is_not_offered() -> None:
-    with pytest.raises(NotOffered, match="up to 36 months"):
-        list_price(CARD, usage(term_months=48))
 
 
 def test_demand_raises_the_dynamic_price_and_says_why() -> None:

@@ -5,9 +5,9 @@ from datetime import date
 import msgspec
 import pytest
 
-from rights.clearance import Outcome, clear, list_price, ownership, percent, split_problems
+from rights.clearance import Outcome, clear, ownership, percent, split_problems
 from rights.model import Mechanism, Period, Right
-from rights.terms import Media, Money, RateCard
+from rights.terms import Media, Money
 from rights.territories import COUNTRIES, TerritoryError
 from tests.rights.factory import Catalogue, card, scope, usage
 
@@ -322,20 +322,6 @@ def test_split_problems_report_gaps_and_overlaps_per_side() -> None:
 def test_unknown_usage_territory_is_refused() -> None:
     with pytest.raises(TerritoryError, match="'ZZ'"):
         clear(fully_owned().rights(), usage("ZZ"))
-
-
-def test_list_price_multiplies_media_territory_term_and_exclusivity() -> None:
-    rate_card = RateCard(
-        base=Money(100_000, "USD"),
-        media_bp={Media.TV_ADS: 20_000},
-        territory_bp={"US": 15_000},
-        term_bp={12: 10_000, 24: 17_500},
-        exclusivity_bp=30_000,
-    )
-    assert list_price(rate_card, usage("US", "DE", media=Media.TV_ADS, months=18)) == Money(875_000, "USD")
-    assert list_price(rate_card, usage("US", media=Media.TV_ADS, exclusive=True)) == Money(900_000, "USD")
-    assert list_price(rate_card, usage("US", media=Media.FILM)) is None
-    assert list_price(rate_card, usage("US", media=Media.TV_ADS, months=36)) is None
 
 
 def test_percent_reads_naturally() -> None:
