@@ -15,6 +15,7 @@ import numpy.typing as npt
 import soundfile as sf
 
 from discovery.model import AudioFeatures, Key, Mode
+from discovery.similarity import KEY_SIMILARITY, key_relation
 
 # Bump when any measurement changes, so stored features and embeddings can be recomputed.
 ANALYSIS_VERSION = 1
@@ -73,15 +74,7 @@ def estimate_key(chroma_mean: npt.ArrayLike) -> tuple[Key, float]:
 
 def mirex_key_score(estimated: Key, reference: Key) -> float:
     """The MIREX weighted key score: exact 1.0, fifth 0.5, relative 0.3, parallel 0.2, otherwise 0."""
-    interval = (estimated.tonic - reference.tonic) % 12
-    if estimated.mode is reference.mode:
-        if interval == 0:
-            return 1.0
-        return 0.5 if interval in (5, 7) else 0.0
-    if interval == 0:
-        return 0.2
-    relative = 9 if reference.mode is Mode.MAJOR else 3  # A minor is relative to C major, and back
-    return 0.3 if interval == relative else 0.0
+    return KEY_SIMILARITY[key_relation(estimated, reference)]
 
 
 def _tempo_candidates(onset_env: _F64, sr: int) -> float:

@@ -135,7 +135,7 @@ def demo_track(index: int, seed: int = 2026) -> DemoTrack:
     rng = np.random.default_rng([seed, index])
     mood = list(Mood)[index % 4]
     mode = Mode.MAJOR if mood in (Mood.UPLIFTING, Mood.CALM) else Mode.MINOR
-    tonic = (index * 7 + int(rng.integers(0, 3))) % 12  # walk the circle of fifths so all keys occur
+    tonic = (index * 7 + int(rng.integers(0, 3))) % 12  # walk the circle of fifths so keys vary
     low, high = _MOOD_TEMPI[mood]
     # Spread tempi evenly across the mood's range in catalogue order, with a little jitter.
     position = ((index // 4) * 0.618034) % 1.0

@@ -1,0 +1,110 @@
+"""The analyser against the synthetic catalogue's ground truth, and decoding uploaded files."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from discovery import analysis, synth
+from discovery.model import Key, Mode
+from tests.discovery.conftest import RenderedTrack
+
+
+def test_tempo_is_within_two_percent_on_nine_tracks_in_ten(catalogue: list[RenderedTrack]) -> None:
+    # A half- or double-tempo answer is more than 2 % off, so octave errors count as misses.
+    hits = [abs(t.features.bpm - t.truth.bpm) / t.truth.bpm <= 0.02 for t in catalogue]
+    assert sum(hits) / len(hits) >= 0.9, [(t.truth.bpm, t.features.bpm) for t in catalogue]
+
+
+def test_key_and_mode_are_right_on_four_tracks_in_five(catalogue: list[RenderedTrack]) -> None:
+    hits = [t.features.key == t.truth.key for t in catalogue]
+    mirex = np.mean([analysis.mirex_key_score(t.features.key, t.truth.key) for t in catalogue])
+    assert sum(hits) / len(hits) >= 0.8
+    assert mirex >= 0.85
+
+
+def test_instrumental_estimate_tells_sung_leads_from_instruments(catalogue: list[RenderedTrack]) -> None:
+    right = [(t.features.instrumental < 0.5) == t.truth.vocal for t in catalogue]
+    assert sum(right) / len(right) >= 0.9
+
+
+def test_duration_beats_and_ranges_are_plausible(catalogue: list[RenderedTrack]) -> None:
+    for t in catalogue:
+        f = t.features
+        seconds = len(t.audio()) / synth.SAMPLE_RATE
+        assert f.duration_s == pytest.approx(seconds, abs=0.01)
+        assert f.beat_count >= 0.8 * seconds * t.truth.bpm / 60 / 2
+        assert 0 <= f.energy <= 1 and 0 <= f.instrumental <= 1 and 0 <= f.key_confidence <= 1
+        assert len(f.mfcc_mean) == len(f.mfcc_std) == 13 and len(f.chroma_mean) == 12
+        assert len(f.spectral_contrast_mean) == 7
+        assert f.analysis_version == analysis.ANALYSIS_VERSION
+
+
+def test_loud_moods_measure_louder_and_more_energetic(catalogue: list[RenderedTrack]) -> None:
+    loud = [t.features for t in catalogue if t.truth.mood.value in ("uplifting", "tense")]
+    soft = [t.features for t in catalogue if t.truth.mood.value in ("calm", "melancholic")]
+    assert min(f.loudness_db for f in loud) > max(f.loudness_db for f in soft)
+    assert np.mean([f.energy for f in loud]) > np.mean([f.energy for f in soft]) + 0.2
+
+
+@pytest.mark.parametrize(
+    ("estimated", "reference", "score"),
+    [
+        ("A minor", "A minor", 1.0),
+        ("E minor", "A minor", 0.5),
+        ("D minor", "A minor", 0.5),
+        ("C major", "A minor", 0.3),
+        ("A minor", "C major", 0.3),
+        ("A major", "A minor", 0.2),
+        ("B minor", "A minor", 0.0),
+    ],
+)
+def test_mirex_key_score_weights(estimated: str, reference: str, score: float) -> None:
+    assert analysis.mirex_key_score(Key.parse(estimated), Key.parse(reference)) == score
+
+
+def test_key_profile_reads_a_pure_tonic_triad() -> None:
+    chroma = np.zeros(12)
+    chroma[[9, 0, 4]] = 1.0  # A, C, E
+    key, _ = analysis.estimate_key(chroma)
+    assert key == Key(9, Mode.MINOR)
+
+
+def _encode(audio: synth.Audio, sr: int, fmt: str, subtype: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, sr, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype"), [("WAV", "PCM_16"), ("FLAC", None), ("OGG", "VORBIS"), ("MP3", None)]
+)
+def test_decode_reads_every_accepted_format_at_any_rate(fmt: str, subtype: str | None) -> None:
+    t = np.arange(44_100 * 2) / 44_100
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], axis=1) * 0.5
+    audio, seconds = analysis.decode(_encode(stereo.astype(np.float32), 44_100, fmt, subtype))
+    assert seconds == pytest.approx(2.0, abs=0.1)
+    assert audio.ndim == 1 and len(audio) == pytest.approx(2 * analysis.SAMPLE_RATE, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", "cannot decode"),
+        (b"this is a text file, not audio" * 10, "cannot decode"),
+        (synth.to_wav(np.zeros(0, dtype=np.float32)), "no audio"),
+    ],
+)
+def test_decode_names_the_problem_with_bad_files(data: bytes, problem: str) -> None:
+    with pytest.raises(analysis.AudioDecodeError, match=problem):
+        analysis.decode(data)
+
+
+def test_a_truncated_flac_is_rejected() -> None:
+    tone = (0.5 * np.sin(np.arange(22_050 * 3) / 10)).astype(np.float32)
+    data = _encode(tone, 22_050, "FLAC")
+    with pytest.raises(analysis.AudioDecodeError):
+        analysis.decode(data[: len(data) // 2])

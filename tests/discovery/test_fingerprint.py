@@ -1,0 +1,93 @@
+"""Identifying clips of catalogue tracks by landmark fingerprints, and refusing unrelated audio."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from discovery import fingerprint, synth
+from discovery.model import FingerprintHit, Identification
+from tests.discovery.conftest import RenderedTrack
+
+Index = dict[int, list[tuple[uuid.UUID, int]]]
+
+
+@pytest.fixture(scope="session")
+def index(catalogue: list[RenderedTrack]) -> Index:
+    """Hash → (track id, offset) for the whole catalogue, as the fingerprints table holds it."""
+    table: defaultdict[int, list[tuple[uuid.UUID, int]]] = defaultdict(list)
+    for t in catalogue:
+        for landmark in fingerprint.landmarks(t.audio()):
+            table[landmark.hash].append((track_id(t), landmark.offset))
+    return dict(table)
+
+
+def track_id(t: RenderedTrack) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, t.truth.slug)
+
+
+def identify(index: Index, clip: synth.Audio) -> Identification:
+    query = fingerprint.landmarks(clip, fingerprint.QUERY_PEAKS_PER_SECOND)
+    wanted = {q.hash for q in query}
+    hits = [FingerprintHit(h, track, offset) for h in wanted for track, offset in index.get(h, ())]
+    return fingerprint.identify(query, hits)
+
+
+def test_catalogue_stores_twenty_to_thirty_hashes_per_second(
+    catalogue: list[RenderedTrack], index: Index
+) -> None:
+    seconds = sum(t.features.duration_s for t in catalogue)
+    stored = sum(len(rows) for rows in index.values())
+    assert 20 <= stored / seconds <= 30
+    assert all(0 <= h < 2**31 for h in index)  # fits a PostgreSQL integer
+
+
+def test_five_second_clips_at_5_db_snr_are_identified_with_their_offset(
+    catalogue: list[RenderedTrack], index: Index
+) -> None:
+    rng = np.random.default_rng(5)
+    right = 0
+    trials = 0
+    for n, t in enumerate(catalogue):
+        audio = t.audio()
+        for repeat in range(2):
+            start = float(rng.uniform(0, len(audio) / synth.SAMPLE_RATE - 5.5))
+            first = int(start * synth.SAMPLE_RATE)
+            clip = synth.add_noise(
+                audio[first : first + 5 * synth.SAMPLE_RATE], snr_db=5, seed=n * 2 + repeat
+            )
+            result = identify(index, clip)
+            trials += 1
+            if (
+                result.matched
+                and result.track_id == track_id(t)
+                and abs((result.offset_s or 0) - start) < 0.1
+            ):
+                right += 1
+    assert right / trials >= 0.95
+
+
+def test_unrelated_music_noise_and_silence_match_nothing(index: Index) -> None:
+    strangers = [synth.render(synth.demo_track(i, seed=7), seconds=12) for i in range(4)]
+    clips = [s[: 10 * synth.SAMPLE_RATE] for s in strangers] + [s[: 5 * synth.SAMPLE_RATE] for s in strangers]
+    clips.append((0.3 * np.random.default_rng(0).standard_normal(5 * synth.SAMPLE_RATE)).astype(np.float32))
+    clips.append(np.zeros(5 * synth.SAMPLE_RATE, dtype=np.float32))
+    for clip in clips:
+        result = identify(index, clip)
+        assert not result.matched and result.track_id is None
+
+
+def test_a_clean_clip_is_matched_with_full_confidence(catalogue: list[RenderedTrack], index: Index) -> None:
+    t = catalogue[3]
+    clip = t.audio()[10 * synth.SAMPLE_RATE : 20 * synth.SAMPLE_RATE]
+    result = identify(index, clip)
+    assert result.matched and result.track_id == track_id(t)
+    assert result.offset_s == pytest.approx(10.0, abs=0.05)
+    assert result.confidence == 1.0
+
+
+def test_no_hits_is_no_match() -> None:
+    assert fingerprint.identify([], []) == Identification(matched=False)
