@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -23,13 +25,57 @@ from litestar.channels import ChannelsPlugin
 
 from auction import service
 from auction.live import Frame, RoundEvent
-from auction.views import event_for
+from auction.views import Audience, audience, shown
 from rights.identity import Principal
 
 log = logging.getLogger("auction.stream")
 
 SEND_TIMEOUT = 5.0
 TOO_SLOW = 1013  # "try again later": the page reconnects with after=<last seq>
+FRESH_FOR = 0.5  # seconds a shared frame's server_time stays close enough to now to reuse it
+
+
+class SharedFrames:
+    """Each published event decoded once per process, and each of its views encoded once for every
+    socket in the same audience: with a thousand watchers, fan-out is then a thousand sends of the
+    same bytes instead of a thousand decodes and encodes."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.events: OrderedDict[bytes, RoundEvent] = OrderedDict()
+        self.frames: OrderedDict[tuple[UUID, int, Audience], tuple[float, bytes | None]] = OrderedDict()
+
+    def event(self, data: bytes) -> RoundEvent:
+        found = self.events.get(data)
+        if found is None:
+            found = self.events[data] = msgspec.json.decode(data, type=RoundEvent)
+            _trim(self.events, self.size)
+        return found
+
+    def frame(self, event: RoundEvent, to: Audience) -> bytes | None:
+        key = (event.round_id, event.seq, to)
+        now = time.monotonic()
+        cached = self.frames.get(key)
+        if cached is not None and now - cached[0] < FRESH_FOR:
+            return cached[1]
+        seen = shown(event, to)
+        encoded = None
+        if seen is not None:
+            frame = Frame(
+                type="event", server_time=server_time(), seq=seen.seq, event=seen.payload, at=seen.at
+            )
+            encoded = msgspec.json.encode(frame)
+        self.frames[key] = (now, encoded)
+        _trim(self.frames, self.size)
+        return encoded
+
+
+def _trim(cache: OrderedDict[Any, Any], size: int) -> None:
+    while len(cache) > size:
+        cache.popitem(last=False)
+
+
+shared = SharedFrames()
 
 
 class Ping(msgspec.Struct, frozen=True, tag_field="type", tag="ping"):
@@ -85,7 +131,7 @@ class RoundStream:
 
     async def on_live(self, data: bytes) -> None:
         try:
-            event = msgspec.json.decode(data, type=RoundEvent)
+            event = shared.event(data)
             if event.seq <= self.last_seq:
                 return
             if event.seq > self.last_seq + 1:
@@ -102,13 +148,13 @@ class RoundStream:
                 await self.socket.close(TOO_SLOW, f"too slow: reconnect with after={self.last_seq}")
 
     async def send_event(self, event: RoundEvent) -> None:
-        seen = event_for(event, self.seller, self.watcher)
-        if seen is not None:
-            frame = Frame(
-                type="event", server_time=server_time(), seq=seen.seq, event=seen.payload, at=seen.at
-            )
-            await self.send(frame)
+        encoded = shared.frame(event, audience(event, self.seller, self.watcher))
+        if encoded is not None:
+            await self.send_bytes(encoded)
         self.last_seq = event.seq
 
     async def send(self, frame: Frame) -> None:
-        await asyncio.wait_for(self.socket.send_text(msgspec.json.encode(frame)), SEND_TIMEOUT)
+        await self.send_bytes(msgspec.json.encode(frame))
+
+    async def send_bytes(self, encoded: bytes) -> None:
+        await asyncio.wait_for(self.socket.send_text(encoded), SEND_TIMEOUT)

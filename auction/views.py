@@ -8,6 +8,7 @@ holder's private range only to the rights holder. The close is shown to everyone
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from uuid import UUID
 
@@ -27,26 +28,49 @@ from auction.model import ClockParams, NegotiationTerms, RoundParams, RoundState
 from rights.identity import Principal
 
 
+class Audience(enum.Enum):
+    """How an event is shown to a watcher: whole (to its parties), redacted (to everyone else), or not at all."""
+
+    PARTY = "party"
+    PUBLIC = "public"
+    NOBODY = "nobody"
+
+
+def audience(event: RoundEvent, seller: UUID, watcher: Principal) -> Audience:
+    payload = event.payload
+    if isinstance(payload, BidTaken | Revealed):
+        return Audience.PARTY if payload.bidder == watcher.organisation_id else Audience.PUBLIC
+    if isinstance(payload, NegotiationMoved):
+        parties = (payload.negotiation.buyer, seller)
+        return Audience.PARTY if watcher.organisation_id in parties else Audience.NOBODY
+    if isinstance(payload, Opened) and watcher.organisation_id == seller:
+        return Audience.PARTY
+    return Audience.PUBLIC
+
+
+def shown(event: RoundEvent, to: Audience) -> RoundEvent | None:
+    """The event as shown to that audience; everyone in one audience sees the same thing."""
+    payload = event.payload
+    if to is Audience.NOBODY:
+        return None
+    if to is Audience.PARTY:
+        return event
+    if isinstance(payload, BidTaken):
+        hidden: BidTaken | Revealed | Opened = msgspec.structs.replace(
+            payload, bid_id=None, bidder=None, amount=None, digest=None, committed_at=None
+        )
+    elif isinstance(payload, Revealed):
+        hidden = msgspec.structs.replace(payload, bid_id=None, bidder=None, amount=None)
+    elif isinstance(payload, Opened) and isinstance(payload.params, NegotiationTerms):
+        hidden = msgspec.structs.replace(payload, params=None)
+    else:
+        return event
+    return msgspec.structs.replace(event, payload=hidden)
+
+
 def event_for(event: RoundEvent, seller: UUID, watcher: Principal) -> RoundEvent | None:
     """The event as `watcher` may see it, or None when it is none of their business."""
-    payload = event.payload
-    if isinstance(payload, BidTaken | Revealed) and payload.bidder != watcher.organisation_id:
-        hidden = msgspec.structs.replace(payload, bid_id=None, bidder=None, amount=None)
-        if isinstance(hidden, BidTaken):
-            hidden = msgspec.structs.replace(hidden, digest=None, committed_at=None)
-        return msgspec.structs.replace(event, payload=hidden)
-    if isinstance(payload, NegotiationMoved) and watcher.organisation_id not in (
-        payload.negotiation.buyer,
-        seller,
-    ):
-        return None
-    if (
-        isinstance(payload, Opened)
-        and isinstance(payload.params, NegotiationTerms)
-        and watcher.organisation_id != seller
-    ):
-        return msgspec.structs.replace(event, payload=msgspec.structs.replace(payload, params=None))
-    return event
+    return shown(event, audience(event, seller, watcher))
 
 
 def round_view(
