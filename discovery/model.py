@@ -182,3 +182,68 @@ class TrackAnalysis(msgspec.Struct, frozen=True, kw_only=True):
     analysis_version: int | None
     updated_at: datetime
     features: AudioFeatures | None = None
+
+
+class StoredTag(msgspec.Struct, frozen=True, kw_only=True):
+    """A tag as stored on a catalogue track; suggestions are `ai` style tags awaiting confirmation."""
+
+    id: UUID
+    track_id: UUID
+    kind: TagKind
+    value: str
+    source: TagSource
+    confidence: float
+    confirmed: bool
+
+
+class SearchFilters(msgspec.Struct, frozen=True, kw_only=True):
+    """What a result must satisfy; None means "any"."""
+
+    bpm_min: float | None = None
+    bpm_max: float | None = None
+    key: Key | None = None
+    mode: Mode | None = None
+    mood: Mood | None = None
+    duration_min: float | None = None
+    duration_max: float | None = None
+    instrumental: bool | None = None
+    track_ids: frozenset[UUID] | None = None  # e.g. the tracks clearable for a usage
+    exclude: frozenset[UUID] = frozenset()
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    """A track the store found for a query, before scoring: its cosine distance and text rank if asked."""
+
+    track_id: UUID
+    distance: float | None = None
+    text_rank: float | None = None
+
+
+class SearchResult(msgspec.Struct, frozen=True, kw_only=True):
+    track_id: UUID
+    title: str
+    artist: str
+    score: float
+    explanation: Explanation
+    bpm: float | None
+    key: str | None
+    mood: str | None
+    duration_s: float | None
+    instrumental: bool | None
+    tags: tuple[str, ...]
+
+
+class SearchPage(msgspec.Struct, frozen=True, kw_only=True):
+    results: tuple[SearchResult, ...]
+    page: int
+    page_size: int
+    has_more: bool
+    method: str  # "exact", "hnsw", "text" or "filter": how the candidates were found
+
+
+class IdentifiedTrack(msgspec.Struct, frozen=True, kw_only=True):
+    """An identification with the catalogue entry's title, as the identify endpoint answers."""
+
+    identification: Identification
+    title: str | None = None
+    artist: str | None = None

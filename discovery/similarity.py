@@ -87,3 +87,17 @@ def explain(
         ),
     )
     return Explanation(groups=parts, text="; ".join(p.text for p in parts))
+
+
+def explain_match(text: str | None, text_rank: float | None) -> Explanation:
+    """The explanation of a result found by words or filters alone, with no reference track to compare."""
+    if text and text_rank is not None:
+        return Explanation(
+            groups=(
+                GroupExplanation(
+                    group="text", similarity=round(text_score(text_rank), 3), text=f"matches “{text}”"
+                ),
+            ),
+            text=f"matches “{text}” (text {text_score(text_rank):.2f})",
+        )
+    return Explanation(groups=(), text="matches the filters")

@@ -28,6 +28,8 @@ import web
 import web.pages
 from auction import api as auction_api
 from auction import pages as auction_pages
+from discovery import api as discovery_api
+from discovery import pages as discovery_pages
 from marketplace import audit
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
@@ -128,6 +130,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *rights_pages.page_handlers,
             *auction_api.route_handlers,
             *auction_pages.page_handlers,
+            *discovery_api.route_handlers,
+            *discovery_pages.page_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
         ],
         dependencies={

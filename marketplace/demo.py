@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 import auction.demo
+import discovery.demo
 import rights.demo
 from marketplace.accounts import service as accounts
 from marketplace.accounts import store as account_store
@@ -34,7 +35,7 @@ DEMO_USERS: list[tuple[str, str, str, Role]] = [
     ("operator", "admin@demo.test", "Ada Admin", Role.ADMIN),
 ]
 # Each package's `demo` module with `async def seed(conn, organisations, data_dir)`, in dependency order.
-SEEDERS: list[Any] = [rights.demo, auction.demo]
+SEEDERS: list[Any] = [discovery.demo, rights.demo, auction.demo]
 
 
 async def seed(conn: asyncpg.Connection, data_dir: Path) -> dict[str, UUID]:

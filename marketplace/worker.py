@@ -9,6 +9,7 @@ from arq import cron
 from arq.connections import RedisSettings
 
 import auction.jobs
+import discovery.jobs
 from marketplace.audit import verify_chain
 from marketplace.config import load_settings
 from marketplace.db import create_pool
@@ -18,7 +19,7 @@ from marketplace.logs import configure_logging
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = [auction.jobs]
+JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:

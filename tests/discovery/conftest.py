@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from uuid import UUID
 
+import asyncpg
 import msgspec
 import numpy as np
 import pytest
 
-from discovery import analysis, synth
-from discovery.model import AudioFeatures
+from discovery import analysis, embedding, fingerprint, service, store, synth, tags
+from discovery.model import AudioFeatures, Tag, TagKind, TagSource
+from marketplace.accounts import service as accounts
+from marketplace.accounts.model import OrganisationKind
+from marketplace.config import Settings
+from rights import service as rights
+from rights.identity import Role
 
 
 class RenderedTrack(msgspec.Struct, frozen=True):
@@ -33,3 +41,55 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> list[RenderedTrack]:
         np.save(path, audio)
         rendered.append(RenderedTrack(track, path, analysis.analyse(audio)))
     return rendered
+
+
+class IndexedCatalogue(msgspec.Struct, frozen=True):
+    """The demo catalogue as rows in the session's database, owned by one fresh organisation."""
+
+    organisation_id: UUID
+    track_ids: dict[str, UUID]  # slug → catalogue track id
+    tracks: list[RenderedTrack]
+
+
+@pytest.fixture(scope="session")
+async def indexed(
+    pg_pool: asyncpg.Pool, settings: Settings, catalogue: list[RenderedTrack]
+) -> IndexedCatalogue:
+    """The rendered catalogue stored as discovery would store it, reusing the session's analyses.
+
+    The analyser itself is tested against ground truth elsewhere; here only fingerprints are
+    computed, so HTTP tests start from a full catalogue in seconds.
+    """
+    suffix = secrets.token_hex(4)
+    track_ids: dict[str, UUID] = {}
+    async with pg_pool.acquire() as conn:
+        user = await accounts.create_user(
+            conn, organisation_name=f"Discovery Catalogue {suffix}", organisation_kind=OrganisationKind.LABEL,
+            email=f"catalogue-{suffix}@example.test", display_name="Catalogue owner", role=Role.RIGHTS_HOLDER,
+            password="correct horse battery staple",
+        )  # fmt: skip
+        for t in catalogue:
+            track = await rights.create_track(
+                conn, owner_organisation_id=user.organisation_id, title=t.truth.title, artist=t.truth.artist,
+                description=t.truth.description,
+            )  # fmt: skip
+            data = synth.to_wav(t.audio())
+            checked = service.check_audio(data)
+            async with conn.transaction():
+                await service.store_audio(conn, settings.data_dir, track.id, data, checked, None)
+                for value in t.truth.human_tags:
+                    human = Tag(
+                        kind=TagKind.STYLE,
+                        value=value,
+                        source=TagSource.HUMAN,
+                        confidence=1.0,
+                        confirmed=True,
+                    )
+                    await store.upsert_tag(conn, track.id, human)
+                await store.save_analysis(
+                    conn, track.id, t.features, embedding.embed(t.features), tags.ai_tags(t.features),
+                    fingerprint.landmarks(checked.samples), None,
+                )  # fmt: skip
+                await store.update_document(conn, track.id, track.title, track.artist, track.description)
+            track_ids[t.truth.slug] = track.id
+    return IndexedCatalogue(organisation_id=user.organisation_id, track_ids=track_ids, tracks=catalogue)

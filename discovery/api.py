@@ -1,0 +1,223 @@
+"""Discovery endpoints: upload audio, follow its analysis, search, identify clips, curate tags."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from arq import ArqRedis
+from litestar import Controller, delete, get, post, put
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
+from litestar.response import File
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from litestar.types import ControllerRouterHandler
+
+from discovery import service
+from discovery.model import (
+    IdentifiedTrack,
+    Key,
+    Mode,
+    Mood,
+    SearchFilters,
+    SearchPage,
+    StoredTag,
+    TrackAnalysis,
+)
+from discovery.service import SearchRequest
+from rights.identity import Principal
+from rights.terms import Media, Usage
+
+RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
+
+
+@dataclass
+class TrackUpload:
+    file: UploadFile
+    title: str
+    artist: str
+    description: str = ""
+
+
+@dataclass
+class AudioUpload:
+    file: UploadFile
+
+
+class NewTag(msgspec.Struct, frozen=True):
+    value: str
+
+
+Multipart = Body(media_type=RequestEncodingType.MULTI_PART)
+
+
+async def _read(upload: UploadFile) -> bytes:
+    # Read one byte past the limit: enough to know a file is too large without holding all of it.
+    data = await upload.read(service.MAX_UPLOAD_BYTES + 1)
+    await upload.close()
+    return data
+
+
+def search_request(
+    q: str | None,
+    similar_to: UUID | None,
+    bpm_min: float | None,
+    bpm_max: float | None,
+    key: str | None,
+    mode: Mode | None,
+    mood: Mood | None,
+    duration_min: float | None,
+    duration_max: float | None,
+    instrumental: bool | None,
+    clearable_media: Media | None,
+    territories: str,
+    term_months: int,
+    exclusive: bool,
+    page: int,
+    page_size: int,
+) -> SearchRequest:
+    """The search as the query string states it; a usage is cleared from today (the server's day)."""
+    usage = None
+    if clearable_media is not None:
+        usage = Usage(
+            media=clearable_media, territories=tuple(territories.replace(",", " ").split()),
+            term_months=term_months, exclusive=exclusive, start=datetime.now(UTC).date(),
+        )  # fmt: skip
+    filters = SearchFilters(
+        bpm_min=bpm_min, bpm_max=bpm_max, key=Key.parse(key) if key else None, mode=mode, mood=mood,
+        duration_min=duration_min, duration_max=duration_max, instrumental=instrumental,
+    )  # fmt: skip
+    return SearchRequest(
+        text=q, similar_to=similar_to, filters=filters, clearable_for=usage, page=page, page_size=page_size
+    )
+
+
+class DiscoveryController(Controller):
+    path = "/api/discovery"
+    tags: Sequence[str] | None = ("discovery",)
+
+    @post("/tracks", status_code=HTTP_202_ACCEPTED, opt=RIGHTS_HOLDERS)
+    async def upload(
+        self, conn: asyncpg.Connection, jobs: ArqRedis, caller: Principal, data_dir: Path,
+        data: Annotated[TrackUpload, Multipart],
+    ) -> TrackAnalysis:  # fmt: skip
+        """A new track from WAV, FLAC, OGG or MP3 audio, queued for analysis; follow it at /analysis."""
+        return await service.upload_track(
+            conn, jobs, caller, data_dir, await _read(data.file),
+            title=data.title, artist=data.artist, description=data.description,
+        )  # fmt: skip
+
+    @put("/tracks/{track_id:uuid}/audio", status_code=HTTP_202_ACCEPTED, opt=RIGHTS_HOLDERS)
+    async def replace_audio(
+        self, conn: asyncpg.Connection, jobs: ArqRedis, caller: Principal, data_dir: Path, track_id: UUID,
+        data: Annotated[AudioUpload, Multipart],
+    ) -> TrackAnalysis:  # fmt: skip
+        """Audio for a track already in the catalogue (say, made through the rights API)."""
+        return await service.replace_audio(conn, jobs, caller, data_dir, track_id, await _read(data.file))
+
+    @get("/tracks/{track_id:uuid}/analysis")
+    async def analysis(self, conn: asyncpg.Connection, track_id: UUID) -> TrackAnalysis:
+        """Analysis status, progress, attempts, the last error and, once done, the features."""
+        return await service.analysis_state(conn, track_id)
+
+    @get("/tracks/{track_id:uuid}/audio", media_type="application/octet-stream")
+    async def audio(
+        self, conn: asyncpg.Connection, data_dir: Path, track_id: UUID, caller: Principal
+    ) -> File:
+        path, fmt = await service.audio_file(conn, data_dir, track_id)
+        return File(path=path, media_type=MEDIA_TYPES[fmt], content_disposition_type="inline")
+
+    @get("/search")
+    async def search(
+        self,
+        conn: asyncpg.Connection,
+        q: str | None = None,
+        similar_to: UUID | None = None,
+        bpm_min: Annotated[float | None, Parameter(ge=0, le=400)] = None,
+        bpm_max: Annotated[float | None, Parameter(ge=0, le=400)] = None,
+        key: Annotated[str | None, Parameter(description="e.g. 'A minor'")] = None,
+        mode: Mode | None = None,
+        mood: Mood | None = None,
+        duration_min: Annotated[float | None, Parameter(ge=0)] = None,
+        duration_max: Annotated[float | None, Parameter(ge=0)] = None,
+        instrumental: bool | None = None,
+        clearable_media: Media | None = None,
+        territories: Annotated[str, Parameter(description="ISO codes or regions, comma separated")] = "WORLD",
+        term_months: Annotated[int, Parameter(ge=1, le=120)] = 12,
+        exclusive: bool = False,
+        page: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE_SIZE)] = 20,
+    ) -> SearchPage:
+        """Words, filters, clearability and "similar to" a track, in one ranked, explained page."""
+        request = search_request(
+            q, similar_to, bpm_min, bpm_max, key, mode, mood, duration_min, duration_max, instrumental,
+            clearable_media, territories, term_months, exclusive, page, page_size,
+        )  # fmt: skip
+        return await service.search(conn, request)
+
+    @post("/search", status_code=HTTP_200_OK)
+    async def search_by_example(
+        self,
+        conn: asyncpg.Connection,
+        caller: Principal,
+        data: Annotated[AudioUpload, Multipart],
+        q: str | None = None,
+        bpm_min: Annotated[float | None, Parameter(ge=0, le=400)] = None,
+        bpm_max: Annotated[float | None, Parameter(ge=0, le=400)] = None,
+        key: str | None = None,
+        mode: Mode | None = None,
+        mood: Mood | None = None,
+        duration_min: Annotated[float | None, Parameter(ge=0)] = None,
+        duration_max: Annotated[float | None, Parameter(ge=0)] = None,
+        instrumental: bool | None = None,
+        clearable_media: Media | None = None,
+        territories: str = "WORLD",
+        term_months: Annotated[int, Parameter(ge=1, le=120)] = 12,
+        exclusive: bool = False,
+        page: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 1,
+        page_size: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE_SIZE)] = 20,
+    ) -> SearchPage:
+        """Tracks that sound like the uploaded snippet, with the same filters as GET."""
+        request = search_request(
+            q, None, bpm_min, bpm_max, key, mode, mood, duration_min, duration_max, instrumental,
+            clearable_media, territories, term_months, exclusive, page, page_size,
+        )  # fmt: skip
+        example = await service.snippet_features(await _read(data.file))
+        return await service.search(conn, request, snippet=example)
+
+    @post("/identify", status_code=HTTP_200_OK)
+    async def identify(
+        self, conn: asyncpg.Connection, caller: Principal, data: Annotated[AudioUpload, Multipart]
+    ) -> IdentifiedTrack:
+        """The catalogue track a clip comes from, its offset and a confidence; or matched: false."""
+        return await service.identify(conn, await _read(data.file))
+
+    @get("/tracks/{track_id:uuid}/tags")
+    async def track_tags(self, conn: asyncpg.Connection, track_id: UUID) -> list[StoredTag]:
+        return await service.track_tags(conn, track_id)
+
+    @post("/tracks/{track_id:uuid}/tags", opt=RIGHTS_HOLDERS)
+    async def add_tag(
+        self, conn: asyncpg.Connection, caller: Principal, track_id: UUID, data: NewTag
+    ) -> StoredTag:
+        return await service.add_tag(conn, caller, track_id, data.value)
+
+    @post("/tags/{tag_id:uuid}/confirm", status_code=HTTP_200_OK, opt=RIGHTS_HOLDERS)
+    async def confirm_tag(self, conn: asyncpg.Connection, caller: Principal, tag_id: UUID) -> StoredTag:
+        """Accept a suggested tag: it stops being a suggestion."""
+        return await service.confirm_tag(conn, caller, tag_id)
+
+    @delete("/tags/{tag_id:uuid}", status_code=HTTP_204_NO_CONTENT, opt=RIGHTS_HOLDERS)
+    async def remove_tag(self, conn: asyncpg.Connection, caller: Principal, tag_id: UUID) -> None:
+        await service.remove_tag(conn, caller, tag_id)
+
+
+route_handlers: list[ControllerRouterHandler] = [DiscoveryController]

@@ -1,0 +1,50 @@
+"""arq jobs for discovery: analyse an uploaded track, retrying, and warm librosa up once per worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from uuid import UUID
+
+from arq import Retry, func
+
+from discovery import analysis, service
+
+log = logging.getLogger("discovery.jobs")
+
+ANALYSIS_TIMEOUT_SECONDS = 300  # a ten-minute track analyses in well under a minute
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """Pay numba's compilation of librosa's kernels once per worker, not on its first track."""
+    await asyncio.to_thread(analysis.warm_up)
+
+
+async def analyse_track(ctx: dict[str, Any], track_id: str) -> str:
+    """Analyse one track; a failure is kept on the track, retried, and the last one marks it failed."""
+    final = ctx["job_try"] >= service.MAX_ATTEMPTS
+    async with ctx["pool"].acquire() as conn:
+        try:
+            state = await service.analyse(
+                conn, ctx["data_dir"], UUID(track_id), publish=ctx["redis"].publish, final_attempt=final
+            )
+        except analysis.AudioDecodeError:
+            log.warning("track audio cannot be decoded", extra={"track_id": track_id})
+            return "failed"
+        except Exception as error:
+            if final:
+                raise
+            log.warning("analysis failed; retrying", exc_info=True, extra={"track_id": track_id})
+            raise Retry(defer=2 * ctx["job_try"]) from error
+    return state.status.value if state else "no audio"
+
+
+functions = [
+    func(
+        analyse_track,
+        name=service.ANALYSE_JOB,
+        timeout=ANALYSIS_TIMEOUT_SECONDS,
+        max_tries=service.MAX_ATTEMPTS,
+    )
+]

@@ -1,0 +1,412 @@
+"""Discovery's SQL: audio, analysis state, features, embeddings, tags, fingerprints and search queries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from discovery.model import (
+    AnalysisStatus,
+    AudioFeatures,
+    Candidate,
+    FingerprintHit,
+    Landmark,
+    SearchFilters,
+    StoredTag,
+    Tag,
+    TrackAnalysis,
+)
+
+# Filtered vector search: at or below this many matching rows an exact scan is cheap and always
+# complete; above it the HNSW index is over-fetched (pgvector 0.6 filters only after its scan).
+EXACT_SEARCH_MAX_ROWS = 2_000
+HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
+TEXT_CANDIDATES = 1_000
+
+_STATE_COLUMNS = "track_id, status, progress, attempts, error, analysis_version, updated_at, features"
+
+
+def _analysis(row: asyncpg.Record) -> TrackAnalysis:
+    features = row["features"]
+    return TrackAnalysis(
+        track_id=row["track_id"],
+        status=AnalysisStatus(row["status"]),
+        progress=row["progress"],
+        attempts=row["attempts"],
+        error=row["error"],
+        analysis_version=row["analysis_version"],
+        updated_at=row["updated_at"],
+        features=msgspec.convert(features, AudioFeatures) if features is not None else None,
+    )
+
+
+def _tag(row: asyncpg.Record) -> StoredTag:
+    return msgspec.convert(dict(row), StoredTag)
+
+
+# Audio and analysis state
+
+
+async def add_audio(
+    conn: asyncpg.Connection, sha256: str, fmt: str, size_bytes: int, duration_s: float
+) -> None:
+    await conn.execute(
+        """INSERT INTO discovery_audio (sha256, format, size_bytes, duration_s) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (sha256) DO NOTHING""",
+        sha256, fmt, size_bytes, duration_s,
+    )  # fmt: skip
+
+
+async def attach_audio(conn: asyncpg.Connection, track_id: UUID, sha256: str) -> None:
+    """Point the track at new audio and queue it for analysis afresh."""
+    await conn.execute(
+        """INSERT INTO discovery_tracks (track_id, audio_sha256) VALUES ($1, $2)
+           ON CONFLICT (track_id) DO UPDATE SET audio_sha256 = excluded.audio_sha256, status = 'pending',
+               progress = 0, attempts = 0, error = NULL, updated_at = now()""",
+        track_id, sha256,
+    )  # fmt: skip
+
+
+async def audio_of(conn: asyncpg.Connection, track_id: UUID) -> tuple[str, str] | None:
+    """The track's audio as (sha256, format), or None when it has none."""
+    row = await conn.fetchrow(
+        """SELECT a.sha256, a.format FROM discovery_tracks d JOIN discovery_audio a ON a.sha256 = d.audio_sha256
+           WHERE d.track_id = $1""",
+        track_id,
+    )
+    return (row["sha256"], row["format"]) if row else None
+
+
+async def analysis(conn: asyncpg.Connection, track_id: UUID) -> TrackAnalysis | None:
+    row = await conn.fetchrow(f"SELECT {_STATE_COLUMNS} FROM discovery_tracks WHERE track_id = $1", track_id)
+    return _analysis(row) if row else None
+
+
+async def start_attempt(conn: asyncpg.Connection, track_id: UUID) -> int:
+    """Mark the analysis running and count the attempt; returns the attempt number."""
+    attempts: int = await conn.fetchval(
+        """UPDATE discovery_tracks SET status = 'running', progress = 0.05, attempts = attempts + 1,
+               updated_at = now()
+           WHERE track_id = $1 RETURNING attempts""",
+        track_id,
+    )
+    return attempts
+
+
+async def set_progress(conn: asyncpg.Connection, track_id: UUID, progress: float) -> None:
+    await conn.execute(
+        "UPDATE discovery_tracks SET progress = $2, updated_at = now() WHERE track_id = $1",
+        track_id,
+        progress,
+    )
+
+
+async def record_failure(conn: asyncpg.Connection, track_id: UUID, error: str, *, final: bool) -> None:
+    """Keep the error on the track: 'failed' when no retry follows, else back to 'pending'."""
+    await conn.execute(
+        "UPDATE discovery_tracks SET status = $2, error = $3, updated_at = now() WHERE track_id = $1",
+        track_id, "failed" if final else "pending", error[:2_000],
+    )  # fmt: skip
+
+
+async def save_analysis(
+    conn: asyncpg.Connection,
+    track_id: UUID,
+    features: AudioFeatures,
+    embedding: npt.NDArray[np.float64],
+    tags: Sequence[Tag],
+    landmarks: Sequence[Landmark],
+    near_duplicate_of: UUID | None,
+) -> None:
+    """Replace the track's features, embedding, analyser tags and fingerprints; mark it done."""
+    await conn.execute(
+        """UPDATE discovery_tracks SET status = 'done', progress = 1, error = NULL, analysis_version = $2,
+               features = $3::jsonb, bpm = $4, key_tonic = $5, mode = $6, mood = $7, duration_s = $8,
+               instrumental = $9, near_duplicate_of = $10, updated_at = now()
+           WHERE track_id = $1""",
+        track_id, features.analysis_version, msgspec.to_builtins(features), features.bpm, features.key.tonic,
+        features.key.mode.value, next((t.value for t in tags if t.kind == "mood"), None), features.duration_s,
+        features.instrumental, near_duplicate_of,
+    )  # fmt: skip
+    await conn.execute(
+        """INSERT INTO discovery_embeddings (track_id, analysis_version, embedding) VALUES ($1, $2, $3)
+           ON CONFLICT (track_id) DO UPDATE SET analysis_version = excluded.analysis_version,
+               embedding = excluded.embedding""",
+        track_id, features.analysis_version, embedding,
+    )  # fmt: skip
+    # The analyser's own tags are replaced; human tags and confirmed ones are people's work and stay.
+    await conn.execute(
+        "DELETE FROM discovery_tags WHERE track_id = $1 AND source = 'ai' AND NOT confirmed AND kind <> 'style'",
+        track_id,
+    )
+    for tag in tags:
+        await upsert_tag(conn, track_id, tag)
+    await conn.execute("DELETE FROM discovery_fingerprints WHERE track_id = $1", track_id)
+    await conn.copy_records_to_table(
+        "discovery_fingerprints",
+        records=[(lm.hash, track_id, lm.offset) for lm in landmarks],
+        columns=["hash", "track_id", "offset"],
+    )
+
+
+async def features_of(conn: asyncpg.Connection, track_ids: Sequence[UUID]) -> dict[UUID, AudioFeatures]:
+    rows = await conn.fetch(
+        "SELECT track_id, features FROM discovery_tracks WHERE track_id = ANY($1::uuid[]) AND features IS NOT NULL",
+        list(track_ids),
+    )
+    return {r["track_id"]: msgspec.convert(r["features"], AudioFeatures) for r in rows}
+
+
+async def embeddings_of(
+    conn: asyncpg.Connection, track_ids: Sequence[UUID]
+) -> dict[UUID, npt.NDArray[np.float64]]:
+    rows = await conn.fetch(
+        "SELECT track_id, embedding FROM discovery_embeddings WHERE track_id = ANY($1::uuid[])",
+        list(track_ids),
+    )
+    # pgvector's codec decodes to its own Vector type.
+    return {r["track_id"]: np.asarray(r["embedding"].to_numpy(), dtype=np.float64) for r in rows}
+
+
+async def update_document(
+    conn: asyncpg.Connection, track_id: UUID, title: str, artist: str, description: str
+) -> None:
+    """Rebuild the full-text document: title and artist weigh most, then tags, then the description."""
+    await conn.execute(
+        """UPDATE discovery_tracks d SET document =
+               setweight(to_tsvector('english', $2), 'A') || setweight(to_tsvector('english', $3), 'A')
+               || setweight(to_tsvector('english', coalesce(
+                   (SELECT string_agg(value, ' ') FROM discovery_tags t WHERE t.track_id = d.track_id), '')), 'B')
+               || setweight(to_tsvector('english', $4), 'C')
+           WHERE d.track_id = $1""",
+        track_id, title, artist, description,
+    )  # fmt: skip
+
+
+# Tags
+
+
+async def upsert_tag(
+    conn: asyncpg.Connection, track_id: UUID, tag: Tag, confirmed_by: UUID | None = None
+) -> StoredTag:
+    row = await conn.fetchrow(
+        """INSERT INTO discovery_tags (track_id, kind, value, source, confidence, confirmed, confirmed_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (track_id, kind, value) DO UPDATE SET
+               source = CASE WHEN discovery_tags.source = 'human' THEN 'human' ELSE excluded.source END,
+               confidence = greatest(discovery_tags.confidence, excluded.confidence),
+               confirmed = discovery_tags.confirmed OR excluded.confirmed,
+               confirmed_by = coalesce(discovery_tags.confirmed_by, excluded.confirmed_by)
+           RETURNING id, track_id, kind, value, source, confidence, confirmed""",
+        track_id, tag.kind.value, tag.value, tag.source.value, tag.confidence, tag.confirmed, confirmed_by,
+    )  # fmt: skip
+    return _tag(row)
+
+
+async def tags_of(conn: asyncpg.Connection, track_ids: Sequence[UUID]) -> dict[UUID, list[StoredTag]]:
+    rows = await conn.fetch(
+        """SELECT id, track_id, kind, value, source, confidence, confirmed FROM discovery_tags
+           WHERE track_id = ANY($1::uuid[]) ORDER BY kind, confidence DESC, value""",
+        list(track_ids),
+    )
+    out: dict[UUID, list[StoredTag]] = {t: [] for t in track_ids}
+    for row in rows:
+        out[row["track_id"]].append(_tag(row))
+    return out
+
+
+async def tag(conn: asyncpg.Connection, tag_id: UUID) -> StoredTag | None:
+    row = await conn.fetchrow(
+        "SELECT id, track_id, kind, value, source, confidence, confirmed FROM discovery_tags WHERE id = $1",
+        tag_id,
+    )
+    return _tag(row) if row else None
+
+
+async def confirm_tag(conn: asyncpg.Connection, tag_id: UUID, user_id: UUID) -> StoredTag:
+    row = await conn.fetchrow(
+        """UPDATE discovery_tags SET confirmed = true, confirmed_by = $2 WHERE id = $1
+           RETURNING id, track_id, kind, value, source, confidence, confirmed""",
+        tag_id, user_id,
+    )  # fmt: skip
+    return _tag(row)
+
+
+async def delete_tag(conn: asyncpg.Connection, tag_id: UUID) -> None:
+    await conn.execute("DELETE FROM discovery_tags WHERE id = $1", tag_id)
+
+
+async def delete_unconfirmed_suggestions(conn: asyncpg.Connection, track_id: UUID) -> None:
+    await conn.execute(
+        "DELETE FROM discovery_tags WHERE track_id = $1 AND source = 'ai' AND kind = 'style' AND NOT confirmed",
+        track_id,
+    )
+
+
+async def human_tagged_neighbours(
+    conn: asyncpg.Connection, embedding: npt.NDArray[np.float64], exclude: UUID, k: int
+) -> list[tuple[UUID, float, tuple[str, ...]]]:
+    """The k nearest tracks carrying human (or confirmed) style tags: (track, cosine similarity, tags)."""
+    rows = await conn.fetch(
+        """WITH tagged AS MATERIALIZED (
+               SELECT track_id, array_agg(value ORDER BY value) AS tags FROM discovery_tags
+               WHERE kind = 'style' AND (source = 'human' OR confirmed) AND track_id <> $2 GROUP BY track_id)
+           SELECT t.track_id, 1 - (e.embedding <=> $1) AS similarity, t.tags
+           FROM tagged t JOIN discovery_embeddings e USING (track_id)
+           ORDER BY e.embedding <=> $1 LIMIT $3""",
+        embedding, exclude, k,
+    )  # fmt: skip
+    return [(r["track_id"], float(r["similarity"]), tuple(r["tags"])) for r in rows]
+
+
+# Fingerprints
+
+
+async def fingerprint_hits(conn: asyncpg.Connection, hashes: Sequence[int]) -> list[FingerprintHit]:
+    """Every stored landmark with one of the hashes: one query per clip, however many hashes it has."""
+    rows = await conn.fetch(
+        'SELECT hash, track_id, "offset" FROM discovery_fingerprints WHERE hash = ANY($1::int[])',
+        list(hashes),
+    )
+    return [FingerprintHit(r["hash"], r["track_id"], r["offset"]) for r in rows]
+
+
+# Search
+
+
+def _where(filters: SearchFilters, args: list[object]) -> str:
+    """The WHERE conditions on discovery_tracks `d`, appending their parameters to args.
+
+    Only fixed SQL fragments are joined here; every value travels as a parameter.
+    """
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    conditions = ["d.status = 'done'"]
+    if filters.bpm_min is not None:
+        conditions.append(f"d.bpm >= {param(filters.bpm_min)}")
+    if filters.bpm_max is not None:
+        conditions.append(f"d.bpm <= {param(filters.bpm_max)}")
+    if filters.key is not None:
+        conditions.append(
+            f"d.key_tonic = {param(filters.key.tonic)} AND d.mode = {param(filters.key.mode.value)}"
+        )
+    if filters.mode is not None:
+        conditions.append(f"d.mode = {param(filters.mode.value)}")
+    if filters.mood is not None:
+        conditions.append(f"d.mood = {param(filters.mood.value)}")
+    if filters.duration_min is not None:
+        conditions.append(f"d.duration_s >= {param(filters.duration_min)}")
+    if filters.duration_max is not None:
+        conditions.append(f"d.duration_s <= {param(filters.duration_max)}")
+    if filters.instrumental is not None:
+        conditions.append(f"(d.instrumental >= 0.5) = {param(filters.instrumental)}")
+    if filters.track_ids is not None:
+        conditions.append(f"d.track_id = ANY({param(list(filters.track_ids))}::uuid[])")
+    if filters.exclude:
+        conditions.append(f"d.track_id <> ALL({param(list(filters.exclude))}::uuid[])")
+    return " AND ".join(conditions)
+
+
+async def matching_ids(conn: asyncpg.Connection, filters: SearchFilters, limit: int) -> list[UUID]:
+    args: list[object] = []
+    where = _where(filters, args)
+    args.append(limit)
+    rows = await conn.fetch(
+        f"SELECT d.track_id FROM discovery_tracks d WHERE {where} ORDER BY d.updated_at DESC, d.track_id LIMIT ${len(args)}",
+        *args,
+    )
+    return [r["track_id"] for r in rows]
+
+
+async def count_matching(conn: asyncpg.Connection, filters: SearchFilters) -> tuple[int, int]:
+    """(tracks matching the filters, tracks with an embedding)."""
+    args: list[object] = []
+    where = _where(filters, args)
+    row = await conn.fetchrow(
+        f"""SELECT (SELECT count(*) FROM discovery_tracks d WHERE {where}) AS matching,
+                   (SELECT count(*) FROM discovery_embeddings) AS total""",
+        *args,
+    )
+    return row["matching"], row["total"]
+
+
+async def exact_neighbours(
+    conn: asyncpg.Connection, vector: npt.NDArray[np.float64], filters: SearchFilters, limit: int
+) -> list[Candidate]:
+    """Nearest tracks by a full scan of the filtered rows: complete whatever the filter keeps."""
+    args: list[object] = [vector]
+    where = _where(filters, args)
+    args.append(limit)
+    # The materialised CTE keeps the planner off the HNSW index, whose scan would filter afterwards.
+    rows = await conn.fetch(
+        f"""WITH scored AS MATERIALIZED (
+                SELECT d.track_id, e.embedding <=> $1 AS distance
+                FROM discovery_tracks d JOIN discovery_embeddings e USING (track_id) WHERE {where})
+            SELECT track_id, distance FROM scored ORDER BY distance, track_id LIMIT ${len(args)}""",
+        *args,
+    )
+    return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
+
+
+async def hnsw_neighbours(
+    conn: asyncpg.Connection,
+    vector: npt.NDArray[np.float64],
+    filters: SearchFilters,
+    limit: int,
+    selectivity: float,
+) -> list[Candidate]:
+    """Nearest tracks through the HNSW index, over-fetching by 1/selectivity so filters leave enough.
+
+    May return fewer than `limit` when the filter is unlucky; the caller then falls back to exact.
+    """
+    fetch = min(HNSW_MAX_EF_SEARCH, max(40, math.ceil(1.5 * limit / max(selectivity, 1e-6))))
+    args: list[object] = [vector, fetch]
+    where = _where(filters, args)
+    args.append(limit)
+    async with conn.transaction():
+        # ef_search bounds how many rows the index scan can yield, so it must cover the over-fetch.
+        await conn.execute(f"SET LOCAL hnsw.ef_search = {int(fetch)}")
+        rows = await conn.fetch(
+            f"""SELECT c.track_id, c.distance FROM (
+                    SELECT e.track_id, e.embedding <=> $1 AS distance FROM discovery_embeddings e
+                    ORDER BY e.embedding <=> $1 LIMIT $2) c
+                JOIN discovery_tracks d USING (track_id)
+                WHERE {where} ORDER BY c.distance, c.track_id LIMIT ${len(args)}""",
+            *args,
+        )
+    return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
+
+
+async def text_matches(
+    conn: asyncpg.Connection, text: str, filters: SearchFilters, vector: npt.NDArray[np.float64] | None
+) -> list[Candidate]:
+    """Tracks whose document matches the words (web-search syntax), best ranked first, with distances."""
+    args: list[object] = [text, vector]
+    where = _where(filters, args)
+    args.append(TEXT_CANDIDATES)
+    rows = await conn.fetch(
+        f"""SELECT d.track_id, ts_rank(d.document, q) AS rank,
+                   CASE WHEN $2::vector IS NULL THEN NULL ELSE e.embedding <=> $2::vector END AS distance
+            FROM discovery_tracks d LEFT JOIN discovery_embeddings e USING (track_id),
+                 websearch_to_tsquery('english', $1) q
+            WHERE d.document @@ q AND {where}
+            ORDER BY rank DESC, d.track_id LIMIT ${len(args)}""",
+        *args,
+    )
+    return [
+        Candidate(
+            track_id=r["track_id"],
+            text_rank=float(r["rank"]),
+            distance=float(r["distance"]) if r["distance"] is not None else None,
+        )
+        for r in rows
+    ]

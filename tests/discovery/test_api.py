@@ -1,0 +1,258 @@
+"""The discovery API over HTTP: uploads, the analysis job, search with filters, similar-to, identify."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+import soundfile as sf
+from arq import Retry
+from litestar import Litestar
+
+from discovery import jobs, service, synth
+from marketplace.config import Settings
+from tests.conftest import SignIn
+from tests.discovery.conftest import IndexedCatalogue
+
+
+def _flac(audio: synth.Audio) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, synth.SAMPLE_RATE, format="FLAC")
+    return buffer.getvalue()
+
+
+def _upload(data: bytes, name: str = "take.wav", **fields: str) -> dict[str, Any]:
+    return {"files": {"file": (name, data, "application/octet-stream")}, "data": fields}
+
+
+async def _stored_counts(pg_pool: asyncpg.Pool) -> tuple[int, int]:
+    async with pg_pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM discovery_audio) AS audio, (SELECT count(*) FROM discovery_tracks) AS tracks"
+        )
+    return row["audio"], row["tracks"]
+
+
+async def _run_job(
+    pg_pool: asyncpg.Pool, settings: Settings, app: Litestar, track_id: str, job_try: int = 1
+) -> str:
+    ctx = {"pool": pg_pool, "data_dir": settings.data_dir, "redis": app.state.redis, "job_try": job_try}
+    return await jobs.analyse_track(ctx, track_id)
+
+
+async def test_bad_files_are_refused_with_the_problem_named_and_nothing_stored(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings
+) -> None:
+    label = await sign_in("rights_holder")
+    before = await _stored_counts(pg_pool)
+    wav = synth.to_wav(synth.render(synth.demo_track(3), seconds=4))
+    cases = [
+        (b"just some text, renamed to look like audio" * 50, 415, "not WAV, FLAC, OGG or MP3"),
+        (wav[: len(wav) // 2], 400, "truncated"),
+        (_flac(synth.render(synth.demo_track(4), seconds=4))[:3000], 400, "cannot be read"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", 400, "no audio data chunk"),
+        (b"", 400, "empty"),
+        (b"RIFF" + bytes(service.MAX_UPLOAD_BYTES + 8), 413, "limit"),
+    ]
+    for data, status, problem in cases:
+        response = await label.client.post(
+            "/api/discovery/tracks", **_upload(data, title="Bad", artist="Nobody")
+        )
+        assert response.status_code == status, response.text
+        assert problem in response.json()["detail"]
+    assert await _stored_counts(pg_pool) == before
+    buyer = await sign_in("buyer")
+    refused = await buyer.client.post("/api/discovery/tracks", **_upload(wav, title="Mine", artist="Me"))
+    assert refused.status_code == 403
+
+
+async def test_an_upload_is_analysed_by_the_job_and_its_tags_can_be_confirmed(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar
+) -> None:
+    label = await sign_in("rights_holder")
+    truth = synth.demo_track(28)  # 130 BPM, F major
+    response = await label.client.post(
+        "/api/discovery/tracks",
+        **_upload(_flac(synth.render(truth, seconds=15)), name="x.mp3", title="Fresh", artist="New"),
+    )
+    assert response.status_code == 202, response.text
+    track_id = response.json()["track_id"]
+    assert response.json()["status"] == "pending"
+    assert await _run_job(pg_pool, settings, app, track_id) == "done"
+    state = (await label.client.get(f"/api/discovery/tracks/{track_id}/analysis")).json()
+    assert state["status"] == "done" and state["progress"] == 1 and state["attempts"] == 1
+    assert abs(state["features"]["bpm"] - truth.bpm) / truth.bpm < 0.02
+    assert await _run_job(pg_pool, settings, app, track_id) == "done"  # idempotent: no second attempt
+    assert (await label.client.get(f"/api/discovery/tracks/{track_id}/analysis")).json()["attempts"] == 1
+
+    found = (await label.client.get(f"/api/discovery/tracks/{track_id}/tags")).json()
+    mood = next(t for t in found if t["kind"] == "mood")
+    assert mood["source"] == "ai" and not mood["confirmed"]
+    stranger = await sign_in("rights_holder")
+    assert (await stranger.client.post(f"/api/discovery/tags/{mood['id']}/confirm")).status_code == 403
+    confirmed = await label.client.post(f"/api/discovery/tags/{mood['id']}/confirm")
+    assert confirmed.status_code == 200 and confirmed.json()["confirmed"]
+    added = await label.client.post(f"/api/discovery/tracks/{track_id}/tags", json={"value": "Road  Trip"})
+    assert added.json()["value"] == "road trip" and added.json()["source"] == "human"
+    by_words = (await label.client.get("/api/discovery/search", params={"q": "road trip"})).json()
+    assert [r["track_id"] for r in by_words["results"]] == [track_id]
+
+
+async def test_a_failing_analysis_is_retried_then_reported_on_the_track(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar
+) -> None:
+    label = await sign_in("rights_holder")
+    response = await label.client.post(
+        "/api/discovery/tracks",
+        **_upload(_flac(synth.render(synth.demo_track(9), seconds=3)), title="Lost", artist="A"),
+    )
+    track_id = response.json()["track_id"]
+    async with pg_pool.acquire() as conn:
+        path, _ = await service.audio_file(conn, settings.data_dir, UUID(track_id))
+    path.rename(path.with_suffix(".moved"))  # the file vanished from the disk
+    try:
+        with pytest.raises(Retry):
+            await _run_job(pg_pool, settings, app, track_id, job_try=1)
+        retrying = (await label.client.get(f"/api/discovery/tracks/{track_id}/analysis")).json()
+        assert retrying["status"] == "pending" and "FileNotFoundError" in retrying["error"]
+        with pytest.raises(FileNotFoundError):
+            await _run_job(pg_pool, settings, app, track_id, job_try=service.MAX_ATTEMPTS)
+    finally:
+        path.with_suffix(".moved").rename(path)
+    state = (await label.client.get(f"/api/discovery/tracks/{track_id}/analysis")).json()
+    assert state["status"] == "failed" and state["attempts"] == 2 and "FileNotFoundError" in state["error"]
+
+
+async def test_filters_return_exactly_the_matching_tracks(client: Any, indexed: IndexedCatalogue) -> None:
+    ours = set(indexed.track_ids.values())
+    queries = [
+        {"bpm_min": 100, "bpm_max": 140},
+        {"mood": "calm"},
+        {"mode": "minor", "bpm_max": 100},
+        {"key": "Eb minor"},
+        {"instrumental": "false"},
+    ]
+    for params in queries:
+        response = await client.get("/api/discovery/search", params={**params, "page_size": 100})
+        assert response.status_code == 200, response.text
+        results = [r for r in response.json()["results"] if UUID(r["track_id"]) in ours]
+        expected = {
+            indexed.track_ids[t.truth.slug]
+            for t in indexed.tracks
+            if _matches(
+                t.features.bpm, t.features.key.name, t.features.instrumental, params, _mood(response, t)
+            )
+        }
+        assert {UUID(r["track_id"]) for r in results} == expected, params
+        assert expected, params
+
+
+def _mood(response: Any, t: Any) -> str:
+    from discovery import tags
+
+    return tags.mood(t.features)[0].value
+
+
+def _matches(bpm: float, key: str, instrumental: float, params: dict[str, Any], mood: str) -> bool:
+    return (
+        params.get("bpm_min", 0) <= bpm <= params.get("bpm_max", 1000)
+        and params.get("mood", mood) == mood
+        and key.endswith(params.get("mode", ""))
+        and params.get("key", key) == key
+        and (
+            params.get("instrumental") is None or (instrumental >= 0.5) == (params["instrumental"] == "true")
+        )
+    )
+
+
+async def test_bad_search_parameters_are_400_not_500(client: Any) -> None:
+    for params in ({"key": "H minor"}, {"mood": "grumpy"}, {"page_size": 1000}, {"clearable_media": "radio"},
+                   {"clearable_media": "film", "territories": "NARNIA"}):  # fmt: skip
+        response = await client.get("/api/discovery/search", params=params)
+        assert response.status_code == 400, (params, response.text)
+
+
+async def test_similar_to_ranks_by_similarity_and_explains_each_result(
+    client: Any, indexed: IndexedCatalogue
+) -> None:
+    reference = indexed.tracks[2]
+    reference_id = indexed.track_ids[reference.truth.slug]
+    response = await client.get(
+        "/api/discovery/search", params={"similar_to": str(reference_id), "page_size": 10}
+    )
+    body = response.json()
+    results = body["results"]
+    assert len(results) == 10 and body["has_more"] and body["method"] in ("exact", "hnsw")
+    assert str(reference_id) not in {r["track_id"] for r in results}
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+    by_id = {indexed.track_ids[t.truth.slug]: t for t in indexed.tracks}
+    for r in results:
+        f = by_id[UUID(r["track_id"])].features
+        assert r["explanation"]["text"].startswith(f"tempo {f.bpm:.0f} vs {reference.features.bpm:.0f} BPM; ")
+        assert f.key.name in r["explanation"]["text"]
+    second = (
+        await client.get(
+            "/api/discovery/search", params={"similar_to": str(reference_id), "page_size": 10, "page": 2}
+        )
+    ).json()
+    assert not {r["track_id"] for r in second["results"]} & {r["track_id"] for r in results}
+
+
+async def test_a_snippet_finds_the_track_it_was_cut_from(sign_in: SignIn, indexed: IndexedCatalogue) -> None:
+    buyer = await sign_in("buyer")
+    source = indexed.tracks[5]
+    clip = source.audio()[5 * synth.SAMPLE_RATE : 17 * synth.SAMPLE_RATE]
+    response = await buyer.client.post(
+        "/api/discovery/search", files={"file": ("x", synth.to_wav(clip), "audio/wav")}
+    )
+    assert response.status_code == 200, response.text
+    # A 12-s cut measures a little differently from the whole track (no intro, no tail), so close, not first.
+    top = [r["track_id"] for r in response.json()["results"][:3]]
+    assert str(indexed.track_ids[source.truth.slug]) in top, response.json()["results"][:3]
+
+
+async def test_identify_names_the_track_and_offset_or_says_no_match(
+    sign_in: SignIn, indexed: IndexedCatalogue
+) -> None:
+    buyer = await sign_in("buyer")
+    source = indexed.tracks[11]
+    clip = synth.add_noise(source.audio()[8 * synth.SAMPLE_RATE : 13 * synth.SAMPLE_RATE], snr_db=5, seed=3)
+    response = await buyer.client.post(
+        "/api/discovery/identify", files={"file": ("ad.wav", synth.to_wav(clip), "audio/wav")}
+    )
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert found["identification"]["matched"]
+    assert found["identification"]["track_id"] == str(indexed.track_ids[source.truth.slug])
+    assert abs(found["identification"]["offset_s"] - 8.0) < 0.1
+    assert found["title"] == source.truth.title
+
+    stranger = synth.render(synth.demo_track(1, seed=99), seconds=8)
+    response = await buyer.client.post(
+        "/api/discovery/identify", files={"file": ("ad.wav", synth.to_wav(stranger), "audio/wav")}
+    )
+    assert response.json()["identification"]["matched"] is False
+    anonymous = await buyer.client.post(
+        "/api/discovery/identify", files={"file": ("a", b"nope", "audio/wav")}
+    )
+    assert anonymous.status_code == 415
+
+
+async def test_search_and_track_pages_render(client: Any, indexed: IndexedCatalogue) -> None:
+    page = await client.get(
+        "/discover", params={"mood": "calm", "bpm_max": "200"}, headers={"Accept": "text/html"}
+    )
+    assert page.status_code == 200 and "Discover" in page.text
+    calm = next(
+        t for t in indexed.tracks if t.truth.mood.value == "calm" and t.features.key.mode.value == "major"
+    )
+    assert calm.truth.title in page.text
+    track_id = indexed.track_ids[calm.truth.slug]
+    detail = await client.get(f"/discover/tracks/{track_id}", headers={"Accept": "text/html"})
+    assert detail.status_code == 200 and calm.truth.title in detail.text and "Sounds like" in detail.text
+    bad = await client.get("/discover", params={"key": "Q major"}, headers={"Accept": "text/html"})
+    assert bad.status_code == 200 and "unknown tonic" in bad.text
