@@ -256,3 +256,42 @@ async def test_search_and_track_pages_render(client: Any, indexed: IndexedCatalo
     assert detail.status_code == 200 and calm.truth.title in detail.text and "Sounds like" in detail.text
     bad = await client.get("/discover", params={"key": "Q major"}, headers={"Accept": "text/html"})
     assert bad.status_code == 200 and "unknown tonic" in bad.text
+
+
+POLICY = {
+    "mechanisms": {"online_ads": ["fixed_price"]},
+    "rate_card": {"base": {"amount": 100_000, "currency": "EUR"}, "media_bp": {"online_ads": 10_000}},
+    "automated_media": ["online_ads"],
+}
+
+
+async def test_clearable_filter_keeps_only_tracks_rights_can_clear_now(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar
+) -> None:
+    label = await sign_in("rights_holder")
+    uploaded = []
+    for index in (20, 24):
+        audio = _flac(synth.render(synth.demo_track(index, seed=31), seconds=8))
+        response = await label.client.post(
+            "/api/discovery/tracks", **_upload(audio, title=f"Clearance Probe {index}", artist="Probe")
+        )
+        uploaded.append(response.json()["track_id"])
+        await _run_job(pg_pool, settings, app, uploaded[-1])
+    cleared = uploaded[0]
+    party = (
+        await label.client.post("/api/rights/parties", json={"name": f"Probe Rights {cleared[:8]}"})
+    ).json()["id"]
+    for right in ("master", "publishing"):
+        share = {"party_id": party, "right": right, "share_bp": 10_000}
+        assert (
+            await label.client.post(f"/api/rights/tracks/{cleared}/shares", json=share)
+        ).status_code == 201
+    assert (
+        await label.client.put("/api/rights/policies", json={"party_id": party, **POLICY})
+    ).status_code == 200
+
+    params = {"q": "clearance probe", "clearable_media": "online_ads", "territories": "DE"}
+    found = (await label.client.get("/api/discovery/search", params=params)).json()
+    assert [r["track_id"] for r in found["results"]] == [cleared]
+    unfiltered = (await label.client.get("/api/discovery/search", params={"q": "clearance probe"})).json()
+    assert {r["track_id"] for r in unfiltered["results"]} == set(uploaded)

@@ -1,0 +1,84 @@
+"""Filtered vector search returns k rows whenever k tracks pass the filter (pgvector 0.6 has no iterative scan)."""
+
+from __future__ import annotations
+
+import secrets
+
+import asyncpg
+import numpy as np
+import pytest
+
+from discovery import embedding, service, store
+from discovery.model import Mood, SearchFilters
+from marketplace.accounts import service as accounts
+from marketplace.accounts.model import OrganisationKind
+from rights import service as rights
+from rights.identity import Role
+
+ROWS = 600
+RARE = 30  # one row in twenty carries the rare mood
+
+
+@pytest.fixture
+async def many_vectors(db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
+    """ROWS random embeddings in the test's transaction; exact scans only up to 20 rows, so the rare mood (30) goes through the index."""
+    monkeypatch.setattr(store, "EXACT_SEARCH_MAX_ROWS", 20)
+    suffix = secrets.token_hex(4)
+    user = await accounts.create_user(
+        db, organisation_name=f"Vectors {suffix}", organisation_kind=OrganisationKind.LABEL,
+        email=f"vectors-{suffix}@example.test", display_name="V", role=Role.RIGHTS_HOLDER, password="x" * 12,
+    )  # fmt: skip
+    await db.execute("INSERT INTO discovery_audio VALUES ($1, 'wav', 1, 1)", "0" * 64)
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((ROWS, embedding.EMBEDDING_DIM))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for i, vector in enumerate(vectors):
+        track = await rights.create_track(
+            db, owner_organisation_id=user.organisation_id, title=f"V{i}", artist="V"
+        )
+        mood = Mood.TENSE.value if i % (ROWS // RARE) == 0 else Mood.CALM.value
+        await db.execute(
+            """INSERT INTO discovery_tracks (track_id, audio_sha256, status, mood, bpm)
+               VALUES ($1, $2, 'done', $3, $4)""",
+            track.id, "0" * 64, mood, 60 + i % 120,
+        )  # fmt: skip
+        await db.execute("INSERT INTO discovery_embeddings VALUES ($1, 1, $2)", track.id, vector)
+    return vectors
+
+
+async def test_a_selective_filter_still_returns_k_rows_through_the_index(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    query = many_vectors[1] + 0.1
+    query /= np.linalg.norm(query)
+    rare = SearchFilters(mood=Mood.TENSE)
+    # The plain index scan pgvector 0.6 would do: 40 candidates (ef_search), then the filter.
+    naive = await db.fetch(
+        """SELECT c.track_id FROM (SELECT track_id, embedding <=> $1 AS d FROM discovery_embeddings
+           ORDER BY embedding <=> $1 LIMIT 40) c JOIN discovery_tracks USING (track_id) WHERE mood = 'tense'""",
+        query,
+    )
+    assert len(naive) < 10
+    found, method = await service.nearest(db, query, rare, 10)
+    exact = await store.exact_neighbours(db, query, rare, 10)
+    assert method == "hnsw" and len(found) == 10
+    assert len({c.track_id for c in found} & {c.track_id for c in exact}) >= 9  # recall@10 against exact
+
+
+async def test_an_index_answer_that_comes_up_short_is_redone_exactly(
+    db: asyncpg.Connection, many_vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "HNSW_MAX_EF_SEARCH", 40)  # too small an over-fetch for a 5 % filter
+    found, method = await service.nearest(db, many_vectors[0], SearchFilters(mood=Mood.TENSE), 20)
+    assert method == "exact" and len(found) == 20
+
+
+async def test_when_fewer_than_k_match_all_of_them_come_back(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    narrow = SearchFilters(mood=Mood.TENSE, bpm_min=60, bpm_max=100)
+    expected = await db.fetchval(
+        "SELECT count(*) FROM discovery_tracks WHERE mood = 'tense' AND bpm BETWEEN 60 AND 100"
+    )
+    found, _ = await service.nearest(db, many_vectors[3], narrow, 50)
+    assert 0 < len(found) == expected
