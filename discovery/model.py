@@ -181,6 +181,7 @@ class TrackAnalysis(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None
     analysis_version: int | None
     updated_at: datetime
+    near_duplicate_of: UUID | None = None  # a catalogue track this audio is (nearly) a copy of
     features: AudioFeatures | None = None
 
 

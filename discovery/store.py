@@ -29,7 +29,9 @@ EXACT_SEARCH_MAX_ROWS = 2_000
 HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
 TEXT_CANDIDATES = 1_000
 
-_STATE_COLUMNS = "track_id, status, progress, attempts, error, analysis_version, updated_at, features"
+_STATE_COLUMNS = (
+    "track_id, status, progress, attempts, error, analysis_version, updated_at, near_duplicate_of, features"
+)
 
 
 def _analysis(row: asyncpg.Record) -> TrackAnalysis:
@@ -42,6 +44,7 @@ def _analysis(row: asyncpg.Record) -> TrackAnalysis:
         error=row["error"],
         analysis_version=row["analysis_version"],
         updated_at=row["updated_at"],
+        near_duplicate_of=row["near_duplicate_of"],
         features=msgspec.convert(features, AudioFeatures) if features is not None else None,
     )
 

@@ -26,7 +26,7 @@ class RenderedTrack(msgspec.Struct, frozen=True):
     features: AudioFeatures
 
     def audio(self) -> synth.Audio:
-        return np.load(self.audio_path)
+        return np.asarray(np.load(self.audio_path), dtype=np.float32)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import soundfile as sf
 from arq import Retry
 from litestar import Litestar
 
-from discovery import jobs, service, synth
+from discovery import jobs, service, synth, tags
 from marketplace.config import Settings
 from tests.conftest import SignIn
 from tests.discovery.conftest import IndexedCatalogue
@@ -101,6 +101,20 @@ async def test_an_upload_is_analysed_by_the_job_and_its_tags_can_be_confirmed(
     assert [r["track_id"] for r in by_words["results"]] == [track_id]
 
 
+async def test_an_upload_of_audio_already_in_the_catalogue_is_flagged_as_a_near_duplicate(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar, indexed: IndexedCatalogue
+) -> None:
+    label = await sign_in("rights_holder")
+    original = indexed.tracks[7]
+    copy = _flac(original.audio()[2 * synth.SAMPLE_RATE : 20 * synth.SAMPLE_RATE])
+    response = await label.client.post(
+        "/api/discovery/tracks", **_upload(copy, title="Totally New", artist="Me")
+    )
+    await _run_job(pg_pool, settings, app, response.json()["track_id"])
+    state = (await label.client.get(f"/api/discovery/tracks/{response.json()['track_id']}/analysis")).json()
+    assert state["near_duplicate_of"] == str(indexed.track_ids[original.truth.slug])
+
+
 async def test_a_failing_analysis_is_retried_then_reported_on_the_track(
     sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar
 ) -> None:
@@ -128,7 +142,7 @@ async def test_a_failing_analysis_is_retried_then_reported_on_the_track(
 
 async def test_filters_return_exactly_the_matching_tracks(client: Any, indexed: IndexedCatalogue) -> None:
     ours = set(indexed.track_ids.values())
-    queries = [
+    queries: list[dict[str, Any]] = [
         {"bpm_min": 100, "bpm_max": 140},
         {"mood": "calm"},
         {"mode": "minor", "bpm_max": 100},
@@ -143,17 +157,15 @@ async def test_filters_return_exactly_the_matching_tracks(client: Any, indexed: 
             indexed.track_ids[t.truth.slug]
             for t in indexed.tracks
             if _matches(
-                t.features.bpm, t.features.key.name, t.features.instrumental, params, _mood(response, t)
+                t.features.bpm,
+                t.features.key.name,
+                t.features.instrumental,
+                params,
+                tags.mood(t.features)[0].value,
             )
         }
         assert {UUID(r["track_id"]) for r in results} == expected, params
         assert expected, params
-
-
-def _mood(response: Any, t: Any) -> str:
-    from discovery import tags
-
-    return tags.mood(t.features)[0].value
 
 
 def _matches(bpm: float, key: str, instrumental: float, params: dict[str, Any], mood: str) -> bool:
