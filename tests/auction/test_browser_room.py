@@ -26,7 +26,8 @@ async def test_two_buyers_and_the_rights_holder_all_see_the_winner_and_the_secon
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
-    opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=1_000), duration=8)
+    # Long enough for three pages to load and two people to bid on a busy shared machine.
+    opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=1_000), duration=20)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -44,7 +45,7 @@ async def test_two_buyers_and_the_rights_holder_all_see_the_winner_and_the_secon
                 await page.wait_for_selector("#message.good")
             await rooms[seller].wait_for_function("document.getElementById('bid-count').textContent === '2'")
             for page in rooms.values():
-                await page.wait_for_selector("#result[data-price]", timeout=20_000)
+                await page.wait_for_selector("#result[data-price]", timeout=40_000)
                 assert await page.get_attribute("#result", "data-winner") == str(
                     alice.principal.organisation_id
                 )

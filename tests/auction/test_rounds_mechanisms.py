@@ -28,7 +28,7 @@ async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
-    opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=10_000), duration=2)
+    opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=10_000), duration=3)
     async with watching(live_server, seller, opened["id"]) as room:
         assert (
             await alice.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(15_000)})
@@ -55,7 +55,7 @@ async def test_first_price_winner_pays_own_bid(
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
-    opened = await open_round(pg_pool, seller, sealed("first_price", reserve=5_000), duration=2)
+    opened = await open_round(pg_pool, seller, sealed("first_price", reserve=5_000), duration=3)
     async with watching(live_server, bob, opened["id"]) as room:
         await alice.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(9_000)})
         await bob.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(7_000)})
@@ -68,7 +68,7 @@ async def test_commit_reveal_round_forfeits_the_unrevealed_and_publishes_what_ve
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
 ) -> None:
     seller, alice, bob, carol = [await sign_in(role) for role in ("rights_holder", "buyer", "buyer", "buyer")]
-    opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=1_000, reveal_seconds=2), duration=2)
+    opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=1_000, reveal_seconds=2), duration=3)
     round_id = opened["id"]
     amounts = {alice: 30_000, bob: 20_000, carol: 50_000}
     nonces = {who: secrets.token_hex(16) for who in amounts}

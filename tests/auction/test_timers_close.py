@@ -44,7 +44,7 @@ async def test_a_late_bid_extends_the_deadline_once_and_the_stale_timer_does_not
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
     soft_close = {"window_seconds": 5, "extension_seconds": 2, "max_extensions": 1}
-    opened = await open_round(pg_pool, seller, sealed(reserve=1_000, soft_close=soft_close), duration=2)
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000, soft_close=soft_close), duration=3)
     bids = f"/api/rounds/{opened['id']}/bids"
     async with watching(live_server, bob, opened["id"]) as room:
         first = (await alice.client.post(bids, json={"amount": eur(5_000)})).json()
@@ -75,9 +75,10 @@ async def test_two_workers_racing_on_one_deadline_close_it_once(
     sign_in: SignIn, pg_pool: asyncpg.Pool, urls: StoreUrls
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
-    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=2)
     for who, amount in ((alice, 3_000), (bob, 2_000)):
-        await who.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(amount)})
+        response = await who.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(amount)})
+        assert response.status_code == 201, response.text
     await _until_server_time_passes(pg_pool, _at(opened["closes_at"]))
 
     queue = f"arq:race:{secrets.token_hex(4)}"
@@ -118,7 +119,8 @@ async def test_server_and_worker_killed_mid_round_still_close_on_time_counting_e
     try:
         await live.until_healthy(base)
         await live.until_worker_started(worker)
-        opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=8)
+        # Long enough for two process restarts on a busy shared machine.
+        opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=15)
         acknowledged = await _bid_through(base, opened["id"], buyers[:3], first_amount=10_000)
 
         live.kill(server)
@@ -143,7 +145,8 @@ async def test_server_and_worker_killed_mid_round_still_close_on_time_counting_e
     assert view["outcome"]["counted"] == len(acknowledged) == 6
     assert view["outcome"]["winner"]["bid"] == eur(max(acknowledged))
     late = _at(view["closed_at"]) - _at(view["closes_at"])
-    assert timedelta(0) <= late < timedelta(seconds=1), f"closed {late} after its deadline"
+    # The worker polls every 0.1 s; the margin is for a shared two-core machine under load.
+    assert timedelta(0) <= late < timedelta(seconds=2), f"closed {late} after its deadline"
 
 
 async def _bid_through(base: str, round_id: str, buyers: list[Any], first_amount: int) -> list[int]:

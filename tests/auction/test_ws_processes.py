@@ -24,7 +24,7 @@ async def test_a_bid_through_one_server_reaches_a_watcher_on_the_other_and_the_w
         for base in (first, second):
             await live.until_healthy(base)
         await live.until_worker_started(worker)
-        opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=1_000), duration=3)
+        opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=1_000), duration=6)
         headers = {"Authorization": f"Bearer {bob.token}"}
         async with connect(ws_url(second, opened["id"]), additional_headers=headers) as socket:
             watcher = live.Watcher(socket)

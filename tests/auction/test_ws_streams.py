@@ -26,7 +26,7 @@ async def test_sealed_bids_never_reach_anyone_but_their_bidder_before_the_close(
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
 ) -> None:
     seller, alice, bob, carol = [await sign_in(role) for role in ("rights_holder", "buyer", "buyer", "buyer")]
-    opened = await open_round(pg_pool, seller, sealed("first_price", reserve=1_000), duration=2)
+    opened = await open_round(pg_pool, seller, sealed("first_price", reserve=1_000), duration=3)
     amounts = {alice: 123_457, bob: 98_765}
     async with (
         watching(live_server, seller, opened["id"]) as seller_room,
