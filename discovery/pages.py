@@ -16,7 +16,7 @@ from discovery.api import search_request
 from discovery.model import PITCH_CLASSES, Mode, Mood, SearchPage
 from discovery.service import NotAnalysed
 from rights import service as rights
-from rights.identity import Principal
+from rights.identity import Principal, Role
 from rights.terms import Media, TermsError
 from rights.territories import TerritoryError
 
@@ -25,6 +25,7 @@ from rights.territories import TerritoryError
 async def search_page(
     request: Request[Any, Any, Any],
     conn: asyncpg.Connection,
+    optional_caller: Principal | None,
     q: str | None = None,
     similar_to: UUID | None = None,
     bpm_min: Annotated[float | None, Parameter(ge=0, le=400)] = None,
@@ -65,6 +66,8 @@ async def search_page(
             "reference": reference,
             "keys": keys,
             "paging": paging,
+            "signed_in": optional_caller is not None,
+            "may_upload": optional_caller is not None and optional_caller.role is Role.RIGHTS_HOLDER,
             "moods": list(Mood),
             "modes": list(Mode),
             "media_options": list(Media),
@@ -91,8 +94,14 @@ async def track_page(conn: asyncpg.Connection, optional_caller: Principal | None
             "alike": alike,
             "may_curate": may_curate,
             "signed_in": optional_caller is not None,
+            "may_upload": optional_caller is not None and optional_caller.role is Role.RIGHTS_HOLDER,
         },
     )
 
 
-page_handlers = [search_page, track_page]
+@get("/discover/upload", include_in_schema=False, opt={"roles": ["rights_holder"]})
+async def upload_page(caller: Principal) -> Template:
+    return Template("discovery/upload.html", context={"limit_mb": service.MAX_UPLOAD_BYTES // (1024 * 1024)})
+
+
+page_handlers = [search_page, track_page, upload_page]

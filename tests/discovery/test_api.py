@@ -307,3 +307,13 @@ async def test_clearable_filter_keeps_only_tracks_rights_can_clear_now(
     assert [r["track_id"] for r in found["results"]] == [cleared]
     unfiltered = (await label.client.get("/api/discovery/search", params={"q": "clearance probe"})).json()
     assert {r["track_id"] for r in unfiltered["results"]} == set(uploaded)
+
+
+async def test_signed_in_pages_offer_uploads_to_rights_holders_only(sign_in: SignIn) -> None:
+    label, buyer = await sign_in("rights_holder"), await sign_in("buyer")
+    html = {"Accept": "text/html"}
+    search = await label.client.get("/discover", headers=html)
+    assert 'id="identify"' in search.text and 'href="/discover/upload"' in search.text
+    assert (await label.client.get("/discover/upload", headers=html)).status_code == 200
+    assert 'href="/discover/upload"' not in (await buyer.client.get("/discover", headers=html)).text
+    assert (await buyer.client.get("/discover/upload", headers=html)).status_code == 403
