@@ -17,12 +17,16 @@ ANALYSIS_TIMEOUT_SECONDS = 300  # a ten-minute track analyses in well under a mi
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    """Pay numba's compilation of librosa's kernels once per worker, not on its first track."""
-    await asyncio.to_thread(analysis.warm_up)
+    """Pay numba's compilation of librosa's kernels once per worker, in the background.
+
+    A worker also closes rounds on their deadlines: those must not wait seconds for the compiler.
+    """
+    ctx["librosa_warm_up"] = asyncio.create_task(asyncio.to_thread(analysis.warm_up))
 
 
 async def analyse_track(ctx: dict[str, Any], track_id: str) -> str:
     """Analyse one track; a failure is kept on the track, retried, and the last one marks it failed."""
+    await ctx["librosa_warm_up"]  # the first track waits for the compilation rather than paying it again
     final = ctx["job_try"] >= service.MAX_ATTEMPTS
     async with ctx["pool"].acquire() as conn:
         try:

@@ -40,6 +40,7 @@ async def _run_job(
     pg_pool: asyncpg.Pool, settings: Settings, app: Litestar, track_id: str, job_try: int = 1
 ) -> str:
     ctx = {"pool": pg_pool, "data_dir": settings.data_dir, "redis": app.state.redis, "job_try": job_try}
+    await jobs.startup(ctx)  # as the worker does when it starts
     return await jobs.analyse_track(ctx, track_id)
 
 
