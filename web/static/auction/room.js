@@ -166,12 +166,20 @@ function renderResult() {
   }
 }
 
+// Tenths of a second matter in the last hour; beyond it, days and hours read better than 2877:46.
+function formatLeft(ms) {
+  const minutes = Math.floor(ms / 60000);
+  if (minutes >= 24 * 60) return `${Math.floor(minutes / 1440)} d ${Math.floor(minutes / 60) % 24} h`;
+  if (minutes >= 60) return `${Math.floor(minutes / 60)} h ${minutes % 60} m`;
+  return `${minutes}:${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}.${Math.floor((ms % 1000) / 100)}`;
+}
+
 function tick() {
   const now = serverNow();
   const revealing = round.state === "open" && now >= Date.parse(round.deadline);
   const until = Date.parse(revealing ? round.closes_at : round.deadline);
   const left = Math.max(0, until - now);
-  $("countdown").textContent = round.state === "closed" ? "closed" : `${Math.floor(left / 60000)}:${String(Math.floor(left / 1000) % 60).padStart(2, "0")}.${Math.floor((left % 1000) / 100)}`;
+  $("countdown").textContent = round.state === "closed" ? "closed" : formatLeft(left);
   $("countdown-label").textContent = revealing ? "left to reveal" : "until the deadline";
   if (round.mechanism === "clock" && round.state === "open") {
     const { start, floor, step, step_seconds: stepSeconds } = round.params;
