@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -42,6 +44,8 @@ from marketplace.logs import configure_logging
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
 from rights import api as rights_api
 from rights import pages as rights_pages
+
+log = logging.getLogger("marketplace.app")
 
 
 @get("/health", tags=["operations"])
@@ -94,6 +98,18 @@ def _csrf_value(context: dict[str, Any]) -> str:
     return token
 
 
+SHUTDOWN_SECONDS = 10
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully, but never let a connection someone still holds keep the process alive."""
+    try:
+        await asyncio.wait_for(pool.close(), SHUTDOWN_SECONDS)
+    except TimeoutError:
+        log.warning("database connections still in use after %s s: terminating them", SHUTDOWN_SECONDS)
+        pool.terminate()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging()
@@ -114,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await app.state.jobs.aclose()
-            await app.state.pool.close()
+            await _close_pool(app.state.pool)
             await redis.aclose()
 
     template_config = TemplateConfig(directory=web.TEMPLATES_DIR, engine=JinjaTemplateEngine)

@@ -60,6 +60,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             log_config=None,
             ws_ping_interval=20,
             ws_ping_timeout=20,
+            timeout_graceful_shutdown=10,
         )
     finally:
         if worker is not None:
