@@ -14,7 +14,9 @@ import msgspec
 from arq import ArqRedis
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import UploadFile
+from litestar.di import Provide
 from litestar.enums import RequestEncodingType
+from litestar.exceptions import ValidationException
 from litestar.params import Body, Parameter
 from litestar.response import File
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -67,22 +69,22 @@ async def _read(upload: UploadFile) -> bytes:
 
 
 def search_request(
-    q: str | None,
-    similar_to: UUID | None,
-    bpm_min: float | None,
-    bpm_max: float | None,
-    key: str | None,
-    mode: Mode | None,
-    mood: Mood | None,
-    duration_min: float | None,
-    duration_max: float | None,
-    instrumental: bool | None,
-    clearable_media: Media | None,
-    territories: str,
-    term_months: int,
-    exclusive: bool,
-    page: int,
-    page_size: int,
+    q: str | None = None,
+    similar_to: UUID | None = None,
+    bpm_min: Annotated[float | None, Parameter(ge=0, le=400)] = None,
+    bpm_max: Annotated[float | None, Parameter(ge=0, le=400)] = None,
+    key: Annotated[str | None, Parameter(description="e.g. 'A minor'")] = None,
+    mode: Mode | None = None,
+    mood: Mood | None = None,
+    duration_min: Annotated[float | None, Parameter(ge=0)] = None,
+    duration_max: Annotated[float | None, Parameter(ge=0)] = None,
+    instrumental: bool | None = None,
+    clearable_media: Media | None = None,
+    territories: Annotated[str, Parameter(description="ISO codes or regions, comma separated")] = "WORLD",
+    term_months: Annotated[int, Parameter(ge=1, le=120)] = 12,
+    exclusive: bool = False,
+    page: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 1,
+    page_size: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE_SIZE)] = 20,
 ) -> SearchRequest:
     """The search as the query string states it; a usage is cleared from today (the server's day)."""
     usage = None
@@ -103,6 +105,8 @@ def search_request(
 class DiscoveryController(Controller):
     path = "/api/discovery"
     tags: Sequence[str] | None = ("discovery",)
+    # Both searches read the same query string.
+    dependencies = {"search": Provide(search_request, sync_to_thread=False)}  # noqa: RUF012
 
     @post("/tracks", status_code=HTTP_202_ACCEPTED, opt=RIGHTS_HOLDERS)
     async def upload(
@@ -136,32 +140,9 @@ class DiscoveryController(Controller):
         return File(path=path, media_type=MEDIA_TYPES[fmt], content_disposition_type="inline")
 
     @get("/search")
-    async def search(
-        self,
-        conn: asyncpg.Connection,
-        q: str | None = None,
-        similar_to: UUID | None = None,
-        bpm_min: Annotated[float | None, Parameter(ge=0, le=400)] = None,
-        bpm_max: Annotated[float | None, Parameter(ge=0, le=400)] = None,
-        key: Annotated[str | None, Parameter(description="e.g. 'A minor'")] = None,
-        mode: Mode | None = None,
-        mood: Mood | None = None,
-        duration_min: Annotated[float | None, Parameter(ge=0)] = None,
-        duration_max: Annotated[float | None, Parameter(ge=0)] = None,
-        instrumental: bool | None = None,
-        clearable_media: Media | None = None,
-        territories: Annotated[str, Parameter(description="ISO codes or regions, comma separated")] = "WORLD",
-        term_months: Annotated[int, Parameter(ge=1, le=120)] = 12,
-        exclusive: bool = False,
-        page: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 1,
-        page_size: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE_SIZE)] = 20,
-    ) -> SearchPage:
+    async def search(self, conn: asyncpg.Connection, search: SearchRequest) -> SearchPage:
         """Words, filters, clearability and "similar to" a track, in one ranked, explained page."""
-        request = search_request(
-            q, similar_to, bpm_min, bpm_max, key, mode, mood, duration_min, duration_max, instrumental,
-            clearable_media, territories, term_months, exclusive, page, page_size,
-        )  # fmt: skip
-        return await service.search(conn, request)
+        return await service.search(conn, search)
 
     @post("/search", status_code=HTTP_200_OK)
     async def search_by_example(
@@ -169,29 +150,13 @@ class DiscoveryController(Controller):
         conn: asyncpg.Connection,
         caller: Principal,
         data: Annotated[AudioUpload, Multipart],
-        q: str | None = None,
-        bpm_min: Annotated[float | None, Parameter(ge=0, le=400)] = None,
-        bpm_max: Annotated[float | None, Parameter(ge=0, le=400)] = None,
-        key: str | None = None,
-        mode: Mode | None = None,
-        mood: Mood | None = None,
-        duration_min: Annotated[float | None, Parameter(ge=0)] = None,
-        duration_max: Annotated[float | None, Parameter(ge=0)] = None,
-        instrumental: bool | None = None,
-        clearable_media: Media | None = None,
-        territories: str = "WORLD",
-        term_months: Annotated[int, Parameter(ge=1, le=120)] = 12,
-        exclusive: bool = False,
-        page: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE)] = 1,
-        page_size: Annotated[int, Parameter(ge=1, le=service.MAX_PAGE_SIZE)] = 20,
+        search: SearchRequest,
     ) -> SearchPage:
         """Tracks that sound like the uploaded snippet, with the same filters as GET."""
-        request = search_request(
-            q, None, bpm_min, bpm_max, key, mode, mood, duration_min, duration_max, instrumental,
-            clearable_media, territories, term_months, exclusive, page, page_size,
-        )  # fmt: skip
+        if search.similar_to is not None:
+            raise ValidationException("search by an uploaded example or by similar_to, not both")
         example = await service.snippet_features(await _read(data.file))
-        return await service.search(conn, request, snippet=example)
+        return await service.search(conn, search, snippet=example)
 
     @post("/identify", status_code=HTTP_200_OK)
     async def identify(

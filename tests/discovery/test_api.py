@@ -228,6 +228,20 @@ async def test_a_snippet_finds_the_track_it_was_cut_from(sign_in: SignIn, indexe
     assert str(indexed.track_ids[source.truth.slug]) in top, response.json()["results"][:3]
 
 
+async def test_an_example_and_similar_to_in_one_search_is_refused(
+    sign_in: SignIn, indexed: IndexedCatalogue
+) -> None:
+    buyer = await sign_in("buyer")
+    clip = indexed.tracks[5].audio()[: 6 * synth.SAMPLE_RATE]
+    response = await buyer.client.post(
+        "/api/discovery/search",
+        params={"similar_to": str(indexed.track_ids[indexed.tracks[6].truth.slug])},
+        files={"file": ("x", synth.to_wav(clip), "audio/wav")},
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "search by an uploaded example or by similar_to, not both"
+
+
 async def test_identify_names_the_track_and_offset_or_says_no_match(
     sign_in: SignIn, indexed: IndexedCatalogue
 ) -> None:
