@@ -614,11 +614,17 @@ async def _record_move(
     conn: asyncpg.Connection, stored: StoredRound, negotiation: Negotiation, caller: Principal | None,
     now: datetime,
 ) -> tuple[RoundEvent, UUID | None]:  # fmt: skip
-    """The negotiation's event and, when it was accepted, its pending deal."""
+    """The negotiation's event and, when it was accepted, its pending deal.
+
+    An exclusive licence is sold once: the round's row lock serialises acceptances, and any after the
+    first are refused, rolling their move back.
+    """
     round = stored.round
     actor = None if caller is None else caller.user_id
     deal_id = None
     if negotiation.state is NegotiationState.ACCEPTED and negotiation.price is not None:
+        if round.usage.exclusive and await store.other_accepted_negotiation(conn, round.id, negotiation.id):
+            raise RoundNotOpen("this exclusive licence has already been agreed with another buyer")
         deal = await contracts.create_pending_deal(
             conn, source=DealSource.NEGOTIATION, source_id=negotiation.id, track_id=round.track_id,
             seller=round.seller, buyer=negotiation.buyer, price=negotiation.price, usage=round.usage,

@@ -356,6 +356,16 @@ async def standing_negotiation(conn: asyncpg.Connection, round_id: UUID, buyer: 
     return found
 
 
+async def other_accepted_negotiation(
+    conn: asyncpg.Connection, round_id: UUID, negotiation_id: UUID
+) -> UUID | None:
+    found: UUID | None = await conn.fetchval(
+        "SELECT id FROM negotiations WHERE round_id = $1 AND id <> $2 AND state = 'accepted' LIMIT 1",
+        round_id, negotiation_id,
+    )  # fmt: skip
+    return found
+
+
 async def negotiations_on(conn: asyncpg.Connection, round_id: UUID, buyer: UUID | None) -> list[UUID]:
     """The round's negotiations, newest first; only `buyer`'s when given."""
     rows = await conn.fetch(

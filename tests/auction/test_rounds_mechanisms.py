@@ -167,6 +167,32 @@ async def test_negotiation_counters_automatically_and_is_seen_only_by_its_two_pa
     assert refused.status_code == 404
 
 
+async def test_an_exclusive_licence_is_agreed_with_one_buyer_only(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
+) -> None:
+    seller, first, second = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
+    terms = {
+        "mechanism": "negotiation", "floor": eur(5_000), "ceiling": eur(20_000), "auto_accept_at": eur(18_000),
+        "max_rounds": 4, "response_seconds": 60,
+    }  # fmt: skip
+    opened = await open_round(pg_pool, seller, terms, duration=60, usage={**live.USAGE, "exclusive": True})
+    won = await first.client.post(f"/api/rounds/{opened['id']}/negotiations", json={"amount": eur(19_000)})
+    assert won.status_code == 201 and won.json()["state"] == "accepted", won.text
+
+    late = await second.client.post(f"/api/rounds/{opened['id']}/negotiations", json={"amount": eur(19_500)})
+    assert late.status_code == 409
+    assert late.json()["detail"] == "this exclusive licence has already been agreed with another buyer"
+    round_id = UUID(opened["id"])
+    assert await pg_pool.fetchval("SELECT count(*) FROM negotiations WHERE round_id = $1", round_id) == 1
+    assert (
+        await pg_pool.fetchval(
+            "SELECT count(*) FROM deals d JOIN negotiations n ON n.id = d.source_id WHERE n.round_id = $1",
+            round_id,
+        )
+        == 1
+    )
+
+
 async def test_unanswered_offer_expires_on_its_response_deadline(
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
 ) -> None:
