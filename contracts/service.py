@@ -9,6 +9,7 @@ import asyncpg
 
 from contracts import store
 from contracts.model import Deal, DealSource, DealState
+from rights.audit import append_audit
 from rights.identity import Principal
 from rights.terms import Money, Usage
 
@@ -46,10 +47,7 @@ async def create_pending_deal(
                 price=price, usage=usage, state=DealState.PENDING, created_at=agreed_at,
             ),
         )  # fmt: skip
-        await conn.execute(
-            "SELECT audit_append($1::text, $2::text, $3::text, $4::jsonb, $5::uuid)",
-            "deal", str(deal.id), "deal_pending", deal, actor,
-        )  # fmt: skip
+        await append_audit(conn, "deal", deal.id, "deal_pending", deal, actor)
     return deal
 
 

@@ -39,6 +39,7 @@ from discovery.model import (
     TrackAnalysis,
 )
 from rights import service as rights
+from rights.audit import append_audit
 from rights.identity import Principal
 from rights.model import Track
 from rights.service import Forbidden, NotFound
@@ -151,15 +152,6 @@ def _write_audio(data_dir: Path, checked: CheckedAudio, data: bytes) -> None:
     partial.replace(path)
 
 
-async def _audit(
-    conn: asyncpg.Connection, track_id: UUID, kind: str, payload: Any, actor: UUID | None
-) -> None:
-    await conn.execute(
-        "SELECT audit_append($1::text, $2::text, $3::text, $4::jsonb, $5::uuid)",
-        "discovery", str(track_id), kind, payload, actor,
-    )  # fmt: skip
-
-
 async def _owned_track(conn: asyncpg.Connection, caller: Principal, track_id: UUID) -> Track:
     track = await rights.get_track(conn, track_id)
     if not caller.acts_for(track.owner_organisation_id):
@@ -183,7 +175,7 @@ async def store_audio(
     await store.attach_audio(conn, track_id, checked.sha256)
     track = await rights.get_track(conn, track_id)
     await store.update_document(conn, track_id, track.title, track.artist, track.description)
-    await _audit(conn, track_id, "audio_attached",
+    await append_audit(conn, "discovery", track_id, "audio_attached",
                  {"sha256": checked.sha256, "format": checked.format, "duration_s": checked.duration_s}, actor)  # fmt: skip
     _write_audio(data_dir, checked, data)
 
@@ -289,7 +281,7 @@ async def analyse(
             )
             await _refresh_suggestions(conn, track_id, vector)
             await store.update_document(conn, track_id, track.title, track.artist, track.description)
-            await _audit(conn, track_id, "analysed", {"analysis_version": features.analysis_version,
+            await append_audit(conn, "discovery", track_id, "analysed", {"analysis_version": features.analysis_version,
                                                      "near_duplicate_of": str(twin) if twin else None}, None)  # fmt: skip
     except Exception as error:
         final = final_attempt or isinstance(error, AudioDecodeError)  # a bad file stays bad
@@ -502,7 +494,7 @@ async def add_tag(conn: asyncpg.Connection, caller: Principal, track_id: UUID, v
     async with conn.transaction():
         stored = await store.upsert_tag(conn, track_id, tag, confirmed_by=caller.user_id)
         await store.update_document(conn, track_id, track.title, track.artist, track.description)
-        await _audit(conn, track_id, "tag_added", {"value": value}, caller.user_id)
+        await append_audit(conn, "discovery", track_id, "tag_added", {"value": value}, caller.user_id)
     return stored
 
 
@@ -514,8 +506,13 @@ async def confirm_tag(conn: asyncpg.Connection, caller: Principal, tag_id: UUID)
     await _owned_track(conn, caller, found.track_id)
     async with conn.transaction():
         confirmed = await store.confirm_tag(conn, tag_id, caller.user_id)
-        await _audit(
-            conn, found.track_id, "tag_confirmed", {"value": found.value, "kind": found.kind}, caller.user_id
+        await append_audit(
+            conn,
+            "discovery",
+            found.track_id,
+            "tag_confirmed",
+            {"value": found.value, "kind": found.kind},
+            caller.user_id,
         )
     return confirmed
 
@@ -528,6 +525,11 @@ async def remove_tag(conn: asyncpg.Connection, caller: Principal, tag_id: UUID) 
     async with conn.transaction():
         await store.delete_tag(conn, tag_id)
         await store.update_document(conn, found.track_id, track.title, track.artist, track.description)
-        await _audit(
-            conn, found.track_id, "tag_removed", {"value": found.value, "kind": found.kind}, caller.user_id
+        await append_audit(
+            conn,
+            "discovery",
+            found.track_id,
+            "tag_removed",
+            {"value": found.value, "kind": found.kind},
+            caller.user_id,
         )

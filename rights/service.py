@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection
 from datetime import date
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
 
 from rights import clearance as clearing
+from rights.audit import append_audit
 from rights.clearance import Clearance, Outcome, Ownership
 from rights.identity import Principal
 from rights.imports import ImportBatch, ImportFailed
@@ -72,15 +72,6 @@ class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
     warnings: tuple[str, ...]
 
 
-async def _audit(
-    conn: asyncpg.Connection, stream_id: UUID, kind: str, payload: Any, actor: UUID | None
-) -> None:
-    await conn.execute(
-        "SELECT audit_append($1::text, $2::text, $3::text, $4::jsonb, $5::uuid)",
-        "rights", str(stream_id), kind, payload, actor,
-    )  # fmt: skip
-
-
 # The catalogue
 
 
@@ -95,7 +86,9 @@ async def create_track(
             conn, owner_organisation_id=owner_organisation_id, title=title.strip(), artist=artist.strip(),
             description=description,
         )  # fmt: skip
-        await _audit(conn, track.id, "track_created", {"title": track.title, "artist": track.artist}, None)
+        await append_audit(
+            conn, "rights", track.id, "track_created", {"title": track.title, "artist": track.artist}, None
+        )
     return track
 
 
@@ -132,7 +125,7 @@ async def create_party(
                                                 isni=value if label == "ISNI" else None):  # fmt: skip
                 raise SplitConflict(f"a party with {label} {value} already exists")
         await store.add_party(party)
-        await _audit(conn, party.id, "party_created", party, caller.user_id)
+        await append_audit(conn, "rights", party.id, "party_created", party, caller.user_id)
     return party
 
 
@@ -195,7 +188,7 @@ async def add_share(
         rights = await store.track_rights(track_id)
         assert rights is not None
         gaps = _refuse_overlaps(rights, period)
-        await _audit(conn, track_id, "share_added", edge, caller.user_id)
+        await append_audit(conn, "rights", track_id, "share_added", edge, caller.user_id)
     return ShareChange(share=edge, gaps=gaps)
 
 
@@ -207,7 +200,7 @@ async def remove_share(conn: asyncpg.Connection, caller: Principal, share_id: UU
             raise NotFound(f"no share {share_id}")
         await _own_party(store, caller, edge.party_id)
         await store.remove_control(share_id)
-        await _audit(conn, share_id, "share_removed", edge, caller.user_id)
+        await append_audit(conn, "rights", share_id, "share_removed", edge, caller.user_id)
 
 
 async def add_administration(
@@ -229,7 +222,7 @@ async def add_administration(
         edge = AdministrationEdge(id=uuid4(), administrator_id=administrator_id, administered_id=administered_id,
                                   subject_id=subject_id, territories=territories, period=period)  # fmt: skip
         await store.add_administration(edge)
-        await _audit(conn, administered_id, "administration_added", edge, caller.user_id)
+        await append_audit(conn, "rights", administered_id, "administration_added", edge, caller.user_id)
     return edge
 
 
@@ -246,7 +239,7 @@ async def record_licence(
             period=Period.for_term(usage.start, usage.term_months), exclusive=usage.exclusive,
         )  # fmt: skip
         await store.add_licence(licence)
-        await _audit(conn, track_id, "licence_recorded", licence, actor_id)
+        await append_audit(conn, "rights", track_id, "licence_recorded", licence, actor_id)
     return licence
 
 
@@ -261,7 +254,7 @@ async def set_policy(conn: asyncpg.Connection, caller: Principal, policy: Licens
         if policy.track_id is not None:
             await get_track(conn, policy.track_id)
         stored = await store.put_policy(policy)
-        await _audit(conn, policy.party_id, "policy_set", stored, caller.user_id)
+        await append_audit(conn, "rights", policy.party_id, "policy_set", stored, caller.user_id)
     return stored
 
 
@@ -422,5 +415,5 @@ async def _import(conn: asyncpg.Connection, caller: Principal, batch: ImportBatc
             works=len(batch.works), recordings=len(batch.recordings), shares=len(batch.control),
             administration=len(batch.administration), warnings=tuple(warnings),
         )  # fmt: skip
-        await _audit(conn, caller.organisation_id, "rights_imported", report, caller.user_id)
+        await append_audit(conn, "rights", caller.organisation_id, "rights_imported", report, caller.user_id)
     return report

@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from marketplace.accounts import store
 from marketplace.accounts.model import IssuedToken, Me, NewMember, OrganisationKind, Registration, User
+from rights.audit import append_audit
 from rights.identity import Principal, Role
 
 _hasher = PasswordHasher()
@@ -117,7 +118,7 @@ async def _insert_user(
         password_hash=_hasher.hash(password),
     )
     payload: dict[str, object] = {"user_id": str(user.id), "email": user.email, "role": user.role.value}
-    await store.append_audit(conn, "user_added", organisation_id, payload, actor_id)
+    await append_audit(conn, "organisation", organisation_id, "user_added", payload, actor_id)
     return user
 
 
@@ -142,8 +143,8 @@ async def issue_token(conn: asyncpg.Connection, principal: Principal, name: str)
     async with conn.transaction():
         token_id = await store.insert_token(conn, principal.user_id, name, hash_token(token))
         payload: dict[str, object] = {"token_id": str(token_id), "name": name}
-        await store.append_audit(
-            conn, "api_token_issued", principal.organisation_id, payload, principal.user_id
+        await append_audit(
+            conn, "organisation", principal.organisation_id, "api_token_issued", payload, principal.user_id
         )
     return IssuedToken(id=token_id, name=name, token=token)
 

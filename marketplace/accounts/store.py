@@ -134,19 +134,3 @@ async def revoke_token(conn: asyncpg.Connection, user_id: UUID, token_id: UUID) 
         user_id,
     )
     return status.endswith(" 1")
-
-
-async def append_audit(
-    conn: asyncpg.Connection,
-    kind: str,
-    organisation_id: UUID,
-    payload: dict[str, object],
-    actor_id: UUID | None,
-) -> None:
-    await conn.execute(
-        "SELECT audit_append('organisation', $1::text, $2, $3::jsonb, $4)",
-        str(organisation_id),
-        kind,
-        payload,
-        actor_id,
-    )
