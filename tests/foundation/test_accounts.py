@@ -3,6 +3,7 @@
 import secrets
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
@@ -189,3 +190,19 @@ async def test_role_guard_lets_the_role_through(sign_in: SignIn) -> None:
 async def test_anonymous_caller_is_asked_to_sign_in(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/admin/audit/verify")
     assert response.status_code == 401
+
+
+async def test_token_use_is_recorded_without_a_write_on_every_request(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> None:
+    script = await sign_in("buyer")
+    assert (await script.client.get("/api/me")).status_code == 200
+    first = await pg_pool.fetchval(
+        "SELECT last_used_at FROM api_tokens WHERE token_hash = sha256($1::text::bytea)", script.token
+    )
+    assert first is not None
+    assert (await script.client.get("/api/me")).status_code == 200
+    again = await pg_pool.fetchval(
+        "SELECT last_used_at FROM api_tokens WHERE token_hash = sha256($1::text::bytea)", script.token
+    )
+    assert again == first, "a second use within the minute must not rewrite the row"
