@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,9 @@ from marketplace import audit
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
+from marketplace.bodies import body_middleware
 from marketplace.config import Settings, load_settings
+from marketplace.connections import connection_middleware, provide_conn
 from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import store_urls
 from marketplace.errors import EXCEPTION_HANDLERS
@@ -65,11 +67,6 @@ async def health(state: State) -> Response[dict[str, str]]:
     return Response(
         {"status": "ok" if healthy else "degraded", **report}, status_code=200 if healthy else 503
     )
-
-
-async def provide_conn(state: State) -> AsyncGenerator[asyncpg.Connection, None]:
-    async with state.pool.acquire() as conn:
-        yield conn
 
 
 def provide_jobs(state: State) -> ArqRedis:
@@ -124,7 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_db_pool(urls.database_url)
+        app.state.pool = await create_db_pool(urls.database_url, max_size=settings.database_pool_size)
         app.state.jobs = await create_pool(RedisSettings.from_dsn(urls.redis_url))
         try:
             yield
@@ -170,7 +167,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
         plugins=[channels],
-        middleware=[security_middleware],
+        # Outermost first: bodies are read whole before anything else, and no connection outlives its request.
+        middleware=[body_middleware, connection_middleware, security_middleware],
         guards=GUARDS,
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=template_config,
@@ -182,7 +180,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         lifespan=[lifespan],
         logging_config=None,
-        request_max_body_size=settings.upload_limit_bytes,
+        # body_middleware applies each route's own limit; this is the largest of them.
+        request_max_body_size=max(
+            settings.upload_limit_bytes, settings.import_limit_bytes, settings.json_limit_bytes
+        ),
     )
     engine = template_config.engine_instance
     engine.register_template_callable("csrf_field", _csrf_field)  # type: ignore[arg-type]

@@ -27,6 +27,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_attempts_per_minute: int
     bids_per_second: int
     upload_limit_bytes: int
+    json_limit_bytes: int
+    import_limit_bytes: int
+    body_read_timeout_seconds: float
+    body_timeout_seconds: float
+    database_pool_size: int
+    database_acquire_timeout_seconds: float
     stripe_api_key: str | None
     stripe_api_base: str | None
     chain_rpc_url: str | None
@@ -61,6 +67,19 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a positive whole number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be a positive whole number, got {raw!r}")
+    return value
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 86_400:
+        raise ConfigError(f"{name} must be more than 0 and less than a day in seconds, got {raw!r}")
     return value
 
 
@@ -108,6 +127,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_attempts_per_minute=_positive_int(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10),
         bids_per_second=_positive_int(env, "BIDS_PER_SECOND", 5),
         upload_limit_bytes=_positive_int(env, "UPLOAD_LIMIT_BYTES", 50 * 1024 * 1024),
+        json_limit_bytes=_positive_int(env, "JSON_LIMIT_BYTES", 1024 * 1024),
+        import_limit_bytes=_positive_int(env, "IMPORT_LIMIT_BYTES", 4 * 1024 * 1024),
+        body_read_timeout_seconds=_positive_seconds(env, "BODY_READ_TIMEOUT_SECONDS", 10),
+        body_timeout_seconds=_positive_seconds(env, "BODY_TIMEOUT_SECONDS", 120),
+        database_pool_size=_positive_int(env, "DATABASE_POOL_SIZE", 10),
+        database_acquire_timeout_seconds=_positive_seconds(env, "DATABASE_ACQUIRE_TIMEOUT_SECONDS", 5),
         stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
         stripe_api_base=_url(env, "STRIPE_API_BASE", {"http", "https"}),
         chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https", "ws", "wss"}),

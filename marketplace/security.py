@@ -30,6 +30,7 @@ from marketplace.accounts.sessions import (
     new_csrf_token,
     session_principal,
 )
+from marketplace.connections import acquire
 from marketplace.ratelimit import seconds_until_allowed
 from rights.identity import Principal, Role
 
@@ -101,8 +102,11 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
         via: str | None = None
         authorization = headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
-            async with state.pool.acquire() as conn:
+            conn = await acquire(state)
+            try:
                 principal = await accounts.principal_for_token(conn, authorization[7:].strip())
+            finally:
+                await state.pool.release(conn)
             if principal is None:
                 await _refuse(send, 401, "Unauthorized", "the API token is unknown or revoked")
                 return

@@ -33,6 +33,8 @@ from rights.terms import Media, Money, RateCard, Usage
 from rights.territories import TerritoryScope
 
 RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
+# Files are read whole, under their own size limit, before the handler runs (see marketplace.bodies).
+IMPORTS = {**RIGHTS_HOLDERS, "body": "import"}
 UNDATED = date(1900, 1, 1)
 
 
@@ -185,7 +187,7 @@ class RightsController(Controller):
         )
         return await service.set_policy(conn, caller, policy)
 
-    @post("/imports/split-sheet", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    @post("/imports/split-sheet", status_code=HTTP_201_CREATED, opt=IMPORTS)
     async def import_split_sheet(
         self, conn: asyncpg.Connection, caller: Principal, request: Request[Any, Any, Any]
     ) -> ImportReport:
@@ -197,7 +199,7 @@ class RightsController(Controller):
             raise ImportFailed(["the split sheet is not UTF-8 text"]) from None
         return await service.import_split_sheet(conn, caller, text)
 
-    @post("/imports/ddex", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    @post("/imports/ddex", status_code=HTTP_201_CREATED, opt=IMPORTS)
     async def import_ddex(
         self, conn: asyncpg.Connection, caller: Principal, request: Request[Any, Any, Any]
     ) -> ImportReport:

@@ -36,6 +36,7 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env["MARKETPLACE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     env.setdefault("SECRET_KEY", secrets.token_urlsafe(48))
     env["LOGIN_ATTEMPTS_PER_MINUTE"] = "100000"
+    env["BODY_READ_TIMEOUT_SECONDS"] = "3"  # so the stalled-body test waits seconds, not the default 10
     return env
 
 

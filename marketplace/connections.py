@@ -1,0 +1,70 @@
+"""One pooled database connection per request: acquired with a timeout, always given back.
+
+Litestar resolves a handler's dependencies side by side. When another dependency fails (`caller`
+for an anonymous request, a bad query string), the connection already handed out is never closed
+by Litestar: it stayed checked out, idle in PostgreSQL, until the garbage collector happened to
+finalise it, and under fuzzing every pooled connection ended up like that. So each connection is
+also noted in the request's scope, and the middleware gives back any that its handler did not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import asyncpg
+from litestar.datastructures import State
+from litestar.exceptions import ServiceUnavailableException
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+HELD = "held_connections"
+RETRY_AFTER_SECONDS = 2
+
+
+def _held(scope: Scope) -> list[Any]:
+    held: list[Any] = scope.setdefault("state", {}).setdefault(HELD, [])
+    return held
+
+
+async def _give_back(pool: asyncpg.Pool, held: list[Any], conn: Any) -> None:
+    if conn in held:
+        held.remove(conn)
+        await pool.release(conn)
+
+
+async def acquire(state: State) -> Any:
+    """A pooled connection, or 503 with Retry-After when none frees up in time; the caller releases it."""
+    pool: asyncpg.Pool = state.pool
+    try:
+        return await pool.acquire(timeout=state.settings.database_acquire_timeout_seconds)
+    except TimeoutError:
+        raise ServiceUnavailableException(
+            "the service is busy right now: try again in a moment",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
+
+
+async def provide_conn(state: State, scope: Scope) -> AsyncGenerator[asyncpg.Connection, None]:
+    """The `conn` dependency."""
+    pool: asyncpg.Pool = state.pool
+    conn = await acquire(state)
+    held = _held(scope)
+    held.append(conn)
+    try:
+        yield conn
+    finally:
+        await _give_back(pool, held, conn)
+
+
+def connection_middleware(app: ASGIApp) -> ASGIApp:
+    """Gives back the connections a request's handler left checked out."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            held = scope.get("state", {}).get(HELD, [])
+            for conn in list(held):
+                await _give_back(scope["app"].state.pool, held, conn)
+
+    return middleware
