@@ -38,7 +38,7 @@ from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
 from marketplace.bodies import body_middleware
 from marketplace.config import Settings, load_settings
-from marketplace.connections import connection_middleware, provide_conn
+from marketplace.connections import connection_middleware, provide_conn, provide_connect
 from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import store_urls
 from marketplace.errors import EXCEPTION_HANDLERS
@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={
             "conn": Provide(provide_conn),
+            "connect": Provide(provide_connect, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
             "optional_caller": Provide(provide_optional_caller, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),

@@ -9,7 +9,8 @@ also noted in the request's scope, and the middleware gives back any that its ha
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -68,3 +69,21 @@ def connection_middleware(app: ASGIApp) -> ASGIApp:
                 await _give_back(scope["app"].state.pool, held, conn)
 
     return middleware
+
+
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+
+
+def provide_connect(state: State) -> Connect:
+    """The `connect` dependency, for handlers with slow work to do first (parsing a file off the event
+    loop): `async with connect() as conn:` takes the connection only when the work is done."""
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[asyncpg.Connection]:
+        conn = await acquire(state)
+        try:
+            yield conn
+        finally:
+            await state.pool.release(conn)
+
+    return connect

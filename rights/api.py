@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -18,6 +20,7 @@ from rights import service
 from rights.clearance import Clearance, Ownership
 from rights.identity import Principal
 from rights.imports import ImportFailed
+from rights.imports.ddex import parse_ern
 from rights.model import (
     AdministrationEdge,
     LicensingPolicy,
@@ -201,10 +204,13 @@ class RightsController(Controller):
 
     @post("/imports/ddex", status_code=HTTP_201_CREATED, opt=IMPORTS)
     async def import_ddex(
-        self, conn: asyncpg.Connection, caller: Principal, request: Request[Any, Any, Any]
-    ) -> ImportReport:
-        """Body: an ERN 4 NewReleaseMessage (application/xml)."""
-        return await service.import_ern(conn, caller, await request.body())
+        self, connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]], caller: Principal,
+        request: Request[Any, Any, Any],
+    ) -> ImportReport:  # fmt: skip
+        """Body: an ERN 4 NewReleaseMessage (application/xml), parsed before a connection is taken."""
+        message = await asyncio.to_thread(parse_ern, await request.body())
+        async with connect() as conn:
+            return await service.import_ern(conn, caller, message)
 
 
 route_handlers: list[ControllerRouterHandler] = [CatalogueController, RightsController]

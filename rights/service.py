@@ -20,7 +20,6 @@ from rights.audit import append_audit
 from rights.clearance import Clearance, Outcome, Ownership
 from rights.identity import Principal
 from rights.imports import ImportBatch, ImportFailed
-from rights.imports.ddex import parse_ern
 from rights.imports.split_sheet import parse_split_sheet
 from rights.model import (
     AdministrationEdge,
@@ -320,9 +319,10 @@ async def import_split_sheet(conn: asyncpg.Connection, caller: Principal, text: 
     return await _import(conn, caller, parse_split_sheet(text))
 
 
-async def import_ern(conn: asyncpg.Connection, caller: Principal, data: bytes) -> ImportReport:
-    """Import a DDEX ERN 4 NewReleaseMessage in one transaction: all of it, or nothing."""
-    return await _import(conn, caller, parse_ern(data))
+async def import_ern(conn: asyncpg.Connection, caller: Principal, message: ImportBatch) -> ImportReport:
+    """Import a parsed DDEX ERN 4 NewReleaseMessage (`rights.imports.ddex.parse_ern`, which is slow
+    enough on large files to run off the event loop) in one transaction: all of it, or nothing."""
+    return await _import(conn, caller, message)
 
 
 @dataclasses.dataclass
