@@ -54,6 +54,7 @@ NEIGHBOURS_FOR_SUGGESTIONS = 5
 DUPLICATE_PROBE_SECONDS = 15.0  # fingerprint this much from the middle of a new track to find its twin
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 50
+MAX_DURATION_SECONDS = 24 * 3600  # a duration filter past a day is a typo or an attack (1e39 overflowed)
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
 

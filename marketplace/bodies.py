@@ -1,7 +1,8 @@
 """Request bodies are read whole, bounded and against a clock before any handler runs.
 
 So no handler can hold a database connection while a client trickles its body in, and no body is
-decoded before its size and (for JSON) its nesting depth are known to be reasonable. A handler
+decoded before its size and (for JSON) its nesting depth are known to be reasonable, nor any text
+stored that holds a NUL (marketplace.inputs). A handler
 names the kind of body it takes with `opt={"body": "upload"}` or `opt={"body": "import"}`; every
 other handler takes a JSON or form body of at most `JSON_LIMIT_BYTES`.
 """
@@ -19,6 +20,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from marketplace.config import Settings
+from marketplace.inputs import boundary_of, nul_in_body, nul_in_query
 
 MAX_JSON_DEPTH = 32
 NOT_JSON_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -84,6 +86,11 @@ def _check_json(body: bytes, content_type: str) -> None:
         raise BodyRefused(400, "Bad request", f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
 
 
+def _refuse_nul(field: str | None, where: str) -> None:
+    if field is not None:
+        raise BodyRefused(400, "Bad request", f"{where} `{field}` must not contain a NUL character")
+
+
 async def _refuse(send: Send, refusal: BodyRefused) -> None:
     body = msgspec.json.encode(
         {"type": "about:blank", "title": refusal.title, "status": refusal.status, "detail": refusal.detail}
@@ -106,14 +113,18 @@ def body_middleware(app: ASGIApp) -> ASGIApp:
         kind = scope["route_handler"].opt.get("body", "json")
         limit = body_limit(settings, kind)
         headers = dict(scope["headers"])
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
+        content_type_header = headers.get(b"content-type", b"").decode("latin-1")
+        content_type = content_type_header.split(";")[0].strip().lower()
         try:
+            _refuse_nul(nul_in_query(scope.get("query_string", b"")), "the query parameter")
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 raise BodyRefused(413, "Too large", f"the request body is larger than {_megabytes(limit)}")
             body, gone = await read_body(receive, limit, settings)
             if kind == "json":
                 _check_json(body, content_type)
+            if kind != "import":
+                _refuse_nul(nul_in_body(body, content_type, boundary_of(content_type_header)), "the field")
         except BodyRefused as refusal:
             await _refuse(send, refusal)
             return
