@@ -43,6 +43,7 @@ from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import store_urls
 from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.logs import configure_logging
+from marketplace.openapi import document_refusals
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
 from rights import api as rights_api
 from rights import pages as rights_pages
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings.upload_limit_bytes, settings.import_limit_bytes, settings.json_limit_bytes
         ),
     )
+    document_refusals(app.openapi_schema)
     engine = template_config.engine_instance
     engine.register_template_callable("csrf_field", _csrf_field)  # type: ignore[arg-type]
     engine.register_template_callable("csrf_value", _csrf_value)  # type: ignore[arg-type]
