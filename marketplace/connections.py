@@ -9,6 +9,10 @@ also noted in the request's scope, and the middleware gives back any that its ha
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -18,8 +22,24 @@ from litestar.datastructures import State
 from litestar.exceptions import ServiceUnavailableException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+log = logging.getLogger("marketplace.connections")
+
 HELD = "held_connections"
 RETRY_AFTER_SECONDS = 2
+TASK_DUMP_INTERVAL_SECONDS = 60
+
+
+def _dump_tasks(state: State) -> None:
+    """Log what every task is awaiting, at most once a minute: when the pool runs dry, this shows who
+    holds its connections and what they wait for."""
+    now = time.monotonic()
+    if now - state.get("tasks_dumped_at", -TASK_DUMP_INTERVAL_SECONDS) < TASK_DUMP_INTERVAL_SECONDS:
+        return
+    state["tasks_dumped_at"] = now
+    stacks = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=6, file=stacks)
+    log.warning("no database connection free: running tasks follow\n%s", stacks.getvalue())
 
 
 def _held(scope: Scope) -> list[Any]:
@@ -39,6 +59,7 @@ async def acquire(state: State) -> Any:
     try:
         return await pool.acquire(timeout=state.settings.database_acquire_timeout_seconds)
     except TimeoutError:
+        _dump_tasks(state)
         raise ServiceUnavailableException(
             "the service is busy right now: try again in a moment",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},

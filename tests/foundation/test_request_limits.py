@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import pytest
 from litestar import Litestar
 
 from tests.auction.live import eur, open_round, sealed
@@ -174,7 +175,7 @@ async def test_requests_refused_while_their_dependencies_resolve_give_their_conn
 
 
 async def test_a_request_that_cannot_get_a_connection_in_time_gets_503_with_retry_after(
-    app: Litestar, client: httpx.AsyncClient, sign_in: SignIn
+    app: Litestar, client: httpx.AsyncClient, sign_in: SignIn, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Both places a request takes a connection: the handler's `conn` and the API token lookup."""
     buyer = await sign_in("buyer")
@@ -194,3 +195,5 @@ async def test_a_request_that_cannot_get_a_connection_in_time_gets_503_with_retr
         assert response.headers["retry-after"] == "2"
         assert response.json()["detail"] == "the service is busy right now: try again in a moment"
     assert waited < app.state.settings.database_acquire_timeout_seconds + 3
+    dumps = [r for r in caplog.records if r.getMessage().startswith("no database connection free")]
+    assert dumps and "test_a_request_that_cannot_get_a_connection" in dumps[0].getMessage()
