@@ -23,6 +23,7 @@ from rights.model import (
     Period,
     Recording,
     Right,
+    Track,
     Work,
 )
 from rights.store import RightsStore, open_store
@@ -94,10 +95,15 @@ async def _parties(store: RightsStore, organisations: dict[str, UUID]) -> tuple[
 
 
 async def _rights_for(conn: asyncpg.Connection, store: RightsStore, parties: dict[str, Party], index: int,
-                      track_id: UUID, title: str) -> None:  # fmt: skip
-    """Every third track is complete, every third has a gap in DE, every third an exclusive US licence."""
-    work = Work(id=uuid4(), title=title, writer_ids=(parties["mara"].id, parties["jonas"].id))
-    recording = Recording(id=uuid4(), title=title, work_id=work.id, track_id=track_id)
+                      track: Track) -> None:  # fmt: skip
+    """Every third track is complete, every third has a gap in DE, every third an exclusive US licence.
+
+    The track's owner controls the recording; Harbour Songs Publishing controls the work."""
+    track_id, title = track.id, track.title
+    work = Work(id=uuid4(), title=title, writer_ids=(parties["mara"].id, parties["jonas"].id),
+                organisation_id=parties["publisher"].organisation_id or track.owner_organisation_id)  # fmt: skip
+    recording = Recording(id=uuid4(), title=title, work_id=work.id, track_id=track_id,
+                          organisation_id=track.owner_organisation_id)  # fmt: skip
     await store.add_work(work)
     await store.add_recording(recording)
 
@@ -134,4 +140,4 @@ async def seed(conn: asyncpg.Connection, organisations: dict[str, UUID], data_di
         ]
         for index, track in enumerate(sorted(tracks, key=lambda t: (t.created_at, t.title, t.id))):
             if await store.recording_for_track(track.id) is None:
-                await _rights_for(conn, store, parties, index, track.id, track.title)
+                await _rights_for(conn, store, parties, index, track)
