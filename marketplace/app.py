@@ -166,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
                     "bids": (settings.bids_per_second, 1),
+                    "invitations": (settings.invitations_per_hour, 3600),
                 },
             }
         ),
