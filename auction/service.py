@@ -60,7 +60,7 @@ from auction.model import (
 from auction.policy import check_within_policy, policy_of
 from auction.views import event_for, round_view
 from contracts import service as contracts
-from contracts.model import DealSource
+from contracts.model import DealSource, HoldSource
 from rights import service as rights
 from rights.identity import Principal
 from rights.terms import Money
@@ -192,6 +192,7 @@ async def start_round(
         )  # fmt: skip
         stored = StoredRound(round=round, closes_at=mechanisms.close_due_at(round), created_by=created_by)
         await store.insert_round(conn, stored)
+        await contracts.hold_usage(conn, track.id, request.usage, HoldSource.ROUND, round.id, now)
         opened = Opened(
             track_id=round.track_id, seller=round.seller, mechanism=round.mechanism, usage=round.usage,
             currency=round.params.currency, params=round.params, opens_at=round.opens_at, deadline=round.deadline,
@@ -483,8 +484,10 @@ async def _close(
         deal = await contracts.create_pending_deal(
             conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
             buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage, agreed_at=now, actor=actor,
+            held_by=(HoldSource.ROUND, round.id),
         )  # fmt: skip
         deal_id = deal.id
+    await contracts.release_hold(conn, HoldSource.ROUND, round.id)
     commitments: tuple[Commitment, ...] = ()
     reveals: tuple[Reveal, ...] = ()
     if isinstance(round.params, SealedBidParams) and round.params.reveal_seconds is not None:
@@ -628,7 +631,7 @@ async def _record_move(
         deal = await contracts.create_pending_deal(
             conn, source=DealSource.NEGOTIATION, source_id=negotiation.id, track_id=round.track_id,
             seller=round.seller, buyer=negotiation.buyer, price=negotiation.price, usage=round.usage,
-            agreed_at=now, actor=actor,
+            agreed_at=now, actor=actor, held_by=(HoldSource.ROUND, round.id),
         )  # fmt: skip
         deal_id = deal.id
     payload = NegotiationMoved(negotiation=NegotiationView.of(negotiation), deal_id=deal_id)

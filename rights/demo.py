@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from rights import service
+from rights.identity import Principal
 from rights.model import (
     AdministrationEdge,
     ControlEdge,
@@ -141,3 +142,17 @@ async def seed(conn: asyncpg.Connection, organisations: dict[str, UUID], data_di
         for index, track in enumerate(sorted(tracks, key=lambda t: (t.created_at, t.title, t.id))):
             if await store.recording_for_track(track.id) is None:
                 await _rights_for(conn, store, parties, index, track)
+
+
+async def sole_owner(conn: asyncpg.Connection, owner: Principal, track_id: UUID) -> None:
+    """Make the track's owner hold all of its master and publishing everywhere, opted in to every mechanism
+    for every medium: a track clearable now for any usage (for demos, benchmarks and tests of sales)."""
+    async with conn.transaction():
+        party = await service.create_party(conn, owner, name=f"{owner.display_name} rights")
+        for right in Right:
+            await service.add_share(conn, owner, track_id, party_id=party.id, right=right, share_bp=10_000,
+                                    territories=TerritoryScope(), period=SINCE)  # fmt: skip
+        everything = tuple(Mechanism)
+        await service.set_policy(conn, owner, LicensingPolicy(
+            id=uuid4(), party_id=party.id, track_id=track_id, mechanisms={m: everything for m in Media},
+            automated_media=frozenset(Media)))  # fmt: skip
