@@ -53,7 +53,8 @@ DEMO_ROUNDS: list[tuple[RoundParams, int]] = [
         5 * DAY,
     ),
 ]
-USAGE = Usage(media=Media.ONLINE_ADS, territories=("WORLD",), term_months=12, start=date(2027, 1, 1))
+# North America: worldwide, the demo's European sub-publishers have set no policy, so nothing clears there.
+USAGE = Usage(media=Media.ONLINE_ADS, territories=("NORTH_AMERICA",), term_months=12, start=date(2027, 1, 1))
 
 
 async def seed(conn: asyncpg.Connection, organisations: dict[str, UUID], data_dir: Path) -> None:
