@@ -422,7 +422,7 @@ class PriceBasis(enum.StrEnum):
 class Winner(msgspec.Struct, frozen=True, kw_only=True):
     bid_id: UUID
     bidder: UUID
-    bid: Money
+    bid: Money | None  # the winning bid itself; None where shown to anyone but the winner and the seller
     price: Money
     basis: PriceBasis
 
