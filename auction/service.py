@@ -60,7 +60,7 @@ from auction.model import (
     RoundState,
     SealedBidParams,
 )
-from auction.policy import check_within_policy, policy_of
+from auction.policy import IN_POLICY_WORDS, check_within_policy, policy_of
 from auction.views import event_for, round_view
 from contracts import service as contracts
 from contracts.model import DealSource, HoldSource
@@ -199,7 +199,10 @@ async def start_round(
         )  # fmt: skip
         stored = StoredRound(round=round, closes_at=mechanisms.close_due_at(round), created_by=created_by)
         await store.insert_round(conn, stored)
-        await contracts.hold_usage(conn, track.id, request.usage, HoldSource.ROUND, round.id, now)
+        await contracts.hold_usage(
+            conn, track.id, request.usage, HoldSource.ROUND, round.id, now,
+            mechanism=IN_POLICY_WORDS[round.mechanism],
+        )  # fmt: skip
         opened = Opened(
             track_id=round.track_id, seller=round.seller, mechanism=round.mechanism, usage=round.usage,
             currency=round.params.currency, params=round.params, opens_at=round.opens_at, deadline=round.deadline,
