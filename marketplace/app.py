@@ -165,6 +165,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "urls": urls,
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
+                    "login_failures": (
+                        settings.login_failures_per_account,
+                        settings.login_failure_window_seconds,
+                    ),
                     "bids": (settings.bids_per_second, 1),
                 },
             }

@@ -58,6 +58,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             port=args.port,
             workers=args.workers,
             log_config=None,
+            # The client address is decided once, by TRUSTED_PROXIES (marketplace.addresses).
+            proxy_headers=False,
             ws_ping_interval=20,
             ws_ping_timeout=20,
             timeout_graceful_shutdown=10,
@@ -132,11 +134,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     from marketplace.accounts import service
     from marketplace.accounts.model import OrganisationKind
+    from marketplace.accounts.passwords import password_problem
     from rights.identity import Role
 
     password = os.environ.get("MARKETPLACE_PASSWORD") or getpass.getpass("Password for the new user: ")
-    if len(password) < 10:
-        print("the password must be 10 characters or more", file=sys.stderr)
+    problem = password_problem(password)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 2
 
     async def add(conn: Any) -> int:
