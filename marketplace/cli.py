@@ -36,6 +36,11 @@ def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -
     return asyncio.run(run())
 
 
+# The client address is decided in one place, by TRUSTED_PROXIES (marketplace.addresses): uvicorn must
+# not rewrite it from X-Forwarded-For first (by default it believes any header sent from 127.0.0.1).
+SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False, "log_config": None}
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -57,9 +62,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            log_config=None,
-            # The client address is decided once, by TRUSTED_PROXIES (marketplace.addresses).
-            proxy_headers=False,
+            **SERVER_OPTIONS,
             ws_ping_interval=20,
             ws_ping_timeout=20,
             timeout_graceful_shutdown=10,

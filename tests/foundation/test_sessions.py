@@ -199,6 +199,19 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
     assert statuses == [401, 401, 401, 429]
 
 
+async def test_forwarded_for_sent_to_the_real_server_does_not_buy_fresh_guesses(
+    live_server: str, strict_login_limits: None
+) -> None:
+    """Over uvicorn from 127.0.0.1, as an attacker on the same host or a misconfigured proxy would."""
+    statuses = []
+    async with httpx.AsyncClient(base_url=live_server) as attacker:
+        for hop in range(7):  # at most 3 per one-minute window, and 7 attempts span at most two windows
+            guess = {"email": f"victim-{secrets.token_hex(3)}@example.test", "password": "guess guess guess"}
+            forged = {"X-Forwarded-For": f"198.51.100.{hop}"}
+            statuses.append((await attacker.post("/api/auth/login", json=guess, headers=forged)).status_code)
+    assert 429 in statuses
+
+
 async def test_behind_a_trusted_proxy_the_forwarded_client_is_limited_not_the_proxy(
     app: Litestar, strict_login_limits: None, behind_proxy: str
 ) -> None:
