@@ -18,7 +18,7 @@ log = logging.getLogger("marketplace.signout")
 SIGNED_OUT = 4401
 # Sign-out and revocation are announced at once over Redis; this re-check catches what pub/sub lost
 # (Redis reconnecting) and sessions that simply expired.
-RECHECK_SECONDS = 15.0
+RECHECK_SECONDS = 30.0
 
 
 async def close_when_revoked(
