@@ -133,15 +133,12 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
 
         # Every CSRF token belongs to one session, or before sign-in to one pre-session (made when a
         # sign-in or registration form is shown): a token taken from another browser never matches.
-        secret = state.settings.secret_key
         presession = cookies.get(PRESESSION_COOKIE) if via != "session" else None
-        expected_csrf = (
-            csrf_token(secret, session=credential)
-            if via == "session" and credential
-            else csrf_token(secret, presession=presession)
-            if presession
-            else None
-        )
+        expected_csrf: str | None = None
+        if via == "session":
+            expected_csrf = csrf_token(state.settings.secret_key, session=credential)
+        elif presession:
+            expected_csrf = csrf_token(state.settings.secret_key, presession=presession)
         scope.setdefault("state", {})["csrf_token"] = expected_csrf or ""
 
         if scope["type"] == ScopeType.WEBSOCKET:

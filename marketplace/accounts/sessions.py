@@ -76,9 +76,9 @@ async def close_presession(redis: Redis, token: str) -> None:
 
 def csrf_token(secret_key: str, *, session: str | None = None, presession: str | None = None) -> str:
     """The CSRF token of one session (or pre-session): a token from another session never matches."""
-    subject = f"session:{session}" if session is not None else f"presession:{presession}"
     if session is None and presession is None:
         raise ValueError("a CSRF token is bound to a session or a pre-session")
+    subject = f"session:{session}" if session is not None else f"presession:{presession}"
     return hmac.new(secret_key.encode(), subject.encode(), hashlib.sha256).hexdigest()
 
 
