@@ -19,7 +19,6 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -37,12 +36,14 @@ from marketplace import audit
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
+from marketplace.apidocs import LocalSwaggerRenderPlugin, assets_router
 from marketplace.bodies import body_middleware
 from marketplace.config import Settings, load_settings
 from marketplace.connections import connection_middleware, provide_conn, provide_connect
 from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import store_urls
 from marketplace.errors import EXCEPTION_HANDLERS
+from marketplace.headers import add_security_headers
 from marketplace.logs import configure_logging
 from marketplace.openapi import document_refusals
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *discovery_api.route_handlers,
             *discovery_pages.page_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
+            assets_router(),
         ],
         dependencies={
             "conn": Provide(provide_conn),
@@ -173,6 +175,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "urls": urls,
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
+                    "login_failures": (
+                        settings.login_failures_per_account,
+                        settings.login_failure_window_seconds,
+                    ),
                     "bids": (settings.bids_per_second, 1),
                     "invitations": (settings.invitations_per_hour, 3600),
                 },
@@ -181,6 +187,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         plugins=[channels],
         # Outermost first: bodies are read whole before anything else, and no connection outlives its request.
         middleware=[body_middleware, connection_middleware, security_middleware],
+        before_send=[add_security_headers],
         guards=GUARDS,
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=template_config,
@@ -188,7 +195,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Music licensing marketplace",
             version="0.1.0",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[LocalSwaggerRenderPlugin()],
         ),
         lifespan=[lifespan],
         logging_config=None,

@@ -36,6 +36,11 @@ def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -
     return asyncio.run(run())
 
 
+# The client address is decided in one place, by TRUSTED_PROXIES (marketplace.addresses): uvicorn must
+# not rewrite it from X-Forwarded-For first (by default it believes any header sent from 127.0.0.1).
+SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False, "log_config": None}
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -57,7 +62,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            log_config=None,
+            **SERVER_OPTIONS,
             ws_ping_interval=20,
             ws_ping_timeout=20,
             timeout_graceful_shutdown=10,
@@ -132,11 +137,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     from marketplace.accounts import service
     from marketplace.accounts.model import OrganisationKind
+    from marketplace.accounts.passwords import password_problem
     from rights.identity import Role
 
     password = os.environ.get("MARKETPLACE_PASSWORD") or getpass.getpass("Password for the new user: ")
-    if len(password) < 10:
-        print("the password must be 10 characters or more", file=sys.stderr)
+    problem = password_problem(password)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 2
 
     async def add(conn: Any) -> int:

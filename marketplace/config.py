@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 import msgspec
 
+from marketplace.addresses import Network, parse_networks
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable and what is expected."""
@@ -25,6 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key_is_generated: bool
     cookie_secure: bool
     login_attempts_per_minute: int
+    login_failures_per_account: int
+    login_failure_window_seconds: int
+    trusted_proxies: tuple[Network, ...]
     bids_per_second: int
     invitations_per_hour: int
     below_floor_offers: int
@@ -86,6 +91,13 @@ def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> floa
     return value
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(env.get(name, ""))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be comma-separated IP addresses or CIDR blocks: {exc}") from None
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -128,6 +140,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key_is_generated=generated,
         cookie_secure=_flag(env, "COOKIE_SECURE", False),
         login_attempts_per_minute=_positive_int(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10),
+        login_failures_per_account=_positive_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5),
+        login_failure_window_seconds=_positive_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60),
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         bids_per_second=_positive_int(env, "BIDS_PER_SECOND", 5),
         invitations_per_hour=_positive_int(env, "INVITATIONS_PER_HOUR", 20),
         below_floor_offers=_positive_int(env, "BELOW_FLOOR_OFFERS", 3),

@@ -20,6 +20,7 @@ from litestar import Litestar
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from marketplace.app import create_app
+from marketplace.cli import SERVER_OPTIONS
 from marketplace.config import Settings, load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import StoreUrls, store_urls
@@ -177,7 +178,7 @@ async def live_server(app: Litestar) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_config=None, ws_ping_interval=None
+            app, host="127.0.0.1", port=port, lifespan="off", ws_ping_interval=None, **SERVER_OPTIONS
         )
     )
     task = asyncio.create_task(server.serve())

@@ -12,7 +12,8 @@ import msgspec
 from rights.identity import Role
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Password = Annotated[str, msgspec.Meta(min_length=10, max_length=1024)]
+# How long and how common a password may be is decided in one place, accounts.passwords.
+Password = Annotated[str, msgspec.Meta(max_length=1024)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 

@@ -23,6 +23,7 @@ from marketplace.accounts.model import (
     Registration,
     User,
 )
+from marketplace.accounts.passwords import password_problem
 from rights.audit import append_audit
 from rights.identity import Principal, Role
 
@@ -44,6 +45,10 @@ class OrganisationTaken(ValueError):
 
 class InvalidCredentials(PermissionError):
     status_code = 401
+
+
+class WeakPassword(ValueError):
+    """Too short or too common; the message says which."""
 
 
 def hash_token(token: str) -> bytes:
@@ -200,6 +205,9 @@ async def _insert_user(
     actor_id: UUID | None = None,
     organisation_admin: bool = False,
 ) -> User:
+    problem = password_problem(password)
+    if problem is not None:
+        raise WeakPassword(problem)
     if await store.user_with_password_hash(conn, email) is not None:
         raise EmailTaken(f"{email} is registered already: sign in instead")
     user = await store.insert_user(
@@ -244,9 +252,12 @@ async def issue_token(conn: asyncpg.Connection, principal: Principal, name: str)
     return IssuedToken(id=token_id, name=name, token=token)
 
 
-async def revoke_token(conn: asyncpg.Connection, principal: Principal, token_id: UUID) -> None:
-    if not await store.revoke_token(conn, principal.user_id, token_id):
+async def revoke_token(conn: asyncpg.Connection, principal: Principal, token_id: UUID) -> bytes:
+    """Revoke one of the caller's tokens; returns its hash, by which its open sockets are told."""
+    token_hash = await store.revoke_token(conn, principal.user_id, token_id)
+    if token_hash is None:
         raise LookupError(f"no active token {token_id} of yours")
+    return token_hash
 
 
 async def principal_for_token(conn: asyncpg.Connection, token: str) -> Principal | None:

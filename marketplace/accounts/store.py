@@ -139,13 +139,15 @@ async def user_by_token_hash(conn: asyncpg.Connection, token_hash: bytes) -> Use
     return None if row is None else _user(row)
 
 
-async def revoke_token(conn: asyncpg.Connection, user_id: UUID, token_id: UUID) -> bool:
-    status: str = await conn.execute(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+async def revoke_token(conn: asyncpg.Connection, user_id: UUID, token_id: UUID) -> bytes | None:
+    """The revoked token's hash, or None when the user has no such active token."""
+    token_hash: bytes | None = await conn.fetchval(
+        """UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL
+           RETURNING token_hash""",
         token_id,
         user_id,
     )
-    return status.endswith(" 1")
+    return token_hash
 
 
 async def has_members(conn: asyncpg.Connection, organisation_id: UUID) -> bool:
