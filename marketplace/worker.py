@@ -10,7 +10,7 @@ from arq.connections import RedisSettings
 
 import auction.jobs
 import discovery.jobs
-from marketplace.audit import verify_chain
+from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
@@ -25,12 +25,22 @@ JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs]
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
     """Nightly: a broken chain is logged as an error for the operators' alerting."""
     async with ctx["pool"].acquire() as conn:
-        report = await verify_chain(conn)
+        report = await verify_audit(conn, anchor_sinks(ctx["data_dir"]))
     if report.intact:
-        log.info("audit chain intact", extra={"rows": report.rows_checked})
+        log.info("audit trail intact", extra={"events": report.events_checked})
     else:
-        log.error("audit chain broken", extra={"seq": report.first_broken_seq, "problem": report.problem})
-    return {"rows": report.rows_checked, "first_broken_seq": report.first_broken_seq}
+        for found in report.breaks:
+            log.error(
+                "audit trail broken", extra={"chain": found.chain, "seq": found.seq, "problem": found.problem}
+            )
+    return {"events": report.events_checked, "breaks": len(report.breaks)}
+
+
+async def anchor_audit_head(ctx: dict[str, Any]) -> int | None:
+    """Every minute: checkpoint the streams that moved and anchor the global head outside the database."""
+    async with ctx["pool"].acquire() as conn:
+        head = await checkpoint_and_anchor(conn, anchor_sinks(ctx["data_dir"]))
+    return None if head is None else head.seq
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -57,6 +67,7 @@ def worker_settings() -> dict[str, Any]:
         "functions": [function for module in JOB_MODULES for function in module.functions],
         "cron_jobs": [
             cron(verify_audit_chain, hour={3}, minute={17}, run_at_startup=False),
+            cron(anchor_audit_head, second={30}, run_at_startup=True, keep_result=0, timeout=60),
             *(job for module in JOB_MODULES for job in getattr(module, "cron_jobs", [])),
         ],
         "on_startup": startup,
