@@ -7,13 +7,13 @@ import asyncio
 import getpass
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from marketplace.config import ConfigError, Settings, load_settings
 from marketplace.embedded import StoreUrls, export_to_environment, store_urls
+from marketplace.supervisor import WorkerSupervisor
 
 
 def _connect(settings: Settings) -> StoreUrls:
@@ -48,8 +48,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None
     if not args.no_worker:
-        # Round deadlines and audio analysis run in the arq worker; start one beside the server.
-        worker = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"], env=os.environ.copy())
+        # Round deadlines and audio analysis run in the arq worker; keep one running beside the server.
+        worker = WorkerSupervisor([sys.executable, "-m", "marketplace.cli", "worker"], os.environ.copy())
+        worker.start()
     try:
         uvicorn.run(
             "marketplace.app:create_app",
@@ -64,8 +65,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=15)
+            worker.stop()
     return 0
 
 

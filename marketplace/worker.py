@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from typing import Any
 
 from arq import cron
@@ -14,6 +17,7 @@ from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
+from marketplace.heartbeat import beat_forever
 from marketplace.logs import configure_logging
 
 log = logging.getLogger("marketplace.worker")
@@ -49,6 +53,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["data_dir"] = settings.data_dir
     ctx["pool"] = await create_pool(urls.database_url)
+    # /health and the servers' fallback sweep judge whether any worker is alive by this heartbeat.
+    ctx["heartbeat"] = asyncio.create_task(
+        beat_forever(ctx["redis"], f"{socket.gethostname()}:{os.getpid()}")
+    )
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)
         if hook is not None:
@@ -56,6 +64,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    ctx["heartbeat"].cancel()
     await ctx["pool"].close()
 
 
