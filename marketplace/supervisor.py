@@ -3,7 +3,10 @@ keeps dying young so a worker that cannot start does not spin."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -14,6 +17,8 @@ log = logging.getLogger("marketplace.supervisor")
 FIRST_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 30.0
 STABLE_AFTER_SECONDS = 60.0
+# Set in a supervised worker's environment: the pid of the server that started it.
+SUPERVISOR_PID = "MARKETPLACE_SUPERVISOR_PID"
 
 
 def restart_delay(previous_delay: float | None, ran_seconds: float) -> float:
@@ -29,7 +34,7 @@ class WorkerSupervisor:
 
     def __init__(self, command: Sequence[str], env: dict[str, str]) -> None:
         self._command = list(command)
-        self._env = env
+        self._env = {**env, SUPERVISOR_PID: str(os.getpid())}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
@@ -71,3 +76,14 @@ class WorkerSupervisor:
                 process.kill()
                 process.wait()
         self._thread.join(timeout=timeout)
+
+
+async def stop_when_orphaned(supervisor_pid: int, check_every: float = 1.0) -> None:
+    """In a supervised worker: stop gracefully once the server that started it is gone (killed with -9,
+    it could not stop us), so a restarted server never finds an orphan working beside its new worker."""
+    while True:  # the parent's death sends no event we could wait on; ask the kernel who the parent is
+        if os.getppid() != supervisor_pid:
+            break
+        await asyncio.sleep(check_every)
+    log.warning("the server that started this worker is gone: stopping", extra={"server_pid": supervisor_pid})
+    os.kill(os.getpid(), signal.SIGTERM)

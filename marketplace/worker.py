@@ -19,6 +19,7 @@ from marketplace.db import create_pool
 from marketplace.embedded import store_urls
 from marketplace.heartbeat import beat_forever
 from marketplace.logs import configure_logging
+from marketplace.supervisor import SUPERVISOR_PID, stop_when_orphaned
 
 log = logging.getLogger("marketplace.worker")
 
@@ -57,6 +58,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["heartbeat"] = asyncio.create_task(
         beat_forever(ctx["redis"], f"{socket.gethostname()}:{os.getpid()}")
     )
+    supervisor = os.environ.get(SUPERVISOR_PID)
+    ctx["orphan_watch"] = asyncio.create_task(stop_when_orphaned(int(supervisor))) if supervisor else None
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)
         if hook is not None:
@@ -65,6 +68,8 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     ctx["heartbeat"].cancel()
+    if ctx["orphan_watch"] is not None:
+        ctx["orphan_watch"].cancel()
     await ctx["pool"].close()
 
 

@@ -155,3 +155,20 @@ async def _answering(base: str) -> dict[str, Any] | None:
         return await _health(base)
     except httpx.TransportError:
         return None
+
+
+async def test_a_worker_whose_server_was_killed_stops_itself(
+    urls: StoreUrls, test_env: dict[str, str]
+) -> None:
+    port = free_port()
+    server = _serve(live.process_env(test_env, urls), port)
+    worker = None
+    try:
+        [worker] = await wait_for(lambda: _workers_of(server), within=30, what="the supervised worker")
+        server.kill()
+        server.wait(timeout=10)
+        await wait_for(lambda: not _running(worker), within=30, what="the orphaned worker to stop")
+    finally:
+        live.stop(server)
+        if worker is not None and _running(worker):
+            psutil.Process(worker).kill()
