@@ -109,6 +109,10 @@ async def global_head(conn: asyncpg.Connection) -> GlobalHead | None:
 
 async def checkpoint_and_anchor(conn: asyncpg.Connection, sinks: Sequence[AnchorSink]) -> GlobalHead | None:
     """Chain the heads of the streams that moved, then give every sink the global head it lacks."""
+    if conn.is_in_transaction():  # an anchor must never outlive a checkpoint that is rolled back
+        raise RuntimeError(
+            "checkpoint_and_anchor runs outside a transaction: it anchors only what is committed"
+        )
     await conn.fetchval("SELECT audit_checkpoint()")  # its own transaction: committed before it is anchored
     head = await global_head(conn)
     if head is None:

@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from marketplace.anchors import AnchorSink, SignedFileSink
-from marketplace.audit import GENESIS, ChainBreak, checkpoint_and_anchor, verify_audit
+from marketplace.audit import GENESIS, ChainBreak, GlobalHead, checkpoint_and_anchor, verify_audit
 from marketplace.keys import load_or_create_platform_key
 from marketplace.migrations import upgrade_async
 from tests.auction.live import wait_for
@@ -216,13 +216,28 @@ def test_the_platform_key_is_made_once_and_readable_by_its_owner_only(tmp_path: 
     assert (tmp_path / "platform-ed25519.pem").stat().st_mode & 0o777 == 0o600
 
 
-async def test_a_checkpoint_chain_rewritten_from_an_anchored_checkpoint_on_is_caught_by_the_anchor(
+async def _anchored_bid(pg_pool: asyncpg.Pool, sinks: list[AnchorSink]) -> tuple[str, GlobalHead]:
+    """A committed bid event in a new round, checkpointed and anchored: only committed heads are anchored."""
+    stream = _stream()
+    async with pg_pool.acquire() as conn:
+        await conn.fetchval(APPEND, "round", stream, "bid", {"amount": 500}, None)
+        head = await checkpoint_and_anchor(conn, sinks)
+    assert head is not None
+    return stream, head
+
+
+async def test_anchoring_inside_a_transaction_is_refused(
     db: asyncpg.Connection, file_sink: SignedFileSink
 ) -> None:
-    stream = _stream()
-    await db.fetchval(APPEND, "round", stream, "bid", {"amount": 500}, None)
-    head = await checkpoint_and_anchor(db, [file_sink])
-    assert head is not None and [anchor.seq for anchor in await file_sink.anchors()] == [head.seq]
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        await checkpoint_and_anchor(db, [file_sink])
+
+
+async def test_a_checkpoint_chain_rewritten_from_an_anchored_checkpoint_on_is_caught_by_the_anchor(
+    pg_pool: asyncpg.Pool, db: asyncpg.Connection, file_sink: SignedFileSink
+) -> None:
+    stream, head = await _anchored_bid(pg_pool, [file_sink])
+    assert [anchor.seq for anchor in await file_sink.anchors()] == [head.seq]
     assert await _breaks_in(db, "signed anchors file: checkpoint", [file_sink]) == []
     # Rewrite the bid, its stream, and the checkpoint that recorded it, hash and all.
     await _as_attacker(db)
@@ -246,11 +261,9 @@ async def test_a_checkpoint_chain_rewritten_from_an_anchored_checkpoint_on_is_ca
 
 
 async def test_the_newest_checkpoints_deleted_are_caught_by_the_anchor(
-    db: asyncpg.Connection, file_sink: SignedFileSink
+    pg_pool: asyncpg.Pool, db: asyncpg.Connection, file_sink: SignedFileSink
 ) -> None:
-    await db.fetchval(APPEND, "round", _stream(), "bid", {"amount": 500}, None)
-    head = await checkpoint_and_anchor(db, [file_sink])
-    assert head is not None
+    _, head = await _anchored_bid(pg_pool, [file_sink])
     await _as_attacker(db)
     await db.execute("DELETE FROM audit_checkpoint_heads WHERE checkpoint_seq = $1", head.seq)
     await db.execute("DELETE FROM audit_checkpoints WHERE seq = $1", head.seq)
@@ -261,11 +274,9 @@ async def test_the_newest_checkpoints_deleted_are_caught_by_the_anchor(
 
 
 async def test_an_anchor_not_signed_by_the_platform_key_is_refused(
-    db: asyncpg.Connection, file_sink: SignedFileSink
+    pg_pool: asyncpg.Pool, db: asyncpg.Connection, file_sink: SignedFileSink
 ) -> None:
-    await db.fetchval(APPEND, "round", _stream(), "bid", {"amount": 500}, None)
-    forger = SignedFileSink(file_sink.path, Ed25519PrivateKey.generate())
-    await checkpoint_and_anchor(db, [forger])
+    await _anchored_bid(pg_pool, [SignedFileSink(file_sink.path, Ed25519PrivateKey.generate())])
     breaks = await _breaks_in(db, file_sink.name, [file_sink])
     assert [found.problem.endswith("is not signed by the platform key") for found in breaks] == [True]
 

@@ -104,13 +104,16 @@ async def test_a_worker_killed_under_serve_is_restarted_and_its_round_still_clos
         )
         assert health == {"status_code": 200, "status": "ok", "postgres": "up", "redis": "up", "worker": "up"}
         view = await wait_for(lambda: _closed_view(base, buyer, opened["id"]), within=30, what="the close")
+        server.terminate()
+        # Generous: the server drains its connections, then waits for its worker to finish its jobs.
+        assert server.wait(timeout=45) == 0
     finally:
         live.stop(server)
     assert view["outcome"]["winner"]["bidder"] == str(buyer.principal.organisation_id)
     assert timedelta(0) <= _lateness(view) < timedelta(seconds=2), (
         f"closed {_lateness(view)} after its deadline"
     )
-    assert not _running(second_worker), "a clean stop of the server stops its worker"
+    assert not _running(second_worker), "a clean stop of the server stops its worker first"
 
 
 def _running(pid: int) -> bool:
