@@ -749,3 +749,13 @@ async def _locked_open(conn: asyncpg.Connection, round_id: UUID) -> tuple[Stored
         assert stored.closed_at is not None
         raise RoundNotOpen(f"round {round_id} closed at {stored.closed_at.isoformat()}")
     return stored, await store.server_now(conn)
+
+
+# ---------------------------------------------------------------- audit
+
+
+async def bids_disagreeing_with_audit(
+    conn: asyncpg.Connection, limit: int = 100
+) -> tuple[int, list[tuple[str, str]]]:
+    """(bids and reveals checked, those that differ from their audited events with the reason)."""
+    return await store.bids_and_reveals(conn), await store.bids_disagreeing_with_audit(conn, limit)

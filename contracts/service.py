@@ -155,3 +155,10 @@ async def get_deal(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -
     if found is None or not (caller.acts_for(found.buyer) or caller.acts_for(found.seller)):
         raise DealNotFound(f"no deal {deal_id}")
     return found
+
+
+async def deals_disagreeing_with_audit(
+    conn: asyncpg.Connection, limit: int = 100
+) -> tuple[int, list[tuple[str, str]]]:
+    """(deals checked, those that differ from their audited `deal_pending` event with the reason)."""
+    return await store.deal_count(conn), await store.deals_disagreeing_with_audit(conn, limit)

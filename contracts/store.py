@@ -96,3 +96,39 @@ async def release_hold(
         source.value, source_id, now,
     )  # fmt: skip
     return not status.endswith(" 0")
+
+
+async def deals_disagreeing_with_audit(conn: asyncpg.Connection, limit: int) -> list[tuple[str, str]]:
+    """Deals whose row is not what their `deal_pending` audit event recorded, and audited deals with no row."""
+    rows = await conn.fetch(
+        """SELECT record_id, problem FROM (
+           WITH audited AS (
+               SELECT stream_id AS deal_id, payload FROM audit_events WHERE stream = 'deal' AND kind = 'deal_pending'
+           )
+           SELECT d.id::text AS record_id,
+                  CASE WHEN a.deal_id IS NULL THEN 'has no audited deal_pending event'
+                       WHEN a.payload->'price'->>'amount' IS DISTINCT FROM d.price_amount::text
+                         OR a.payload->'price'->>'currency' IS DISTINCT FROM d.currency
+                           THEN 'price differs from its audited event'
+                       WHEN a.payload->>'buyer' IS DISTINCT FROM d.buyer_id::text
+                         OR a.payload->>'seller' IS DISTINCT FROM d.seller_id::text
+                           THEN 'buyer or seller differs from its audited event'
+                       WHEN a.payload->>'source' IS DISTINCT FROM d.source
+                         OR a.payload->>'source_id' IS DISTINCT FROM d.source_id::text
+                         OR a.payload->>'track_id' IS DISTINCT FROM d.track_id::text
+                         OR a.payload->'usage' IS DISTINCT FROM d.usage
+                           THEN 'what was licensed differs from its audited event'
+                  END AS problem
+             FROM deals d LEFT JOIN audited a ON a.deal_id = d.id::text
+           UNION ALL
+           SELECT a.deal_id, 'audited deal has no row in deals'
+             FROM audited a WHERE NOT EXISTS (SELECT 1 FROM deals d WHERE d.id::text = a.deal_id)
+           ) checked WHERE problem IS NOT NULL LIMIT $1""",
+        limit,
+    )
+    return [(row["record_id"], row["problem"]) for row in rows]
+
+
+async def deal_count(conn: asyncpg.Connection) -> int:
+    count: int = await conn.fetchval("SELECT count(*) FROM deals")
+    return count

@@ -29,10 +29,13 @@ import web
 import web.pages
 from auction import api as auction_api
 from auction import pages as auction_pages
+from auction import service as auction
+from auction.jobs import SWEEP_EVERY_SECONDS
 from auction.model import OfferLimits
+from auction.service import Relay
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
-from marketplace import audit
+from marketplace import audit, heartbeat
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
@@ -55,8 +58,8 @@ log = logging.getLogger("marketplace.app")
 
 @get("/health", tags=["operations"])
 async def health(state: State) -> Response[dict[str, str]]:
-    """Both stores answer: 200; otherwise 503 naming the one that does not."""
-    report = {"postgres": "up", "redis": "up"}
+    """Both stores answer and a worker was seen lately: 200; otherwise 503 naming what is down."""
+    report = {"postgres": "up", "redis": "up", "worker": "up"}
     try:
         async with state.pool.acquire(timeout=2) as conn:
             await conn.fetchval("SELECT 1")
@@ -64,8 +67,11 @@ async def health(state: State) -> Response[dict[str, str]]:
         report["postgres"] = f"down: {type(exc).__name__}"
     try:
         await state.redis.ping()
+        seen = await heartbeat.seconds_since_a_worker_was_seen(state.redis)
+        if not heartbeat.worker_alive(seen):
+            report["worker"] = "down: never seen" if seen is None else f"down: last seen {seen:.0f} s ago"
     except Exception as exc:
-        report["redis"] = f"down: {type(exc).__name__}"
+        report["redis"] = report["worker"] = f"down: {type(exc).__name__}"
     healthy = all(value == "up" for value in report.values())
     return Response(
         {"status": "ok" if healthy else "degraded", **report}, status_code=200 if healthy else 503
@@ -108,6 +114,22 @@ def _csrf_value(context: dict[str, Any]) -> str:
 SHUTDOWN_SECONDS = 10
 
 
+async def sweep_while_no_worker(app: Litestar, relay: Relay) -> None:
+    """Close overdue rounds from here whenever no worker has been seen lately, so a dead worker cannot keep
+    a round open past its deadline. Closes are guarded in PostgreSQL, so racing a worker is harmless."""
+    while True:
+        await asyncio.sleep(SWEEP_EVERY_SECONDS)
+        try:
+            if heartbeat.worker_alive(await heartbeat.seconds_since_a_worker_was_seen(app.state.redis)):
+                continue
+            async with app.state.pool.acquire(timeout=5) as conn:
+                done = await auction.sweep(conn, relay)
+            if done:
+                log.warning("no worker is alive: the server closed what was overdue", extra={"count": done})
+        except Exception:  # a store away for a moment must not end the loop
+            log.exception("the server's fallback sweep failed; trying again")
+
+
 async def _close_pool(pool: asyncpg.Pool) -> None:
     """Close gracefully, but never let a connection someone still holds keep the process alive."""
     try:
@@ -133,9 +155,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await create_db_pool(urls.database_url, max_size=settings.database_pool_size)
         app.state.jobs = await create_pool(RedisSettings.from_dsn(urls.redis_url))
+        fallback = asyncio.create_task(
+            sweep_while_no_worker(app, auction_api.relay(channels, app.state.jobs))
+        )
         try:
             yield
         finally:
+            fallback.cancel()
+            await asyncio.gather(fallback, return_exceptions=True)
             await app.state.jobs.aclose()
             await _close_pool(app.state.pool)
             await redis.aclose()

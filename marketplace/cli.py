@@ -1,4 +1,4 @@
-"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify, demo, user add."""
+"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify/checkpoint, demo, user add."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import asyncio
 import getpass
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from marketplace.config import ConfigError, Settings, load_settings
 from marketplace.embedded import StoreUrls, export_to_environment, store_urls
+from marketplace.supervisor import WorkerSupervisor
 
 
 def _connect(settings: Settings) -> StoreUrls:
@@ -53,8 +53,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None
     if not args.no_worker:
-        # Round deadlines and audio analysis run in the arq worker; start one beside the server.
-        worker = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"], env=os.environ.copy())
+        # Round deadlines and audio analysis run in the arq worker; keep one running beside the server.
+        worker = WorkerSupervisor([sys.executable, "-m", "marketplace.cli", "worker"], os.environ.copy())
+        worker.start()
     try:
         uvicorn.run(
             "marketplace.app:create_app",
@@ -69,8 +70,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=15)
+            worker.stop()
     return 0
 
 
@@ -99,22 +99,36 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from marketplace.audit import verify_chain
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
+
+    sinks = anchor_sinks(settings.data_dir)
 
     async def verify(conn: Any) -> int:
-        report = await verify_chain(conn)
-        if report.intact:
-            print(f"audit chain intact: {report.rows_checked} events verified")
-            return 0
-        print(
-            f"audit chain BROKEN at event {report.first_broken_seq}: {report.problem} "
-            f"({report.rows_checked} earlier events verified)",
-            file=sys.stderr,
+        report = await verify_audit(conn, sinks)
+        counts = (
+            f"{report.events_checked} events in {report.streams_checked} streams, "
+            f"{report.checkpoints_checked} checkpoints, {report.anchors_checked} anchors, "
+            f"{report.records_checked} bids, reveals and deals"
         )
+        if report.intact:
+            print(f"audit trail intact: {counts} verified")
+            return 0
+        for found in report.breaks:
+            where = found.chain if found.seq is None else f"{found.chain} entry {found.seq}"
+            print(f"audit trail BROKEN: {where}: {found.problem}", file=sys.stderr)
+        print(f"({counts} checked)", file=sys.stderr)
         return 1
 
-    return _with_connection(_connect(settings), verify)
+    async def checkpoint(conn: Any) -> int:
+        head = await checkpoint_and_anchor(conn, sinks)
+        if head is None:
+            print("nothing audited yet: no checkpoint")
+        else:
+            print(f"global head: checkpoint {head.seq} {head.hash} ({head.streams} streams), anchored")
+        return 0
+
+    return _with_connection(_connect(settings), verify if args.action == "verify" else checkpoint)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -183,8 +197,12 @@ def parser() -> argparse.ArgumentParser:
     db.set_defaults(run=cmd_db)
 
     audit = commands.add_parser("audit", help="audit log")
-    audit.add_argument("action", choices=["verify"])
-    audit.set_defaults(run=cmd_audit_verify)
+    audit.add_argument(
+        "action",
+        choices=["verify", "checkpoint"],
+        help="verify: check every chain and the anchors; checkpoint: chain and anchor the heads now",
+    )
+    audit.set_defaults(run=cmd_audit)
 
     commands.add_parser("demo", help="seed the demo catalogue and users").set_defaults(run=cmd_demo)
 

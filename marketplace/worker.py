@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from typing import Any
 
 from arq import cron
@@ -10,11 +13,13 @@ from arq.connections import RedisSettings
 
 import auction.jobs
 import discovery.jobs
-from marketplace.audit import verify_chain
+from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
+from marketplace.heartbeat import beat_forever
 from marketplace.logs import configure_logging
+from marketplace.supervisor import SUPERVISOR_PID, stop_when_orphaned
 
 log = logging.getLogger("marketplace.worker")
 
@@ -25,12 +30,22 @@ JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs]
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
     """Nightly: a broken chain is logged as an error for the operators' alerting."""
     async with ctx["pool"].acquire() as conn:
-        report = await verify_chain(conn)
+        report = await verify_audit(conn, anchor_sinks(ctx["data_dir"]))
     if report.intact:
-        log.info("audit chain intact", extra={"rows": report.rows_checked})
+        log.info("audit trail intact", extra={"events": report.events_checked})
     else:
-        log.error("audit chain broken", extra={"seq": report.first_broken_seq, "problem": report.problem})
-    return {"rows": report.rows_checked, "first_broken_seq": report.first_broken_seq}
+        for found in report.breaks:
+            log.error(
+                "audit trail broken", extra={"chain": found.chain, "seq": found.seq, "problem": found.problem}
+            )
+    return {"events": report.events_checked, "breaks": len(report.breaks)}
+
+
+async def anchor_audit_head(ctx: dict[str, Any]) -> int | None:
+    """Every minute: checkpoint the streams that moved and anchor the global head outside the database."""
+    async with ctx["pool"].acquire() as conn:
+        head = await checkpoint_and_anchor(conn, anchor_sinks(ctx["data_dir"]))
+    return None if head is None else head.seq
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -39,6 +54,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["data_dir"] = settings.data_dir
     ctx["pool"] = await create_pool(urls.database_url)
+    # /health and the servers' fallback sweep judge whether any worker is alive by this heartbeat.
+    ctx["heartbeat"] = asyncio.create_task(
+        beat_forever(ctx["redis"], f"{socket.gethostname()}:{os.getpid()}")
+    )
+    supervisor = os.environ.get(SUPERVISOR_PID)
+    ctx["orphan_watch"] = asyncio.create_task(stop_when_orphaned(int(supervisor))) if supervisor else None
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)
         if hook is not None:
@@ -46,6 +67,9 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    ctx["heartbeat"].cancel()
+    if ctx["orphan_watch"] is not None:
+        ctx["orphan_watch"].cancel()
     await ctx["pool"].close()
 
 
@@ -57,6 +81,7 @@ def worker_settings() -> dict[str, Any]:
         "functions": [function for module in JOB_MODULES for function in module.functions],
         "cron_jobs": [
             cron(verify_audit_chain, hour={3}, minute={17}, run_at_startup=False),
+            cron(anchor_audit_head, second={30}, run_at_startup=True, keep_result=0, timeout=60),
             *(job for module in JOB_MODULES for job in getattr(module, "cron_jobs", [])),
         ],
         "on_startup": startup,
