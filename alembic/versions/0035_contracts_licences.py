@@ -8,7 +8,7 @@ sets `revoked_at`, which also voids every download link for the deal.
 from marketplace.migrations import run_sql
 
 revision = "0035_contracts_licences"
-down_revision = "0005_contracts_deals"
+down_revision = "0030_contracts_settlement"
 branch_labels = None
 depends_on = None
 

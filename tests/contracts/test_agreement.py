@@ -37,7 +37,9 @@ def test_a_revoked_licence_says_so() -> None:
     assert _lines(LicenceStatus.REVOKED)["Status"] == "revoked (refunded)"
 
 
-@pytest.mark.skipif(not AGREEMENT_FONT.exists(), reason="fonts-dejavu-core is not installed (.ci/run installs it)")
+@pytest.mark.skipif(
+    not AGREEMENT_FONT.exists(), reason="fonts-dejavu-core is not installed (.ci/run installs it)"
+)
 def test_the_pdf_prints_parties_isrc_fee_and_non_latin_characters() -> None:
     pdf = render_pdf(_agreement(), AGREEMENT_FONT)
     text = " ".join((page.extract_text() or "") for page in PdfReader(io.BytesIO(pdf)).pages)
