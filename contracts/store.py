@@ -350,7 +350,7 @@ async def entries_of(conn: asyncpg.Connection, deal_id: UUID, kind: str) -> list
 async def held_for_deal(conn: asyncpg.Connection, deal_id: UUID) -> list[tuple[UUID | None, UUID, int]]:
     """What each payee account still holds of the deal: (organisation, party, amount), amount > 0."""
     rows = await conn.fetch(
-        """SELECT a.organisation_id, a.party_id, -sum(e.amount) AS held
+        """SELECT a.organisation_id, a.party_id, (-sum(e.amount))::bigint AS held
              FROM ledger_entries e
              JOIN ledger_transactions t ON t.id = e.transaction_id
              JOIN ledger_accounts a ON a.id = e.account_id
@@ -365,7 +365,7 @@ async def held_for_deal(conn: asyncpg.Connection, deal_id: UUID) -> list[tuple[U
 async def unbalanced_transactions(conn: asyncpg.Connection) -> list[tuple[UUID, int]]:
     """Every ledger transaction whose entries do not sum to zero (there should be none)."""
     rows = await conn.fetch(
-        """SELECT t.id, coalesce(sum(e.amount), 0) AS off FROM ledger_transactions t
+        """SELECT t.id, coalesce(sum(e.amount), 0)::bigint AS off FROM ledger_transactions t
              LEFT JOIN ledger_entries e ON e.transaction_id = t.id
             GROUP BY t.id HAVING coalesce(sum(e.amount), 0) <> 0 ORDER BY t.id"""
     )
@@ -405,9 +405,9 @@ async def earnings(
     """The organisation's payee lines of every payment (a refunded one is marked), oldest first."""
     rows = await conn.fetch(
         """SELECT t.deal_id, d.track_id, e.territory, e.side, d.usage ->> 'media' AS media, t.currency,
-                  -sum(e.amount) FILTER (WHERE e.purpose = 'gross') AS gross,
-                  coalesce(sum(e.amount) FILTER (WHERE e.purpose = 'platform_fee'), 0) AS platform_fee,
-                  -sum(e.amount) AS net, t.created_at AS paid_at, t.reference AS payment_reference,
+                  (-sum(e.amount) FILTER (WHERE e.purpose = 'gross'))::bigint AS gross,
+                  coalesce(sum(e.amount) FILTER (WHERE e.purpose = 'platform_fee'), 0)::bigint AS platform_fee,
+                  (-sum(e.amount))::bigint AS net, t.created_at AS paid_at, t.reference AS payment_reference,
                   EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.deal_id = t.deal_id AND r.kind = 'refund')
                       AS refunded
              FROM ledger_entries e
