@@ -679,7 +679,7 @@ async def _price(
             card = list_price(policy.rate_card, usage)
         except TermsError:
             continue
-        lines.append(PriceLine(label=f"{track_rights.party_name(controller)}'s list price for this use",
+        lines.append(PriceLine(label=f"List price of {track_rights.party_name(controller)} for this use",
                                multiplier_bp=None, subtotal=card.price))  # fmt: skip
     lines.append(PriceLine(label="List price: each rights holder's price times its share", multiplier_bp=None,
                            subtotal=listed))  # fmt: skip

@@ -170,6 +170,10 @@ async def test_negotiation_counters_automatically_and_is_seen_only_by_its_two_pa
         assert "negotiation" not in other_room.kinds(), "the other buyer's stream passed the moves unseen"
     refused = await other.client.post(f"/api/negotiations/{negotiation['id']}/accept")
     assert refused.status_code == 404
+    deal = (await buyer.client.get(f"/api/deals/{last['deal_id']}")).json()["deal"]
+    assert deal["buyer"] == str(buyer.principal.organisation_id) and deal["price"] == eur(13_000)
+    assert deal["state"] == "awaiting_payment" and sum(p["share_bps"] for p in deal["payees"]) == 10_000
+    assert (await other.client.get(f"/api/deals/{last['deal_id']}")).status_code == 404
 
 
 async def test_an_exclusive_licence_is_agreed_with_one_buyer_only(
