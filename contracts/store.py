@@ -17,11 +17,13 @@ from contracts.model import (
     DealEvent,
     DealSource,
     DealState,
+    HoldSource,
     Licence,
     LicenceStatus,
     LicenceTerms,
     Payee,
     Quote,
+    UsageHold,
 )
 from rights.pricing import PriceLine
 from rights.terms import Money, Usage
@@ -509,3 +511,57 @@ async def put_allow_list(
 async def organisation_names(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, str]:
     rows = await conn.fetch("SELECT id, name FROM organisations WHERE id = ANY($1::uuid[])", ids)
     return {row["id"]: row["name"] for row in rows}
+
+
+# Usage holds
+
+
+def _hold(row: asyncpg.Record) -> UsageHold:
+    return UsageHold(
+        id=row["id"], track_id=row["track_id"], usage=msgspec.convert(row["usage"], Usage),
+        source=HoldSource(row["source"]), source_id=row["source_id"], created_at=row["created_at"],
+    )  # fmt: skip
+
+
+async def lock_track_holds(conn: asyncpg.Connection, track_id: UUID) -> None:
+    """Serialise hold changes on one track until the transaction ends (an advisory lock keyed by track)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('usage_holds:' || $1::uuid::text, 0))", track_id
+    )
+
+
+async def live_holds(conn: asyncpg.Connection, track_id: UUID) -> list[UsageHold]:
+    rows = await conn.fetch(
+        """SELECT id, track_id, usage, source, source_id, created_at FROM usage_holds
+            WHERE track_id = $1 AND released_at IS NULL ORDER BY created_at, id""",
+        track_id,
+    )
+    return [_hold(r) for r in rows]
+
+
+async def live_hold(conn: asyncpg.Connection, source: HoldSource, source_id: UUID) -> UsageHold | None:
+    row = await conn.fetchrow(
+        """SELECT id, track_id, usage, source, source_id, created_at FROM usage_holds
+            WHERE source = $1 AND source_id = $2 AND released_at IS NULL""",
+        source.value, source_id,
+    )  # fmt: skip
+    return None if row is None else _hold(row)
+
+
+async def insert_hold(conn: asyncpg.Connection, hold: UsageHold) -> None:
+    await conn.execute(
+        """INSERT INTO usage_holds (id, track_id, usage, source, source_id, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        hold.id, hold.track_id, hold.usage, hold.source.value, hold.source_id, hold.created_at,
+    )  # fmt: skip
+
+
+async def release_hold(
+    conn: asyncpg.Connection, source: HoldSource, source_id: UUID, now: datetime | None
+) -> bool:
+    status: str = await conn.execute(
+        """UPDATE usage_holds SET released_at = coalesce($3, now())
+            WHERE source = $1 AND source_id = $2 AND released_at IS NULL""",
+        source.value, source_id, now,
+    )  # fmt: skip
+    return not status.endswith(" 0")

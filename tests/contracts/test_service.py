@@ -326,3 +326,18 @@ async def test_a_list_price_quote_stands_for_fifteen_minutes_and_names_each_hold
     ]
     with pytest.raises(service.QuoteRefused, match="your own track"):
         await service.request_quote(db, w.label, w.track_id, USAGE, NOW)
+
+
+async def test_an_exclusive_deal_holds_its_usage_until_it_expires_unpaid(db: asyncpg.Connection) -> None:
+    w = await world(db)
+    exclusive = msgspec.structs.replace(USAGE, exclusive=True)
+    deal = await service.create_deal(
+        db, source=service.DealSource.NEGOTIATION, source_id=uuid4(), track_id=w.track_id,
+        seller=w.label.organisation_id, buyer=w.buyer.organisation_id, price=Money(300_000, EUR), usage=exclusive,
+        mechanism=service.Mechanism.VICKREY, agreed_at=NOW, actor=None,
+    )  # fmt: skip
+    with pytest.raises(service.UsageUnavailable, match="already agreed in deal"):
+        await service.hold_usage(db, w.track_id, USAGE, service.HoldSource.SALE, uuid4(), NOW)
+    await service.enforce_deadline(db, deal.id, NOW + timedelta(hours=72))
+    held = await service.hold_usage(db, w.track_id, USAGE, service.HoldSource.SALE, uuid4(), NOW)
+    assert held.usage == USAGE
