@@ -33,6 +33,9 @@ from auction import service as auction
 from auction.jobs import SWEEP_EVERY_SECONDS
 from auction.model import OfferLimits
 from auction.service import Relay
+from contracts import api as contracts_api
+from contracts import pages as contracts_pages
+from contracts import service as contracts_service
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
 from marketplace import audit, heartbeat
@@ -47,6 +50,7 @@ from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import store_urls
 from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.headers import add_security_headers
+from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
 from marketplace.openapi import document_refusals
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
@@ -142,6 +146,8 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging()
+    configure_licensing(settings.data_dir)
+    contracts_service.configure(settings.settlement)
     urls = store_urls(settings)
     redis = Redis.from_url(urls.redis_url)
     channels = ChannelsPlugin(
@@ -182,6 +188,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auction_pages.page_handlers,
             *discovery_api.route_handlers,
             *discovery_pages.page_handlers,
+            *contracts_api.route_handlers,
+            *contracts_pages.page_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
             assets_router(),
         ],

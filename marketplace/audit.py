@@ -1,5 +1,5 @@
 """The audit log's integrity: each stream's chain, the checkpoint chain over their heads, its external
-anchors, and the business tables checked against the events that audited them.
+anchors, the business tables checked against the events that audited them, and the ledger's balance.
 
 The database chains every event onto its stream's head (`audit_append`, one lock per stream).
 `audit_checkpoint()` chains the heads of the streams that moved into the global checkpoint chain, whose
@@ -141,6 +141,17 @@ async def verify_audit(conn: asyncpg.Connection, sinks: Sequence[AnchorSink]) ->
         count, disagreeing = await checked(conn, MAX_BREAKS)
         records += count
         breaks += [ChainBreak(chain=record, seq=None, problem=problem) for record, problem in disagreeing]
+    ledger = await contracts.verify_ledger(conn)
+    breaks += [
+        ChainBreak(chain="ledger", seq=None, problem=f"transaction {transaction} does not balance")
+        for transaction in ledger.unbalanced_transactions
+    ]
+    breaks += [
+        ChainBreak(
+            chain="ledger", seq=None, problem=f"account {account}'s balance is not the sum of its entries"
+        )
+        for account in ledger.drifted_accounts
+    ]
     return AuditReport(
         intact=not breaks,
         events_checked=streams.rows,

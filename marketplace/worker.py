@@ -12,19 +12,22 @@ from arq import cron
 from arq.connections import RedisSettings
 
 import auction.jobs
+import contracts.jobs
 import discovery.jobs
+from contracts import service as contracts_service
 from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
 from marketplace.heartbeat import beat_forever
+from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
 from marketplace.supervisor import SUPERVISOR_PID, stop_when_orphaned
 
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs]
+JOB_MODULES: list[Any] = [auction.jobs, contracts.jobs, discovery.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +56,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     urls = store_urls(settings)
     ctx["settings"] = settings
     ctx["data_dir"] = settings.data_dir
+    configure_licensing(settings.data_dir)
+    contracts_service.configure(settings.settlement)
     ctx["pool"] = await create_pool(urls.database_url)
     # /health and the servers' fallback sweep judge whether any worker is alive by this heartbeat.
     ctx["heartbeat"] = asyncio.create_task(
