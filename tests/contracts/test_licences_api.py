@@ -181,5 +181,8 @@ async def test_the_agreement_page_is_for_the_parties(make_licensed: MakeLicensed
     licensed = await make_licensed()
     page = await licensed.buyer.client.get(f"/deals/{licensed.deal.id}/agreement")
     assert page.status_code == 200 and licensed.isrc in page.text and "Zoë Records" in page.text
+    assert "Get download links" in page.text
+    seller_page = await licensed.seller.client.get(f"/deals/{licensed.deal.id}/agreement")
+    assert seller_page.status_code == 200 and "Get download links" not in seller_page.text
     stranger = await sign_in("buyer")
     assert (await stranger.client.get(f"/deals/{licensed.deal.id}/agreement")).status_code == 404
