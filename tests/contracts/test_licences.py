@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from contracts import licences, service, store
+from contracts.certificate import verify
 from contracts.model import LicenceStatus
 from tests.contracts.world import NOW, round_deal, world
 
@@ -28,3 +29,16 @@ async def test_payment_issues_a_licence_that_verifies_and_a_refund_revokes_it(db
     await service.record_refund(db, deal.id, reference="re_L1", now=NOW)
     revoked = await licences.verify_licence(db, issued.id)
     assert revoked.status is LicenceStatus.REVOKED and revoked.revoked_at == NOW
+
+
+async def test_channels_named_before_payment_are_in_the_certificate_issued_on_it(
+    db: asyncpg.Connection,
+) -> None:
+    w = await world(db)
+    deal = await round_deal(db, w)
+    await licences.set_allow_list(db, w.buyer, deal.id, ["https://www.youtube.com/@brightside"], now=NOW)
+    await service.record_payment(db, deal.id, method="card", reference="pi_L2", amount=deal.price, now=NOW)
+    issued = await store.licence_of_deal(db, deal.id)
+    assert issued is not None and issued.version == 1
+    certificate = verify(issued.certificate, licences.key_set())
+    assert certificate.allow_list == ("https://www.youtube.com/@brightside",)
