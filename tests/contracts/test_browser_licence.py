@@ -55,6 +55,8 @@ async def test_the_licensee_downloads_the_audio_and_the_agreement_from_the_agree
 
             await page.goto(f"{live_server}/licences/{licensed.licence.id}/verify")
             assert "This licence is valid." in await page.inner_text("#verdict")
+            await page.wait_for_selector("#browser-check.good")
+            assert "it is genuine" in await page.inner_text("#browser-check")
             # The terms, hashes and the certificate wrap inside the page on a phone (the top bar is the layout's).
             overflowing = await page.evaluate(
                 "[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > 390).length"
