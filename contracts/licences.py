@@ -197,20 +197,19 @@ def _checked_urls(urls: list[str]) -> tuple[str, ...]:
     return tuple(checked)
 
 
-async def _deal(conn: asyncpg.Connection, deal_id: UUID) -> Deal:
+async def _party_deal(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> Deal:
+    """The deal, if the caller acts for its buyer, seller or a payee (the rule deals are read by); else 404."""
     found = await store.deal(conn, deal_id)
-    if found is None:
+    if found is None or not any(caller.acts_for(org) for org in found.organisations()):
         raise LicenceNotFound(f"no deal {deal_id}")
     return found
 
 
 async def _licensee_deal(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> Deal:
     """The deal, if the caller acts for its buyer: only the licensee names channels or downloads."""
-    deal = await _deal(conn, deal_id)
+    deal = await _party_deal(conn, caller, deal_id)
     if not caller.acts_for(deal.buyer):
-        if any(caller.acts_for(org) for org in deal.organisations()):
-            raise PermissionError("only the licensee's organisation may do this")
-        raise LicenceNotFound(f"no deal {deal_id}")
+        raise PermissionError("only the licensee's organisation may do this")
     return deal
 
 
@@ -252,9 +251,10 @@ async def get_licence(conn: asyncpg.Connection, caller: Principal, licence_id: U
     found = await store.licence(conn, licence_id)
     if found is None:
         raise LicenceNotFound(f"no licence {licence_id}")
-    deal = await _deal(conn, found.deal_id)
-    if not any(caller.acts_for(org) for org in deal.organisations()):
-        raise LicenceNotFound(f"no licence {licence_id}")
+    try:
+        await _party_deal(conn, caller, found.deal_id)
+    except LicenceNotFound:
+        raise LicenceNotFound(f"no licence {licence_id}") from None
     return found
 
 
@@ -294,9 +294,7 @@ async def agreement_of_deal(
     conn: asyncpg.Connection, caller: Principal, deal_id: UUID
 ) -> tuple[Licence, agreement_document.Agreement]:
     """The agreement of a licensed deal, for an organisation party to it."""
-    deal = await _deal(conn, deal_id)
-    if not any(caller.acts_for(org) for org in deal.organisations()):
-        raise LicenceNotFound(f"no deal {deal_id}")
+    deal = await _party_deal(conn, caller, deal_id)
     found = await store.licence_of_deal(conn, deal_id)
     if found is None:
         raise LicenceNotFound(f"deal {deal_id} has no licence yet: it is {deal.state.value}")

@@ -30,7 +30,11 @@ async def verify_page(conn: asyncpg.Connection, licence_id: UUID) -> Template:
 @get("/deals/{deal_id:uuid}/agreement", include_in_schema=False)
 async def agreement_page(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> Template:
     found, document = await licences.agreement_of_deal(conn, caller, deal_id)
-    return Template("contracts/agreement.html", context={"licence": found, "agreement": document})
+    is_licensee = caller.acts_for(found.terms.agreed.licensee_organisation_id)
+    return Template(
+        "contracts/agreement.html",
+        context={"licence": found, "agreement": document, "is_licensee": is_licensee},
+    )
 
 
 page_handlers = [verify_page, agreement_page]

@@ -181,5 +181,26 @@ async def test_the_agreement_page_is_for_the_parties(make_licensed: MakeLicensed
     licensed = await make_licensed()
     page = await licensed.buyer.client.get(f"/deals/{licensed.deal.id}/agreement")
     assert page.status_code == 200 and licensed.isrc in page.text and "Zoë Records" in page.text
+    assert "Get download links" in page.text
+    seller_page = await licensed.seller.client.get(f"/deals/{licensed.deal.id}/agreement")
+    assert seller_page.status_code == 200 and "Get download links" not in seller_page.text
     stranger = await sign_in("buyer")
     assert (await stranger.client.get(f"/deals/{licensed.deal.id}/agreement")).status_code == 404
+
+
+async def test_a_certificate_altered_in_the_register_reads_as_untrustworthy(
+    client: httpx.AsyncClient, make_licensed: MakeLicensed, pg_pool: asyncpg.Pool
+) -> None:
+    licensed, other = await make_licensed(), await make_licensed()
+    async with (
+        pg_pool.acquire() as conn
+    ):  # someone with database access swaps in another licence's certificate
+        await conn.execute(
+            "UPDATE licences SET certificate = $2 WHERE id = $1",
+            licensed.licence.id,
+            other.licence.certificate,
+        )
+    check = (await client.get(f"/api/licences/{licensed.licence.id}/verify")).json()
+    assert check["signature_valid"] is False and "another licence" in check["signature_problem"]
+    page = await client.get(f"/licences/{licensed.licence.id}/verify")
+    assert "cannot be trusted" in page.text and "This licence is valid." not in page.text

@@ -89,3 +89,27 @@ def test_the_state_and_payment_do_not_change_the_agreed_terms_hash() -> None:
 
     before = paid_deal(state=DealState.AWAITING_PAYMENT, payment_reference=None)
     assert terms_hash(before) == terms_hash(paid_deal())
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+def test_canonical_json_is_a_fixed_point_and_reads_back_as_the_same_value(value: object) -> None:
+    once = canonical_json(value)
+    assert json.loads(once) == value
+    assert canonical_json(json.loads(once)) == once
+
+
+@given(st.dictionaries(st.text(max_size=6), st.integers(0, 1_000), min_size=2, max_size=6).flatmap(
+    lambda value: st.tuples(st.just(value), st.permutations(list(value.items())))
+))  # fmt: skip
+def test_canonical_json_ignores_the_order_keys_were_written_in(
+    case: tuple[dict[str, int], list[tuple[str, int]]],
+) -> None:
+    value, reordered = case
+    assert canonical_json(dict(reordered)) == canonical_json(value)
