@@ -33,10 +33,12 @@ class StripeError(Exception):
     """Answered as Stripe answers errors: `{"error": {"type", "message", "param", "code", …}}`."""
 
     def __init__(
-        self, status: int, message: str, *, kind: str = "invalid_request_error", **fields: Any
-    ) -> None:
+        self, status: int, message: str, *, kind: str = "invalid_request_error", keeps_changes: bool = False,
+        **fields: Any,
+    ) -> None:  # fmt: skip
         super().__init__(message)
         self.status = status
+        self.keeps_changes = keeps_changes
         self.body: Object = {"error": {"type": kind, "message": message, **fields}}
 
 
@@ -260,10 +262,13 @@ class StandinApp:
     def _run(self, handler: Handler, request: Request) -> tuple[int, Object]:
         try:
             with self.state.change():
-                status, payload = handler(self, request)
+                try:
+                    status, payload = handler(self, request)
+                except StripeError as error:
+                    if not error.keeps_changes:
+                        raise
+                    return error.status, error.body  # a declined card still records its failed charge
         except StripeError as error:
-            if error.status >= 500:
-                raise
             return error.status, error.body
         return status, self._expand(payload, request.params.get("expand", []))
 
@@ -474,7 +479,7 @@ def _confirm(app: StandinApp, request: Request, intent: Object, payment_method: 
     app.state.put(intent)
     app.emit("charge.failed", charge, request)
     app.emit("payment_intent.payment_failed", intent, request)
-    raise StripeError(402, error["message"], kind="card_error", code="card_declined", decline_code=decline_code,
+    raise StripeError(402, error["message"], kind="card_error", keeps_changes=True, code="card_declined", decline_code=decline_code,
                       charge=charge["id"], doc_url=error["doc_url"], payment_intent=intent)  # fmt: skip
 
 
