@@ -28,7 +28,11 @@ def _shape_differences(ours: Any, theirs: Any, path: str = "") -> list[str]:
             problems += _shape_differences(ours[key], theirs[key], f"{path}.{key}")
         return problems
     if isinstance(theirs, list) and isinstance(ours, list):
-        return [p for item in ours[:1] for p in _shape_differences(item, theirs[0], f"{path}[0]")] if theirs else []
+        return (
+            [p for item in ours[:1] for p in _shape_differences(item, theirs[0], f"{path}[0]")]
+            if theirs
+            else []
+        )
     if type(ours) is not type(theirs):
         return [f"{path}: {type(ours).__name__}, Stripe has {type(theirs).__name__}"]
     return []
@@ -44,8 +48,12 @@ async def _paid_intent(client: stripe.StripeClient, amount: int = 2000) -> strip
 async def _onboarded_account(client: stripe.StripeClient) -> stripe.Account:
     account = await client.v1.accounts.create_async(params={"type": "express", "country": "DE"})
     link = await client.v1.account_links.create_async(
-        params={"account": account.id, "type": "account_onboarding", "refresh_url": "http://app.test/again",
-                "return_url": "http://app.test/done"}  # fmt: skip
+        params={
+            "account": account.id,
+            "type": "account_onboarding",
+            "refresh_url": "http://app.test/again",
+            "return_url": "http://app.test/done",
+        }
     )
     async with httpx.AsyncClient() as http:
         response = await http.get(link.url)
@@ -62,16 +70,27 @@ async def test_every_object_kind_has_the_keys_and_types_of_stripes_published_exa
     intent = await _paid_intent(standin)
     account = await _onboarded_account(standin)
     transfer = await standin.v1.transfers.create_async(
-        params={"amount": 500, "currency": "eur", "destination": account.id, "source_transaction": intent.latest_charge}
+        params={
+            "amount": 500,
+            "currency": "eur",
+            "destination": account.id,
+            "source_transaction": intent.latest_charge,
+        }
     )
     reversal = await standin.v1.transfers.reversals.create_async(transfer.id, params={"amount": 100})
     refund = await standin.v1.refunds.create_async(params={"payment_intent": intent.id, "amount": 300})
     charge = await standin.v1.charges.retrieve_async(str(intent.latest_charge))
     link = await standin.v1.account_links.create_async(
-        params={"account": account.id, "type": "account_onboarding", "refresh_url": "http://a.test/r",
-                "return_url": "http://a.test/d"}  # fmt: skip
+        params={
+            "account": account.id,
+            "type": "account_onboarding",
+            "refresh_url": "http://a.test/r",
+            "return_url": "http://a.test/d",
+        }
     )
-    endpoint = await standin.v1.webhook_endpoints.create_async(params={"url": "http://a.test/h", "enabled_events": ["*"]})
+    endpoint = await standin.v1.webhook_endpoints.create_async(
+        params={"url": "http://a.test/h", "enabled_events": ["*"]}
+    )
     event = (await standin.v1.events.list_async(params={"limit": 1})).data[0]
     txn = await standin.v1.balance_transactions.retrieve_async(str(charge.balance_transaction))
     returned = {
@@ -94,8 +113,12 @@ async def test_an_idempotency_key_replays_the_first_answer_and_refuses_other_par
     standin: stripe.StripeClient,
 ) -> None:
     params = {"amount": 1500, "currency": "eur", "transfer_group": "deal-1"}
-    first = await standin.v1.payment_intents.create_async(params=params, options={"idempotency_key": "deal:1:payment"})
-    again = await standin.v1.payment_intents.create_async(params=params, options={"idempotency_key": "deal:1:payment"})
+    first = await standin.v1.payment_intents.create_async(
+        params=params, options={"idempotency_key": "deal:1:payment"}
+    )
+    again = await standin.v1.payment_intents.create_async(
+        params=params, options={"idempotency_key": "deal:1:payment"}
+    )
     assert again.id == first.id
     with pytest.raises(stripe.IdempotencyError, match="same parameters"):
         await standin.v1.payment_intents.create_async(
@@ -106,7 +129,9 @@ async def test_an_idempotency_key_replays_the_first_answer_and_refuses_other_par
 async def test_a_declined_test_card_fails_as_stripe_fails_it(standin: stripe.StripeClient) -> None:
     intent = await standin.v1.payment_intents.create_async(params={"amount": 900, "currency": "gbp"})
     with pytest.raises(stripe.CardError) as declined:
-        await standin.v1.payment_intents.confirm_async(intent.id, params={"payment_method": "pm_card_chargeDeclined"})
+        await standin.v1.payment_intents.confirm_async(
+            intent.id, params={"payment_method": "pm_card_chargeDeclined"}
+        )
     assert declined.value.http_status == 402
     assert declined.value.code == "card_declined"
     after = await standin.v1.payment_intents.retrieve_async(intent.id)
@@ -114,7 +139,9 @@ async def test_a_declined_test_card_fails_as_stripe_fails_it(standin: stripe.Str
     assert after.last_payment_error is not None and after.last_payment_error.decline_code == "generic_decline"
     kinds = [event.type for event in (await standin.v1.events.list_async(params={"limit": 2})).data]
     assert kinds == ["payment_intent.payment_failed", "charge.failed"]
-    paid = await standin.v1.payment_intents.confirm_async(intent.id, params={"payment_method": "pm_card_visa"})
+    paid = await standin.v1.payment_intents.confirm_async(
+        intent.id, params={"payment_method": "pm_card_visa"}
+    )
     assert paid.status == "succeeded" and paid.amount_received == 900
 
 
@@ -132,13 +159,17 @@ async def test_transfers_need_an_onboarded_destination_and_a_source_transaction_
     pending = await standin.v1.accounts.create_async(params={"type": "express", "country": "DE"})
     assert not pending.charges_enabled and not pending.payouts_enabled
     with pytest.raises(stripe.InvalidRequestError) as not_onboarded:
-        await standin.v1.transfers.create_async(params={"amount": 100, "currency": "eur", "destination": pending.id})
+        await standin.v1.transfers.create_async(
+            params={"amount": 100, "currency": "eur", "destination": pending.id}
+        )
     assert not_onboarded.value.code == "insufficient_capabilities_for_transfer"
 
     account = await _onboarded_account(standin)
     assert account.charges_enabled and account.payouts_enabled
     with pytest.raises(stripe.InvalidRequestError) as no_funds:
-        await standin.v1.transfers.create_async(params={"amount": 100, "currency": "eur", "destination": account.id})
+        await standin.v1.transfers.create_async(
+            params={"amount": 100, "currency": "eur", "destination": account.id}
+        )
     assert no_funds.value.code == "balance_insufficient"
 
     source = {"currency": "eur", "destination": account.id, "source_transaction": intent.latest_charge,
@@ -153,7 +184,12 @@ async def test_a_refund_marks_the_charge_and_a_reversal_the_transfer(standin: st
     intent = await _paid_intent(standin, amount=1000)
     account = await _onboarded_account(standin)
     transfer = await standin.v1.transfers.create_async(
-        params={"amount": 600, "currency": "eur", "destination": account.id, "source_transaction": intent.latest_charge}
+        params={
+            "amount": 600,
+            "currency": "eur",
+            "destination": account.id,
+            "source_transaction": intent.latest_charge,
+        }
     )
     refund = await standin.v1.refunds.create_async(params={"payment_intent": intent.id})
     assert (refund.amount, refund.status) == (1000, "succeeded")
@@ -166,7 +202,9 @@ async def test_a_refund_marks_the_charge_and_a_reversal_the_transfer(standin: st
     assert reversed_transfer.reversed and reversed_transfer.amount_reversed == 600
 
 
-async def test_unknown_parameters_and_wrong_keys_are_refused(start_standin: StartStandin, tmp_path: Path) -> None:
+async def test_unknown_parameters_and_wrong_keys_are_refused(
+    start_standin: StartStandin, tmp_path: Path
+) -> None:
     running = await start_standin(tmp_path / "state.sqlite3")
     with pytest.raises(stripe.InvalidRequestError) as unknown:
         await stripe_client(running.url).v1.payment_intents.create_async(
@@ -207,11 +245,15 @@ async def test_webhooks_are_signed_for_real_and_retried_until_accepted(
         await endpoint.stop()
 
 
-async def test_a_restarted_standin_remembers_its_objects_and_keys(start_standin: StartStandin, tmp_path: Path) -> None:
+async def test_a_restarted_standin_remembers_its_objects_and_keys(
+    start_standin: StartStandin, tmp_path: Path
+) -> None:
     first = await start_standin(tmp_path / "state.sqlite3")
     intent = await _paid_intent(stripe_client(first.url))
     params = {"amount": 100, "currency": "eur"}
-    kept = await stripe_client(first.url).v1.payment_intents.create_async(params=params, options={"idempotency_key": "k"})
+    kept = await stripe_client(first.url).v1.payment_intents.create_async(
+        params=params, options={"idempotency_key": "k"}
+    )
     await first.stop()
     second = stripe_client((await start_standin(tmp_path / "state.sqlite3")).url)
     assert (await second.v1.payment_intents.retrieve_async(intent.id)).status == "succeeded"
