@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upload_limit_bytes: int
     stripe_api_key: str | None
     stripe_api_base: str | None
+    stripe_webhook_secret: str | None
+    stripe_hold_days: int
     chain_rpc_url: str | None
 
     @property
@@ -64,6 +66,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _whole_days(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 365:
+        raise ConfigError(f"{name} must be a whole number of days from 0 to 365, got {raw!r}")
+    return int(raw)
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -96,6 +107,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if rights_backend == "arango" and arango_url is None:
         raise ConfigError("RIGHTS_BACKEND=arango needs ARANGO_URL (http://host:8529)")
 
+    stripe_api_key = env.get("STRIPE_API_KEY", "").strip() or None
+    stripe_webhook_secret = env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None
+    if stripe_api_key is not None and stripe_webhook_secret is None:
+        raise ConfigError(
+            "STRIPE_API_KEY needs STRIPE_WEBHOOK_SECRET (whsec_…, the signing secret of the webhook endpoint "
+            "pointing at /api/stripe/webhook)"
+        )
+
     return Settings(
         data_dir=data_dir,
         database_url=_url(env, "DATABASE_URL", {"postgres", "postgresql"}),
@@ -108,8 +127,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_attempts_per_minute=_positive_int(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10),
         bids_per_second=_positive_int(env, "BIDS_PER_SECOND", 5),
         upload_limit_bytes=_positive_int(env, "UPLOAD_LIMIT_BYTES", 50 * 1024 * 1024),
-        stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
+        stripe_api_key=stripe_api_key,
         stripe_api_base=_url(env, "STRIPE_API_BASE", {"http", "https"}),
+        stripe_webhook_secret=stripe_webhook_secret,
+        stripe_hold_days=_whole_days(env, "STRIPE_HOLD_DAYS", 7),
         chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https", "ws", "wss"}),
     )
 

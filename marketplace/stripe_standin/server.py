@@ -413,7 +413,7 @@ def _intent(app: StandinApp, intent_id: str) -> Object:
 def create_payment_intent(app: StandinApp, request: Request) -> tuple[int, Object]:
     params = request.params
     _only(params, {"amount", "currency", "metadata", "transfer_group", "description", "payment_method_types",
-                   "payment_method", "confirm"})  # fmt: skip
+                   "payment_method", "confirm", "automatic_payment_methods"})  # fmt: skip
     types = params.get("payment_method_types", ["card"])
     if types != ["card"]:
         raise StripeError(
@@ -424,6 +424,10 @@ def create_payment_intent(app: StandinApp, request: Request) -> tuple[int, Objec
         transfer_group=_text(params, "transfer_group"), description=_text(params, "description"),
         payment_method_types=types, created=app.now(),
     )  # fmt: skip
+    if isinstance(params.get("automatic_payment_methods"), dict):
+        intent["automatic_payment_methods"] = {
+            "enabled": params["automatic_payment_methods"].get("enabled") == "true"
+        }
     app.state.put(intent)
     app.emit("payment_intent.created", intent, request)
     if params.get("confirm") == "true":
