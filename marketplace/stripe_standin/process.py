@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import msgspec
 
 START_SECONDS = 30.0
@@ -158,3 +159,12 @@ def release(data_dir: Path) -> None:
         if running is not None:
             os.kill(running[0], signal.SIGTERM)
         (home / "server.json").unlink(missing_ok=True)
+
+
+def ensure_webhook_endpoint(connection: StandinConnection, url: str) -> None:
+    """Have the stand-in send every event to `url` (once, however often the server starts)."""
+    headers = {"Authorization": f"Bearer {connection.api_key}"}
+    with httpx.Client(base_url=connection.api_base, headers=headers, timeout=10) as http:
+        known = http.get("/v1/webhook_endpoints").raise_for_status().json()["data"]
+        if all(endpoint["url"] != url for endpoint in known):
+            http.post("/v1/webhook_endpoints", data={"url": url, "enabled_events[0]": "*"}).raise_for_status()
