@@ -8,7 +8,7 @@ a repeat does nothing. Each webhook event id is stored with the change it caused
 from marketplace.migrations import run_sql
 
 revision = "0040_contracts_stripe_payments"
-down_revision = "0005_contracts_deals"
+down_revision = "0035_contracts_licences"
 branch_labels = None
 depends_on = None
 
