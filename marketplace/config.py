@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 import msgspec
 
+from contracts.model import FULL_SHARE_BPS, SettlementTerms
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable and what is expected."""
@@ -32,6 +34,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_webhook_secret: str | None
     stripe_hold_days: int
     chain_rpc_url: str | None
+    settlement: SettlementTerms = msgspec.field(default_factory=SettlementTerms)
 
     @property
     def embedded_database(self) -> bool:
@@ -72,6 +75,15 @@ def _whole_days(env: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not raw.isdigit() or int(raw) > 365:
         raise ConfigError(f"{name} must be a whole number of days from 0 to 365, got {raw!r}")
+    return int(raw)
+
+
+def _basis_points(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > FULL_SHARE_BPS:
+        raise ConfigError(f"{name} must be basis points from 0 to 10000 (1500 = 15 %), got {raw!r}")
     return int(raw)
 
 
@@ -132,6 +144,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stripe_webhook_secret=stripe_webhook_secret,
         stripe_hold_days=_whole_days(env, "STRIPE_HOLD_DAYS", 7),
         chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https", "ws", "wss"}),
+        settlement=SettlementTerms(
+            platform_fee_bps=_basis_points(env, "PLATFORM_FEE_BPS", 1_500),
+            master_share_bps=_basis_points(env, "MASTER_SHARE_BPS", 5_000),
+            consent_hours=_positive_int(env, "CONSENT_HOURS", 48),
+            payment_hours=_positive_int(env, "PAYMENT_HOURS", 72),
+        ),
     )
 
 

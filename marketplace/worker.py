@@ -9,7 +9,9 @@ from arq import cron
 from arq.connections import RedisSettings
 
 import auction.jobs
+import contracts.jobs
 import discovery.jobs
+from contracts import service as contracts_service
 from marketplace.audit import verify_chain
 from marketplace.config import load_settings
 from marketplace.db import create_pool
@@ -20,7 +22,7 @@ from marketplace.logs import configure_logging
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs]
+JOB_MODULES: list[Any] = [auction.jobs, contracts.jobs, discovery.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +42,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["data_dir"] = settings.data_dir
     configure_licensing(settings.data_dir)
+    contracts_service.configure(settings.settlement)
     ctx["pool"] = await create_pool(urls.database_url)
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)

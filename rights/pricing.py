@@ -80,12 +80,17 @@ def dynamic_price(
     rate_card: RateCard, usage: Usage, demand: Demand, floor: Money, ceiling: Money
 ) -> PriceQuote:
     """The list price times a demand factor, kept within the rights holder's [floor, ceiling]."""
-    currency = rate_card.base.currency
+    return with_demand(list_price(rate_card, usage), demand, floor, ceiling)
+
+
+def with_demand(quote: PriceQuote, demand: Demand, floor: Money, ceiling: Money) -> PriceQuote:
+    """A listed price (one rate card's, or several rights holders' together) times a demand factor,
+    kept within [floor, ceiling]."""
+    currency = quote.price.currency
     if floor.currency != currency or ceiling.currency != currency:
         raise TermsError(f"floor and ceiling must be in the rate card's currency, {currency}")
     if not 0 < floor.amount <= ceiling.amount:
         raise TermsError("a dynamic price needs 0 < floor ≤ ceiling")
-    quote = list_price(rate_card, usage)
     demand_bp = (
         FULL_BP
         + BP_PER_RECENT_REQUEST * demand.recent_requests
