@@ -147,6 +147,15 @@ async def unsettled_payments(conn: asyncpg.Connection, limit: int = 200) -> list
     return [_payment(row) for row in rows]
 
 
+async def latest_deal_event(conn: asyncpg.Connection, deal_id: UUID) -> tuple[int, str, datetime]:
+    """The deal's newest numbered event (its number lets a client that missed one resynchronise)."""
+    row = await conn.fetchrow(
+        "SELECT seq, kind, at FROM deal_events WHERE deal_id = $1 ORDER BY seq DESC LIMIT 1", deal_id
+    )
+    assert row is not None, "a paid or refunded deal has events"
+    return row["seq"], row["kind"], row["at"]
+
+
 # ---- side effects ------------------------------------------------------------------------------
 
 

@@ -10,19 +10,20 @@ from arq.connections import RedisSettings
 
 import auction.jobs
 import contracts.jobs
+import contracts.stripe_jobs
 import discovery.jobs
 from contracts import service as contracts_service
 from marketplace.audit import verify_chain
 from marketplace.config import load_settings
 from marketplace.db import create_pool
-from marketplace.embedded import store_urls
+from marketplace.embedded import store_urls, stripe_gateway
 from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
 
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = [auction.jobs, contracts.jobs, discovery.jobs]
+JOB_MODULES: list[Any] = [auction.jobs, contracts.jobs, contracts.stripe_jobs, discovery.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +45,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     configure_licensing(settings.data_dir)
     contracts_service.configure(settings.settlement)
     ctx["pool"] = await create_pool(urls.database_url)
+    ctx["payments"] = stripe_gateway(settings)
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)
         if hook is not None:
@@ -52,6 +54,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["pool"].close()
+    await ctx["payments"].close()
 
 
 def worker_settings() -> dict[str, Any]:
