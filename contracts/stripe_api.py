@@ -40,7 +40,7 @@ class CardPayment(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class WebhookReceipt(msgspec.Struct, frozen=True):
-    received: str
+    received: service.Received
 
 
 class Announcer:

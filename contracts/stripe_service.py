@@ -10,6 +10,7 @@ and a deal only moves forward.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -51,6 +52,15 @@ PAY_OUT_JOB = "pay_out_deal"
 HANDLED_EVENTS = frozenset(
     {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded", "account.updated"}
 )
+
+
+class Received(enum.StrEnum):
+    """What a webhook did: acted on, seen before, refunded (a payment no deal could take), or not ours to act on."""
+
+    APPLIED = "applied"
+    REPEAT = "repeat"
+    REFUNDED = "refunded"
+    IGNORED = "ignored"
 
 
 class PaymentConflict(Exception):
@@ -176,7 +186,7 @@ async def confirm_payment(
         raise PaymentConflict(
             f"the card needs more from its holder ({intent.status}); nothing was charged yet"
         )
-    deal = await _apply_success(pool, gateway, after, intent, event=None, now=now)
+    _, deal = await _apply_success(pool, gateway, after, intent, event=None, now=now)
     if deal is None:
         raise PaymentConflict(
             "the deal closed before the payment arrived; the card has been refunded in full"
@@ -187,18 +197,18 @@ async def confirm_payment(
 async def _apply_success(
     pool: asyncpg.Pool, gateway: StripeGateway, after: AfterCommit, intent: Intent, *,
     event: tuple[str, str] | None, now: datetime,
-) -> Deal | None:  # fmt: skip
+) -> tuple[Received, Deal | None]:  # fmt: skip
     """Record a succeeded PaymentIntent once, whichever path gets here first.
 
-    None when the event was seen before, or when the deal had been cancelled or had expired before the
-    money arrived: then the payment is refunded rather than kept for a licence nobody can have.
+    A deal cancelled or expired before the money arrived cannot take it: the payment is refunded
+    rather than kept for a licence nobody can have.
     """
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
                 payment = await _payment_of(conn, intent, now)
                 if event is not None and not await store.remember_event(conn, *event, payment.deal_id, now):
-                    return None
+                    return Received.REPEAT, None
                 assert intent.charge_id is not None
                 deal = await deals.record_payment(
                     conn, payment.deal_id, method="card", reference=intent.id, amount=intent.amount, now=now
@@ -215,10 +225,10 @@ async def _apply_success(
             closed = False
     if closed:
         await _refund_unapplied(pool, gateway, payment, event=event, now=now)
-        return None
+        return Received.REFUNDED, None
     await after.deal_changed(update)
     await after.payouts_due(deal.id, due)
-    return deal
+    return Received.APPLIED, deal
 
 
 async def _update_of(conn: asyncpg.Connection, deal: Deal) -> deals.DealUpdate:
@@ -271,29 +281,26 @@ async def _payment_of(conn: asyncpg.Connection, intent: Intent, now: datetime) -
 async def apply_webhook(
     pool: asyncpg.Pool, gateway: StripeGateway, after: AfterCommit, payload: bytes, signature: str | None,
     *, now: datetime,
-) -> str:  # fmt: skip
+) -> Received:  # fmt: skip
     """Verify, then act on what Stripe holds now (not on the event's copy); answers what was done."""
     event = gateway.verify_webhook(payload, signature)
     kind, event_id = str(event.type), str(event.id)
     if kind not in HANDLED_EVENTS:
-        return "ignored"
+        return Received.IGNORED
     object_id = str(event.data.object["id"])
     seen = (event_id, kind)
     if kind.startswith("payment_intent."):
         intent = await gateway.retrieve_payment_intent(object_id)
         if intent.status == "succeeded":  # whichever event this is, the intent has been paid
-            return (
-                "applied"
-                if await _apply_success(pool, gateway, after, intent, event=seen, now=now)
-                else "repeat"
-            )
+            received, _ = await _apply_success(pool, gateway, after, intent, event=seen, now=now)
+            return received
         async with pool.acquire() as conn, conn.transaction():
             payment = await _payment_of(conn, intent, now)
             if not await store.remember_event(conn, *seen, payment.deal_id, now):
-                return "repeat"
+                return Received.REPEAT
             if intent.failure is not None:
                 await store.note_payment_failure(conn, payment.deal_id, intent.failure, now)
-        return "applied"
+        return Received.APPLIED
     if kind == "charge.refunded":
         charge = await gateway.retrieve_charge(object_id)
         if charge.payment_intent_id is None:
@@ -302,25 +309,25 @@ async def apply_webhook(
         reference = (charge.refund_id or charge.id) if charge.refunded else None
         refunded = await _apply_refund(pool, gateway, after, intent, reference,
                                        event=seen, now=now)  # fmt: skip
-        return "applied" if refunded else "repeat"
+        return Received.APPLIED if refunded else Received.REPEAT
     return await _apply_account_update(pool, gateway, after, object_id, seen, now=now)
 
 
 async def _apply_account_update(
     pool: asyncpg.Pool, gateway: StripeGateway, after: AfterCommit, account_id: str, seen: tuple[str, str],
     *, now: datetime,
-) -> str:  # fmt: skip
+) -> Received:  # fmt: skip
     account = await gateway.retrieve_account(account_id)
     async with pool.acquire() as conn, conn.transaction():
         organisation_id = await store.organisation_of_account(conn, account_id)
         if organisation_id is None:
-            return "ignored"  # an account made outside the marketplace
+            return Received.IGNORED  # an account made outside the marketplace
         if not await store.remember_event(conn, *seen, None, now):
-            return "repeat"
+            return Received.REPEAT
         await store.save_account(conn, _stored(organisation_id, account), now)
     if account.can_receive_transfers:
         await _schedule_waiting(pool, after, now)
-    return "applied"
+    return Received.APPLIED
 
 
 # ---- refunds -----------------------------------------------------------------------------------

@@ -494,3 +494,51 @@ async def test_a_refund_after_transfers_reverses_them_and_revokes_the_licence(
     assert charge.refunded
     again = await sale.seller.client.post(f"/api/deals/{sale.deal.id}/refund")
     assert again.status_code == 409
+
+
+async def test_money_that_arrives_after_the_deal_closed_is_refunded_not_kept(
+    make_sale: MakeSale, client: httpx.AsyncClient, gateway: StripeGateway, standin: stripe.StripeClient,
+    pg_pool: asyncpg.Pool,
+) -> None:  # fmt: skip
+    sale = await make_sale()
+    intent_id = await _paid_at_stripe_only(sale, standin)
+    async with pg_pool.acquire() as conn:  # the payment deadline passed while the buyer's bank answered
+        await conn.execute("UPDATE deals SET state = 'expired' WHERE id = $1", sale.deal.id)
+    payload = await _event_about(standin, "payment_intent.succeeded", intent_id)
+    answer = await client.post(
+        "/api/stripe/webhook", content=payload, headers=_signed(payload, gateway.webhook_secret)
+    )
+    assert answer.status_code == 200 and answer.json() == {"received": "refunded"}
+    intent = await standin.v1.payment_intents.retrieve_async(intent_id)
+    assert (await standin.v1.charges.retrieve_async(str(intent.latest_charge))).refunded
+    assert await _deal_state(pg_pool, sale.deal.id) == "expired"
+    assert await _payments_recorded(pg_pool, sale.deal.id) == 0
+    assert await _events_stored(pg_pool, json.loads(payload)["id"]) == 1
+
+
+async def test_a_refund_made_at_stripe_reaches_the_deal_through_its_webhook(
+    make_sale: MakeSale, client: httpx.AsyncClient, gateway: StripeGateway, standin: stripe.StripeClient,
+    pg_pool: asyncpg.Pool,
+) -> None:  # fmt: skip
+    sale = await make_sale()
+    assert (await _pay(sale)).status_code == 200
+    intent_id = await _intent_of(pg_pool, sale.deal.id)
+    await standin.v1.refunds.create_async(params={"payment_intent": intent_id})  # from Stripe's dashboard
+    intent = await standin.v1.payment_intents.retrieve_async(intent_id)
+    payload = await _event_about(standin, "charge.refunded", str(intent.latest_charge))
+    for expected in ("applied", "repeat"):
+        answer = await client.post(
+            "/api/stripe/webhook", content=payload, headers=_signed(payload, gateway.webhook_secret)
+        )
+        assert answer.json() == {"received": expected}
+    assert await _deal_state(pg_pool, sale.deal.id) == "refunded"
+    async with pg_pool.acquire() as conn:
+        revoked = await conn.fetchval(
+            "SELECT revoked_at IS NOT NULL FROM licences WHERE deal_id = $1", sale.deal.id
+        )
+    assert revoked, "a refund revokes the licence"
+
+
+async def test_an_oversized_webhook_is_refused_before_it_is_read(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/api/stripe/webhook", content=b"{" + b" " * 300_000 + b"}")
+    assert answer.status_code == 413
