@@ -542,3 +542,32 @@ async def test_a_refund_made_at_stripe_reaches_the_deal_through_its_webhook(
 async def test_an_oversized_webhook_is_refused_before_it_is_read(client: httpx.AsyncClient) -> None:
     answer = await client.post("/api/stripe/webhook", content=b"{" + b" " * 300_000 + b"}")
     assert answer.status_code == 413
+
+
+async def test_two_confirmations_at_once_charge_the_card_once(
+    make_sale: MakeSale, pg_pool: asyncpg.Pool, standin: stripe.StripeClient
+) -> None:
+    sale = await make_sale()
+    answers = await asyncio.gather(_pay(sale), _pay(sale))
+    assert sorted(answer.status_code for answer in answers)[0] == 200, [a.text for a in answers]
+    assert {answer.status_code for answer in answers} <= {200, 409}
+    assert await _deal_state(pg_pool, sale.deal.id) == "licensed"
+    assert await _payments_recorded(pg_pool, sale.deal.id) == 1
+    assert await _intents_made_for(standin, sale.deal.id) == 1
+
+
+async def test_a_payment_sets_a_timer_for_the_payees_transfers_at_the_end_of_the_hold(
+    app: Litestar, make_sale: MakeSale
+) -> None:
+    sale = await make_sale()
+    paid_at = datetime.now(UTC)
+    assert (await _pay(sale)).status_code == 200
+    queued = {
+        job_id.decode(): score
+        for job_id, score in await app.state.jobs.zrange("arq:queue", 0, -1, withscores=True)
+        if job_id.decode().startswith(f"payouts:{sale.deal.id}:")
+    }
+    assert len(queued) == 1, "one transfer timer per paid deal"
+    due = datetime.fromtimestamp(next(iter(queued.values())) / 1000, UTC)
+    hold = timedelta(days=app.state.payments.hold_days)
+    assert paid_at + hold - timedelta(seconds=5) <= due <= datetime.now(UTC) + hold
