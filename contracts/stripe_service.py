@@ -122,6 +122,10 @@ class PayoutReport(msgspec.Struct, frozen=True, kw_only=True):
 # ---- paying ------------------------------------------------------------------------------------
 
 
+def _said(state: DealState) -> str:
+    return state.value.replace("_", " ")
+
+
 async def _payable_deal(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> Deal:
     deal = await deals.get_deal(conn, deal_id)
     if not (caller.acts_for(deal.buyer) or caller.acts_for(deal.seller)):
@@ -147,7 +151,7 @@ async def start_payment(
         deal = await _payable_deal(conn, caller, deal_id)
         if deal.state is not DealState.AWAITING_PAYMENT:
             raise PaymentConflict(
-                f"this deal is {deal.state.value.replace('_', ' ')}; only a deal awaiting payment can be paid"
+                f"this deal is {_said(deal.state)}; only a deal awaiting payment can be paid"
             )
         payment = await store.claim_card_payment(conn, deal.id, payment_key(deal.id), deal.price, now)
     if payment.payment_intent_id is not None:
@@ -364,10 +368,6 @@ async def refund_deal(
     await _apply_refund(pool, gateway, after, intent, refund_id, event=None, now=now)
     async with pool.acquire() as conn:
         return await deals.get_deal(conn, deal_id)
-
-
-def _said(state: DealState) -> str:
-    return state.value.replace("_", " ")
 
 
 async def _apply_refund(
