@@ -259,3 +259,28 @@ async def test_a_restarted_standin_remembers_its_objects_and_keys(
     assert (await second.v1.payment_intents.retrieve_async(intent.id)).status == "succeeded"
     again = await second.v1.payment_intents.create_async(params=params, options={"idempotency_key": "k"})
     assert again.id == kept.id
+
+
+async def test_webhooks_not_yet_delivered_are_sent_after_a_restart(
+    start_standin: StartStandin, tmp_path: Path
+) -> None:
+    receiver = Receiver(failures=1_000)
+    endpoint = await serve(receiver)
+    try:
+        first = await start_standin(tmp_path / "state.sqlite3")
+        client = stripe_client(first.url)
+        await client.v1.webhook_endpoints.create_async(
+            params={"url": endpoint.url, "enabled_events": ["payment_intent.succeeded"]}
+        )
+        intent = await _paid_intent(client)
+        await _wait_for(lambda: receiver.attempts >= 1)
+        await first.stop()
+        receiver.failures = 0  # the endpoint is back
+        await start_standin(tmp_path / "state.sqlite3")
+        await _wait_for(lambda: receiver.received)
+        event = stripe.Webhook.construct_event(
+            receiver.received[0][0], receiver.received[0][1], WEBHOOK_SECRET
+        )
+        assert event.data.object["id"] == intent.id
+    finally:
+        await endpoint.stop()
