@@ -18,6 +18,7 @@ from litestar.types import ControllerRouterHandler
 
 from contracts import service as deals
 from contracts import stripe_service as service
+from contracts.api import notifier
 from contracts.model import Deal
 from contracts.payments import StripeGateway
 from contracts.stripe_service import AccountView, Onboarding, PaymentStart
@@ -29,7 +30,7 @@ BUYERS = {"roles": ["buyer"]}
 RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
 
 
-class CardPayment(msgspec.Struct, frozen=True, kw_only=True):
+class PaymentMethod(msgspec.Struct, frozen=True, kw_only=True):
     """A Stripe payment method id; the demo's test cards are `pm_card_visa` and `pm_card_chargeDeclined`."""
 
     payment_method: str
@@ -47,9 +48,7 @@ class Announcer:
     """After commit: the deal's update to its parties' channels, the payees' transfers to the queue."""
 
     def __init__(self, channels: ChannelsPlugin, jobs: ArqRedis) -> None:
-        self._notifier = deals.Notifier(
-            publish=lambda name, frame: channels.wait_published(frame, name), jobs=jobs
-        )
+        self._notifier = notifier(channels, jobs)
         self._jobs = jobs
 
     async def deal_changed(self, update: deals.DealUpdate) -> None:
@@ -77,7 +76,7 @@ class DealPaymentController(Controller):
     @post("/{deal_id:uuid}/payment/confirm", status_code=HTTP_200_OK, opt=BUYERS)
     async def confirm_payment(
         self, pool: asyncpg.Pool, payments: StripeGateway, channels: ChannelsPlugin, jobs: ArqRedis,
-        caller: Principal, deal_id: UUID, data: CardPayment,
+        caller: Principal, deal_id: UUID, data: PaymentMethod,
     ) -> Deal:  # fmt: skip
         """Pay now with a card; answers the deal once it is paid and licensed (402 when the card is declined)."""
         return await service.confirm_payment(

@@ -571,3 +571,11 @@ async def test_a_payment_sets_a_timer_for_the_payees_transfers_at_the_end_of_the
     due = datetime.fromtimestamp(next(iter(queued.values())) / 1000, UTC)
     hold = timedelta(days=app.state.payments.hold_days)
     assert paid_at + hold - timedelta(seconds=5) <= due <= datetime.now(UTC) + hold
+
+
+@pytest.mark.parametrize("card", ["", "pm_card_unknown"])
+async def test_a_payment_method_that_is_not_a_card_is_a_400_naming_it(make_sale: MakeSale, card: str) -> None:
+    sale = await make_sale()
+    refused = await _pay(sale, card)
+    assert refused.status_code == 400
+    assert "payment_method" in refused.text or "PaymentMethod" in refused.text
