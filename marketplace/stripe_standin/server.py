@@ -254,23 +254,34 @@ class StandinApp:
                     kind="idempotency_error",
                 )
             return remembered[1], json.loads(remembered[2]), {**extra, "idempotent-replayed": "true"}
-        status, payload = self._run(handler, request)
-        with self.state.change():
-            self.state.remember_response(key, fingerprint, status, json.dumps(payload))
+        status, payload = self._run(handler, request, remember_as=fingerprint)
         return status, payload, {**extra, "idempotency-key": key}
 
-    def _run(self, handler: Handler, request: Request) -> tuple[int, Object]:
+    def _run(
+        self, handler: Handler, request: Request, *, remember_as: str | None = None
+    ) -> tuple[int, Object]:
+        """Run the handler in one change, remembering its answer under the request's key in the same change.
+
+        As at Stripe, a request refused by validation before it acted is not remembered, so a corrected
+        retry with the same key can still succeed; one that acted (a declined card) is.
+        """
         try:
             with self.state.change():
                 try:
                     status, payload = handler(self, request)
+                    payload = self._expand(payload, request.params.get("expand", []))
                 except StripeError as error:
                     if not error.keeps_changes:
                         raise
-                    return error.status, error.body  # a declined card still records its failed charge
+                    status, payload = error.status, error.body
+                if remember_as is not None:
+                    assert request.idempotency_key is not None
+                    self.state.remember_response(
+                        request.idempotency_key, remember_as, status, json.dumps(payload)
+                    )
         except StripeError as error:
             return error.status, error.body
-        return status, self._expand(payload, request.params.get("expand", []))
+        return status, payload
 
     def _expand(self, payload: Object, fields: Any) -> Object:
         if not isinstance(fields, list):

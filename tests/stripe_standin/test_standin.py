@@ -284,3 +284,25 @@ async def test_webhooks_not_yet_delivered_are_sent_after_a_restart(
         assert event.data.object["id"] == intent.id
     finally:
         await endpoint.stop()
+
+
+async def test_a_key_remembers_what_acted_but_not_what_validation_refused(
+    standin: stripe.StripeClient,
+) -> None:
+    with pytest.raises(stripe.InvalidRequestError):
+        await standin.v1.payment_intents.create_async(
+            params={"amount": 0, "currency": "eur"}, options={"idempotency_key": "fix-and-retry"}
+        )
+    fixed = await standin.v1.payment_intents.create_async(
+        params={"amount": 100, "currency": "eur"}, options={"idempotency_key": "fix-and-retry"}
+    )
+    assert fixed.status == "requires_payment_method"
+    for _ in range(2):
+        with pytest.raises(stripe.CardError):
+            await standin.v1.payment_intents.confirm_async(
+                fixed.id,
+                params={"payment_method": "pm_card_chargeDeclined"},
+                options={"idempotency_key": "declined"},
+            )
+    failures = await standin.v1.events.list_async(params={"type": "charge.failed", "limit": 100})
+    assert sum(event.data.object["payment_intent"] == fixed.id for event in failures.data) == 1
