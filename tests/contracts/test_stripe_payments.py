@@ -18,7 +18,7 @@ from litestar import Litestar
 
 from contracts import service as deals
 from contracts import store as deal_store
-from contracts import stripe_service
+from contracts import stripe_jobs, stripe_service
 from contracts.model import Deal, DealSource, DealState, Payee
 from contracts.payments import StripeGateway
 from marketplace.config import Settings
@@ -579,3 +579,37 @@ async def test_a_payment_method_that_is_not_a_card_is_a_400_naming_it(make_sale:
     refused = await _pay(sale, card)
     assert refused.status_code == 400
     assert "payment_method" in refused.text or "PaymentMethod" in refused.text
+
+
+async def test_an_account_finishing_onboarding_at_stripe_releases_its_waiting_payouts(
+    app: Litestar, make_sale: MakeSale, client: httpx.AsyncClient, gateway: StripeGateway,
+    standin: stripe.StripeClient, pg_pool: asyncpg.Pool,
+) -> None:  # fmt: skip
+    sale = await make_sale()
+    assert (await _pay(sale)).status_code == 200
+    async with pg_pool.acquire() as conn:  # the hold has passed, and nobody could be paid: both wait
+        await conn.execute(
+            "UPDATE card_payments SET payouts_due_at = now() - interval '1 minute' WHERE deal_id = $1",
+            sale.deal.id,
+        )
+    connected = (await sale.co_owner.client.post("/api/organisation/stripe-account")).json()
+    async with httpx.AsyncClient() as browser:  # onboarding finishes on Stripe's side only
+        await browser.get(connected["url"])
+    payload = await _event_about(standin, "account.updated", connected["account_id"])
+    answer = await client.post(
+        "/api/stripe/webhook", content=payload, headers=_signed(payload, gateway.webhook_secret)
+    )
+    assert answer.json() == {"received": "applied"}
+    async with pg_pool.acquire() as conn:
+        enabled = await conn.fetchval(
+            "SELECT payouts_enabled FROM stripe_accounts WHERE account_id = $1", connected["account_id"]
+        )
+    assert enabled
+    due_now = datetime.now(UTC) + timedelta(minutes=1)
+    assert any(
+        job.decode().startswith(f"payouts:{sale.deal.id}:") and score / 1000 <= due_now.timestamp()
+        for job, score in await app.state.jobs.zrange("arq:queue", 0, -1, withscores=True)
+    ), "the deal's transfers are due now, not only at the end of the hold"
+    report = await stripe_jobs.pay_out_deal({"pool": pg_pool, "payments": gateway}, str(sale.deal.id))
+    assert report == {"transferred": 1, "waiting": 1, "failed": 0}
+    assert set(await _transfers_to(standin, sale.deal.id)) == {connected["account_id"]}
