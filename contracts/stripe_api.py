@@ -12,7 +12,6 @@ import msgspec
 from arq import ArqRedis
 from litestar import Controller, Request, get, post
 from litestar.channels import ChannelsPlugin
-from litestar.exceptions import ClientException
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
 
@@ -73,7 +72,7 @@ class DealPaymentController(Controller):
         """The deal's PaymentIntent and client secret (the same one however often this is asked)."""
         return await service.start_payment(pool, payments, caller, deal_id, now=_now())
 
-    @post("/{deal_id:uuid}/payment/confirm", status_code=HTTP_200_OK, opt=BUYERS)
+    @post("/{deal_id:uuid}/payment/confirm", status_code=HTTP_200_OK, opt=BUYERS, request_max_body_size=4096)
     async def confirm_payment(
         self, pool: asyncpg.Pool, payments: StripeGateway, channels: ChannelsPlugin, jobs: ArqRedis,
         caller: Principal, deal_id: UUID, data: PaymentMethod,
@@ -100,24 +99,21 @@ class DealPaymentController(Controller):
         )
 
 
-@post("/api/stripe/webhook", status_code=HTTP_200_OK, tags=["payments"], include_in_schema=False)
+@post(
+    "/api/stripe/webhook",
+    status_code=HTTP_200_OK,
+    tags=["payments"],
+    include_in_schema=False,
+    request_max_body_size=MAX_WEBHOOK_BYTES,
+)
 async def stripe_webhook(
     request: Request[Any, Any, Any], pool: asyncpg.Pool, payments: StripeGateway, channels: ChannelsPlugin,
     jobs: ArqRedis,
 ) -> WebhookReceipt:  # fmt: skip
     """Stripe's events, verified on the raw body; a forged or unknown one is a 400 and changes nothing."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_WEBHOOK_BYTES:
-            raise ClientException("a Stripe event is never this large", status_code=413)
+    body = await request.body()  # bounded by MAX_WEBHOOK_BYTES before it is read
     received = await service.apply_webhook(
-        pool,
-        payments,
-        Announcer(channels, jobs),
-        bytes(body),
-        request.headers.get("stripe-signature"),
-        now=_now(),
+        pool, payments, Announcer(channels, jobs), body, request.headers.get("stripe-signature"), now=_now()
     )
     return WebhookReceipt(received=received)
 

@@ -613,3 +613,11 @@ async def test_an_account_finishing_onboarding_at_stripe_releases_its_waiting_pa
     report = await stripe_jobs.pay_out_deal({"pool": pg_pool, "payments": gateway}, str(sale.deal.id))
     assert report == {"transferred": 1, "waiting": 1, "failed": 0}
     assert set(await _transfers_to(standin, sale.deal.id)) == {connected["account_id"]}
+
+
+async def test_an_oversized_payment_confirmation_is_refused_before_it_is_read(make_sale: MakeSale) -> None:
+    sale = await make_sale()
+    answer = await sale.buyer.client.post(
+        f"/api/deals/{sale.deal.id}/payment/confirm", json={"payment_method": "pm_card_visa" + " " * 10_000}
+    )
+    assert answer.status_code == 413
