@@ -508,7 +508,9 @@ async def _transfer(
         log.error("a transfer was refused", extra={"deal": str(deal_id), "reason": str(refused)})
         return False
     async with pool.acquire() as conn, conn.transaction():
-        if await store.side_effect_done(conn, key, transfer_id, now):
+        current = await store.card_payment(conn, deal_id, for_update=True)  # a refund locks it too
+        refunded = current is not None and current.status is CardPaymentStatus.REFUNDED
+        if await store.side_effect_done(conn, key, transfer_id, now) and not refunded:
             await deals.record_transfer(
                 conn,
                 deal_id,
@@ -517,12 +519,32 @@ async def _transfer(
                 reference=transfer_id,
                 now=now,
             )
-        refunded_meanwhile = (await store.card_payment(conn, deal_id, for_update=True)) or payment
-    if (
-        refunded_meanwhile.status is CardPaymentStatus.REFUNDED
-    ):  # the refund's reversals ran before this transfer
-        await reverse_transfers(pool, gateway, deal_id, now=now)
+    if refunded:  # the buyer was refunded while this transfer was in flight: take it straight back
+        await _take_back(pool, gateway, deal_id, organisation_id, transfer_id, effect.amount, now=now)
+        return False
     return True
+
+
+async def _take_back(
+    pool: asyncpg.Pool, gateway: StripeGateway, deal_id: UUID, organisation_id: UUID, transfer_id: str,
+    amount: Money, *, now: datetime,
+) -> None:  # fmt: skip
+    """Reverse a transfer the ledger never recorded (it arrived after the refund), so neither is posted."""
+    key = reversal_key(deal_id, organisation_id)
+    async with pool.acquire() as conn:
+        await store.claim_side_effect(
+            conn, idempotency_key=key, deal_id=deal_id, kind=SideEffectKind.REVERSAL,
+            organisation_id=organisation_id, amount=amount, now=now,
+        )  # fmt: skip
+    try:
+        reversal_id = await gateway.reverse_transfer(transfer_id, amount=amount, idempotency_key=key)
+    except PaymentRefused as refused:
+        async with pool.acquire() as conn:
+            await store.side_effect_failed(conn, key, str(refused), now)
+        log.error("a transfer made after a refund could not be reversed", extra={"deal": str(deal_id)})
+        return
+    async with pool.acquire() as conn:
+        await store.side_effect_done(conn, key, reversal_id, now)
 
 
 async def pay_out_due(pool: asyncpg.Pool, gateway: StripeGateway, *, now: datetime) -> int:
