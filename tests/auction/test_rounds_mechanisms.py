@@ -171,7 +171,7 @@ async def test_negotiation_counters_automatically_and_is_seen_only_by_its_two_pa
     refused = await other.client.post(f"/api/negotiations/{negotiation['id']}/accept")
     assert refused.status_code == 404
     deal = (await buyer.client.get(f"/api/deals/{last['deal_id']}")).json()["deal"]
-    assert deal["buyer"] == str(buyer.principal.organisation_id) and deal["price"] == eur(13_000)
+    assert deal["buyer"] == str(buyer.principal.organisation_id) and deal["price"] == eur(12_500)
     assert deal["state"] == "awaiting_payment" and sum(p["share_bps"] for p in deal["payees"]) == 10_000
     assert (await other.client.get(f"/api/deals/{last['deal_id']}")).status_code == 404
 
