@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/marketplace demo
-	$(BIN)/marketplace serve --host 127.0.0.1 --port 8000
+	STRIPE_HOLD_DAYS=0 $(BIN)/marketplace serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -36,6 +36,8 @@ from auction.service import Relay
 from contracts import api as contracts_api
 from contracts import pages as contracts_pages
 from contracts import service as contracts_service
+from contracts import stripe_api
+from contracts.payments import StripeGateway
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
 from marketplace import audit, heartbeat
@@ -47,7 +49,7 @@ from marketplace.bodies import body_middleware
 from marketplace.config import Settings, load_settings
 from marketplace.connections import connection_middleware, provide_conn, provide_connect
 from marketplace.db import create_pool as create_db_pool
-from marketplace.embedded import store_urls
+from marketplace.embedded import store_urls, stripe_gateway
 from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.headers import add_security_headers
 from marketplace.licensing import configure_licensing
@@ -105,6 +107,11 @@ def provide_data_dir(state: State) -> Path:
     return data_dir
 
 
+def provide_payments(state: State) -> StripeGateway:
+    payments: StripeGateway = state.payments
+    return payments
+
+
 def _csrf_field(context: dict[str, Any]) -> Markup:
     token = context["request"].scope.get("state", {}).get("csrf_token", "")
     return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token)
@@ -149,6 +156,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_licensing(settings.data_dir)
     contracts_service.configure(settings.settlement)
     urls = store_urls(settings)
+    payments = stripe_gateway(settings)
     redis = Redis.from_url(urls.redis_url)
     channels = ChannelsPlugin(
         backend=RedisChannelsPubSubBackend(redis=redis),
@@ -172,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await app.state.jobs.aclose()
             await _close_pool(app.state.pool)
             await redis.aclose()
+            await payments.close()
 
     template_config = TemplateConfig(directory=web.TEMPLATES_DIR, engine=JinjaTemplateEngine)
 
@@ -190,6 +199,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *discovery_pages.page_handlers,
             *contracts_api.route_handlers,
             *contracts_pages.page_handlers,
+            *stripe_api.route_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
             assets_router(),
         ],
@@ -202,12 +212,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "data_dir": Provide(provide_data_dir, sync_to_thread=False),
             "offer_limits": Provide(provide_offer_limits, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
+            "payments": Provide(provide_payments, sync_to_thread=False),
         },
         state=State(
             {
                 "settings": settings,
                 "redis": redis,
                 "urls": urls,
+                "payments": payments,
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
                     "login_failures": (

