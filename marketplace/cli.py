@@ -1,4 +1,4 @@
-"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify, demo, user add."""
+"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify, demo, user add, chain compile."""
 
 from __future__ import annotations
 
@@ -155,6 +155,14 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     return _with_connection(_connect(settings), add)
 
 
+def cmd_chain_compile(args: argparse.Namespace, settings: Settings) -> int:
+    from contracts.chain.artifacts import compile_all
+
+    for path in compile_all():
+        print(f"wrote {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="marketplace", description="Music licensing marketplace")
     commands = root.add_subparsers(dest="command", required=True)
@@ -180,6 +188,10 @@ def parser() -> argparse.ArgumentParser:
     audit.set_defaults(run=cmd_audit_verify)
 
     commands.add_parser("demo", help="seed the demo catalogue and users").set_defaults(run=cmd_demo)
+
+    chain = commands.add_parser("chain", help="on-chain settlement contracts")
+    chain.add_argument("action", choices=["compile"], help="compile the Vyper contracts to ABI + bytecode files")
+    chain.set_defaults(run=cmd_chain_compile)
 
     user = commands.add_parser("user", help="manage users")
     user.add_argument("action", choices=["add"])

@@ -30,6 +30,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_api_key: str | None
     stripe_api_base: str | None
     chain_rpc_url: str | None
+    chain_confirmations: int
 
     @property
     def embedded_database(self) -> bool:
@@ -110,7 +111,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_limit_bytes=_positive_int(env, "UPLOAD_LIMIT_BYTES", 50 * 1024 * 1024),
         stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
         stripe_api_base=_url(env, "STRIPE_API_BASE", {"http", "https"}),
-        chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https", "ws", "wss"}),
+        chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https"}),
+        # A Settled event counts once this many blocks include it (its own block is the first).
+        chain_confirmations=_positive_int(env, "CHAIN_CONFIRMATIONS", 1),
     )
 
 
