@@ -44,7 +44,7 @@ async def create_pending_deal(
             conn,
             Deal(
                 id=uuid4(), source=source, source_id=source_id, track_id=track_id, seller=seller, buyer=buyer,
-                price=price, usage=usage, state=DealState.PENDING, created_at=agreed_at,
+                price=price, usage=usage, state=DealState.AWAITING_PAYMENT, created_at=agreed_at,
             ),
         )  # fmt: skip
         await append_audit(conn, "deal", deal.id, "deal_pending", deal, actor)

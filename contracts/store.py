@@ -10,9 +10,7 @@ import msgspec
 from contracts.model import Deal, DealSource, DealState
 from rights.terms import Money, Usage
 
-_COLUMNS = (
-    "id, source, source_id, track_id, seller_id, buyer_id, price_amount, currency, usage, state, created_at"
-)
+_COLUMNS = "id, source, source_id, track_id, seller_id, buyer_id, price_amount, currency, usage, state, created_at, updated_at"
 
 
 def _deal(row: asyncpg.Record) -> Deal:
@@ -25,7 +23,7 @@ def _deal(row: asyncpg.Record) -> Deal:
 
 async def insert_deal(conn: asyncpg.Connection, deal: Deal) -> Deal:
     row = await conn.fetchrow(
-        f"""INSERT INTO deals ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        f"""INSERT INTO deals ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
             RETURNING {_COLUMNS}""",
         deal.id, deal.source.value, deal.source_id, deal.track_id, deal.seller, deal.buyer, deal.price.amount,
         deal.price.currency, deal.usage, deal.state.value, deal.created_at,

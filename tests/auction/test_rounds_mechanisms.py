@@ -48,7 +48,7 @@ async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_
         and deal.buyer == alice.principal.organisation_id
         and deal.price == Money(12_000, "EUR")
     )
-    assert deal.seller == seller.principal.organisation_id and deal.state == "pending"
+    assert deal.seller == seller.principal.organisation_id and deal.state == "awaiting_payment"
 
 
 async def test_first_price_winner_pays_own_bid(

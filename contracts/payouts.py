@@ -1,0 +1,86 @@
+"""How a deal's fee is split: the platform's fee, then each payee's share, by largest remainder.
+
+Every split sums exactly to what is split. Remainders go to the largest fractional parts; ties go
+to the larger weight, then to the smaller key, so the result never depends on the order of payees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any, TypeVar
+from uuid import UUID
+
+from contracts.model import FULL_SHARE_BPS, Payee, PayoutLine
+from rights.terms import Money
+
+K = TypeVar("K", bound=Hashable)
+
+
+class PayoutError(ValueError):
+    """Shares or fees that cannot be split; the message says what is wrong."""
+
+
+def largest_remainder(total: int, weights: Sequence[tuple[K, int]]) -> dict[K, int]:
+    """`total` split in proportion to `weights`, in whole units summing exactly to `total`.
+
+    Each part is the floor of its exact share, plus one for the parts with the largest fractional
+    remainders until the total is reached. Keys must be distinct and orderable among equals
+    (UUIDs, strings, tuples of them).
+    """
+    if total < 0:
+        raise PayoutError(f"cannot split a negative amount ({total})")
+    if any(w < 0 for _, w in weights):
+        raise PayoutError("weights cannot be negative")
+    weight_sum = sum(w for _, w in weights)
+    if weight_sum == 0:
+        raise PayoutError("cannot split by weights that sum to zero")
+    keys = [k for k, _ in weights]
+    if len(set(keys)) != len(keys):
+        raise PayoutError("each key may appear once among the weights")
+    floors = {k: total * w // weight_sum for k, w in weights}
+    remainders = {k: total * w % weight_sum for k, w in weights}
+    weight_of = dict(weights)
+    left = total - sum(floors.values())
+    order = sorted(keys, key=lambda k: (-remainders[k], -weight_of[k], _sortable(k)))
+    for key in order[:left]:
+        floors[key] += 1
+    return floors
+
+
+def _sortable(key: Any) -> Any:
+    """A key for the final tie-break: the key itself where keys compare, its text otherwise."""
+    return key if isinstance(key, str | int | tuple) else str(key)
+
+
+def payee_key(payee: Payee) -> tuple[str, str, str, str]:
+    """What makes a payee distinct within a deal: its party, side and territory."""
+    return (str(payee.party_id), payee.side, payee.territory, str(payee.organisation_id))
+
+
+def payout_lines(price: Money, payees: Sequence[Payee], platform_fee_bps: int) -> list[PayoutLine]:
+    """The platform's fee first, then one line per payee organisation (or party), summing to `price`.
+
+    The fee is `platform_fee_bps` of the price, rounded half up; the rest is split by the payees'
+    basis points. Payees of one party (several territories or sides) are added up into one line.
+    """
+    if not 0 <= platform_fee_bps <= FULL_SHARE_BPS:
+        raise PayoutError(
+            f"the platform fee must be between 0 and 10,000 basis points, got {platform_fee_bps}"
+        )
+    if price.amount <= 0:
+        raise PayoutError("only a positive price can be paid out")
+    if not payees or sum(p.share_bps for p in payees) != FULL_SHARE_BPS:
+        raise PayoutError("a deal's payees must share exactly 10,000 basis points of the fee")
+    fee = price.scaled_bp(platform_fee_bps).amount
+    shares = largest_remainder(price.amount - fee, [(payee_key(p), p.share_bps) for p in payees])
+    owed: dict[tuple[UUID | None, str], int] = {}
+    for payee in payees:
+        line_key = (payee.organisation_id, str(payee.party_id))
+        owed[line_key] = owed.get(line_key, 0) + shares[payee_key(payee)]
+    party_of = {(p.organisation_id, str(p.party_id)): p.party_id for p in payees}
+    lines = [PayoutLine(organisation_id=None, party_id=None, amount=fee)]
+    for line_key in sorted(owed, key=lambda k: (str(k[0]), k[1])):
+        lines.append(
+            PayoutLine(organisation_id=line_key[0], party_id=party_of[line_key], amount=owed[line_key])
+        )
+    return lines
