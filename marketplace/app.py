@@ -30,6 +30,8 @@ import web
 import web.pages
 from auction import api as auction_api
 from auction import pages as auction_pages
+from contracts import api as contracts_api
+from contracts import pages as contracts_pages
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
 from marketplace import audit
@@ -40,6 +42,7 @@ from marketplace.config import Settings, load_settings
 from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import store_urls
 from marketplace.errors import EXCEPTION_HANDLERS
+from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
 from rights import api as rights_api
@@ -113,6 +116,7 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging()
+    configure_licensing(settings.data_dir)
     urls = store_urls(settings)
     redis = Redis.from_url(urls.redis_url)
     channels = ChannelsPlugin(
@@ -148,6 +152,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auction_pages.page_handlers,
             *discovery_api.route_handlers,
             *discovery_pages.page_handlers,
+            *contracts_api.route_handlers,
+            *contracts_pages.page_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
         ],
         dependencies={

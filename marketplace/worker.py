@@ -14,6 +14,7 @@ from marketplace.audit import verify_chain
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
+from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
 
 log = logging.getLogger("marketplace.worker")
@@ -38,6 +39,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     urls = store_urls(settings)
     ctx["settings"] = settings
     ctx["data_dir"] = settings.data_dir
+    configure_licensing(settings.data_dir)
     ctx["pool"] = await create_pool(urls.database_url)
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)

@@ -23,6 +23,7 @@ from marketplace.app import create_app
 from marketplace.config import Settings, load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import StoreUrls, store_urls
+from marketplace.licensing import configure_licensing
 from marketplace.migrations import upgrade
 from rights.identity import Principal, Role
 
@@ -42,6 +43,12 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def settings(test_env: dict[str, str]) -> Settings:
     return load_settings(test_env)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def licensing(settings: Settings) -> None:
+    """The platform key and audio source, registered as the app and the worker register them at start."""
+    configure_licensing(settings.data_dir)
 
 
 @pytest.fixture(scope="session")

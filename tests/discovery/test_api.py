@@ -126,7 +126,9 @@ async def test_a_failing_analysis_is_retried_then_reported_on_the_track(
     )
     track_id = response.json()["track_id"]
     async with pg_pool.acquire() as conn:
-        path, _ = await service.audio_file(conn, settings.data_dir, UUID(track_id))
+        original = await service.original_audio(conn, settings.data_dir, UUID(track_id))
+    assert original is not None
+    path = original.path
     path.rename(path.with_suffix(".moved"))  # the file vanished from the disk
     try:
         with pytest.raises(Retry):
