@@ -56,7 +56,9 @@ def _free_port() -> int:
 
 def _answers(url: str) -> bool:
     try:
-        reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+        reply = httpx.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1
+        )
         return reply.status_code == 200 and "result" in reply.json()
     except (httpx.HTTPError, ValueError):
         return False
@@ -80,7 +82,9 @@ def _locked_registry(node_dir: Path) -> Iterator[dict[str, object]]:
     with open(node_dir / ".anvil.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            registry: dict[str, object] = json.loads(registry_path.read_text()) if registry_path.exists() else {}
+            registry: dict[str, object] = (
+                json.loads(registry_path.read_text()) if registry_path.exists() else {}
+            )
             yield registry
             if registry:
                 registry_path.write_text(json.dumps(registry))
@@ -100,7 +104,7 @@ def _start(node_dir: Path) -> tuple[int, str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with open(node_dir / "anvil.log", "ab") as log:
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 - our own binary, arguments built here
             [str(binary), "--host", "127.0.0.1", "--port", str(port), "--state", str(node_dir / "state.json"),
              "--state-interval", str(STATE_SAVE_SECONDS), "--silent"],
             stdout=log, stderr=log, start_new_session=True,  # outlives this process while others use it

@@ -18,6 +18,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import ServiceUnavailableException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.response import Response
@@ -32,12 +33,16 @@ from auction import api as auction_api
 from auction import pages as auction_pages
 from contracts import api as contracts_api
 from contracts import pages as contracts_pages
+from contracts.chain import api as chain_api
+from contracts.chain.client import ChainClient
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
 from marketplace import audit
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
+from marketplace.chain import chain_client
+from marketplace.chain import prepare as prepare_chain
 from marketplace.config import Settings, load_settings
 from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import store_urls
@@ -91,6 +96,19 @@ def provide_data_dir(state: State) -> Path:
     return data_dir
 
 
+def provide_chain(state: State) -> ChainClient:
+    """The chain node client; 503 when this server has no node (no CHAIN_RPC_URL and no Anvil installed)."""
+    client: ChainClient | None = state.chain
+    if client is None:
+        raise ServiceUnavailableException("on-chain settlement is not available on this server")
+    return client
+
+
+def provide_platform_fee_bps(state: State) -> int:
+    fee: int = state.settings.platform_fee_bps
+    return fee
+
+
 def _csrf_field(context: dict[str, Any]) -> Markup:
     token = context["request"].scope.get("state", {}).get("csrf_token", "")
     return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token)
@@ -119,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_licensing(settings.data_dir)
     urls = store_urls(settings)
     redis = Redis.from_url(urls.redis_url)
+    chain = chain_client(settings)
     channels = ChannelsPlugin(
         backend=RedisChannelsPubSubBackend(redis=redis),
         arbitrary_channels_allowed=True,
@@ -130,6 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.pool = await create_db_pool(urls.database_url)
         app.state.jobs = await create_pool(RedisSettings.from_dsn(urls.redis_url))
+        await prepare_chain(app.state.pool, chain)
         try:
             yield
         finally:
@@ -152,6 +172,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auction_pages.page_handlers,
             *discovery_api.route_handlers,
             *discovery_pages.page_handlers,
+            *chain_api.route_handlers,
             *contracts_api.route_handlers,
             *contracts_pages.page_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
@@ -163,12 +184,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "jobs": Provide(provide_jobs, sync_to_thread=False),
             "data_dir": Provide(provide_data_dir, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
+            "chain": Provide(provide_chain, sync_to_thread=False),
+            "platform_fee_bps": Provide(provide_platform_fee_bps, sync_to_thread=False),
         },
         state=State(
             {
                 "settings": settings,
                 "redis": redis,
                 "urls": urls,
+                "chain": chain,
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
                     "bids": (settings.bids_per_second, 1),

@@ -22,6 +22,16 @@ def _connect(settings: Settings) -> StoreUrls:
     return urls
 
 
+def _join_chain(settings: Settings) -> None:
+    """Start (or join) the embedded Anvil now, so this process holds it until it exits."""
+    from marketplace.anvil import AnvilUnavailable, chain_url
+
+    try:
+        chain_url(settings)
+    except AnvilUnavailable as missing:
+        print(f"on-chain settlement is off: {missing}", file=sys.stderr)
+
+
 def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
     from marketplace.db import create_pool
 
@@ -43,6 +53,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     urls = _connect(settings)
     upgrade(urls.database_url)
+    _join_chain(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead lets the worker be
     # stopped below and the embedded servers be released at exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -75,6 +86,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from marketplace.worker import worker_settings
 
     _connect(settings)
+    _join_chain(settings)
     Worker(**worker_settings()).run()
     return 0
 
@@ -120,7 +132,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     upgrade(urls.database_url)
 
     async def seed(conn: Any) -> int:
-        await demo.seed(conn, settings.data_dir)
+        from marketplace.chain import chain_client, seed_demo_wallets
+
+        organisations = await demo.seed(conn, settings.data_dir)
+        await seed_demo_wallets(conn, chain_client(settings), organisations)
         print("demo data ready; sign in with any of these (password: demo-password):")
         for _, email, _, role in demo.DEMO_USERS:
             print(f"  {email:<24} {role.value}")
@@ -190,7 +205,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="seed the demo catalogue and users").set_defaults(run=cmd_demo)
 
     chain = commands.add_parser("chain", help="on-chain settlement contracts")
-    chain.add_argument("action", choices=["compile"], help="compile the Vyper contracts to ABI + bytecode files")
+    chain.add_argument(
+        "action", choices=["compile"], help="compile the Vyper contracts to ABI + bytecode files"
+    )
     chain.set_defaults(run=cmd_chain_compile)
 
     user = commands.add_parser("user", help="manage users")

@@ -9,8 +9,11 @@ from arq import cron
 from arq.connections import RedisSettings
 
 import auction.jobs
+import contracts.chain.jobs
 import discovery.jobs
 from marketplace.audit import verify_chain
+from marketplace.chain import chain_client
+from marketplace.chain import prepare as prepare_chain
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
@@ -20,7 +23,7 @@ from marketplace.logs import configure_logging
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs]
+JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs, contracts.chain.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +44,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["data_dir"] = settings.data_dir
     configure_licensing(settings.data_dir)
     ctx["pool"] = await create_pool(urls.database_url)
+    ctx["chain"] = chain_client(settings)
+    await prepare_chain(ctx["pool"], ctx["chain"])
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)
         if hook is not None:

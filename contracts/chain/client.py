@@ -1,4 +1,4 @@
-"""The node client: deploy the contracts, build and send their calls, read Settled logs, anchor the audit head.
+"""The node client: deploy contracts, build and send their calls, read Settled logs.
 
 web3's AsyncWeb3 over HTTP JSON-RPC, so nothing blocks the event loop. Transactions are signed here with
 a local key (the platform's, or a demo buyer's Anvil account) and sent raw, so any EVM node works.
@@ -26,11 +26,15 @@ Account.enable_unaudited_hdwallet_features()
 
 
 class ChainUnavailable(RuntimeError):
-    """The node did not answer; nothing was recorded, try again later."""
+    """The node did not answer; nothing was recorded, try again later (503)."""
+
+    status_code = 503
 
 
 class ChainReverted(ValueError):
-    """A call the contract refused; the message is the contract's reason, a sentence a person can read."""
+    """A call the contract refused; the message is the contract's reason, a sentence a person can read (409)."""
+
+    status_code = 409
 
 
 def anvil_account(index: int) -> LocalAccount:
@@ -58,7 +62,9 @@ class ChainClient:
         except ContractLogicError as error:
             raise ChainReverted(_reason(error)) from error
         except (OSError, TimeoutError, Web3Exception) as error:
-            raise ChainUnavailable(f"the chain node at {self.node.rpc_url} did not answer: {error}") from error
+            raise ChainUnavailable(
+                f"the chain node at {self.node.rpc_url} did not answer: {error}"
+            ) from error
 
     async def chain_id(self) -> int:
         found: int = await self._call(self.web3.eth.chain_id)
@@ -75,14 +81,29 @@ class ChainClient:
     def contract(self, name: str, address: str) -> Any:
         return self.web3.eth.contract(address=self.web3.to_checksum_address(address), abi=load(name).abi)
 
+    async def read(self, function: Any) -> Any:
+        """The result of a view call such as `contract.functions.balanceOf(address)`."""
+        return await self._call(function.call())
+
     async def send(self, account: LocalAccount, function: Any) -> dict[str, Any]:
         """Sign and send one contract call (or constructor) from `account`; the receipt once mined.
 
-        The call is estimated first, so a call the contract refuses raises ChainReverted with its
-        reason and spends nothing.
+        Gas is estimated first, so a call the contract refuses raises ChainReverted with its reason
+        and spends nothing.
         """
         nonce = await self._call(self.web3.eth.get_transaction_count(account.address, "pending"))
         transaction = await self._call(function.build_transaction({"from": account.address, "nonce": nonce}))
+        return await self._sign_and_send(account, transaction)
+
+    async def send_transaction(self, account: LocalAccount, transaction: dict[str, Any]) -> dict[str, Any]:
+        """Sign and send prepared call data (`to`, `data`) from `account`; the receipt once mined."""
+        prepared = {**transaction, "from": account.address, "chainId": await self.chain_id()}
+        prepared["nonce"] = await self._call(self.web3.eth.get_transaction_count(account.address, "pending"))
+        prepared["gas"] = await self._call(self.web3.eth.estimate_gas(prepared))  # type: ignore[arg-type]
+        prepared["gasPrice"] = await self._call(self.web3.eth.gas_price)
+        return await self._sign_and_send(account, prepared)
+
+    async def _sign_and_send(self, account: LocalAccount, transaction: dict[str, Any]) -> dict[str, Any]:
         signed = account.sign_transaction(transaction)
         tx_hash = await self._call(self.web3.eth.send_raw_transaction(signed.raw_transaction))
         receipt: dict[str, Any] = dict(
@@ -96,7 +117,9 @@ class ChainClient:
         factory = self.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         return await self.send(account, factory.constructor(*arguments))
 
-    async def settled_logs(self, addresses: Sequence[str], from_block: int, to_block: int) -> list[SettledLog]:
+    async def settled_logs(
+        self, addresses: Sequence[str], from_block: int, to_block: int
+    ) -> list[SettledLog]:
         """Every Settled event the given Settlement contracts emitted in the block range."""
         if not addresses or to_block < from_block:
             return []
@@ -131,18 +154,7 @@ class ChainClient:
 
     async def rpc(self, method: str, *params: Any) -> Any:
         """A raw JSON-RPC call (Anvil's evm_snapshot, anvil_setBalance, …)."""
-        reply = await self._call(self.web3.provider.make_request(method, list(params)))  # type: ignore[arg-type]
+        reply = await self._call(self.web3.provider.make_request(method, list(params)))
         if "error" in reply:
             raise ChainUnavailable(f"{method} failed: {reply['error']}")
         return reply["result"]
-
-
-async def anchor_head(client: ChainClient, platform: LocalAccount, settlement_address: str, head_hash: bytes, seq: int) -> str:
-    """Record the audit chain's head on the Settlement contract; the transaction hash.
-
-    An anchor that does not move forward (seq not above the last one) is refused by the contract.
-    """
-    contract = client.contract("Settlement", settlement_address)
-    receipt = await client.send(platform, contract.functions.anchor(head_hash, seq))
-    tx_hash: str = receipt["transactionHash"].to_0x_hex()
-    return tx_hash

@@ -40,7 +40,9 @@ async def funded_account(client: ChainClient, token: str, units: int = 0) -> Loc
     account: LocalAccount = Account.create()
     await client.rpc("anvil_setBalance", account.address, hex(ONE_ETHER))
     if units:
-        await client.send(platform(), client.contract("Stablecoin", token).functions.mint(account.address, units))
+        await client.send(
+            platform(), client.contract("Stablecoin", token).functions.mint(account.address, units)
+        )
     return account
 
 
@@ -60,7 +62,11 @@ async def settle(
     approve: int | None = None,
 ) -> dict[str, Any]:
     token = client.contract("Stablecoin", deployed.token)
-    await client.send(buyer, token.functions.approve(deployed.settlement, amount if approve is None else approve))
+    await client.send(
+        buyer, token.functions.approve(deployed.settlement, amount if approve is None else approve)
+    )
     settlement = client.contract("Settlement", deployed.settlement)
     checksummed = [client.web3.to_checksum_address(p) for p in payees]
-    return await client.send(buyer, settlement.functions.settle(deal, b"\x11" * 32, checksummed, shares, amount))
+    return await client.send(
+        buyer, settlement.functions.settle(deal, b"\x11" * 32, checksummed, shares, amount)
+    )

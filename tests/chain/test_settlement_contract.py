@@ -88,22 +88,45 @@ async def test_more_than_64_payees_are_refused(client: ChainClient, deployed: De
     buyer = await funded_account(client, deployed.token, 1_000)
     split = [10_000 // 65] * 64 + [10_000 - 64 * (10_000 // 65)]
     with pytest.raises(ChainReverted):
-        await settle(client, deployed, buyer, deal=deal(), payees=[random_address() for _ in split], shares=split, amount=1_000)
+        await settle(
+            client,
+            deployed,
+            buyer,
+            deal=deal(),
+            payees=[random_address() for _ in split],
+            shares=split,
+            amount=1_000,
+        )
 
 
 async def test_a_zero_amount_is_refused(client: ChainClient, deployed: Deployed) -> None:
     buyer = await funded_account(client, deployed.token)
     with pytest.raises(ChainReverted, match="more than zero"):
-        await settle(client, deployed, buyer, deal=deal(), payees=[random_address()], shares=[10_000], amount=0)
+        await settle(
+            client, deployed, buyer, deal=deal(), payees=[random_address()], shares=[10_000], amount=0
+        )
 
 
-async def test_insufficient_allowance_and_balance_read_as_sentences(client: ChainClient, deployed: Deployed) -> None:
+async def test_insufficient_allowance_and_balance_read_as_sentences(
+    client: ChainClient, deployed: Deployed
+) -> None:
     poor = await funded_account(client, deployed.token, 10)
-    with pytest.raises(ChainReverted, match="^insufficient stablecoin balance$"):
-        await settle(client, deployed, poor, deal=deal(), payees=[random_address()], shares=[10_000], amount=500)
+    with pytest.raises(ChainReverted, match=r"^insufficient stablecoin balance$"):
+        await settle(
+            client, deployed, poor, deal=deal(), payees=[random_address()], shares=[10_000], amount=500
+        )
     stingy = await funded_account(client, deployed.token, 1_000)
-    with pytest.raises(ChainReverted, match="^insufficient stablecoin allowance$"):
-        await settle(client, deployed, stingy, deal=deal(), payees=[random_address()], shares=[10_000], amount=500, approve=499)
+    with pytest.raises(ChainReverted, match=r"^insufficient stablecoin allowance$"):
+        await settle(
+            client,
+            deployed,
+            stingy,
+            deal=deal(),
+            payees=[random_address()],
+            shares=[10_000],
+            amount=500,
+            approve=499,
+        )
 
 
 async def test_withdraw_pays_the_balance_and_zeroes_it(client: ChainClient, deployed: Deployed) -> None:
@@ -124,7 +147,9 @@ async def test_a_payee_re_entering_withdraw_gets_nothing_extra(client: ChainClie
     from contracts.chain.artifacts import load
 
     token_address = (await client.deploy(platform(), hook_token))["contractAddress"]
-    settlement_address = (await client.deploy(platform(), load("Settlement"), token_address))["contractAddress"]
+    settlement_address = (await client.deploy(platform(), load("Settlement"), token_address))[
+        "contractAddress"
+    ]
     attacker_address = (await client.deploy(platform(), attacker_code, settlement_address))["contractAddress"]
     token = client.web3.eth.contract(address=token_address, abi=hook_token.abi)
     attacker = client.web3.eth.contract(address=attacker_address, abi=attacker_code.abi)
@@ -152,7 +177,9 @@ async def test_a_payee_re_entering_withdraw_gets_nothing_extra(client: ChainClie
     assert await token.functions.balanceOf(settlement_address).call() == 2_000
 
 
-async def test_only_the_platform_anchors_and_anchors_move_forward(client: ChainClient, deployed: Deployed) -> None:
+async def test_only_the_platform_anchors_and_anchors_move_forward(
+    client: ChainClient, deployed: Deployed
+) -> None:
     settlement = client.contract("Settlement", deployed.settlement)
     seq = await settlement.functions.anchored_seq().call() + 1
     with pytest.raises(ChainReverted, match="only the platform"):
