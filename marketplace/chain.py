@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -57,3 +59,32 @@ async def seed_demo_wallets(
         address = await service.give_demo_wallet(conn, organisations[key], index, now=datetime.now(UTC))
         if key in {"agency", "studio"}:
             await service.fund_demo_wallet(client, deployments, address)
+
+
+A = TypeVar("A")
+
+
+class ChainAnchorSink(Generic[A]):
+    """The Settlement contract's `anchor(head_hash, seq)` as an audit anchor sink beside the signed file.
+
+    Shaped like `marketplace.anchors.AnchorSink`: anchors are published with `seq` and hex `hash` and
+    read back from the contract's Anchored events, built with `make_anchor(seq=…, hash=…, anchored_at=…)`.
+    """
+
+    name = "Settlement contract on-chain"
+
+    def __init__(self, pool: asyncpg.Pool, client: ChainClient, make_anchor: Callable[..., A]) -> None:
+        self.pool = pool
+        self.client = client
+        self.make_anchor = make_anchor
+
+    async def publish(self, anchor: Any) -> None:
+        await service.anchor_head(self.pool, self.client, bytes.fromhex(anchor.hash), anchor.seq)
+
+    async def anchors(self) -> list[A]:
+        heads = await service.anchored_heads(self.pool, self.client)
+        return [self.make_anchor(seq=h.seq, hash=h.hash, anchored_at=h.anchored_at) for h in heads]
+
+    async def newest(self) -> A | None:
+        every = await self.anchors()
+        return every[-1] if every else None

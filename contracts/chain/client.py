@@ -7,6 +7,7 @@ a local key (the platform's, or a demo buyer's Anvil account) and sent raw, so a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from eth_account import Account
@@ -15,7 +16,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import ContractLogicError, Web3Exception
 
 from contracts.chain.artifacts import Artifact, load
-from contracts.chain.model import ChainNode, SettledLog
+from contracts.chain.model import AnchoredHead, ChainNode, SettledLog
 
 # Anvil's published development mnemonic: its accounts are funded on every fresh Anvil, and their keys
 # are public, which is why the demo wallet is refused anywhere but on the embedded node.
@@ -151,6 +152,32 @@ class ChainClient:
                 )
             )
         return found
+
+    async def anchored_heads(self, settlement_address: str, from_block: int) -> list[AnchoredHead]:
+        """The Anchored events of one Settlement contract, oldest first."""
+        event = self.contract("Settlement", settlement_address).events.Anchored
+        raw = await self._call(
+            self.web3.eth.get_logs(
+                {
+                    "address": self.web3.to_checksum_address(settlement_address),
+                    "fromBlock": from_block,
+                    "toBlock": "latest",
+                    "topics": [event.topic],
+                }
+            )
+        )
+        heads = []
+        for entry in raw:
+            block = await self._call(self.web3.eth.get_block(entry["blockNumber"]))
+            decoded = event.process_log(entry)
+            heads.append(
+                AnchoredHead(
+                    seq=int(decoded["args"]["seq"]),
+                    hash=bytes(decoded["args"]["head_hash"]).hex(),
+                    anchored_at=datetime.fromtimestamp(block["timestamp"], UTC),
+                )
+            )
+        return heads
 
     async def rpc(self, method: str, *params: Any) -> Any:
         """A raw JSON-RPC call (Anvil's evm_snapshot, anvil_setBalance, …)."""

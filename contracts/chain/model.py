@@ -103,6 +103,14 @@ class PayoutBalance(msgspec.Struct, frozen=True, kw_only=True):
     withdrawable: int
 
 
+class AnchoredHead(msgspec.Struct, frozen=True, kw_only=True):
+    """The audit chain's global head as the Settlement contract recorded it (`hash` is hex, no 0x)."""
+
+    seq: int
+    hash: str
+    anchored_at: datetime
+
+
 class ChainOverview(msgspec.Struct, frozen=True, kw_only=True):
     """For admins: the contracts, the listener's progress and the last anchored audit head."""
 
@@ -112,5 +120,5 @@ class ChainOverview(msgspec.Struct, frozen=True, kw_only=True):
     applied_to_block: int | None
     deployments: list[Deployment]
     anchored_seq: int | None
-    anchored_head: str | None
+    anchored_head: str | None  # hex, as the audit log writes hashes
     flagged: list[Sighting]

@@ -20,9 +20,10 @@ from contracts import service as deals
 from contracts import store as deal_store
 from contracts.chain import follow
 from contracts.chain import store as chain_store
-from contracts.chain.client import PLATFORM_ACCOUNT_INDEX, ChainClient, anvil_account
+from contracts.chain.client import PLATFORM_ACCOUNT_INDEX, ChainClient, ChainUnavailable, anvil_account
 from contracts.chain.model import (
     MAX_PAYEES,
+    AnchoredHead,
     ChainOverview,
     ChainPayment,
     ContractCall,
@@ -439,19 +440,34 @@ async def deal_sightings(conn: asyncpg.Connection, caller: Principal, deal_id: U
 # ---------------------------------------------------------------- audit anchoring and the admin's view
 
 
-async def anchor_head(pool: asyncpg.Pool, client: ChainClient, head_hash: bytes, seq: int) -> str | None:
-    """Record the audit chain's head on every Settlement contract; the last transaction hash (None: none deployed).
+async def _anchor_contract(pool: asyncpg.Pool) -> Deployment | None:
+    """The audit chain is anchored on one Settlement contract: the first currency's."""
+    async with pool.acquire() as conn:
+        chain_id = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
+        recorded = await chain_store.deployments(conn, chain_id) if chain_id is not None else []
+    return recorded[0] if recorded else None
+
+
+async def anchor_head(pool: asyncpg.Pool, client: ChainClient, head_hash: bytes, seq: int) -> str:
+    """Record the audit chain's head on-chain; the transaction hash.
 
     Signed with the platform account; the contract refuses an anchor that does not move forward.
     """
-    async with pool.acquire() as conn:
-        recorded = await chain_store.deployments(conn, await _recorded_chain_id(conn))
-    anchored = None
-    for deployment in recorded:
-        contract = client.contract("Settlement", deployment.settlement_address)
-        receipt = await client.send(platform_account(), contract.functions.anchor(head_hash, seq))
-        anchored = receipt["transactionHash"].to_0x_hex()
-    return anchored
+    deployment = await _anchor_contract(pool)
+    if deployment is None:
+        raise ChainUnavailable("no Settlement contract is deployed to anchor on")
+    contract = client.contract("Settlement", deployment.settlement_address)
+    receipt = await client.send(platform_account(), contract.functions.anchor(head_hash, seq))
+    tx_hash: str = receipt["transactionHash"].to_0x_hex()
+    return tx_hash
+
+
+async def anchored_heads(pool: asyncpg.Pool, client: ChainClient) -> list[AnchoredHead]:
+    """Every audit head anchored on-chain, oldest first, with the time of the block that holds it."""
+    deployment = await _anchor_contract(pool)
+    if deployment is None:
+        return []
+    return await client.anchored_heads(deployment.settlement_address, deployment.deployed_block)
 
 
 async def overview(pool: asyncpg.Pool, client: ChainClient) -> ChainOverview:
@@ -466,7 +482,7 @@ async def overview(pool: asyncpg.Pool, client: ChainClient) -> ChainOverview:
         contract = client.contract("Settlement", recorded[0].settlement_address)
         anchored_seq = int(await client.read(contract.functions.anchored_seq())) or None
         if anchored_seq:
-            anchored_head = "0x" + bytes(await client.read(contract.functions.anchored_head())).hex()
+            anchored_head = bytes(await client.read(contract.functions.anchored_head())).hex()
     return ChainOverview(
         chain_id=chain_id or 0, embedded=client.node.embedded, head_block=head, applied_to_block=applied_to,
         deployments=recorded, anchored_seq=anchored_seq, anchored_head=anchored_head, flagged=flagged,
