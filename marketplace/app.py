@@ -104,11 +104,6 @@ def provide_chain(state: State) -> ChainClient:
     return client
 
 
-def provide_platform_fee_bps(state: State) -> int:
-    fee: int = state.settings.platform_fee_bps
-    return fee
-
-
 def _csrf_field(context: dict[str, Any]) -> Markup:
     token = context["request"].scope.get("state", {}).get("csrf_token", "")
     return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token)
@@ -185,7 +180,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "data_dir": Provide(provide_data_dir, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
             "chain": Provide(provide_chain, sync_to_thread=False),
-            "platform_fee_bps": Provide(provide_platform_fee_bps, sync_to_thread=False),
         },
         state=State(
             {

@@ -31,7 +31,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_api_base: str | None
     chain_rpc_url: str | None
     chain_confirmations: int
-    platform_fee_bps: int
 
     @property
     def embedded_database(self) -> bool:
@@ -64,15 +63,6 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be a positive whole number, got {raw!r}")
     return value
-
-
-def _basis_points(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) > 10_000:
-        raise ConfigError(f"{name} must be basis points between 0 and 10000, got {raw!r}")
-    return int(raw)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -124,7 +114,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https"}),
         # A Settled event counts once this many blocks include it (its own block is the first).
         chain_confirmations=_positive_int(env, "CHAIN_CONFIRMATIONS", 1),
-        platform_fee_bps=_basis_points(env, "PLATFORM_FEE_BPS", 1_000),
     )
 
 

@@ -1,7 +1,6 @@
 """On-chain settlement endpoints: what to sign for a deal, the demo wallet, payout addresses and balances, the admin's view.
 
-Handlers declare `chain` (the node client, 503 when no node is available) and `platform_fee_bps`,
-both provided by the app factory.
+Handlers declare `chain`: the node client, provided by the app factory (503 when no node is available).
 """
 
 from __future__ import annotations
@@ -42,11 +41,10 @@ class ChainController(Controller):
         conn: asyncpg.Connection,
         caller: Principal,
         chain: ChainClient,
-        platform_fee_bps: int,
         deal_id: UUID,
     ) -> ChainPayment:
         """What the buyer's wallet signs: chain id, contracts, amount, and the call data for approve then settle."""
-        return await service.payment_for(conn, chain, caller, deal_id, platform_fee_bps=platform_fee_bps)
+        return await service.payment_for(conn, chain, caller, deal_id)
 
     @post(
         "/deals/{deal_id:uuid}/chain-payment/demo-wallet",
@@ -54,16 +52,14 @@ class ChainController(Controller):
         opt={"roles": ["buyer", "admin"]},
     )
     async def pay_with_demo_wallet(
-        self, pool: asyncpg.Pool, caller: Principal, chain: ChainClient, platform_fee_bps: int, jobs: ArqRedis,
+        self, pool: asyncpg.Pool, caller: Principal, chain: ChainClient, jobs: ArqRedis,
         deal_id: UUID,
     ) -> DemoPaymentReceipt:  # fmt: skip
         """DEMO ONLY: the server signs with the buyer's public Anvil development account; refused on any real chain.
 
         The deal becomes paid when the listener sees the Settled event confirmed.
         """
-        receipt = await service.pay_with_demo_wallet(
-            pool, chain, caller, deal_id, platform_fee_bps=platform_fee_bps
-        )
+        receipt = await service.pay_with_demo_wallet(pool, chain, caller, deal_id)
         await jobs.enqueue_job("follow_settlements")  # look now rather than at the next tick
         return receipt
 

@@ -222,14 +222,14 @@ async def _buyers_deal(conn: asyncpg.Connection, caller: Principal, deal_id: UUI
 
 
 async def payment_for(
-    conn: asyncpg.Connection, client: ChainClient, caller: Principal, deal_id: UUID, *, platform_fee_bps: int
+    conn: asyncpg.Connection, client: ChainClient, caller: Principal, deal_id: UUID
 ) -> ChainPayment:
     """What the buyer's wallet signs to pay the deal: approve the amount, then settle with these payees."""
     deal = await _buyers_deal(conn, caller, deal_id)
     if deal.state is not DealState.AWAITING_PAYMENT:
         raise ChainPaymentRefused(f"this deal is {deal.state.value.replace('_', ' ')}, not awaiting payment")
     deployment = await _deployment_for(conn, deal.price.currency)
-    lines = payout_lines(deal.price, deal.payees, platform_fee_bps)
+    lines = payout_lines(deal.price, deal.payees, deals.settlement_terms().platform_fee_bps)
     members = [line.organisation_id for line in lines if line.organisation_id is not None]
     addresses = await chain_store.payout_addresses(conn, members)
     missing = sorted(
@@ -270,7 +270,7 @@ async def payment_for(
 
 
 async def pay_with_demo_wallet(
-    pool: asyncpg.Pool, client: ChainClient, caller: Principal, deal_id: UUID, *, platform_fee_bps: int
+    pool: asyncpg.Pool, client: ChainClient, caller: Principal, deal_id: UUID
 ) -> DemoPaymentReceipt:
     """Demo only: the server signs approve + settle with the buyer's Anvil account.
 
@@ -279,7 +279,7 @@ async def pay_with_demo_wallet(
     """
     async with pool.acquire() as conn:
         account = await _demo_account(conn, client, caller)
-        payment = await payment_for(conn, client, caller, deal_id, platform_fee_bps=platform_fee_bps)
+        payment = await payment_for(conn, client, caller, deal_id)
     sent = []
     for call in payment.calls:
         transaction = {"to": client.web3.to_checksum_address(call.to), "data": call.data}
