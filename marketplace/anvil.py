@@ -47,6 +47,15 @@ def anvil_binary() -> Path | None:
     return Path(found) if found else None
 
 
+def anvil_version() -> str:
+    """The installed Anvil's version line, for benchmark reports."""
+    binary = anvil_binary()
+    if binary is None:
+        return "not installed"
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False).stdout  # noqa: S603
+    return out.splitlines()[0].removeprefix("anvil Version: ") if out else "unknown"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -34,6 +34,7 @@ from auction import pages as auction_pages
 from contracts import api as contracts_api
 from contracts import pages as contracts_pages
 from contracts.chain import api as chain_api
+from contracts.chain import pages as chain_pages
 from contracts.chain.client import ChainClient
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *discovery_api.route_handlers,
             *discovery_pages.page_handlers,
             *chain_api.route_handlers,
+            *chain_pages.page_handlers,
             *contracts_api.route_handlers,
             *contracts_pages.page_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),

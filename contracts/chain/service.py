@@ -210,6 +210,12 @@ async def _demo_account(conn: asyncpg.Connection, client: ChainClient, caller: P
     return anvil_account(index)
 
 
+async def has_demo_wallet(conn: asyncpg.Connection, client: ChainClient, caller: Principal) -> bool:
+    return (
+        client.node.embedded and await chain_store.demo_wallet_index(conn, caller.organisation_id) is not None
+    )
+
+
 # ---------------------------------------------------------------- paying a deal
 
 
