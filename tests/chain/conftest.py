@@ -51,17 +51,23 @@ async def organisation(conn: asyncpg.Connection, role: Role) -> UUID:
 async def make_deal(pg_pool: asyncpg.Pool) -> MakeDeal:
     """`await make_deal(price=Money(…))`: a committed deal awaiting payment between two new organisations."""
 
-    async def make(price: Money | None = None, payees: tuple[Payee, ...] | None = None) -> Deal:
+    async def make(
+        price: Money | None = None,
+        payees: tuple[Payee, ...] | None = None,
+        buyer: UUID | None = None,
+        seller: UUID | None = None,
+        state: DealState = DealState.AWAITING_PAYMENT,
+    ) -> Deal:
         async with pg_pool.acquire() as conn:
-            seller = await organisation(conn, Role.RIGHTS_HOLDER)
-            buyer = await organisation(conn, Role.BUYER)
+            seller = seller or await organisation(conn, Role.RIGHTS_HOLDER)
+            buyer = buyer or await organisation(conn, Role.BUYER)
             track = await rights.create_track(
                 conn, owner_organisation_id=seller, title="Tide", artist="Chain Tests"
             )
             deal = Deal(
                 id=uuid4(), source=DealSource.QUOTE, source_id=uuid4(), track_id=track.id, seller=seller, buyer=buyer,
                 price=price or Money(25_000, "EUR"), usage=Usage(media=Media.ONLINE_ADS, territories=("DE",), term_months=12, start=date(2027, 1, 1)),
-                state=DealState.AWAITING_PAYMENT, created_at=datetime.now(UTC),
+                state=state, created_at=datetime.now(UTC),
                 payees=payees or (Payee(organisation_id=seller, party_id=uuid4(), party_name="Tide Records",
                                         side="master", territory="WORLD", share_bps=10_000),),
             )  # fmt: skip
