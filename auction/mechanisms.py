@@ -37,10 +37,9 @@ from auction.model import (
     require_utc,
 )
 from auction.negotiation import accept, counter, expire, make_offer, reject, withdraw
-from auction.pricing import dynamic_price
 from auction.sealed import close_sealed
 from auction.soft_close import extended
-from rights.pricing import list_price
+from rights.pricing import dynamic_price, list_price
 
 __all__ = [
     "accept",

@@ -493,18 +493,3 @@ class Negotiation(msgspec.Struct, frozen=True, kw_only=True):
     price: Money | None = None
     concluded_at: datetime | None = None
     reason: str | None = None
-
-
-# ---------------------------------------------------------------- list prices
-
-
-class Demand(msgspec.Struct, frozen=True, kw_only=True):
-    """Recent interest in a track, counted by the caller over its own window."""
-
-    recent_requests: int
-    watchers: int
-    licences: int
-
-    def __post_init__(self) -> None:
-        if min(self.recent_requests, self.watchers, self.licences) < 0:
-            raise InvalidTerms("demand counts cannot be negative")

@@ -57,7 +57,7 @@ from auction.model import (
     RoundState,
     SealedBidParams,
 )
-from auction.policy import check_within_policy, policy_of
+from auction.policy import IN_POLICY_WORDS, check_within_policy, policy_of
 from auction.views import event_for, round_view
 from contracts import service as contracts
 from contracts.model import DealSource
@@ -474,15 +474,16 @@ async def close_round(
 async def _close(
     conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None
 ) -> tuple[RoundEvent, UUID | None]:
-    """The guarded update, the winner's pending deal and the close event, in the caller's transaction."""
+    """The guarded update, the winner's deal and the close event, in the caller's transaction."""
     round = stored.round
     if not await store.close_round(conn, round.id, round.deadline_version, outcome, now):
         raise RoundNotOpen(f"round {round.id} is already closed")
     deal_id = None
     if outcome is not None and outcome.winner is not None:
-        deal = await contracts.create_pending_deal(
+        deal = await contracts.create_deal(
             conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
-            buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage, agreed_at=now, actor=actor,
+            buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage,
+            mechanism=IN_POLICY_WORDS[round.params.mechanism], agreed_at=now, actor=actor,
         )  # fmt: skip
         deal_id = deal.id
     commitments: tuple[Commitment, ...] = ()
@@ -614,7 +615,7 @@ async def _record_move(
     conn: asyncpg.Connection, stored: StoredRound, negotiation: Negotiation, caller: Principal | None,
     now: datetime,
 ) -> tuple[RoundEvent, UUID | None]:  # fmt: skip
-    """The negotiation's event and, when it was accepted, its pending deal.
+    """The negotiation's event and, when it was accepted, its deal.
 
     An exclusive licence is sold once: the round's row lock serialises acceptances, and any after the
     first are refused, rolling their move back.
@@ -625,10 +626,10 @@ async def _record_move(
     if negotiation.state is NegotiationState.ACCEPTED and negotiation.price is not None:
         if round.usage.exclusive and await store.other_accepted_negotiation(conn, round.id, negotiation.id):
             raise RoundNotOpen("this exclusive licence has already been agreed with another buyer")
-        deal = await contracts.create_pending_deal(
+        deal = await contracts.create_deal(
             conn, source=DealSource.NEGOTIATION, source_id=negotiation.id, track_id=round.track_id,
             seller=round.seller, buyer=negotiation.buyer, price=negotiation.price, usage=round.usage,
-            agreed_at=now, actor=actor,
+            mechanism=IN_POLICY_WORDS[round.params.mechanism], agreed_at=now, actor=actor,
         )  # fmt: skip
         deal_id = deal.id
     payload = NegotiationMoved(negotiation=NegotiationView.of(negotiation), deal_id=deal_id)

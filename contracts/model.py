@@ -14,6 +14,32 @@ from rights.terms import Money, Usage
 FULL_SHARE_BPS = 10_000
 
 
+class SettlementTerms(msgspec.Struct, frozen=True, kw_only=True):
+    """The marketplace's settlement settings (environment variables in brackets).
+
+    `platform_fee_bps` (PLATFORM_FEE_BPS) of each fee goes to the platform; the rest is split
+    between the master and the publishing side, `master_share_bps` (MASTER_SHARE_BPS) to the
+    master. Co-owners have `consent_hours` (CONSENT_HOURS) to answer, buyers `payment_hours`
+    (PAYMENT_HOURS) to pay, and a quote stands for `quote_minutes`; demand for dynamic prices is
+    counted over the last `demand_days`.
+    """
+
+    platform_fee_bps: int = 1_500
+    master_share_bps: int = 5_000
+    consent_hours: int = 48
+    payment_hours: int = 72
+    quote_minutes: int = 15
+    demand_days: int = 30
+
+    def __post_init__(self) -> None:
+        for name in ("platform_fee_bps", "master_share_bps"):
+            if not 0 <= getattr(self, name) <= FULL_SHARE_BPS:
+                raise ValueError(f"{name} must be between 0 and 10,000 basis points")
+        for name in ("consent_hours", "payment_hours", "quote_minutes", "demand_days"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+
 class DealSource(enum.StrEnum):
     """What agreed the deal: a closed round's winner, an accepted negotiation, or an accepted quote."""
 

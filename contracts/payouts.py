@@ -10,6 +10,8 @@ from collections.abc import Hashable, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
+import msgspec
+
 from contracts.model import FULL_SHARE_BPS, Payee, PayoutLine
 from rights.terms import Money
 
@@ -57,11 +59,20 @@ def payee_key(payee: Payee) -> tuple[str, str, str, str]:
     return (str(payee.party_id), payee.side, payee.territory, str(payee.organisation_id))
 
 
-def payout_lines(price: Money, payees: Sequence[Payee], platform_fee_bps: int) -> list[PayoutLine]:
-    """The platform's fee first, then one line per payee organisation (or party), summing to `price`.
+class PayeeSplit(msgspec.Struct, frozen=True, kw_only=True):
+    """One payee's part of a fee: `gross` of the whole price, `net` of what is left after the platform's fee."""
 
-    The fee is `platform_fee_bps` of the price, rounded half up; the rest is split by the payees'
-    basis points. Payees of one party (several territories or sides) are added up into one line.
+    payee: Payee
+    gross: int
+    net: int
+
+
+def split_fee(price: Money, payees: Sequence[Payee], platform_fee_bps: int) -> tuple[int, list[PayeeSplit]]:
+    """The platform's fee and each payee's gross and net part, in the payees' order.
+
+    The fee is `platform_fee_bps` of the price, rounded half up. Gross parts split the whole price
+    and net parts what remains after the fee, each by the payees' basis points and largest
+    remainder, so the gross parts sum to the price and the net parts to the price less the fee.
     """
     if not 0 <= platform_fee_bps <= FULL_SHARE_BPS:
         raise PayoutError(
@@ -72,11 +83,22 @@ def payout_lines(price: Money, payees: Sequence[Payee], platform_fee_bps: int) -
     if not payees or sum(p.share_bps for p in payees) != FULL_SHARE_BPS:
         raise PayoutError("a deal's payees must share exactly 10,000 basis points of the fee")
     fee = price.scaled_bp(platform_fee_bps).amount
-    shares = largest_remainder(price.amount - fee, [(payee_key(p), p.share_bps) for p in payees])
+    weights = [(payee_key(p), p.share_bps) for p in payees]
+    gross = largest_remainder(price.amount, weights)
+    net = largest_remainder(price.amount - fee, weights)
+    return fee, [PayeeSplit(payee=p, gross=gross[payee_key(p)], net=net[payee_key(p)]) for p in payees]
+
+
+def payout_lines(price: Money, payees: Sequence[Payee], platform_fee_bps: int) -> list[PayoutLine]:
+    """The platform's fee first, then one line per payee party (with its organisation), summing to `price`.
+
+    Payees of one party (several territories or sides) are added up into one line.
+    """
+    fee, splits = split_fee(price, payees, platform_fee_bps)
     owed: dict[tuple[UUID | None, str], int] = {}
-    for payee in payees:
-        line_key = (payee.organisation_id, str(payee.party_id))
-        owed[line_key] = owed.get(line_key, 0) + shares[payee_key(payee)]
+    for split in splits:
+        line_key = (split.payee.organisation_id, str(split.payee.party_id))
+        owed[line_key] = owed.get(line_key, 0) + split.net
     party_of = {(p.organisation_id, str(p.party_id)): p.party_id for p in payees}
     lines = [PayoutLine(organisation_id=None, party_id=None, amount=fee)]
     for line_key in sorted(owed, key=lambda k: (str(k[0]), k[1])):

@@ -33,6 +33,7 @@ from auction import api as auction_api
 from auction import pages as auction_pages
 from contracts import api as contracts_api
 from contracts import pages as contracts_pages
+from contracts import service as contracts_service
 from contracts.chain import api as chain_api
 from contracts.chain import pages as chain_pages
 from contracts.chain.client import ChainClient
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging()
     configure_licensing(settings.data_dir)
+    contracts_service.configure(settings.settlement)
     urls = store_urls(settings)
     redis = Redis.from_url(urls.redis_url)
     chain = chain_client(settings)

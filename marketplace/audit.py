@@ -1,4 +1,4 @@
-"""Walk the audit chain and name the first row whose hash or link does not hold."""
+"""Walk the audit chain and name the first row whose hash or link does not hold; check the ledger balances."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import hashlib
 import asyncpg
 import msgspec
 from litestar import get
+
+from contracts.service import LedgerReport, verify_ledger
 
 GENESIS = bytes(32)
 
@@ -56,10 +58,31 @@ async def verify_chain(conn: asyncpg.Connection, batch_size: int = 5_000) -> Cha
             previous_hash, expected_seq, checked = recomputed, seq + 1, checked + 1
 
 
+class AuditReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The audit chain's report and the ledger's: every transaction balances, every balance adds up."""
+
+    rows_checked: int
+    first_broken_seq: int | None
+    problem: str | None
+    ledger: LedgerReport
+
+    @property
+    def intact(self) -> bool:
+        return self.first_broken_seq is None and self.ledger.balanced
+
+
+async def verify_all(conn: asyncpg.Connection) -> AuditReport:
+    chain = await verify_chain(conn)
+    return AuditReport(
+        rows_checked=chain.rows_checked, first_broken_seq=chain.first_broken_seq, problem=chain.problem,
+        ledger=await verify_ledger(conn),
+    )  # fmt: skip
+
+
 @get("/api/admin/audit/verify", tags=["operations"], opt={"roles": ["admin"]})
-async def verify_endpoint(conn: asyncpg.Connection) -> ChainReport:
-    """Walk the whole audit chain now (admins only: it reads every event)."""
-    return await verify_chain(conn)
+async def verify_endpoint(conn: asyncpg.Connection) -> AuditReport:
+    """Walk the whole audit chain and check the ledger now (admins only: it reads every event)."""
+    return await verify_all(conn)
 
 
 route_handlers = [verify_endpoint]

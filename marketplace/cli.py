@@ -107,19 +107,28 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from marketplace.audit import verify_chain
+    from marketplace.audit import verify_all
 
     async def verify(conn: Any) -> int:
-        report = await verify_chain(conn)
-        if report.intact:
+        report = await verify_all(conn)
+        if report.first_broken_seq is None:
             print(f"audit chain intact: {report.rows_checked} events verified")
-            return 0
-        print(
-            f"audit chain BROKEN at event {report.first_broken_seq}: {report.problem} "
-            f"({report.rows_checked} earlier events verified)",
-            file=sys.stderr,
-        )
-        return 1
+        else:
+            print(
+                f"audit chain BROKEN at event {report.first_broken_seq}: {report.problem} "
+                f"({report.rows_checked} earlier events verified)",
+                file=sys.stderr,
+            )
+        ledger = report.ledger
+        if ledger.balanced:
+            print("ledger balanced: every transaction sums to zero and every balance adds up")
+        else:
+            problems = [
+                *ledger.unbalanced_transactions,
+                *(f"account {a} drifted" for a in ledger.drifted_accounts),
+            ]
+            print(f"ledger UNBALANCED: {'; '.join(problems)}", file=sys.stderr)
+        return 0 if report.intact else 1
 
     return _with_connection(_connect(settings), verify)
 

@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 import msgspec
 
+from contracts.model import FULL_SHARE_BPS, SettlementTerms
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable and what is expected."""
@@ -31,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_api_base: str | None
     chain_rpc_url: str | None
     chain_confirmations: int
+    settlement: SettlementTerms = msgspec.field(default_factory=SettlementTerms)
 
     @property
     def embedded_database(self) -> bool:
@@ -63,6 +66,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be a positive whole number, got {raw!r}")
     return value
+
+
+def _basis_points(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > FULL_SHARE_BPS:
+        raise ConfigError(f"{name} must be basis points from 0 to 10000 (1500 = 15 %), got {raw!r}")
+    return int(raw)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -114,6 +126,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https"}),
         # A Settled event counts once this many blocks include it (its own block is the first).
         chain_confirmations=_positive_int(env, "CHAIN_CONFIRMATIONS", 1),
+        settlement=SettlementTerms(
+            platform_fee_bps=_basis_points(env, "PLATFORM_FEE_BPS", 1_500),
+            master_share_bps=_basis_points(env, "MASTER_SHARE_BPS", 5_000),
+            consent_hours=_positive_int(env, "CONSENT_HOURS", 48),
+            payment_hours=_positive_int(env, "PAYMENT_HOURS", 72),
+        ),
     )
 
 

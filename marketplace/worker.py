@@ -10,7 +10,9 @@ from arq.connections import RedisSettings
 
 import auction.jobs
 import contracts.chain.jobs
+import contracts.jobs
 import discovery.jobs
+from contracts import service as contracts_service
 from marketplace.audit import verify_chain
 from marketplace.chain import chain_client
 from marketplace.chain import prepare as prepare_chain
@@ -23,7 +25,7 @@ from marketplace.logs import configure_logging
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs, contracts.chain.jobs]
+JOB_MODULES: list[Any] = [auction.jobs, contracts.jobs, contracts.chain.jobs, discovery.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +45,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["data_dir"] = settings.data_dir
     configure_licensing(settings.data_dir)
+    contracts_service.configure(settings.settlement)
     ctx["pool"] = await create_pool(urls.database_url)
     ctx["chain"] = chain_client(settings)
     await prepare_chain(ctx["pool"], ctx["chain"])

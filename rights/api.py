@@ -80,6 +80,7 @@ class PolicyTerms(msgspec.Struct, frozen=True, kw_only=True):
     auto_accept: Money | None = None
     negotiation_window_hours: int = 72
     automated_media: frozenset[Media] = frozenset()
+    dynamic_pricing: bool = False
 
 
 def _today() -> date:

@@ -164,7 +164,9 @@ class LicensingPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """How a party licenses one track (`track_id`) or its whole catalogue (`track_id` None).
 
     Prices are for a whole licence of the side the party holds; the party receives its share.
-    Automated licensing happens only for `automated_media`.
+    Automated licensing happens only for `automated_media`. With `dynamic_pricing`, a buy-now quote
+    follows demand (`rights.pricing.dynamic_price`) within the floors and ceilings instead of
+    standing at the list price.
     """
 
     id: UUID
@@ -177,6 +179,7 @@ class LicensingPolicy(msgspec.Struct, frozen=True, kw_only=True):
     auto_accept: Money | None = None
     negotiation_window_hours: int = 72
     automated_media: frozenset[Media] = frozenset()
+    dynamic_pricing: bool = False
 
     def __post_init__(self) -> None:
         prices = [

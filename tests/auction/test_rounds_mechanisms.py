@@ -1,5 +1,5 @@
 """Each mechanism end to end: a rights holder opens a round over HTTP, buyers take part, watchers follow
-the websocket, the worker's timer closes the round and a pending deal is written."""
+the websocket, the worker's timer closes the round and the winner's deal is written, with its payees."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.conftest import SignIn
 timers = live.timers  # the session's arq worker, shared by the live-round tests
 
 
-async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_pending_deal(
+async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_deal_with_payees(
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
@@ -49,6 +49,11 @@ async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_
         and deal.price == Money(12_000, "EUR")
     )
     assert deal.seller == seller.principal.organisation_id and deal.state == "awaiting_payment"
+    # No rights are recorded on this track: the seller who licensed it is paid the whole fee.
+    assert {(p.organisation_id, p.share_bps) for p in deal.payees} == {
+        (seller.principal.organisation_id, 5_000)
+    }
+    assert sum(p.share_bps for p in deal.payees) == 10_000
 
 
 async def test_first_price_winner_pays_own_bid(
