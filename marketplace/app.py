@@ -152,6 +152,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await app.state.jobs.aclose()
+            if chain is not None:
+                await chain.close()
             await _close_pool(app.state.pool)
             await redis.aclose()
 

@@ -57,6 +57,8 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["pool"].close()
+    if ctx.get("chain") is not None:
+        await ctx["chain"].close()
 
 
 def worker_settings() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 
 from contracts.chain.artifacts import Artifact, load
 from contracts.chain.model import AnchoredHead, ChainNode, SettledLog
@@ -57,11 +57,18 @@ class ChainClient:
         self.node = node
         self.web3 = AsyncWeb3(AsyncHTTPProvider(node.rpc_url, request_kwargs={"timeout": 10}))
 
+    async def close(self) -> None:
+        """Close the HTTP session the provider keeps open."""
+        await self.web3.provider.disconnect()
+
     async def _call(self, awaitable: Any) -> Any:
         try:
             return await awaitable
         except ContractLogicError as error:
             raise ChainReverted(_reason(error)) from error
+        except Web3RPCError as error:  # the node answered, and refused (no gas money, a bad nonce, …)
+            message = error.rpc_response.get("error", {}).get("message") if error.rpc_response else None
+            raise ChainReverted(f"the chain node refused the transaction: {message or error}") from error
         except (OSError, TimeoutError, Web3Exception) as error:
             raise ChainUnavailable(
                 f"the chain node at {self.node.rpc_url} did not answer: {error}"

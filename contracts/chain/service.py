@@ -189,6 +189,10 @@ async def give_demo_wallet(
     return address
 
 
+async def anvil_address(index: int) -> str:
+    return anvil_account(index).address.lower()
+
+
 async def fund_demo_wallet(client: ChainClient, deployments: list[Deployment], address: str) -> None:
     """Top the demo wallet up to DEMO_FUNDING_UNITS of every stablecoin (Anvil accounts already hold ether)."""
     for deployment in deployments:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
@@ -26,8 +26,10 @@ MakeDeal = Callable[..., Awaitable[Deal]]
 
 
 @pytest.fixture(scope="session")
-async def chain(chain_rpc_url: str) -> ChainClient:
-    return ChainClient(node(chain_rpc_url))
+async def chain(chain_rpc_url: str) -> AsyncIterator[ChainClient]:
+    client = ChainClient(node(chain_rpc_url))
+    yield client
+    await client.close()
 
 
 @pytest.fixture(scope="session")

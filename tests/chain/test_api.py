@@ -76,6 +76,7 @@ async def test_the_demo_wallet_is_refused_on_a_real_chain(
     real = ChainClient(ChainNode(rpc_url=chain.node.rpc_url, embedded=False, confirmations=12))
     with pytest.raises(service.DemoWalletRefused, match="only on the embedded Anvil node"):
         await service.pay_with_demo_wallet(pg_pool, real, buyer.principal, deal.id)
+    await real.close()
 
 
 async def test_admins_see_the_contracts_and_others_do_not(

@@ -129,6 +129,7 @@ async def test_an_event_that_vanishes_before_its_confirmations_is_dropped_and_th
     await service.follow_settlements(pg_pool, patient, now=now())
     assert await status_of(pg_pool, key) == (SightingStatus.DROPPED, None)
     assert await deal_state(pg_pool, deal) is DealState.AWAITING_PAYMENT
+    await patient.close()
 
 
 async def test_an_unreachable_node_changes_nothing(
@@ -139,5 +140,6 @@ async def test_an_unreachable_node_changes_nothing(
     offline = ChainClient(node(f"http://127.0.0.1:{free_port()}"))
     with pytest.raises(ChainUnavailable):
         await service.follow_settlements(pg_pool, offline, now=now())
+    await offline.close()
     async with pg_pool.acquire() as conn:
         assert await chain_store.applied_to(conn, deployments["EUR"].chain_id) == before

@@ -19,8 +19,8 @@ TEST_CONTRACTS = Path(__file__).parent / "contracts"
 
 
 @pytest.fixture(scope="module")
-async def client(chain_rpc_url: str) -> ChainClient:
-    return ChainClient(node(chain_rpc_url))
+async def client(chain: ChainClient) -> ChainClient:
+    return chain
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +54,14 @@ def test_credits_sum_exactly_to_the_amount_and_match_the_floor_rule(
 ) -> None:
     async def run() -> None:
         client = ChainClient(node(chain_rpc_url))
-        deployed = await deploy(client)
-        buyer = await funded_account(client, deployed.token, amount)
-        payees = [random_address() for _ in split]
-        await settle(client, deployed, buyer, deal=deal(), payees=payees, shares=split, amount=amount)
-        credited = [await balance(client, deployed, payee) for payee in payees]
+        try:
+            deployed = await deploy(client)
+            buyer = await funded_account(client, deployed.token, amount)
+            payees = [random_address() for _ in split]
+            await settle(client, deployed, buyer, deal=deal(), payees=payees, shares=split, amount=amount)
+            credited = [await balance(client, deployed, payee) for payee in payees]
+        finally:
+            await client.close()
         assert sum(credited) == amount
         assert credited == credits(amount, split)
 
