@@ -2,7 +2,7 @@
 // Either way the deal becomes paid when the server's listener sees the Settled event confirmed, so we poll for it.
 import { api } from "/static/js/api.js";
 
-const payment = JSON.parse(document.getElementById("chain-payment").textContent);
+const payment = JSON.parse(document.getElementById("chain-payment").dataset.payment);
 const statusLine = document.getElementById("chain-status");
 const errorLine = document.getElementById("chain-error");
 const POLL_MS = 1000;
