@@ -36,7 +36,7 @@ from auction.model import (
     WrongMechanism,
     require_utc,
 )
-from auction.negotiation import accept, counter, expire, make_offer, reject, withdraw
+from auction.negotiation import accept, below_floor_wait, counter, expire, make_offer, reject, withdraw
 from auction.sealed import close_sealed
 from auction.soft_close import extended
 from rights.pricing import dynamic_price, list_price
@@ -44,6 +44,7 @@ from rights.pricing import dynamic_price, list_price
 __all__ = [
     "accept",
     "accept_clock",
+    "below_floor_wait",
     "clock_price",
     "close",
     "close_due_at",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +48,8 @@ from auction.model import (
     NegotiationState,
     NegotiationTerms,
     NotYourTurn,
+    OfferBelowFloor,
+    OfferLimits,
     Outcome,
     Party,
     ResponseDeadlinePassed,
@@ -60,8 +63,9 @@ from auction.model import (
 from auction.policy import IN_POLICY_WORDS, check_within_policy, policy_of
 from auction.views import event_for, round_view
 from contracts import service as contracts
-from contracts.model import DealSource
+from contracts.model import DealSource, HoldSource
 from rights import service as rights
+from rights.audit import append_audit
 from rights.identity import Principal
 from rights.terms import Money
 
@@ -77,6 +81,9 @@ def channel(round_id: UUID) -> str:
 
 
 # ---------------------------------------------------------------- errors
+
+
+DEFAULT_OFFER_LIMITS = OfferLimits()
 
 
 class RoundNotFound(LookupError):
@@ -192,6 +199,7 @@ async def start_round(
         )  # fmt: skip
         stored = StoredRound(round=round, closes_at=mechanisms.close_due_at(round), created_by=created_by)
         await store.insert_round(conn, stored)
+        await contracts.hold_usage(conn, track.id, request.usage, HoldSource.ROUND, round.id, now)
         opened = Opened(
             track_id=round.track_id, seller=round.seller, mechanism=round.mechanism, usage=round.usage,
             currency=round.params.currency, params=round.params, opens_at=round.opens_at, deadline=round.deadline,
@@ -484,8 +492,10 @@ async def _close(
             conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
             buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage,
             mechanism=IN_POLICY_WORDS[round.params.mechanism], agreed_at=now, actor=actor,
+            held_by=(HoldSource.ROUND, round.id),
         )  # fmt: skip
         deal_id = deal.id
+    await contracts.release_hold(conn, HoldSource.ROUND, round.id)
     commitments: tuple[Commitment, ...] = ()
     reveals: tuple[Reveal, ...] = ()
     if isinstance(round.params, SealedBidParams) and round.params.reveal_seconds is not None:
@@ -499,19 +509,63 @@ async def _close(
 
 
 async def start_negotiation(
-    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID, amount: Money
-) -> NegotiationView:
+    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID, amount: Money,
+    limits: OfferLimits = DEFAULT_OFFER_LIMITS,
+) -> NegotiationView:  # fmt: skip
     """A buyer's opening offer; the rights holder's range may answer it at once."""
+    refused = None
     async with conn.transaction():
         stored, now = await _locked_open(conn, round_id)
         if await store.standing_negotiation(conn, round_id, caller.organisation_id) is not None:
             raise AlreadyDone("you are already negotiating on this round: answer or withdraw that offer")
-        with _as_conflicts():
-            negotiation = mechanisms.make_offer(stored.round, uuid4(), caller.organisation_id, amount, now)
-        await store.insert_negotiation(conn, negotiation, caller.user_id)
-        event, _ = await _record_move(conn, stored, negotiation, caller, now)
+        await _require_offers_allowed(conn, stored.round.id, caller, now, limits)
+        try:
+            with _as_conflicts():
+                negotiation = mechanisms.make_offer(
+                    stored.round, uuid4(), caller.organisation_id, amount, now
+                )
+        except OfferBelowFloor as below:
+            refused = below
+            await _note_below_floor(conn, stored.round.id, caller, None, amount, now)
+        else:
+            await store.insert_negotiation(conn, negotiation, caller.user_id)
+            event, _ = await _record_move(conn, stored, negotiation, caller, now)
+    if refused is not None:
+        raise refused  # after the commit, so the refusal counts
     await _after_move(relay, negotiation, event)
     return NegotiationView.of(negotiation)
+
+
+class TooManyOffersUnderTheFloor(ValueError):
+    """A buyer that made several offers under the floor waits before the next (429)."""
+
+    status_code = 429
+
+
+async def _require_offers_allowed(
+    conn: asyncpg.Connection, round_id: UUID, caller: Principal, now: datetime, limits: OfferLimits
+) -> None:
+    since = now - timedelta(seconds=limits.window_seconds)
+    refused_at = await store.refused_offers_since(conn, round_id, caller.organisation_id, since)
+    wait = mechanisms.below_floor_wait(refused_at, now, limits)
+    if wait > 0:
+        raise TooManyOffersUnderTheFloor(
+            f"your last {limits.below_floor_offers} offers were under what the rights holder accepts: "
+            f"you can make another offer in {math.ceil(wait / 60)} min"
+        )
+
+
+async def _note_below_floor(
+    conn: asyncpg.Connection, round_id: UUID, caller: Principal, negotiation_id: UUID | None, amount: Money,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Count the refused offer against the buyer and put it in the audit trail."""
+    await store.insert_refused_offer(
+        conn, round_id, caller.organisation_id, negotiation_id, amount, caller.user_id, now
+    )
+    payload: dict[str, object] = {"buyer": str(caller.organisation_id), "amount": amount,
+                                  "negotiation_id": str(negotiation_id) if negotiation_id else None}  # fmt: skip
+    await append_audit(conn, "round", round_id, "offer_below_floor", payload, caller.user_id)
 
 
 class Move(enum.Enum):
@@ -523,26 +577,38 @@ class Move(enum.Enum):
 
 async def move(
     conn: asyncpg.Connection, relay: Relay, caller: Principal, negotiation_id: UUID, move: Move,
-    amount: Money | None = None,
+    amount: Money | None = None, limits: OfferLimits = DEFAULT_OFFER_LIMITS,
 ) -> NegotiationView:  # fmt: skip
     """Counter, accept, reject or withdraw in a negotiation the caller is a party to."""
+    refused = None
     async with conn.transaction():
         stored, negotiation = await _locked_negotiation(conn, negotiation_id, caller)
         party = Party.BUYER if caller.organisation_id == negotiation.buyer else Party.RIGHTS_HOLDER
         now = await store.server_now(conn)
-        with _as_conflicts():
-            if move is Move.COUNTER:
-                if amount is None:
-                    raise ValueError("a counter-offer needs an amount")
-                moved = mechanisms.counter(negotiation, party, amount, now)
-            elif move is Move.ACCEPT:
-                moved = mechanisms.accept(negotiation, party, now)
-            elif move is Move.REJECT:
-                moved = mechanisms.reject(negotiation, party, now)
-            else:
-                moved = mechanisms.withdraw(negotiation, party, now)
-        await store.save_negotiation(conn, moved, len(negotiation.offers), caller.user_id)
-        event, _ = await _record_move(conn, stored, moved, caller, now)
+        try:
+            with _as_conflicts():
+                if move is Move.COUNTER:
+                    if amount is None:
+                        raise ValueError("a counter-offer needs an amount")
+                    if party is Party.BUYER:
+                        await _require_offers_allowed(conn, stored.round.id, caller, now, limits)
+                    moved = mechanisms.counter(negotiation, party, amount, now)
+                elif move is Move.ACCEPT:
+                    moved = mechanisms.accept(negotiation, party, now)
+                elif move is Move.REJECT:
+                    moved = mechanisms.reject(negotiation, party, now)
+                else:
+                    moved = mechanisms.withdraw(negotiation, party, now)
+        except OfferBelowFloor as below:
+            if party is not Party.BUYER or amount is None:
+                raise
+            refused = below
+            await _note_below_floor(conn, stored.round.id, caller, negotiation.id, amount, now)
+        else:
+            await store.save_negotiation(conn, moved, len(negotiation.offers), caller.user_id)
+            event, _ = await _record_move(conn, stored, moved, caller, now)
+    if refused is not None:
+        raise refused  # after the commit, so the refusal counts
     await _after_move(relay, moved, event)
     return NegotiationView.of(moved)
 
@@ -630,6 +696,7 @@ async def _record_move(
             conn, source=DealSource.NEGOTIATION, source_id=negotiation.id, track_id=round.track_id,
             seller=round.seller, buyer=negotiation.buyer, price=negotiation.price, usage=round.usage,
             mechanism=IN_POLICY_WORDS[round.params.mechanism], agreed_at=now, actor=actor,
+            held_by=(HoldSource.ROUND, round.id),
         )  # fmt: skip
         deal_id = deal.id
     payload = NegotiationMoved(negotiation=NegotiationView.of(negotiation), deal_id=deal_id)

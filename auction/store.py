@@ -428,3 +428,25 @@ async def events_after(conn: asyncpg.Connection, round_id: UUID, after: int, lim
         round_id, after, limit,
     )  # fmt: skip
     return [_event(row) for row in rows]
+
+
+async def insert_refused_offer(
+    conn: asyncpg.Connection, round_id: UUID, buyer: UUID, negotiation_id: UUID | None, amount: Money,
+    made_by: UUID | None, at: datetime,
+) -> None:  # fmt: skip
+    await conn.execute(
+        """INSERT INTO refused_offers (round_id, buyer_id, negotiation_id, amount, currency, made_by, refused_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        round_id, buyer, negotiation_id, amount.amount, amount.currency, made_by, at,
+    )  # fmt: skip
+
+
+async def refused_offers_since(
+    conn: asyncpg.Connection, round_id: UUID, buyer: UUID, since: datetime
+) -> list[datetime]:
+    rows = await conn.fetch(
+        """SELECT refused_at FROM refused_offers WHERE round_id = $1 AND buyer_id = $2 AND refused_at > $3
+            ORDER BY refused_at""",
+        round_id, buyer, since,
+    )  # fmt: skip
+    return [r["refused_at"] for r in rows]

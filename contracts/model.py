@@ -290,3 +290,24 @@ class DownloadLink(msgspec.Struct, frozen=True, kw_only=True):
     file: DownloadFile
     url: str
     expires_at: datetime
+
+
+class HoldSource(enum.StrEnum):
+    """What holds a usage of a track: a live sale, or the deal one made."""
+
+    ROUND = "round"
+    NEGOTIATION = "negotiation"
+    QUOTE = "quote"
+    SALE = "sale"  # a fixed-price sale
+    DEAL = "deal"
+
+
+class UsageHold(msgspec.Struct, frozen=True, kw_only=True):
+    """A usage of a track reserved by a live sale or a deal."""
+
+    id: UUID
+    track_id: UUID
+    usage: Usage
+    source: HoldSource
+    source_id: UUID
+    created_at: datetime

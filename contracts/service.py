@@ -22,7 +22,7 @@ import msgspec
 
 from contracts import licences, store
 from contracts.consent import consents_needed
-from contracts.deals import DealTransitionRefused, transition
+from contracts.deals import FINAL_STATES, DealTransitionRefused, transition
 from contracts.model import (
     ConsentRequest,
     ConsentStatus,
@@ -30,9 +30,11 @@ from contracts.model import (
     DealEvent,
     DealSource,
     DealState,
+    HoldSource,
     PayoutLine,
     Quote,
     SettlementTerms,
+    UsageHold,
 )
 from contracts.payees import payees_for
 from contracts.payouts import split_fee
@@ -41,6 +43,7 @@ from rights.audit import append_audit
 from rights.clearance import Outcome, clear, policy_for
 from rights.identity import Principal
 from rights.model import Mechanism, TrackRights
+from rights.overlap import describe_usage, exclusive_conflict
 from rights.pricing import Demand, PriceLine, PriceQuote, list_price, with_demand
 from rights.terms import Money, TermsError, Usage
 
@@ -194,7 +197,93 @@ async def _move(
     if state is DealState.AWAITING_PAYMENT:
         payment_due = now + timedelta(hours=_configured.terms.payment_hours)
     moved = await store.set_state(conn, deal.id, state, now, payment_due_at=payment_due)
+    if state in FINAL_STATES:
+        await release_hold(conn, HoldSource.DEAL, deal.id)  # frees any exclusivity the deal held
     return moved, await _record(conn, moved, event, payload or {}, actor, now)
+
+
+# ---------------------------------------------------------------- usage holds
+# One rule keeps an exclusive licence from being sold twice: every sale path takes a usage hold
+# through `hold_usage` when it opens, the deal it makes keeps the hold, and a sale that ends
+# without a deal, or a deal that is cancelled, expires or is refunded, lets go with `release_hold`.
+
+
+class UsageUnavailable(ValueError):
+    """The usage cannot be put on sale: clearance does not allow it now, or another sale or deal holds it (409)."""
+
+    status_code = 409
+
+
+_HELD_BY = {
+    HoldSource.ROUND: "on sale in round {}",
+    HoldSource.NEGOTIATION: "under negotiation in {}",
+    HoldSource.QUOTE: "quoted in quote {}",
+    HoldSource.SALE: "on sale at a fixed price in sale {}",
+    HoldSource.DEAL: "already agreed in deal {}",
+}
+
+
+async def hold_usage(
+    conn: asyncpg.Connection, track_id: UUID, usage: Usage, source: HoldSource, source_id: UUID, now: datetime
+) -> UsageHold:
+    """Reserve `usage` of the track for a sale that opens now, inside the caller's transaction.
+
+    Refused (409, with a sentence) unless clearance says the usage is clearable now and no live sale or
+    deal holds an overlapping usage where either side is exclusive. The track is locked while deciding,
+    so two sales opening at once cannot both pass.
+    """
+    async with conn.transaction():
+        await store.lock_track_holds(conn, track_id)
+        clearance = await rights.clearance(conn, track_id, usage)
+        if clearance.outcome is not Outcome.CLEARABLE_NOW:
+            raise UsageUnavailable(
+                f"{_capitalised(describe_usage(usage))} cannot be sold now: {'; '.join(clearance.reasons)}"
+            )
+        return await _take_hold(conn, track_id, usage, source, source_id, now)
+
+
+async def release_hold(conn: asyncpg.Connection, source: HoldSource, source_id: UUID) -> None:
+    """Let go of the usage a sale or deal held: a round closed with no winner, a negotiation or quote ended
+    without a deal, or a deal was cancelled, expired or refunded. Releasing twice does nothing."""
+    await store.release_hold(conn, source, source_id, None)
+
+
+async def _take_hold(
+    conn: asyncpg.Connection, track_id: UUID, usage: Usage, source: HoldSource, source_id: UUID, now: datetime
+) -> UsageHold:
+    await store.lock_track_holds(conn, track_id)
+    for held in await store.live_holds(conn, track_id):
+        if exclusive_conflict(usage, held.usage):
+            raise UsageUnavailable(
+                f"{_capitalised(describe_usage(usage))} cannot be sold: it overlaps {describe_usage(held.usage)} "
+                f"{_HELD_BY[held.source].format(held.source_id)}"
+            )
+    hold = UsageHold(
+        id=uuid4(), track_id=track_id, usage=usage, source=source, source_id=source_id, created_at=now
+    )
+    await store.insert_hold(conn, hold)
+    return hold
+
+
+async def _pass_hold_to_deal(
+    conn: asyncpg.Connection, deal: Deal, held_by: tuple[HoldSource, UUID] | None
+) -> None:
+    """The deal keeps the usage its sale held (an exclusive sale's hold ends there: it sold its one licence).
+    When the sale's hold is gone already, the deal takes one of its own through the same overlap rule."""
+    await store.lock_track_holds(conn, deal.track_id)
+    sale_hold = None if held_by is None else await store.live_hold(conn, *held_by)
+    if sale_hold is None:
+        await _take_hold(conn, deal.track_id, deal.usage, HoldSource.DEAL, deal.id, deal.created_at)
+        return
+    hold = UsageHold(id=uuid4(), track_id=deal.track_id, usage=deal.usage, source=HoldSource.DEAL, source_id=deal.id,
+                     created_at=deal.created_at)  # fmt: skip
+    await store.insert_hold(conn, hold)
+    if deal.usage.exclusive:
+        await store.release_hold(conn, sale_hold.source, sale_hold.source_id, deal.created_at)
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 # ---------------------------------------------------------------- making deals
@@ -213,13 +302,16 @@ async def create_deal(
     mechanism: Mechanism,
     agreed_at: datetime,
     actor: UUID | None,
+    held_by: tuple[HoldSource, UUID] | None = None,
 ) -> Deal:
     """Record a deal a round's close, an accepted negotiation or an accepted quote struck.
 
     Runs inside the caller's transaction (a savepoint), so the deal exists exactly when what made it
     does; a second call for the same source returns the deal already recorded. The payees are a
     snapshot of the ownership picture now; co-owners whose policy does not cover the deal are asked,
-    and the deal waits for them (or, when nobody needs asking, for payment).
+    and the deal waits for them (or, when nobody needs asking, for payment). The deal takes over the
+    usage hold of the sale `held_by` names, or takes one of its own (409 when another sale or deal
+    holds an overlapping exclusive usage).
     """
     async with conn.transaction():
         existing = await store.deal_from(conn, source, source_id)
@@ -259,6 +351,7 @@ async def create_deal(
             for need in needs
         ]  # fmt: skip
         await store.insert_consents(conn, consents)
+        await _pass_hold_to_deal(conn, deal, held_by)
         await _record(
             conn, deal, "created",
             {"source": source, "source_id": source_id, "mechanism": mechanism, "price": price, "usage": usage,
@@ -679,7 +772,7 @@ async def _price(
             card = list_price(policy.rate_card, usage)
         except TermsError:
             continue
-        lines.append(PriceLine(label=f"{track_rights.party_name(controller)}'s list price for this use",
+        lines.append(PriceLine(label=f"List price of {track_rights.party_name(controller)} for this use",
                                multiplier_bp=None, subtotal=card.price))  # fmt: skip
     lines.append(PriceLine(label="List price: each rights holder's price times its share", multiplier_bp=None,
                            subtotal=listed))  # fmt: skip

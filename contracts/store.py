@@ -17,11 +17,13 @@ from contracts.model import (
     DealEvent,
     DealSource,
     DealState,
+    HoldSource,
     Licence,
     LicenceStatus,
     LicenceTerms,
     Payee,
     Quote,
+    UsageHold,
 )
 from rights.pricing import PriceLine
 from rights.terms import Money, Usage
@@ -350,7 +352,7 @@ async def entries_of(conn: asyncpg.Connection, deal_id: UUID, kind: str) -> list
 async def held_for_deal(conn: asyncpg.Connection, deal_id: UUID) -> list[tuple[UUID | None, UUID, int]]:
     """What each payee account still holds of the deal: (organisation, party, amount), amount > 0."""
     rows = await conn.fetch(
-        """SELECT a.organisation_id, a.party_id, -sum(e.amount) AS held
+        """SELECT a.organisation_id, a.party_id, (-sum(e.amount))::bigint AS held
              FROM ledger_entries e
              JOIN ledger_transactions t ON t.id = e.transaction_id
              JOIN ledger_accounts a ON a.id = e.account_id
@@ -365,7 +367,7 @@ async def held_for_deal(conn: asyncpg.Connection, deal_id: UUID) -> list[tuple[U
 async def unbalanced_transactions(conn: asyncpg.Connection) -> list[tuple[UUID, int]]:
     """Every ledger transaction whose entries do not sum to zero (there should be none)."""
     rows = await conn.fetch(
-        """SELECT t.id, coalesce(sum(e.amount), 0) AS off FROM ledger_transactions t
+        """SELECT t.id, coalesce(sum(e.amount), 0)::bigint AS off FROM ledger_transactions t
              LEFT JOIN ledger_entries e ON e.transaction_id = t.id
             GROUP BY t.id HAVING coalesce(sum(e.amount), 0) <> 0 ORDER BY t.id"""
     )
@@ -405,9 +407,9 @@ async def earnings(
     """The organisation's payee lines of every payment (a refunded one is marked), oldest first."""
     rows = await conn.fetch(
         """SELECT t.deal_id, d.track_id, e.territory, e.side, d.usage ->> 'media' AS media, t.currency,
-                  -sum(e.amount) FILTER (WHERE e.purpose = 'gross') AS gross,
-                  coalesce(sum(e.amount) FILTER (WHERE e.purpose = 'platform_fee'), 0) AS platform_fee,
-                  -sum(e.amount) AS net, t.created_at AS paid_at, t.reference AS payment_reference,
+                  (-sum(e.amount) FILTER (WHERE e.purpose = 'gross'))::bigint AS gross,
+                  coalesce(sum(e.amount) FILTER (WHERE e.purpose = 'platform_fee'), 0)::bigint AS platform_fee,
+                  (-sum(e.amount))::bigint AS net, t.created_at AS paid_at, t.reference AS payment_reference,
                   EXISTS (SELECT 1 FROM ledger_transactions r WHERE r.deal_id = t.deal_id AND r.kind = 'refund')
                       AS refunded
              FROM ledger_entries e
@@ -509,3 +511,57 @@ async def put_allow_list(
 async def organisation_names(conn: asyncpg.Connection, ids: list[UUID]) -> dict[UUID, str]:
     rows = await conn.fetch("SELECT id, name FROM organisations WHERE id = ANY($1::uuid[])", ids)
     return {row["id"]: row["name"] for row in rows}
+
+
+# Usage holds
+
+
+def _hold(row: asyncpg.Record) -> UsageHold:
+    return UsageHold(
+        id=row["id"], track_id=row["track_id"], usage=msgspec.convert(row["usage"], Usage),
+        source=HoldSource(row["source"]), source_id=row["source_id"], created_at=row["created_at"],
+    )  # fmt: skip
+
+
+async def lock_track_holds(conn: asyncpg.Connection, track_id: UUID) -> None:
+    """Serialise hold changes on one track until the transaction ends (an advisory lock keyed by track)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('usage_holds:' || $1::uuid::text, 0))", track_id
+    )
+
+
+async def live_holds(conn: asyncpg.Connection, track_id: UUID) -> list[UsageHold]:
+    rows = await conn.fetch(
+        """SELECT id, track_id, usage, source, source_id, created_at FROM usage_holds
+            WHERE track_id = $1 AND released_at IS NULL ORDER BY created_at, id""",
+        track_id,
+    )
+    return [_hold(r) for r in rows]
+
+
+async def live_hold(conn: asyncpg.Connection, source: HoldSource, source_id: UUID) -> UsageHold | None:
+    row = await conn.fetchrow(
+        """SELECT id, track_id, usage, source, source_id, created_at FROM usage_holds
+            WHERE source = $1 AND source_id = $2 AND released_at IS NULL""",
+        source.value, source_id,
+    )  # fmt: skip
+    return None if row is None else _hold(row)
+
+
+async def insert_hold(conn: asyncpg.Connection, hold: UsageHold) -> None:
+    await conn.execute(
+        """INSERT INTO usage_holds (id, track_id, usage, source, source_id, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        hold.id, hold.track_id, hold.usage, hold.source.value, hold.source_id, hold.created_at,
+    )  # fmt: skip
+
+
+async def release_hold(
+    conn: asyncpg.Connection, source: HoldSource, source_id: UUID, now: datetime | None
+) -> bool:
+    status: str = await conn.execute(
+        """UPDATE usage_holds SET released_at = coalesce($3, now())
+            WHERE source = $1 AND source_id = $2 AND released_at IS NULL""",
+        source.value, source_id, now,
+    )  # fmt: skip
+    return not status.endswith(" 0")

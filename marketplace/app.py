@@ -31,6 +31,7 @@ import web
 import web.pages
 from auction import api as auction_api
 from auction import pages as auction_pages
+from auction.model import OfferLimits
 from contracts import api as contracts_api
 from contracts import pages as contracts_pages
 from contracts import service as contracts_service
@@ -91,6 +92,13 @@ def provide_pool(state: State) -> asyncpg.Pool:
     """For websockets, which must not hold a pooled connection for their whole life."""
     pool: asyncpg.Pool = state.pool
     return pool
+
+
+def provide_offer_limits(state: State) -> OfferLimits:
+    settings: Settings = state.settings
+    return OfferLimits(
+        below_floor_offers=settings.below_floor_offers, window_seconds=settings.below_floor_window_seconds
+    )
 
 
 def provide_data_dir(state: State) -> Path:
@@ -184,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "optional_caller": Provide(provide_optional_caller, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
             "data_dir": Provide(provide_data_dir, sync_to_thread=False),
+            "offer_limits": Provide(provide_offer_limits, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
             "chain": Provide(provide_chain, sync_to_thread=False),
         },
@@ -196,6 +205,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
                     "bids": (settings.bids_per_second, 1),
+                    "invitations": (settings.invitations_per_hour, 3600),
                 },
             }
         ),

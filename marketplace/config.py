@@ -28,6 +28,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cookie_secure: bool
     login_attempts_per_minute: int
     bids_per_second: int
+    invitations_per_hour: int
+    below_floor_offers: int
+    below_floor_window_seconds: int
     upload_limit_bytes: int
     stripe_api_key: str | None
     stripe_api_base: str | None
@@ -120,6 +123,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cookie_secure=_flag(env, "COOKIE_SECURE", False),
         login_attempts_per_minute=_positive_int(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10),
         bids_per_second=_positive_int(env, "BIDS_PER_SECOND", 5),
+        invitations_per_hour=_positive_int(env, "INVITATIONS_PER_HOUR", 20),
+        below_floor_offers=_positive_int(env, "BELOW_FLOOR_OFFERS", 3),
+        below_floor_window_seconds=_positive_int(env, "BELOW_FLOOR_WINDOW_SECONDS", 600),
         upload_limit_bytes=_positive_int(env, "UPLOAD_LIMIT_BYTES", 50 * 1024 * 1024),
         stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
         stripe_api_base=_url(env, "STRIPE_API_BASE", {"http", "https"}),

@@ -100,6 +100,7 @@ class Work(msgspec.Struct, frozen=True, kw_only=True):
     title: str
     iswc: str | None = None
     writer_ids: tuple[UUID, ...] = ()
+    organisation_id: UUID | None = None  # the organisation that controls it (registered it first)
 
 
 class Recording(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +111,19 @@ class Recording(msgspec.Struct, frozen=True, kw_only=True):
     isrc: str | None = None
     work_id: UUID | None = None
     track_id: UUID | None = None
+    organisation_id: UUID | None = None  # the organisation that controls it (its track's owner)
+
+
+class Subject(msgspec.Struct, frozen=True, kw_only=True):
+    """A recording or work as the ownership rule sees it: what it is and which organisation controls it."""
+
+    id: UUID
+    kind: Right  # MASTER: a recording; PUBLISHING: a work
+    title: str
+    organisation_id: UUID | None
+
+    def describe(self) -> str:
+        return f"{'recording' if self.kind is Right.MASTER else 'work'} {self.title!r}"
 
 
 class ControlEdge(msgspec.Struct, frozen=True, kw_only=True):
@@ -229,3 +243,25 @@ class Track(msgspec.Struct, frozen=True, kw_only=True):
     artist: str
     description: str = ""
     created_at: datetime
+
+
+class ClaimStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class DisputedClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """A share an import claims on another organisation's recording or work; it counts only once accepted."""
+
+    id: UUID
+    claimant_organisation_id: UUID
+    controller_organisation_id: UUID
+    subject_id: UUID
+    subject_title: str
+    share: ControlEdge
+    party_name: str
+    source: str  # split_sheet or ddex
+    status: ClaimStatus = ClaimStatus.PENDING
+    created_at: datetime | None = None
+    decided_at: datetime | None = None

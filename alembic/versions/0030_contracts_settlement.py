@@ -9,7 +9,7 @@ earned, nor a refund take back what was already transferred without its reversal
 from marketplace.migrations import run_sql
 
 revision = "0030_contracts_settlement"
-down_revision = "0005_contracts_deals"
+down_revision = "0012_contracts_usage_holds"
 branch_labels = None
 depends_on = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -13,7 +14,13 @@ from litestar.response import Redirect, Template
 
 from marketplace.accounts import service
 from marketplace.accounts.api import end_session, expired_session_cookie, start_session
-from marketplace.accounts.model import Credentials, OrganisationKind, Registration, SelfServiceRole
+from marketplace.accounts.model import (
+    Credentials,
+    InvitationAcceptance,
+    OrganisationKind,
+    Registration,
+    SelfServiceRole,
+)
 from marketplace.accounts.store import principal_of
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -79,10 +86,38 @@ async def register_form(
     return Redirect("/", cookies=[await start_session(request, principal_of(user))])
 
 
+@get("/invitations/accept", include_in_schema=False)
+async def invitation_page(token: str = "") -> Template:
+    return Template("accounts/accept_invitation.html", context={"token": token, "values": {}, "error": None})
+
+
+@post("/invitations/accept", include_in_schema=False, opt={"rate_limit": "login"})
+async def invitation_form(
+    request: Request[Any, Any, Any], conn: asyncpg.Connection, data: Form
+) -> Response[Any]:
+    fields = {key: value for key, value in data.items() if key in InvitationAcceptance.__struct_fields__}
+    try:
+        acceptance = msgspec.convert(fields, InvitationAcceptance, strict=False)
+        user = await service.accept_invitation(conn, acceptance, datetime.now(UTC))
+    except (msgspec.ValidationError, service.EmailTaken, service.InvitationUnusable) as exc:
+        context = {"token": data.get("token", ""), "values": {"display_name": data.get("display_name", "")},
+                   "error": _form_error(exc)}  # fmt: skip
+        return Template("accounts/accept_invitation.html", context=context, status_code=400)
+    return Redirect("/", cookies=[await start_session(request, principal_of(user))])
+
+
 @post("/logout", include_in_schema=False)
 async def logout_form(request: Request[Any, Any, Any]) -> Response[Any]:
     await end_session(request)
     return Redirect("/", cookies=[expired_session_cookie()])
 
 
-page_handlers = [login_page, login_form, register_page, register_form, logout_form]
+page_handlers = [
+    login_page,
+    login_form,
+    register_page,
+    register_form,
+    invitation_page,
+    invitation_form,
+    logout_form,
+]

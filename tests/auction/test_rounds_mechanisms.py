@@ -155,21 +155,25 @@ async def test_negotiation_counters_automatically_and_is_seen_only_by_its_two_pa
         )
         assert started.status_code == 201, started.text
         negotiation = started.json()
-        assert negotiation["state"] == "awaiting_buyer" and negotiation["offers"][-1]["amount"] == eur(14_000)
+        assert negotiation["state"] == "awaiting_buyer" and negotiation["offers"][-1]["amount"] == eur(13_000)
         countered = await buyer.client.post(
             f"/api/negotiations/{negotiation['id']}/counter", json={"amount": eur(12_000)}
         )
-        assert countered.json()["offers"][-1] == {**countered.json()["offers"][-1], "amount": eur(13_000)}
+        assert countered.json()["offers"][-1] == {**countered.json()["offers"][-1], "amount": eur(12_500)}
         accepted = await buyer.client.post(f"/api/negotiations/{negotiation['id']}/accept")
-        assert accepted.json()["state"] == "accepted" and accepted.json()["price"] == eur(13_000)
+        assert accepted.json()["state"] == "accepted" and accepted.json()["price"] == eur(12_500)
         moves = await seller_room.until(lambda w: len([k for k in w.kinds() if k == "negotiation"]) == 3)
         assert moves
         last = [f for f in seller_room.events if f["event"]["kind"] == "negotiation"][-1]["event"]
-        assert last["deal_id"] and last["negotiation"]["price"] == eur(13_000)
+        assert last["deal_id"] and last["negotiation"]["price"] == eur(12_500)
         await _streamed_up_to(other_room, max(seller_room.seqs()))
         assert "negotiation" not in other_room.kinds(), "the other buyer's stream passed the moves unseen"
     refused = await other.client.post(f"/api/negotiations/{negotiation['id']}/accept")
     assert refused.status_code == 404
+    deal = (await buyer.client.get(f"/api/deals/{last['deal_id']}")).json()["deal"]
+    assert deal["buyer"] == str(buyer.principal.organisation_id) and deal["price"] == eur(13_000)
+    assert deal["state"] == "awaiting_payment" and sum(p["share_bps"] for p in deal["payees"]) == 10_000
+    assert (await other.client.get(f"/api/deals/{last['deal_id']}")).status_code == 404
 
 
 async def test_an_exclusive_licence_is_agreed_with_one_buyer_only(

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.model import Payee
-from contracts.payouts import PayoutError, largest_remainder, payout_lines
+from contracts.payouts import PayoutError, largest_remainder, payout_lines, split_fee
 from rights.terms import Money
 
 weights_strategy = st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=12).filter(
@@ -122,3 +122,18 @@ def test_payout_lines_sum_to_the_price_whatever_the_order_of_payees(
     rest = amount - lines[0].amount
     for payee, line in zip(payees, lines[1:], strict=True):
         assert abs(line.amount - Fraction(rest * payee.share_bps, 10_000)) < 1
+
+
+@given(
+    amount=st.integers(min_value=1, max_value=10**10),
+    shares=payee_shares,
+    fee_bps=st.integers(min_value=0, max_value=10_000),
+)
+def test_split_fee_gross_parts_sum_to_the_price_and_net_parts_to_the_price_less_the_fee(
+    amount: int, shares: list[int], fee_bps: int
+) -> None:
+    payees = [_payee(i, share, org=100 + i) for i, share in enumerate(shares)]
+    fee, splits = split_fee(Money(amount, "EUR"), payees, fee_bps)
+    assert sum(s.gross for s in splits) == amount
+    assert sum(s.net for s in splits) == amount - fee
+    assert sum(s.gross - s.net for s in splits) == fee

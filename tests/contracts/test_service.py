@@ -14,7 +14,7 @@ from contracts.model import ConsentStatus, DealState
 from rights.identity import Principal, Role
 from rights.store import open_store
 from rights.terms import Money
-from tests.contracts.world import NOW, Recorded, member, round_deal, world
+from tests.contracts.world import NOW, USAGE, Recorded, member, round_deal, world
 
 EUR = "EUR"
 
@@ -299,3 +299,45 @@ async def test_earnings_refuse_an_unknown_grouping(db: asyncpg.Connection) -> No
                        display_name="A")  # fmt: skip
     with pytest.raises(ValueError, match="group_by must be one of track, territory, month"):
         await service.earnings(db, caller, "artist")
+
+
+async def test_a_quote_follows_demand_where_the_sellers_policy_asks_for_a_dynamic_price(
+    db: asyncpg.Connection,
+) -> None:
+    w = await world(db, dynamic=True)
+    first = await service.request_quote(db, w.buyer, w.track_id, USAGE, NOW)
+    assert first.dynamic and first.price == Money(200_000, EUR)
+    assert first.breakdown[-1].label == "Demand: 0 recent requests, 0 watching, 0 licences"
+    other_buyer = await member(db, "Other Agency", Role.BUYER, "agency")
+    second = await service.request_quote(db, other_buyer, w.track_id, USAGE, NOW)
+    assert second.price == Money(203_000, EUR)  # +1 % for a recent request, +0.5 % for an interested buyer
+
+
+async def test_a_list_price_quote_stands_for_fifteen_minutes_and_names_each_holders_price(
+    db: asyncpg.Connection,
+) -> None:
+    w = await world(db)
+    quote = await service.request_quote(db, w.buyer, w.track_id, USAGE, NOW)
+    assert not quote.dynamic and quote.expires_at == NOW + timedelta(minutes=15)
+    assert [line.label for line in quote.breakdown] == [
+        "List price of Harbour Songs for this use",
+        "List price of Northern Lights Records for this use",
+        "List price: each rights holder's price times its share",
+    ]
+    with pytest.raises(service.QuoteRefused, match="your own track"):
+        await service.request_quote(db, w.label, w.track_id, USAGE, NOW)
+
+
+async def test_an_exclusive_deal_holds_its_usage_until_it_expires_unpaid(db: asyncpg.Connection) -> None:
+    w = await world(db)
+    exclusive = msgspec.structs.replace(USAGE, exclusive=True)
+    deal = await service.create_deal(
+        db, source=service.DealSource.NEGOTIATION, source_id=uuid4(), track_id=w.track_id,
+        seller=w.label.organisation_id, buyer=w.buyer.organisation_id, price=Money(300_000, EUR), usage=exclusive,
+        mechanism=service.Mechanism.VICKREY, agreed_at=NOW, actor=None,
+    )  # fmt: skip
+    with pytest.raises(service.UsageUnavailable, match="already agreed in deal"):
+        await service.hold_usage(db, w.track_id, USAGE, service.HoldSource.SALE, uuid4(), NOW)
+    await service.enforce_deadline(db, deal.id, NOW + timedelta(hours=72))
+    held = await service.hold_usage(db, w.track_id, USAGE, service.HoldSource.SALE, uuid4(), NOW)
+    assert held.usage == USAGE

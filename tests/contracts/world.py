@@ -53,11 +53,13 @@ class World(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def world(
-    conn: asyncpg.Connection, *, publisher_policy: bool = True, list_base: int = 100_000
-) -> World:
-    label = await member(conn, "Northern Lights Records", Role.RIGHTS_HOLDER)
-    publisher = await member(conn, "Harbour Songs Publishing", Role.RIGHTS_HOLDER, "publisher")
-    buyer = await member(conn, "Brightside Agency", Role.BUYER, "agency")
+    conn: asyncpg.Connection, *, publisher_policy: bool = True, list_base: int = 100_000, dynamic: bool = False,
+    label: Principal | None = None, publisher: Principal | None = None, buyer: Principal | None = None,
+) -> World:  # fmt: skip
+    """The world, with the members given (signed-in test users) or new ones."""
+    label = label or await member(conn, "Northern Lights Records", Role.RIGHTS_HOLDER)
+    publisher = publisher or await member(conn, "Harbour Songs Publishing", Role.RIGHTS_HOLDER, "publisher")
+    buyer = buyer or await member(conn, "Brightside Agency", Role.BUYER, "agency")
     track = await rights.create_track(conn, owner_organisation_id=label.organisation_id, title="Night Drive",
                                       artist="Zoë")  # fmt: skip
     store = open_store(conn)
@@ -84,7 +86,9 @@ async def world(
     for party in opted_in:
         await store.put_policy(
             LicensingPolicy(id=uuid4(), party_id=party.id, rate_card=card, automated_media=frozenset(Media),
-                            mechanisms={m: (Mechanism.FIXED_PRICE, Mechanism.VICKREY) for m in Media})
+                            mechanisms={m: (Mechanism.FIXED_PRICE, Mechanism.VICKREY) for m in Media},
+                            dynamic_pricing=dynamic, floor=Money(50_000, "EUR") if dynamic else None,
+                            ceiling=Money(300_000, "EUR") if dynamic else None)
         )  # fmt: skip
     return World(label=label, publisher=publisher, buyer=buyer, track_id=track.id, label_party=label_party,
                  publisher_party=publisher_party, isrc=isrc)  # fmt: skip
