@@ -86,5 +86,9 @@ class ChainAnchorSink(Generic[A]):
         return [self.make_anchor(seq=h.seq, hash=h.hash, anchored_at=h.anchored_at) for h in heads]
 
     async def newest(self) -> A | None:
-        every = await self.anchors()
-        return every[-1] if every else None
+        head = await service.newest_anchored_head(self.pool, self.client)
+        return (
+            None
+            if head is None
+            else self.make_anchor(seq=head.seq, hash=head.hash, anchored_at=head.anchored_at)
+        )

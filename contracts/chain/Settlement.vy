@@ -23,7 +23,7 @@ event Withdrawn:
 
 event Anchored:
     head_hash: bytes32
-    seq: uint256
+    seq: indexed(uint256)
 
 token: public(immutable(IERC20))
 platform: public(immutable(address))

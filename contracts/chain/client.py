@@ -160,28 +160,36 @@ class ChainClient:
             )
         return found
 
-    async def anchored_heads(self, settlement_address: str, from_block: int) -> list[AnchoredHead]:
-        """The Anchored events of one Settlement contract, oldest first."""
+    async def anchored_heads(
+        self, settlement_address: str, from_block: int, *, seq: int | None = None
+    ) -> list[AnchoredHead]:
+        """The Anchored events of one Settlement contract (only the one for `seq`, if given), oldest first."""
         event = self.contract("Settlement", settlement_address).events.Anchored
+        topics: list[Any] = [event.topic]
+        if seq is not None:
+            topics.append("0x" + seq.to_bytes(32, "big").hex())
         raw = await self._call(
             self.web3.eth.get_logs(
                 {
                     "address": self.web3.to_checksum_address(settlement_address),
                     "fromBlock": from_block,
                     "toBlock": "latest",
-                    "topics": [event.topic],
+                    "topics": topics,
                 }
             )
         )
+        stamps: dict[int, datetime] = {}
         heads = []
         for entry in raw:
-            block = await self._call(self.web3.eth.get_block(entry["blockNumber"]))
+            if entry["blockNumber"] not in stamps:
+                block = await self._call(self.web3.eth.get_block(entry["blockNumber"]))
+                stamps[entry["blockNumber"]] = datetime.fromtimestamp(block["timestamp"], UTC)
             decoded = event.process_log(entry)
             heads.append(
                 AnchoredHead(
                     seq=int(decoded["args"]["seq"]),
                     hash=bytes(decoded["args"]["head_hash"]).hex(),
-                    anchored_at=datetime.fromtimestamp(block["timestamp"], UTC),
+                    anchored_at=stamps[entry["blockNumber"]],
                 )
             )
         return heads

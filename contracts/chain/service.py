@@ -480,6 +480,19 @@ async def anchored_heads(pool: asyncpg.Pool, client: ChainClient) -> list[Anchor
     return await client.anchored_heads(deployment.settlement_address, deployment.deployed_block)
 
 
+async def newest_anchored_head(pool: asyncpg.Pool, client: ChainClient) -> AnchoredHead | None:
+    """The last head anchored: read from the contract's storage, timed by its one Anchored event."""
+    deployment = await _anchor_contract(pool)
+    if deployment is None:
+        return None
+    contract = client.contract("Settlement", deployment.settlement_address)
+    seq = int(await client.read(contract.functions.anchored_seq()))
+    if seq == 0:
+        return None
+    found = await client.anchored_heads(deployment.settlement_address, deployment.deployed_block, seq=seq)
+    return found[-1] if found else None
+
+
 async def overview(pool: asyncpg.Pool, client: ChainClient) -> ChainOverview:
     async with pool.acquire() as conn:
         chain_id = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
