@@ -10,6 +10,7 @@ from arq import cron
 
 from contracts.chain import service
 from contracts.chain.client import ChainUnavailable
+from contracts.service import Notifier
 
 log = logging.getLogger("contracts.chain.jobs")
 
@@ -29,6 +30,7 @@ async def follow_settlements(ctx: dict[str, Any]) -> dict[str, Any]:
         return {"skipped": str(unavailable)}
     if report is None:
         return {"skipped": "no contracts deployed"}
+    await Notifier(publish=ctx["redis"].publish, jobs=ctx["redis"]).updates(report.updates)
     if report.paid or report.flagged or report.dropped:
         log.info(
             "chain listener step",

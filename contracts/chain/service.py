@@ -67,6 +67,7 @@ class FollowReport(msgspec.Struct, frozen=True, kw_only=True):
     flagged: list[str]
     dropped: list[str]
     seen: list[str]
+    updates: list[deals.DealUpdate]  # for the parties, to publish once the step has committed
 
 
 def platform_account() -> LocalAccount:
@@ -368,7 +369,9 @@ async def follow_settlements(
         seen=seen,
     )
     currency_of = {d.settlement_address: d.currency for d in recorded}
-    report = FollowReport(head=head, applied_to=plan.applied_to, paid=[], flagged=[], dropped=[], seen=[])
+    report = FollowReport(
+        head=head, applied_to=plan.applied_to, paid=[], flagged=[], dropped=[], seen=[], updates=[]
+    )
     async with pool.acquire() as conn, conn.transaction():
         if await chain_store.applied_to(conn, chain_id, lock=True) != applied_to:
             return report  # another worker moved the cursor meanwhile; the next step starts from there
@@ -383,7 +386,9 @@ async def follow_settlements(
         for confirmed in plan.confirm:
             paid = await _decide(conn, chain_id, confirmed, currency_of[confirmed.settlement_address], now)
             if paid is not None:
-                report.paid.append(paid)
+                report.paid.append(paid.id)
+                seq, kind, at = await chain_store.latest_deal_event(conn, paid.id)
+                report.updates.append(deals.DealUpdate(deal_id=paid.id, seq=seq, kind=kind, at=at, deal=paid))
             elif (
                 await chain_store.sighting(conn, confirmed.tx_hash, confirmed.log_index)
             ).status is SightingStatus.FLAGGED:  # type: ignore[union-attr]
@@ -409,8 +414,8 @@ def _mismatch(deal: Deal | None, log_: SettledLog, currency: str) -> str | None:
 
 async def _decide(
     conn: asyncpg.Connection, chain_id: int, confirmed: SettledLog, currency: str, now: datetime
-) -> UUID | None:
-    """Pay the deal with a confirmed log, or flag the log for review; once per log. The deal paid, if any."""
+) -> Deal | None:
+    """Pay the deal with a confirmed log, or flag the log for review; once per log. The deal as paid, if it was."""
     earlier = await chain_store.sighting(conn, confirmed.tx_hash, confirmed.log_index, lock=True)
     if earlier is not None and earlier.status in {SightingStatus.PAID, SightingStatus.FLAGGED}:
         return None
@@ -420,7 +425,7 @@ async def _decide(
     if deal is not None and reason is None:
         try:
             async with conn.transaction():  # a savepoint: a refused payment is flagged, the step goes on
-                await deals.record_payment(
+                deal = await deals.record_payment(
                     conn, deal.id, method="chain", reference=f"{confirmed.tx_hash}:{confirmed.log_index}",
                     amount=Money(confirmed.amount, currency), now=now,
                 )  # fmt: skip
@@ -436,7 +441,7 @@ async def _decide(
                 {"tx_hash": confirmed.tx_hash, "log_index": confirmed.log_index, "reason": reason}, None,
             )  # fmt: skip
         return None
-    return deal.id if deal else None
+    return deal
 
 
 async def deal_sightings(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> list[Sighting]:

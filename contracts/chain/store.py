@@ -176,3 +176,12 @@ async def deal_sightings(conn: asyncpg.Connection, deal_id: UUID) -> list[Sighti
         f"SELECT {_SIGHTING} FROM chain_settlements WHERE deal_id = $1 ORDER BY seen_at", deal_id
     )
     return [_sighting(row) for row in rows]
+
+
+async def latest_deal_event(conn: asyncpg.Connection, deal_id: UUID) -> tuple[int, str, datetime]:
+    """The deal's newest numbered event (seq, kind, at), to tell the parties after the commit."""
+    row = await conn.fetchrow(
+        "SELECT seq, kind, at FROM deal_events WHERE deal_id = $1 ORDER BY seq DESC LIMIT 1", deal_id
+    )
+    assert row is not None, "a paid deal has events"
+    return row["seq"], row["kind"], row["at"]

@@ -88,6 +88,8 @@ async def test_a_buyer_pays_with_the_demo_wallet_the_deal_is_licensed_and_chain_
     report = await service.follow_settlements(pg_pool, chain, now=datetime.now(UTC))
     assert report is not None and deal.id in report.paid
     assert (await fetch_deal(pg_pool, deal)).state is DealState.LICENSED
+    told = [update for update in report.updates if update.deal_id == deal.id]
+    assert [(update.kind, update.deal.state) for update in told] == [("licence_issued", DealState.LICENSED)]
 
     async with pg_pool.acquire() as conn:
         ledger = {line.organisation_id: line.amount for line in await deals.payable_payees(conn, deal.id)}
@@ -140,3 +142,38 @@ async def test_the_listener_pays_a_deal_once_across_a_restart_from_an_older_bloc
         )
     assert (payments, events) == (1, 1)
     assert (await fetch_deal(pg_pool, deal)).state is DealState.LICENSED
+
+
+async def test_the_listener_job_tells_the_deal_channel_once_the_payment_is_committed(
+    pg_pool: asyncpg.Pool,
+    chain: ChainClient,
+    deployments: dict[str, Deployment],
+    make_deal: MakeDeal,
+    redis_url: str,
+) -> None:
+    import msgspec
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from contracts.chain.jobs import follow_settlements
+    from tests.chain.test_listener import pay_on_chain
+
+    deal = await make_deal()
+    redis = await create_pool(RedisSettings.from_dsn(redis_url))
+    subscription = redis.pubsub()
+    await subscription.subscribe(deals.deal_channel(deal.id))
+    try:
+        await pay_on_chain(chain, deployments["EUR"], deal)
+        result = await follow_settlements({"pool": pg_pool, "chain": chain, "redis": redis})
+        assert str(deal.id) in result["paid"]
+        message = None
+        for _ in range(50):
+            message = await subscription.get_message(ignore_subscribe_messages=True, timeout=0.2)
+            if message is not None:
+                break
+        assert message is not None, "nothing was published on the deal's channel"
+        update = msgspec.json.decode(message["data"], type=deals.DealUpdate)
+        assert (update.deal_id, update.deal.state) == (deal.id, DealState.LICENSED)
+    finally:
+        await subscription.aclose()
+        await redis.aclose()
