@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import msgspec
 
 from marketplace.config import Settings
 
@@ -83,22 +83,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class Registry(msgspec.Struct, kw_only=True):
+    """The running Anvil and the processes using it; `pid` 0 when none runs."""
+
+    pid: int = 0
+    url: str = ""
+    users: list[int] = msgspec.field(default_factory=list)
+
+
 @contextmanager
-def _locked_registry(node_dir: Path) -> Iterator[dict[str, object]]:
-    """The registry {pid, url, users}, read and rewritten under an exclusive lock."""
+def _locked_registry(node_dir: Path) -> Iterator[Registry]:
+    """The registry, read and rewritten (or removed once nothing runs) under an exclusive lock."""
     node_dir.mkdir(parents=True, exist_ok=True)
-    registry_path = node_dir / "anvil.json"
+    path = node_dir / "anvil.json"
     with open(node_dir / ".anvil.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            registry: dict[str, object] = (
-                json.loads(registry_path.read_text()) if registry_path.exists() else {}
-            )
+            registry = msgspec.json.decode(path.read_bytes(), type=Registry) if path.exists() else Registry()
             yield registry
-            if registry:
-                registry_path.write_text(json.dumps(registry))
+            if registry.pid:
+                path.write_bytes(msgspec.json.encode(registry))
             else:
-                registry_path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -134,20 +140,16 @@ def embedded_chain_url(data_dir: Path) -> str:
     """The URL of the data dir's Anvil, started now unless another process already runs it."""
     node_dir = data_dir / "anvil"
     with _locked_registry(node_dir) as registry:
-        pid, url = registry.get("pid"), registry.get("url")
-        running = isinstance(pid, int) and isinstance(url, str) and _alive(pid) and _answers(url)
-        if not running:
-            pid, url = _start(node_dir)
-            registry.clear()
-            registry.update({"pid": pid, "url": url, "users": []})
-        users = [user for user in registry["users"] if _alive(user)]  # type: ignore[attr-defined]
-        if os.getpid() not in users:
-            users.append(os.getpid())
-        registry["users"] = users
+        if not (registry.pid and _alive(registry.pid) and _answers(registry.url)):
+            registry.pid, registry.url = _start(node_dir)
+            registry.users = []
+        registry.users = [user for user in registry.users if _alive(user) and user != os.getpid()] + [
+            os.getpid()
+        ]
+        url = registry.url
     if "node_dir" not in _joined:
         _joined["node_dir"] = node_dir
         atexit.register(release)
-    assert isinstance(url, str)
     return url
 
 
@@ -162,12 +164,11 @@ def release() -> None:
     if node_dir is None:
         return
     with _locked_registry(node_dir) as registry:
-        users = [user for user in registry.get("users", []) if user != os.getpid() and _alive(user)]  # type: ignore[attr-defined]
-        registry["users"] = users
-        pid = registry.get("pid")
-        if users or not isinstance(pid, int):
+        registry.users = [user for user in registry.users if user != os.getpid() and _alive(user)]
+        pid = registry.pid
+        if registry.users or not pid:
             return
-        registry.clear()
+        registry.pid = 0  # the registry file goes: nothing runs once Anvil stops
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10

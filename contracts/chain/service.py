@@ -384,14 +384,14 @@ async def follow_settlements(
             await chain_store.save_sighting(conn, chain_id, sighted, deal_id=known, status=SightingStatus.SEEN, reason=None, now=now)  # fmt: skip
             report.seen.append(f"{sighted.tx_hash}:{sighted.log_index}")
         for confirmed in plan.confirm:
-            paid = await _decide(conn, chain_id, confirmed, currency_of[confirmed.settlement_address], now)
+            decided, paid = await _decide(
+                conn, chain_id, confirmed, currency_of[confirmed.settlement_address], now
+            )
             if paid is not None:
                 report.paid.append(paid.id)
                 seq, kind, at = await chain_store.latest_deal_event(conn, paid.id)
                 report.updates.append(deals.DealUpdate(deal_id=paid.id, seq=seq, kind=kind, at=at, deal=paid))
-            elif (
-                await chain_store.sighting(conn, confirmed.tx_hash, confirmed.log_index)
-            ).status is SightingStatus.FLAGGED:  # type: ignore[union-attr]
+            elif decided is SightingStatus.FLAGGED:
                 report.flagged.append(f"{confirmed.tx_hash}:{confirmed.log_index}")
         await chain_store.move_cursor(conn, chain_id, plan.applied_to, now)
     return report
@@ -414,11 +414,14 @@ def _mismatch(deal: Deal | None, log_: SettledLog, currency: str) -> str | None:
 
 async def _decide(
     conn: asyncpg.Connection, chain_id: int, confirmed: SettledLog, currency: str, now: datetime
-) -> Deal | None:
-    """Pay the deal with a confirmed log, or flag the log for review; once per log. The deal as paid, if it was."""
+) -> tuple[SightingStatus | None, Deal | None]:
+    """Pay the deal with a confirmed log, or flag the log for review; once per log.
+
+    What was decided now (None: decided before) and the deal as paid, if it was paid now.
+    """
     earlier = await chain_store.sighting(conn, confirmed.tx_hash, confirmed.log_index, lock=True)
     if earlier is not None and earlier.status in {SightingStatus.PAID, SightingStatus.FLAGGED}:
-        return None
+        return None, None
     deal_id = deal_id_from_ref(_hex32(confirmed.deal_ref))
     deal = await deal_store.deal(conn, deal_id) if deal_id else None
     reason = _mismatch(deal, confirmed, currency)
@@ -440,8 +443,8 @@ async def _decide(
                 conn, "deal", deal.id, "chain_payment_flagged",
                 {"tx_hash": confirmed.tx_hash, "log_index": confirmed.log_index, "reason": reason}, None,
             )  # fmt: skip
-        return None
-    return deal
+        return status, None
+    return status, deal
 
 
 async def deal_sightings(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> list[Sighting]:
