@@ -24,11 +24,14 @@ def deal_id_from_ref(ref: bytes) -> UUID | None:
 
 
 def settlement_shares(owed: Sequence[tuple[str, int]], first: str) -> list[tuple[str, int]]:
-    """Basis points per address in proportion to what each is owed, summing to exactly 10,000.
+    """Basis points per address, summing to exactly 10,000, so the contract credits what each is owed.
 
-    `owed` may name an address more than once (its amounts are added). `first` leads the list: the
-    contract gives the remainder of its floored split to the first payee. Largest remainder, ties to
-    the larger amount, then the lower address, so the result does not depend on the input order.
+    `owed` may name an address more than once (its amounts are added); `first` (the platform) leads
+    the list and takes the contract's remainder. Every other address gets the most basis points whose
+    floored credit does not exceed what it is owed: its credit is exactly what it is owed whenever
+    whole basis points can express it (always for amounts up to 10,000 units) and otherwise short by
+    less than amount / 10,000 units, which the first address holds. Should those shares leave the
+    first address too little, shares in proportion to what is owed are used instead.
     """
     totals: dict[str, int] = {}
     for address, amount in owed:
@@ -38,14 +41,24 @@ def settlement_shares(owed: Sequence[tuple[str, int]], first: str) -> list[tuple
     whole = sum(totals.values())
     if whole <= 0:
         raise SplitError("nothing is owed to anyone")
-    totals.setdefault(first.lower(), 0)
+    lead = first.lower()
+    others = sorted(address for address in totals if address != lead and totals[address] > 0)
+    bps = {address: (WHOLE_BPS * (totals[address] + 1) - 1) // whole for address in others}
+    if sum(bps.values()) > WHOLE_BPS:
+        bps = _proportional(totals, whole)
+    return [
+        (lead, WHOLE_BPS - sum(bps.get(a, 0) for a in others)),
+        *((a, bps[a]) for a in others if bps.get(a, 0) > 0),
+    ]
+
+
+def _proportional(totals: dict[str, int], whole: int) -> dict[str, int]:
+    """Largest remainder over 10,000 basis points; ties to the larger amount, then the lower address."""
     bps = {address: amount * WHOLE_BPS // whole for address, amount in totals.items()}
     left = WHOLE_BPS - sum(bps.values())
-    by_remainder = sorted(totals, key=lambda a: (-(totals[a] * WHOLE_BPS % whole), -totals[a], a))
-    for address in by_remainder[:left]:
+    for address in sorted(totals, key=lambda a: (-(totals[a] * WHOLE_BPS % whole), -totals[a], a))[:left]:
         bps[address] += 1
-    ordered = [first.lower(), *sorted(a for a in bps if a != first.lower())]
-    return [(address, bps[address]) for address in ordered if bps[address] > 0 or address == first.lower()]
+    return bps
 
 
 def credits(amount: int, shares_bps: Sequence[int]) -> list[int]:

@@ -35,6 +35,49 @@ def test_shares_follow_what_each_address_is_owed() -> None:
     assert settlement_shares(owed, first=PLATFORM) == [(PLATFORM, 1_000), (label, 6_000), (publisher, 3_000)]
 
 
+@given(
+    owed=st.lists(st.tuples(addresses, st.integers(0, 5_000)), min_size=1, max_size=20),
+    fee=st.integers(100, 3_000),
+)
+def test_up_to_10000_units_every_address_is_credited_exactly_what_it_is_owed(
+    owed: list[tuple[str, int]], fee: int
+) -> None:
+    lines = [(PLATFORM, fee), *owed]
+    amount = sum(amount for _, amount in lines)
+    if amount > 10_000:
+        return
+    shares = settlement_shares(lines, first=PLATFORM)
+    credited = dict(zip([a for a, _ in shares], credits(amount, [bps for _, bps in shares]), strict=True))
+    expected: dict[str, int] = {}
+    for address, amount_owed in lines:
+        expected[address] = expected.get(address, 0) + amount_owed
+    assert {a: c for a, c in credited.items() if c} == {a: e for a, e in expected.items() if e}
+
+
+@given(
+    owed=st.lists(
+        st.tuples(addresses.filter(lambda a: a != PLATFORM), st.integers(0, 10**9)), min_size=1, max_size=20
+    ),
+    fee_bps=st.integers(500, 3_000),
+)
+def test_above_10000_units_no_payee_is_credited_more_than_owed_and_the_shortfall_stays_small(
+    owed: list[tuple[str, int]], fee_bps: int
+) -> None:
+    net = sum(amount for _, amount in owed)
+    if net == 0:
+        return
+    fee = net * fee_bps // (10_000 - fee_bps)
+    amount = net + fee
+    shares = settlement_shares([(PLATFORM, fee), *owed], first=PLATFORM)
+    credited = dict(zip([a for a, _ in shares], credits(amount, [bps for _, bps in shares]), strict=True))
+    totals: dict[str, int] = {}
+    for address, amount_owed in owed:
+        totals[address] = totals.get(address, 0) + amount_owed
+    for address, amount_owed in totals.items():
+        assert amount_owed - amount / 10_000 < credited.get(address, 0) <= amount_owed
+    assert credited[PLATFORM] >= fee
+
+
 def test_an_address_owed_twice_gets_one_share() -> None:
     label = "0x" + "01" * 20
     assert settlement_shares([(label, 1), (label.upper().replace("0X", "0x"), 1)], first=PLATFORM) == [
