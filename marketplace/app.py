@@ -18,6 +18,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import ServiceUnavailableException
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
@@ -37,6 +38,9 @@ from contracts import api as contracts_api
 from contracts import pages as contracts_pages
 from contracts import service as contracts_service
 from contracts import stripe_api
+from contracts.chain import api as chain_api
+from contracts.chain import pages as chain_pages
+from contracts.chain.client import ChainClient
 from contracts.payments import StripeGateway
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
@@ -46,6 +50,8 @@ from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
 from marketplace.apidocs import LocalSwaggerRenderPlugin, assets_router
 from marketplace.bodies import body_middleware
+from marketplace.chain import chain_client
+from marketplace.chain import prepare as prepare_chain
 from marketplace.config import Settings, load_settings
 from marketplace.connections import connection_middleware, provide_conn, provide_connect
 from marketplace.db import create_pool as create_db_pool
@@ -112,6 +118,14 @@ def provide_payments(state: State) -> StripeGateway:
     return payments
 
 
+def provide_chain(state: State) -> ChainClient:
+    """The chain node client; 503 when this server has no node (no CHAIN_RPC_URL and no Anvil installed)."""
+    client: ChainClient | None = state.chain
+    if client is None:
+        raise ServiceUnavailableException("on-chain settlement is not available on this server")
+    return client
+
+
 def _csrf_field(context: dict[str, Any]) -> Markup:
     token = context["request"].scope.get("state", {}).get("csrf_token", "")
     return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token)
@@ -158,6 +172,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     urls = store_urls(settings)
     payments = stripe_gateway(settings)
     redis = Redis.from_url(urls.redis_url)
+    chain = chain_client(settings)
     channels = ChannelsPlugin(
         backend=RedisChannelsPubSubBackend(redis=redis),
         arbitrary_channels_allowed=True,
@@ -172,12 +187,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         fallback = asyncio.create_task(
             sweep_while_no_worker(app, auction_api.relay(channels, app.state.jobs))
         )
+        await prepare_chain(app.state.pool, chain)
         try:
             yield
         finally:
             fallback.cancel()
             await asyncio.gather(fallback, return_exceptions=True)
             await app.state.jobs.aclose()
+            if chain is not None:
+                await chain.close()
             await _close_pool(app.state.pool)
             await redis.aclose()
             await payments.close()
@@ -197,6 +215,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auction_pages.page_handlers,
             *discovery_api.route_handlers,
             *discovery_pages.page_handlers,
+            *chain_api.route_handlers,
+            *chain_pages.page_handlers,
             *contracts_api.route_handlers,
             *contracts_pages.page_handlers,
             *stripe_api.route_handlers,
@@ -213,6 +233,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "offer_limits": Provide(provide_offer_limits, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
             "payments": Provide(provide_payments, sync_to_thread=False),
+            "chain": Provide(provide_chain, sync_to_thread=False),
         },
         state=State(
             {
@@ -220,6 +241,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "redis": redis,
                 "urls": urls,
                 "payments": payments,
+                "chain": chain,
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
                     "login_failures": (

@@ -1,4 +1,5 @@
-"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify/checkpoint, demo, user add."""
+"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify/checkpoint, demo, user add,
+chain compile."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def _connect(settings: Settings) -> StoreUrls:
     urls = store_urls(settings)
     export_to_environment(urls)
     return urls
+
+
+def _join_chain(settings: Settings) -> None:
+    """Start (or join) the embedded Anvil now, so this process holds it until it exits."""
+    from marketplace.anvil import AnvilUnavailable, chain_url
+
+    try:
+        chain_url(settings)
+    except AnvilUnavailable as missing:
+        print(f"on-chain settlement is off: {missing}", file=sys.stderr)
 
 
 def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
@@ -55,6 +66,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         stripe_standin.ensure_webhook_endpoint(
             stripe_standin.join(settings.data_dir), f"http://{host}:{args.port}/api/stripe/webhook"
         )
+    _join_chain(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead lets the worker be
     # stopped below and the embedded servers be released at exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -87,6 +99,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from marketplace.worker import worker_settings
 
     _connect(settings)
+    _join_chain(settings)
     Worker(**worker_settings()).run()
     return 0
 
@@ -146,7 +159,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     upgrade(urls.database_url)
 
     async def seed(conn: Any) -> int:
-        await demo.seed(conn, settings.data_dir)
+        from marketplace.chain import chain_client, seed_demo_wallets
+
+        organisations = await demo.seed(conn, settings.data_dir)
+        await seed_demo_wallets(conn, chain_client(settings), organisations)
         print("demo data ready; sign in with any of these (password: demo-password):")
         for _, email, _, role in demo.DEMO_USERS:
             print(f"  {email:<24} {role.value}")
@@ -183,6 +199,14 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     return _with_connection(_connect(settings), add)
 
 
+def cmd_chain_compile(args: argparse.Namespace, settings: Settings) -> int:
+    from contracts.chain.artifacts import compile_all
+
+    for path in compile_all():
+        print(f"wrote {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="marketplace", description="Music licensing marketplace")
     commands = root.add_subparsers(dest="command", required=True)
@@ -212,6 +236,12 @@ def parser() -> argparse.ArgumentParser:
     audit.set_defaults(run=cmd_audit)
 
     commands.add_parser("demo", help="seed the demo catalogue and users").set_defaults(run=cmd_demo)
+
+    chain = commands.add_parser("chain", help="on-chain settlement contracts")
+    chain.add_argument(
+        "action", choices=["compile"], help="compile the Vyper contracts to ABI + bytecode files"
+    )
+    chain.set_defaults(run=cmd_chain_compile)
 
     user = commands.add_parser("user", help="manage users")
     user.add_argument("action", choices=["add"])

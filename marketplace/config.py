@@ -47,6 +47,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_webhook_secret: str | None
     stripe_hold_days: int
     chain_rpc_url: str | None
+    chain_confirmations: int
     settlement: SettlementTerms = msgspec.field(default_factory=SettlementTerms)
 
     @property
@@ -188,7 +189,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stripe_api_base=_url(env, "STRIPE_API_BASE", {"http", "https"}),
         stripe_webhook_secret=stripe_webhook_secret,
         stripe_hold_days=_whole_days(env, "STRIPE_HOLD_DAYS", 7),
-        chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https", "ws", "wss"}),
+        chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https"}),
+        # A Settled event counts once this many blocks include it (its own block is the first).
+        chain_confirmations=_positive_int(env, "CHAIN_CONFIRMATIONS", 1),
         settlement=SettlementTerms(
             platform_fee_bps=_basis_points(env, "PLATFORM_FEE_BPS", 1_500),
             master_share_bps=_basis_points(env, "MASTER_SHARE_BPS", 5_000),

@@ -12,11 +12,14 @@ from arq import cron
 from arq.connections import RedisSettings
 
 import auction.jobs
+import contracts.chain.jobs
 import contracts.jobs
 import contracts.stripe_jobs
 import discovery.jobs
 from contracts import service as contracts_service
 from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
+from marketplace.chain import chain_client
+from marketplace.chain import prepare as prepare_chain
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls, stripe_gateway
@@ -28,7 +31,13 @@ from marketplace.supervisor import SUPERVISOR_PID, stop_when_orphaned
 log = logging.getLogger("marketplace.worker")
 
 # Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
-JOB_MODULES: list[Any] = [auction.jobs, contracts.jobs, contracts.stripe_jobs, discovery.jobs]
+JOB_MODULES: list[Any] = [
+    auction.jobs,
+    contracts.jobs,
+    contracts.stripe_jobs,
+    contracts.chain.jobs,
+    discovery.jobs,
+]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -67,6 +76,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     supervisor = os.environ.get(SUPERVISOR_PID)
     ctx["orphan_watch"] = asyncio.create_task(stop_when_orphaned(int(supervisor))) if supervisor else None
     ctx["payments"] = stripe_gateway(settings)
+    ctx["chain"] = chain_client(settings)
+    await prepare_chain(ctx["pool"], ctx["chain"])
     for module in JOB_MODULES:
         hook = getattr(module, "startup", None)
         if hook is not None:
@@ -79,6 +90,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         ctx["orphan_watch"].cancel()
     await ctx["pool"].close()
     await ctx["payments"].close()
+    if ctx.get("chain") is not None:
+        await ctx["chain"].close()
 
 
 def worker_settings() -> dict[str, Any]:

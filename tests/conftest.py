@@ -6,7 +6,7 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -199,3 +199,14 @@ async def live_server(app: Litestar) -> AsyncIterator[str]:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def chain_rpc_url(settings: Settings) -> Iterator[str]:
+    """One Anvil per test session under the session's data dir, like the databases; skipped without Anvil."""
+    from marketplace import anvil
+
+    if anvil.anvil_binary() is None:
+        pytest.skip("Anvil is not installed: `make` installs it into .tools/ with npm")
+    yield anvil.embedded_chain_url(settings.data_dir)
+    anvil.release()
