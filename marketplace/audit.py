@@ -137,10 +137,16 @@ async def verify_audit(conn: asyncpg.Connection, sinks: Sequence[AnchorSink]) ->
     for sink in sinks:
         anchors += await _check_anchors(conn, sink, breaks)
     records = 0
-    for checked in (auction.bids_disagreeing_with_audit, contracts.deals_disagreeing_with_audit):
+    for table, checked in (
+        ("bids", auction.bids_disagreeing_with_audit),
+        ("deals", contracts.deals_disagreeing_with_audit),
+    ):
         count, disagreeing = await checked(conn, MAX_BREAKS)
         records += count
-        breaks += [ChainBreak(chain=record, seq=None, problem=problem) for record, problem in disagreeing]
+        breaks += [
+            ChainBreak(chain=f"{table} row {record}", seq=None, problem=problem)
+            for record, problem in disagreeing
+        ]
     return AuditReport(
         intact=not breaks,
         events_checked=streams.rows,
