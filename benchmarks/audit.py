@@ -80,9 +80,10 @@ async def run(quick: bool) -> None:
                 "SELECT audit_append('negotiation', $1 || n::text, 'moved', '{}'::jsonb, NULL) FROM generate_series(1, $2) n",
                 tag, moved,
             )  # fmt: skip
-            started = time.perf_counter()
-            head = await checkpoint_and_anchor(conn, [])
-            checkpoint_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        head = await checkpoint_and_anchor(pool, [])
+        checkpoint_ms = (time.perf_counter() - started) * 1000
+        async with pool.acquire() as conn:
             started = time.perf_counter()
             report = await verify_audit(conn, [])
             verify_s = time.perf_counter() - started

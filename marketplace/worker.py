@@ -13,7 +13,7 @@ from arq.connections import RedisSettings
 
 import auction.jobs
 import discovery.jobs
-from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
+from marketplace.audit import anchor_sinks, checkpoint_and_anchor, read_anchors, verify_audit
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
@@ -29,8 +29,9 @@ JOB_MODULES: list[Any] = [auction.jobs, discovery.jobs]
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
     """Nightly: a broken chain is logged as an error for the operators' alerting."""
+    anchored = await read_anchors(anchor_sinks(ctx["data_dir"]))
     async with ctx["pool"].acquire() as conn:
-        report = await verify_audit(conn, anchor_sinks(ctx["data_dir"]))
+        report = await verify_audit(conn, anchored)
     if report.intact:
         log.info("audit trail intact", extra={"events": report.events_checked})
     else:
@@ -43,8 +44,7 @@ async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
 
 async def anchor_audit_head(ctx: dict[str, Any]) -> int | None:
     """Every minute: checkpoint the streams that moved and anchor the global head outside the database."""
-    async with ctx["pool"].acquire() as conn:
-        head = await checkpoint_and_anchor(conn, anchor_sinks(ctx["data_dir"]))
+    head = await checkpoint_and_anchor(ctx["pool"], anchor_sinks(ctx["data_dir"]))
     return None if head is None else head.seq
 
 
