@@ -135,9 +135,7 @@ async def test_server_and_worker_killed_mid_round_still_close_on_time_counting_e
         await live.until_worker_started(worker)
         acknowledged += await _bid_through(base, opened["id"], buyers[3:], first_amount=20_000)
 
-        view = await wait_for(
-            lambda: _closed_view(base, seller, opened["id"]), within=60, what="the close"
-        )
+        view = await wait_for(lambda: _closed_view(base, seller, opened["id"]), within=60, what="the close")
     finally:
         await arq.aclose()
         live.stop(server)
