@@ -231,7 +231,7 @@ async def add_share(
         subject = await _side_of(conn, store, caller, track_id, right)
         edge = ControlEdge(id=uuid4(), party_id=party.id, subject_id=subject, right=right, share_bp=share_bp,
                            territories=territories, period=period)  # fmt: skip
-        gaps = await _write_share(conn, store, track_id, edge)
+        gaps = await _write_share(store, edge)
         await append_audit(conn, "rights", track_id, "share_added", edge, caller.user_id)
     return ShareChange(share=edge, gaps=gaps)
 
@@ -250,14 +250,16 @@ async def _side_of(
     return subject
 
 
-async def _write_share(
-    conn: asyncpg.Connection, store: RightsStore, track_id: UUID, edge: ControlEdge
-) -> tuple[str, ...]:
-    """Store the share, refusing it (409) when the claims would add up to more than 100 % anywhere."""
+async def _write_share(store: RightsStore, edge: ControlEdge) -> tuple[str, ...]:
+    """Store the share, refusing it (409) when the claims on its side would pass 100 % anywhere on any of
+    the side's tracks; the gaps that remain."""
     await store.add_control(edge)
-    rights = await store.track_rights(track_id)
-    assert rights is not None
-    return _refuse_overlaps(rights, edge.period)
+    gaps: list[str] = []
+    for track_id in await store.tracks_of(edge.subject_id):
+        rights = await store.track_rights(track_id)
+        assert rights is not None
+        gaps.extend(gap for gap in _refuse_overlaps(rights, edge.period) if gap not in gaps)
+    return tuple(gaps)
 
 
 async def remove_share(conn: asyncpg.Connection, caller: Principal, share_id: UUID) -> None:
@@ -560,11 +562,7 @@ async def decide_claim(
         status = ClaimStatus.ACCEPTED if accept else ClaimStatus.REJECTED
         if accept:
             await require_control(conn, caller, subject_id=claim.subject_id)
-            await store.add_control(claim.share)
-            for track_id in await store.tracks_of(claim.subject_id):
-                rights = await store.track_rights(track_id)
-                assert rights is not None
-                _refuse_overlaps(rights, claim.share.period)
+            await _write_share(store, claim.share)
         await claim_store.decide(conn, claim.id, status, caller.user_id, now)
         decided = msgspec.structs.replace(claim, status=status, decided_at=now)
         await append_audit(conn, "rights", claim.subject_id, f"claim_{status.value}", decided, caller.user_id)
