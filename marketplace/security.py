@@ -13,7 +13,6 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import msgspec
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
@@ -31,6 +30,7 @@ from marketplace.accounts.sessions import (
     session_principal,
 )
 from marketplace.connections import acquire
+from marketplace.errors import send_problem
 from marketplace.ratelimit import seconds_until_allowed
 from rights.identity import Principal, Role
 
@@ -52,21 +52,6 @@ def _cookies(headers: dict[str, str]) -> dict[str, str]:
     except Exception:  # a malformed Cookie header counts as no cookies
         return {}
     return {name: morsel.value for name, morsel in jar.items()}
-
-
-async def _refuse(send: Send, status: int, title: str, detail: str) -> None:
-    body = msgspec.json.encode({"type": "about:blank", "title": title, "status": status, "detail": detail})
-    start: Any = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, list[Any]]:
@@ -108,7 +93,7 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             finally:
                 await state.pool.release(conn)
             if principal is None:
-                await _refuse(send, 401, "Unauthorized", "the API token is unknown or revoked")
+                await send_problem(send, 401, "the API token is unknown or revoked")
                 return
             via = "token"
         elif SESSION_COOKIE in cookies:
@@ -143,11 +128,8 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
                 supplied = parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD, [None])[0]
                 receive = _replay(messages, receive)
             if supplied is None or supplied != cookies.get(CSRF_COOKIE) or issue_csrf_cookie:
-                await _refuse(
-                    send,
-                    403,
-                    "Forbidden",
-                    "missing or wrong CSRF token: reload the page and submit the form again",
+                await send_problem(
+                    send, 403, "missing or wrong CSRF token: reload the page and submit the form again"
                 )
                 return
 
