@@ -15,11 +15,11 @@ import re
 import time
 from typing import Any
 
-import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from marketplace.config import Settings
+from marketplace.errors import send_problem
 from marketplace.inputs import boundary_of, nul_in_body, nul_in_query
 
 MAX_JSON_DEPTH = 32
@@ -30,9 +30,9 @@ _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 class BodyRefused(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
+        self.status, self.detail = status, detail
 
 
 def body_limit(settings: Settings, kind: str) -> int:
@@ -65,15 +65,13 @@ async def read_body(receive: Receive, limit: int, settings: Settings) -> tuple[b
             async with asyncio.timeout(max(wait, 0)):
                 message = await receive()
         except TimeoutError:
-            raise BodyRefused(
-                408, "Request timeout", "the request body arrived too slowly: send it again in one go"
-            ) from None
+            raise BodyRefused(408, "the request body arrived too slowly: send it again in one go") from None
         if message["type"] == "http.disconnect":
             return b"", True
         chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
         size += len(chunk)
         if size > limit:
-            raise BodyRefused(413, "Too large", f"the request body is larger than {_megabytes(limit)}")
+            raise BodyRefused(413, f"the request body is larger than {_megabytes(limit)}")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), False
@@ -83,25 +81,12 @@ def _check_json(body: bytes, content_type: str) -> None:
     if not body or content_type in NOT_JSON_TYPES:
         return
     if json_depth(body) > MAX_JSON_DEPTH:
-        raise BodyRefused(400, "Bad request", f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+        raise BodyRefused(400, f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _refuse_nul(field: str | None, where: str) -> None:
     if field is not None:
-        raise BodyRefused(400, "Bad request", f"{where} `{field}` must not contain a NUL character")
-
-
-async def _refuse(send: Send, refusal: BodyRefused) -> None:
-    body = msgspec.json.encode(
-        {"type": "about:blank", "title": refusal.title, "status": refusal.status, "detail": refusal.detail}
-    )
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    if refusal.status in (408, 413):
-        headers.append((b"connection", b"close"))
-    start: Any = {"type": "http.response.start", "status": refusal.status, "headers": headers}
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)
+        raise BodyRefused(400, f"{where} `{field}` must not contain a NUL character")
 
 
 def body_middleware(app: ASGIApp) -> ASGIApp:
@@ -119,14 +104,14 @@ def body_middleware(app: ASGIApp) -> ASGIApp:
             _refuse_nul(nul_in_query(scope.get("query_string", b"")), "the query parameter")
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise BodyRefused(413, "Too large", f"the request body is larger than {_megabytes(limit)}")
+                raise BodyRefused(413, f"the request body is larger than {_megabytes(limit)}")
             body, gone = await read_body(receive, limit, settings)
             if kind == "json":
                 _check_json(body, content_type)
             if kind != "import":
                 _refuse_nul(nul_in_body(body, content_type, boundary_of(content_type_header)), "the field")
         except BodyRefused as refusal:
-            await _refuse(send, refusal)
+            await send_problem(send, refusal.status, refusal.detail, close=refusal.status in (408, 413))
             return
         if gone:
             return
