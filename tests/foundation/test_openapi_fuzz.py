@@ -82,7 +82,8 @@ def fuzzed_server(test_env: dict[str, str], urls: StoreUrls) -> Iterator[FuzzedS
     try:
         while True:
             try:
-                if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                # Not /health, which also wants a worker: this server only has to answer requests.
+                if httpx.get(f"{base_url}/schema/openapi.json", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
