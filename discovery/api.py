@@ -40,7 +40,6 @@ from rights.terms import Media, Usage
 RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
 # Audio is read whole, under the upload limit, before the handler runs (see marketplace.bodies).
 AUDIO = {"body": "upload"}
-MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
 
 
 @dataclass
@@ -134,12 +133,13 @@ class DiscoveryController(Controller):
         """Analysis status, progress, attempts, the last error and, once done, the features."""
         return await service.analysis_state(conn, track_id)
 
-    @get("/tracks/{track_id:uuid}/audio", media_type="application/octet-stream")
+    @get("/tracks/{track_id:uuid}/audio", media_type=service.PREVIEW_MEDIA_TYPE)
     async def audio(
         self, conn: asyncpg.Connection, data_dir: Path, track_id: UUID, caller: Principal
     ) -> File:
-        path, fmt = await service.audio_file(conn, data_dir, track_id)
-        return File(path=path, media_type=MEDIA_TYPES[fmt], content_disposition_type="inline")
+        """The track's preview (lower quality); the original reaches only a licensee, by download link."""
+        path = await service.preview_file(conn, data_dir, track_id)
+        return File(path=path, media_type=service.PREVIEW_MEDIA_TYPE, content_disposition_type="inline")
 
     @get("/search")
     async def search(self, conn: asyncpg.Connection, search: SearchRequest) -> SearchPage:

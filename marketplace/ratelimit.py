@@ -1,4 +1,4 @@
-"""Fixed-window rate limits in Redis, declared per handler with `opt={"rate_limit": "<bucket>"}`."""
+"""Rate limits in Redis: fixed windows declared per handler (`opt={"rate_limit": "<bucket>"}`) and failure counts."""
 
 from __future__ import annotations
 
@@ -18,3 +18,24 @@ async def seconds_until_allowed(redis: Redis, key: str, limit: int, window_secon
     if count <= limit:
         return 0
     return max(1, (window + 1) * window_seconds - int(time.time()))
+
+
+async def seconds_blocked(redis: Redis, key: str, limit: int) -> int:
+    """0 while fewer than `limit` failures are counted under `key`, else seconds until they are forgotten."""
+    raw = await redis.get(f"failures:{key}")
+    if raw is None or int(raw) < limit:
+        return 0
+    return max(1, int(await redis.ttl(f"failures:{key}")))
+
+
+async def count_failure(redis: Redis, key: str, window_seconds: int) -> None:
+    """Count one failure; the count is forgotten `window_seconds` after the first of the window."""
+    async with redis.pipeline(transaction=True) as pipe:
+        # The window starts at the first failure; INCR keeps the expiry SET gave it (Redis 6 has no EXPIRE NX).
+        pipe.set(f"failures:{key}", 0, ex=window_seconds, nx=True)
+        pipe.incr(f"failures:{key}")
+        await pipe.execute()
+
+
+async def forget_failures(redis: Redis, key: str) -> None:
+    await redis.delete(f"failures:{key}")

@@ -1,4 +1,4 @@
-"""Who is calling and may they: principal resolution, CSRF, role and rate-limit guards, `caller` injection.
+"""Who is calling and may they: principal resolution, CSRF, JSON, role and rate-limit guards, `caller` injection.
 
 Business packages declare what a handler needs (`opt={"roles": [...], "rate_limit": "bids"}`,
 `caller: Principal`) and import nothing from here.
@@ -13,10 +13,19 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from litestar.channels import ChannelsPlugin
 from litestar.connection import ASGIConnection
-from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
+from litestar.enums import RequestEncodingType, ScopeType
+from litestar.exceptions import (
+    ClientException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
+from litestar.handlers.http_handlers import HTTPRouteHandler
+from litestar.params import BodyKwarg
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketplace.accounts import service as accounts
@@ -24,14 +33,19 @@ from marketplace.accounts.sessions import (
     CSRF_COOKIE,
     CSRF_FIELD,
     CSRF_HEADER,
+    PRESESSION_COOKIE,
     SESSION_COOKIE,
-    csrf_token_is_valid,
-    new_csrf_token,
+    credential_id,
+    csrf_token,
+    csrf_token_matches,
+    presession_exists,
     session_principal,
 )
+from marketplace.addresses import scope_client_address
 from marketplace.connections import acquire
 from marketplace.errors import send_problem
 from marketplace.ratelimit import seconds_until_allowed
+from marketplace.signout import close_when_revoked
 from rights.identity import Principal, Role
 
 log = logging.getLogger("marketplace.requests")
@@ -39,6 +53,7 @@ log = logging.getLogger("marketplace.requests")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FORM_BYTES = 64 * 1024
+PER_ADDRESS_BUCKETS = frozenset({"login"})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -85,11 +100,13 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
 
         principal: Principal | None = None
         via: str | None = None
+        credential: str | None = None  # the secret that signed the caller in: a token or a session id
         authorization = headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
+            credential = authorization[7:].strip()
             conn = await acquire(state)
             try:
-                principal = await accounts.principal_for_token(conn, authorization[7:].strip())
+                principal = await accounts.principal_for_token(conn, credential)
             finally:
                 await state.pool.release(conn)
             if principal is None:
@@ -99,14 +116,19 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
         elif SESSION_COOKIE in cookies:
             principal = await session_principal(state.redis, cookies[SESSION_COOKIE])
             via = "session" if principal else None
+            credential = cookies[SESSION_COOKIE] if principal else None
         scope["user"] = principal
         scope["auth"] = via
 
-        csrf_token = cookies.get(CSRF_COOKIE)
-        issue_csrf_cookie = not csrf_token_is_valid(state.settings.secret_key, csrf_token)
-        if issue_csrf_cookie:
-            csrf_token = new_csrf_token(state.settings.secret_key)
-        scope.setdefault("state", {})["csrf_token"] = csrf_token
+        # Every CSRF token belongs to one session, or before sign-in to one pre-session (made when a
+        # sign-in or registration form is shown): a token taken from another browser never matches.
+        presession = cookies.get(PRESESSION_COOKIE) if via != "session" else None
+        expected_csrf: str | None = None
+        if via == "session":
+            expected_csrf = csrf_token(state.settings.secret_key, session=credential)
+        elif presession:
+            expected_csrf = csrf_token(state.settings.secret_key, presession=presession)
+        scope.setdefault("state", {})["csrf_token"] = expected_csrf or ""
 
         if scope["type"] == ScopeType.WEBSOCKET:
             # Browsers send cookies on cross-site websocket handshakes: only our own pages may use them.
@@ -116,7 +138,14 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
                     {"type": "websocket.close", "code": 4403, "reason": "cross-origin websocket refused"}
                 )
                 return
-            await app(scope, receive, send)
+            if credential is None:
+                await app(scope, receive, send)
+                return
+            await close_when_revoked(
+                app, scope, receive, send, channels=scope["app"].plugins.get(ChannelsPlugin),
+                credential=credential_id(credential),
+                still_valid=lambda: _still_valid(state, via, credential),
+            )  # fmt: skip
             return
 
         method = scope["method"]
@@ -127,15 +156,24 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
                 body, messages = await _read_body(receive, MAX_FORM_BYTES)
                 supplied = parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD, [None])[0]
                 receive = _replay(messages, receive)
-            if supplied is None or supplied != cookies.get(CSRF_COOKIE) or issue_csrf_cookie:
+            valid = csrf_token_matches(expected_csrf, supplied)
+            if valid and via != "session" and presession:  # a pre-session we issued and that is still open
+                valid = await presession_exists(state.redis, presession)
+            if not valid:
                 await send_problem(
                     send, 403, "missing or wrong CSRF token: reload the page and submit the form again"
                 )
                 return
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and issue_csrf_cookie:
-                cookie = f"{CSRF_COOKIE}={csrf_token}; Path=/; SameSite=Lax" + (
+            # Scripts read the token from this cookie; a response that signs in sets its own.
+            if (
+                message["type"] == "http.response.start"
+                and expected_csrf
+                and cookies.get(CSRF_COOKIE) != expected_csrf
+                and not _sets_cookie(message, CSRF_COOKIE)
+            ):
+                cookie = f"{CSRF_COOKIE}={expected_csrf}; Path=/; SameSite=Lax" + (
                     "; Secure" if state.settings.cookie_secure else ""
                 )
                 message = {
@@ -167,6 +205,20 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             )
 
     return middleware
+
+
+def _sets_cookie(message: Message, name: str) -> bool:
+    prefix = f"{name}=".encode()
+    headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))  # type: ignore[call-overload]
+    return any(key.lower() == b"set-cookie" and value.startswith(prefix) for key, value in headers)
+
+
+async def _still_valid(state: Any, via: str | None, credential: str) -> bool:
+    """Whether the session or API token a socket was opened with still signs anyone in."""
+    if via == "session":
+        return await session_principal(state.redis, credential) is not None
+    async with state.pool.acquire() as conn:
+        return await accounts.principal_for_token(conn, credential) is not None
 
 
 def _replay(messages: list[Any], receive: Receive) -> Receive:
@@ -207,15 +259,43 @@ async def rate_limit_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
     state = connection.app.state
     limit, window = state.rate_limits[bucket]
     principal: Principal | None = connection.scope.get("user")
-    who = (
-        str(principal.user_id) if principal else (connection.client.host if connection.client else "unknown")
-    )
+    address = scope_client_address(connection.scope, state.settings.trusted_proxies)
+    # Sign-in attempts count per address whoever the caller claims to be: a session cookie must not
+    # buy an attacker a fresh allowance.
+    who = address if bucket in PER_ADDRESS_BUCKETS or principal is None else str(principal.user_id)
     wait = await seconds_until_allowed(state.redis, f"{bucket}:{who}", limit, window)
     if wait:
         raise TooManyRequestsException(
             detail=f"too many {bucket.replace('_', ' ')} attempts: try again in {wait} s",
             headers={"Retry-After": str(wait)},
         )
+
+
+def _takes_json(handler: BaseRouteHandler) -> bool:
+    if not isinstance(handler, HTTPRouteHandler):
+        return False
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return False
+    body = data.kwarg_definition
+    return not isinstance(body, BodyKwarg) or body.media_type == RequestEncodingType.JSON
+
+
+def json_body_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """A JSON write must say it is JSON: a form or `text/plain` post, which any site can make a browser
+    send without asking, never reaches a JSON handler."""
+    if connection.scope.get("method") not in UNSAFE_METHODS or not _takes_json(handler):
+        return
+    content_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    ):
+        return
+    raise ClientException(
+        status_code=HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        detail=f"send the body as JSON with the header Content-Type: application/json "
+        f"(got {content_type or 'no Content-Type'})",
+    )
 
 
 def provide_caller(scope: Scope) -> Principal:
@@ -231,4 +311,4 @@ def provide_optional_caller(scope: Scope) -> Principal | None:
 
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None] | None]
-GUARDS: list[Guard] = [role_guard, rate_limit_guard]
+GUARDS: list[Guard] = [json_body_guard, role_guard, rate_limit_guard]

@@ -23,6 +23,8 @@ from rights.imports import ImportFailed
 from rights.imports.ddex import parse_ern
 from rights.model import (
     AdministrationEdge,
+    ClaimStatus,
+    DisputedClaim,
     LicensingPolicy,
     Mechanism,
     Party,
@@ -85,6 +87,7 @@ class PolicyTerms(msgspec.Struct, frozen=True, kw_only=True):
     auto_accept: Money | None = None
     negotiation_window_hours: int = 72
     automated_media: frozenset[Media] = frozenset()
+    dynamic_pricing: bool = False
 
 
 def _today() -> date:
@@ -213,4 +216,27 @@ class RightsController(Controller):
             return await service.import_ern(conn, caller, message)
 
 
-route_handlers: list[ControllerRouterHandler] = [CatalogueController, RightsController]
+class ClaimsController(Controller):
+    """Shares other organisations' imports claim on your recordings and works: they count once you accept."""
+
+    path = "/api/rights/claims"
+    tags: Sequence[str] | None = ("rights",)
+
+    @get("/", opt=RIGHTS_HOLDERS)
+    async def claims(
+        self, conn: asyncpg.Connection, caller: Principal, status: ClaimStatus | None = ClaimStatus.PENDING,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> list[DisputedClaim]:  # fmt: skip
+        return await service.disputed_claims(conn, caller, status=status, limit=limit)
+
+    @post("/{claim_id:uuid}/accept", status_code=HTTP_200_OK, opt=RIGHTS_HOLDERS)
+    async def accept(self, conn: asyncpg.Connection, caller: Principal, claim_id: UUID) -> DisputedClaim:
+        """The claimed share is written as if you had recorded it (409 when it would pass 100 %)."""
+        return await service.decide_claim(conn, caller, claim_id, accept=True, now=datetime.now(UTC))
+
+    @post("/{claim_id:uuid}/reject", status_code=HTTP_200_OK, opt=RIGHTS_HOLDERS)
+    async def reject(self, conn: asyncpg.Connection, caller: Principal, claim_id: UUID) -> DisputedClaim:
+        return await service.decide_claim(conn, caller, claim_id, accept=False, now=datetime.now(UTC))
+
+
+route_handlers: list[ControllerRouterHandler] = [CatalogueController, RightsController, ClaimsController]

@@ -6,7 +6,7 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,9 +20,11 @@ from litestar import Litestar
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from marketplace.app import create_app
+from marketplace.cli import SERVER_OPTIONS
 from marketplace.config import Settings, load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import StoreUrls, store_urls
+from marketplace.licensing import configure_licensing
 from marketplace.migrations import upgrade
 from rights.identity import Principal, Role
 
@@ -43,6 +45,12 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def settings(test_env: dict[str, str]) -> Settings:
     return load_settings(test_env)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def licensing(settings: Settings) -> None:
+    """The platform key and audio source, registered as the app and the worker register them at start."""
+    configure_licensing(settings.data_dir)
 
 
 @pytest.fixture(scope="session")
@@ -177,7 +185,7 @@ async def live_server(app: Litestar) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, lifespan="off", log_config=None, ws_ping_interval=None
+            app, host="127.0.0.1", port=port, lifespan="off", ws_ping_interval=None, **SERVER_OPTIONS
         )
     )
     task = asyncio.create_task(server.serve())
@@ -191,3 +199,14 @@ async def live_server(app: Litestar) -> AsyncIterator[str]:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def chain_rpc_url(settings: Settings) -> Iterator[str]:
+    """One Anvil per test session under the session's data dir, like the databases; skipped without Anvil."""
+    from marketplace import anvil
+
+    if anvil.anvil_binary() is None:
+        pytest.skip("Anvil is not installed: `make` installs it into .tools/ with npm")
+    yield anvil.embedded_chain_url(settings.data_dir)
+    anvil.release()

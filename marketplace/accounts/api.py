@@ -2,28 +2,48 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from marketplace.accounts import service
 from marketplace.accounts.model import (
     Credentials,
+    InvitationAcceptance,
+    IssuedInvitation,
     IssuedToken,
     Me,
+    MemberRole,
     NewMember,
     Registration,
     TokenRequest,
     User,
 )
-from marketplace.accounts.sessions import SESSION_COOKIE, SESSION_SECONDS, close_session, open_session
+from marketplace.accounts.sessions import (
+    CSRF_COOKIE,
+    PRESESSION_COOKIE,
+    PRESESSION_SECONDS,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    announce_revocation,
+    close_presession,
+    close_session,
+    close_user_sessions,
+    csrf_token,
+    open_presession,
+    open_session,
+    presession_exists,
+)
 from marketplace.accounts.store import principal_of
+from marketplace.ratelimit import count_failure, forget_failures, seconds_blocked
 from rights.identity import Principal
 
 
@@ -34,19 +54,82 @@ def session_cookie(token: str, *, secure: bool) -> Cookie:
     )  # fmt: skip
 
 
+def csrf_cookie(token: str, *, secure: bool) -> Cookie:
+    """The page's CSRF token, readable by scripts; what is checked is that it belongs to the session."""
+    return Cookie(key=CSRF_COOKIE, value=token, samesite="lax", secure=secure, path="/")
+
+
+def _expired(key: str) -> Cookie:
+    return Cookie(key=key, value="", max_age=0, httponly=True, samesite="lax", path="/")
+
+
 def expired_session_cookie() -> Cookie:
-    return Cookie(key=SESSION_COOKIE, value="", max_age=0, httponly=True, samesite="lax", path="/")
+    return _expired(SESSION_COOKIE)
 
 
-async def start_session(request: Request[Any, Any, Any], principal: Principal) -> Cookie:
-    token = await open_session(request.app.state.redis, principal)
-    return session_cookie(token, secure=request.app.state.settings.cookie_secure)
+async def start_session(request: Request[Any, Any, Any], principal: Principal) -> list[Cookie]:
+    """Sign in with a new session id: whatever session or pre-session the browser had ends here,
+    so an id planted or seen before sign-in is worth nothing after it."""
+    redis, settings = request.app.state.redis, request.app.state.settings
+    await end_session(request)
+    presession = request.cookies.get(PRESESSION_COOKIE)
+    if presession:
+        await close_presession(redis, presession)
+    token = await open_session(redis, principal)
+    return [
+        session_cookie(token, secure=settings.cookie_secure),
+        csrf_cookie(csrf_token(settings.secret_key, session=token), secure=settings.cookie_secure),
+        _expired(PRESESSION_COOKIE),
+    ]
 
 
 async def end_session(request: Request[Any, Any, Any]) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         await close_session(request.app.state.redis, token)
+
+
+async def ensure_presession(request: Request[Any, Any, Any]) -> list[Cookie]:
+    """Before a sign-in or registration form is shown: the anonymous pre-session its CSRF token is bound
+    to (kept when the browser has a live one), and that token for the form."""
+    if request.scope.get("auth") == "session":
+        return []
+    redis, settings = request.app.state.redis, request.app.state.settings
+    presession = request.cookies.get(PRESESSION_COOKIE)
+    cookies: list[Cookie] = []
+    if not presession or not await presession_exists(redis, presession):
+        presession = await open_presession(redis)
+        cookie = Cookie(
+            key=PRESESSION_COOKIE, value=presession, httponly=True, samesite="lax",
+            secure=settings.cookie_secure, max_age=PRESESSION_SECONDS, path="/",
+        )  # fmt: skip
+        cookies.append(cookie)
+    token = csrf_token(settings.secret_key, presession=presession)
+    request.scope.setdefault("state", {})["csrf_token"] = token
+    return [*cookies, csrf_cookie(token, secure=settings.cookie_secure)]
+
+
+async def authenticate(
+    request: Request[Any, Any, Any], conn: asyncpg.Connection, email: str, password: str
+) -> Principal:
+    """Sign-in by password, limited per account: after too many failures the account refuses every
+    attempt (right or wrong) until the window passes, whichever address or session they come from."""
+    redis = request.app.state.redis
+    limit, window = request.app.state.rate_limits["login_failures"]
+    account = "login:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    wait = await seconds_blocked(redis, account, limit)
+    if wait:
+        raise TooManyRequestsException(
+            detail=f"too many failed sign-ins for this account: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        principal = await service.authenticate(conn, email, password)
+    except service.InvalidCredentials:
+        await count_failure(redis, account, window)
+        raise
+    await forget_failures(redis, account)
+    return principal
 
 
 class AccountController(Controller):
@@ -59,14 +142,14 @@ class AccountController(Controller):
     ) -> Response[Me]:
         principal = principal_of(await service.register(conn, data))
         me = await service.me(conn, principal)
-        return Response(me, status_code=HTTP_201_CREATED, cookies=[await start_session(request, principal)])
+        return Response(me, status_code=HTTP_201_CREATED, cookies=await start_session(request, principal))
 
     @post("/auth/login", status_code=HTTP_200_OK, opt={"rate_limit": "login"})
     async def login(
         self, request: Request[Any, Any, Any], conn: asyncpg.Connection, data: Credentials
     ) -> Response[Me]:
-        principal = await service.authenticate(conn, data.email, data.password)
-        return Response(await service.me(conn, principal), cookies=[await start_session(request, principal)])
+        principal = await authenticate(request, conn, data.email, data.password)
+        return Response(await service.me(conn, principal), cookies=await start_session(request, principal))
 
     @post("/auth/logout", status_code=HTTP_204_NO_CONTENT)
     async def logout(self, request: Request[Any, Any, Any]) -> Response[None]:
@@ -79,10 +162,14 @@ class AccountController(Controller):
 
     @post("/auth/tokens", status_code=HTTP_201_CREATED, opt={"rate_limit": "login"})
     async def issue_token(
-        self, conn: asyncpg.Connection, optional_caller: Principal | None, data: TokenRequest
+        self,
+        request: Request[Any, Any, Any],
+        conn: asyncpg.Connection,
+        optional_caller: Principal | None,
+        data: TokenRequest,
     ) -> IssuedToken:
         if data.email is not None and data.password is not None:
-            principal = await service.authenticate(conn, data.email, data.password)
+            principal = await authenticate(request, conn, data.email, data.password)
         elif optional_caller is not None:
             principal = optional_caller
         else:
@@ -90,12 +177,42 @@ class AccountController(Controller):
         return await service.issue_token(conn, principal, data.name)
 
     @delete("/auth/tokens/{token_id:uuid}", status_code=HTTP_204_NO_CONTENT)
-    async def revoke_token(self, conn: asyncpg.Connection, caller: Principal, token_id: UUID) -> None:
-        await service.revoke_token(conn, caller, token_id)
+    async def revoke_token(
+        self, request: Request[Any, Any, Any], conn: asyncpg.Connection, caller: Principal, token_id: UUID
+    ) -> None:
+        token_hash = await service.revoke_token(conn, caller, token_id)
+        await announce_revocation(request.app.state.redis, token_hash.hex())
 
-    @post("/organisation/members", status_code=HTTP_201_CREATED)
-    async def add_member(self, conn: asyncpg.Connection, caller: Principal, data: NewMember) -> User:
-        return await service.add_member(conn, caller, data)
+    @post("/organisation/members", status_code=HTTP_201_CREATED, opt={"rate_limit": "invitations"})
+    async def invite_member(
+        self, conn: asyncpg.Connection, caller: Principal, data: NewMember
+    ) -> IssuedInvitation:
+        """Invite a colleague (organisation admins only). No account is created: the invitee accepts with
+        the token, a name and a password at `POST /api/invitations/accept` or on the page
+        `/invitations/accept?token=…`. The platform sends no e-mail: the token is returned here once, to you,
+        to pass on; only its hash is kept and it expires after 7 days. The answer is the same whether or not
+        the address has an account already."""
+        return await service.invite_member(conn, caller, data, datetime.now(UTC))
+
+    @put("/organisation/members/{user_id:uuid}", opt={"rate_limit": "invitations"})
+    async def set_member_role(
+        self, request: Request[Any, Any, Any], conn: asyncpg.Connection, caller: Principal, user_id: UUID,
+        data: MemberRole,
+    ) -> User:  # fmt: skip
+        """Change a member's role or organisation-admin flag (organisation admins only); the member's
+        sessions end, so the new role applies from the next sign-in (API tokens follow it at once)."""
+        user = await service.set_member_role(conn, caller, user_id, data)
+        await close_user_sessions(request.app.state.redis, principal_of(user))
+        return user
+
+    @post("/invitations/accept", status_code=HTTP_201_CREATED, opt={"rate_limit": "login"})
+    async def accept_invitation(
+        self, request: Request[Any, Any, Any], conn: asyncpg.Connection, data: InvitationAcceptance
+    ) -> Response[Me]:
+        """Join the organisation that invited you, with the token, your name and a password; signs you in."""
+        principal = principal_of(await service.accept_invitation(conn, data, datetime.now(UTC)))
+        me = await service.me(conn, principal)
+        return Response(me, status_code=HTTP_201_CREATED, cookies=await start_session(request, principal))
 
 
 route_handlers = [AccountController]

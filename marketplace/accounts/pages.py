@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -12,8 +13,20 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 
 from marketplace.accounts import service
-from marketplace.accounts.api import end_session, expired_session_cookie, start_session
-from marketplace.accounts.model import Credentials, OrganisationKind, Registration, SelfServiceRole
+from marketplace.accounts.api import (
+    authenticate,
+    end_session,
+    ensure_presession,
+    expired_session_cookie,
+    start_session,
+)
+from marketplace.accounts.model import (
+    Credentials,
+    InvitationAcceptance,
+    OrganisationKind,
+    Registration,
+    SelfServiceRole,
+)
 from marketplace.accounts.store import principal_of
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -33,8 +46,12 @@ def _form_error(exc: Exception) -> str:
 
 
 @get("/login", include_in_schema=False)
-async def login_page(next: str | None = None) -> Template:
-    return Template("accounts/login.html", context={"next": _safe_next(next), "error": None, "email": ""})
+async def login_page(request: Request[Any, Any, Any], next: str | None = None) -> Template:
+    return Template(
+        "accounts/login.html",
+        context={"next": _safe_next(next), "error": None, "email": ""},
+        cookies=await ensure_presession(request),
+    )
 
 
 @post("/login", include_in_schema=False, opt={"rate_limit": "login"})
@@ -42,16 +59,20 @@ async def login_form(request: Request[Any, Any, Any], conn: asyncpg.Connection, 
     target = _safe_next(data.get("next"))
     try:
         credentials = msgspec.convert(data, Credentials, strict=False)
-        principal = await service.authenticate(conn, credentials.email, credentials.password)
+        principal = await authenticate(request, conn, credentials.email, credentials.password)
     except (msgspec.ValidationError, service.InvalidCredentials) as exc:
         context = {"next": target, "error": _form_error(exc), "email": data.get("email", "")}
         return Template("accounts/login.html", context=context, status_code=401)
-    return Redirect(target, cookies=[await start_session(request, principal)])
+    return Redirect(target, cookies=await start_session(request, principal))
 
 
 @get("/register", include_in_schema=False)
-async def register_page() -> Template:
-    return Template("accounts/register.html", context=_register_context({}, None))
+async def register_page(request: Request[Any, Any, Any]) -> Template:
+    return Template(
+        "accounts/register.html",
+        context=_register_context({}, None),
+        cookies=await ensure_presession(request),
+    )
 
 
 def _register_context(values: dict[str, str], error: str | None) -> dict[str, Any]:
@@ -71,12 +92,41 @@ async def register_form(
     try:
         registration = msgspec.convert(fields, Registration, strict=False)
         user = await service.register(conn, registration)
-    except (msgspec.ValidationError, service.EmailTaken, service.OrganisationTaken) as exc:
+    except (
+        msgspec.ValidationError,
+        service.WeakPassword,
+        service.EmailTaken,
+        service.OrganisationTaken,
+    ) as exc:
         shown = {key: value for key, value in fields.items() if key != "password"}
         return Template(
             "accounts/register.html", context=_register_context(shown, _form_error(exc)), status_code=400
         )
-    return Redirect("/", cookies=[await start_session(request, principal_of(user))])
+    return Redirect("/", cookies=await start_session(request, principal_of(user)))
+
+
+@get("/invitations/accept", include_in_schema=False)
+async def invitation_page(request: Request[Any, Any, Any], token: str = "") -> Template:
+    return Template(
+        "accounts/accept_invitation.html",
+        context={"token": token, "values": {}, "error": None},
+        cookies=await ensure_presession(request),
+    )
+
+
+@post("/invitations/accept", include_in_schema=False, opt={"rate_limit": "login"})
+async def invitation_form(
+    request: Request[Any, Any, Any], conn: asyncpg.Connection, data: Form
+) -> Response[Any]:
+    fields = {key: value for key, value in data.items() if key in InvitationAcceptance.__struct_fields__}
+    try:
+        acceptance = msgspec.convert(fields, InvitationAcceptance, strict=False)
+        user = await service.accept_invitation(conn, acceptance, datetime.now(UTC))
+    except (msgspec.ValidationError, service.EmailTaken, service.InvitationUnusable) as exc:
+        context = {"token": data.get("token", ""), "values": {"display_name": data.get("display_name", "")},
+                   "error": _form_error(exc)}  # fmt: skip
+        return Template("accounts/accept_invitation.html", context=context, status_code=400)
+    return Redirect("/", cookies=await start_session(request, principal_of(user)))
 
 
 @post("/logout", include_in_schema=False)
@@ -85,4 +135,12 @@ async def logout_form(request: Request[Any, Any, Any]) -> Response[Any]:
     return Redirect("/", cookies=[expired_session_cookie()])
 
 
-page_handlers = [login_page, login_form, register_page, register_form, logout_form]
+page_handlers = [
+    login_page,
+    login_form,
+    register_page,
+    register_form,
+    invitation_page,
+    invitation_form,
+    logout_form,
+]

@@ -1,4 +1,4 @@
-"""Server-side sessions in Redis behind an opaque cookie, and signed CSRF tokens."""
+"""Server-side sessions and pre-sessions in Redis behind opaque cookies, and the CSRF token bound to each."""
 
 from __future__ import annotations
 
@@ -12,21 +12,63 @@ from redis.asyncio import Redis
 from rights.identity import Principal
 
 SESSION_COOKIE = "mp_session"
+PRESESSION_COOKIE = "mp_presession"
 CSRF_COOKIE = "mp_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf"
 SESSION_SECONDS = 14 * 24 * 3600
+PRESESSION_SECONDS = 2 * 3600
+
+
+def credential_id(secret: str) -> str:
+    """What a session or API token is known by in Redis keys and revocation channels: its hash,
+    so a Redis dump or a channel listener never sees a live credential."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def revocation_channel(credential: str) -> str:
+    """Where the end of the session or token with this `credential_id` is told to the sockets it opened."""
+    return f"credential-revoked:{credential}"
+
+
+async def announce_revocation(redis: Redis, credential: str) -> None:
+    await redis.publish(revocation_channel(credential), b"revoked")
 
 
 def _key(session_token: str) -> str:
-    # Only a hash is a key, so a Redis dump does not hand out live sessions.
-    return "session:" + hashlib.sha256(session_token.encode()).hexdigest()
+    return "session:" + credential_id(session_token)
+
+
+def _presession_key(presession_token: str) -> str:
+    return "presession:" + credential_id(presession_token)
+
+
+def _user_key(principal: Principal) -> str:
+    return f"user_sessions:{principal.user_id}"
 
 
 async def open_session(redis: Redis, principal: Principal) -> str:
     token = secrets.token_urlsafe(32)
-    await redis.set(_key(token), msgspec.json.encode(principal), ex=SESSION_SECONDS)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(_key(token), msgspec.json.encode(principal), ex=SESSION_SECONDS)
+        pipe.sadd(_user_key(principal), _key(token))
+        pipe.expire(_user_key(principal), SESSION_SECONDS)
+        await pipe.execute()
     return token
+
+
+async def close_user_sessions(redis: Redis, principal: Principal) -> None:
+    """End every session of the user (its role changed: a session keeps the principal it started with)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.smembers(_user_key(principal))
+        pipe.delete(_user_key(principal))
+        keys, _ = await pipe.execute()
+    if keys:
+        await redis.delete(*keys)
+    for key in keys:
+        await announce_revocation(
+            redis, (key.decode() if isinstance(key, bytes) else key).removeprefix("session:")
+        )
 
 
 async def session_principal(redis: Redis, token: str) -> Principal | None:
@@ -36,18 +78,31 @@ async def session_principal(redis: Redis, token: str) -> Principal | None:
 
 async def close_session(redis: Redis, token: str) -> None:
     await redis.delete(_key(token))
+    await announce_revocation(redis, credential_id(token))
 
 
-def new_csrf_token(secret_key: str) -> str:
-    nonce = secrets.token_urlsafe(24)
-    signature = hmac.new(secret_key.encode(), nonce.encode(), hashlib.sha256).hexdigest()
-    return f"{nonce}.{signature}"
+async def open_presession(redis: Redis) -> str:
+    """An anonymous visitor's pre-session: what the sign-in and registration forms' CSRF token is bound to."""
+    token = secrets.token_urlsafe(32)
+    await redis.set(_presession_key(token), b"1", ex=PRESESSION_SECONDS)
+    return token
 
 
-def csrf_token_is_valid(secret_key: str, token: str | None) -> bool:
-    """A token is valid when this server signed it, so a cookie planted by another site does not pass."""
-    if not token or token.count(".") != 1:
-        return False
-    nonce, signature = token.split(".")
-    expected = hmac.new(secret_key.encode(), nonce.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(signature, expected)
+async def presession_exists(redis: Redis, token: str) -> bool:
+    return bool(await redis.exists(_presession_key(token)))
+
+
+async def close_presession(redis: Redis, token: str) -> None:
+    await redis.delete(_presession_key(token))
+
+
+def csrf_token(secret_key: str, *, session: str | None = None, presession: str | None = None) -> str:
+    """The CSRF token of one session (or pre-session): a token from another session never matches."""
+    if session is None and presession is None:
+        raise ValueError("a CSRF token is bound to a session or a pre-session")
+    subject = f"session:{session}" if session is not None else f"presession:{presession}"
+    return hmac.new(secret_key.encode(), subject.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token_matches(expected: str | None, supplied: str | None) -> bool:
+    return expected is not None and supplied is not None and hmac.compare_digest(expected, supplied)

@@ -1,0 +1,279 @@
+"""Sessions under attack over HTTP: login CSRF, tokens bound to their session, rotation, sign-in limits."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import httpx
+import msgspec
+import pytest
+from litestar import Litestar
+
+from marketplace.addresses import parse_networks
+from tests.conftest import TEST_PASSWORD, SignIn
+
+
+def registration(**overrides: str) -> dict[str, str]:
+    suffix = secrets.token_hex(4)
+    body = {
+        "email": f"new-{suffix}@example.test",
+        "password": "a long enough password",
+        "display_name": "New Person",
+        "organisation_name": f"New Org {suffix}",
+        "organisation_kind": "agency",
+        "role": "buyer",
+    }
+    return body | overrides
+
+
+def from_address(app: Litestar, address: str, **headers: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 1))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver.local", headers=headers)
+
+
+def random_address() -> str:
+    return f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+
+
+# ------------------------------------------------------------------ login CSRF
+
+
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/auth/register", "/api/auth/tokens"])
+async def test_a_json_endpoint_refuses_a_body_sent_as_text_plain(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """A page on another site can make a browser POST text/plain without asking; it cannot send JSON."""
+    body = msgspec.json.encode(registration() | {"name": "t", "password": TEST_PASSWORD})
+    response = await client.post(path, content=body, headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in response.json()["detail"]
+    assert "mp_session" not in client.cookies
+
+
+async def test_a_json_write_refuses_a_form_body_even_from_a_script(sign_in: SignIn) -> None:
+    script = await sign_in("rights_holder")
+    response = await script.client.post(
+        "/api/rights/tracks", data={"title": "Form Track", "artist": "Nobody"}
+    )
+    assert response.status_code == 415
+
+
+async def test_a_cross_site_login_form_is_refused_without_the_visitors_own_pre_session(
+    app: Litestar, sign_in: SignIn
+) -> None:
+    """Login CSRF: the attacker's own valid form token, posted from the victim's browser, signs nobody in."""
+    attacker_account = await sign_in("buyer")
+    async with from_address(app, random_address()) as attacker:
+        await attacker.get("/login")
+        attackers_token = attacker.cookies["mp_csrf"]
+    async with from_address(app, random_address()) as victim:
+        await victim.get("/login")  # the victim has a pre-session of its own
+        forged = {"email": attacker_account.email, "password": TEST_PASSWORD, "_csrf": attackers_token}
+        assert (await victim.post("/login", data=forged)).status_code == 403
+        victim.cookies.delete("mp_presession")  # or none at all
+        assert (await victim.post("/login", data=forged)).status_code == 403
+        assert "mp_session" not in victim.cookies
+        assert (await victim.get("/api/me")).status_code == 401
+
+
+async def test_the_register_form_needs_the_token_of_the_visitors_pre_session(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/register")
+    assert page.status_code == 200 and "mp_presession" in client.cookies
+    token = client.cookies["mp_csrf"]
+    assert f'value="{token}"' in page.text
+    body = registration()
+    assert (await client.post("/register", data=body)).status_code == 403
+    created = await client.post("/register", data=body | {"_csrf": token})
+    assert created.status_code == 302, created.text
+    assert (await client.get("/api/me")).json()["user"]["email"] == body["email"]
+
+
+async def test_a_csrf_token_from_one_session_fails_in_another(app: Litestar, sign_in: SignIn) -> None:
+    """Even when the attacker also plants its token as the CSRF cookie (double-submit alone would pass)."""
+    alice, mallory = await sign_in("buyer"), await sign_in("buyer")
+    sessions = {}
+    for who in (alice, mallory):
+        async with from_address(app, random_address()) as browser:
+            signed = await browser.post(
+                "/api/auth/login", json={"email": who.email, "password": TEST_PASSWORD}
+            )
+            assert signed.status_code == 200
+            sessions[who.email] = (browser.cookies["mp_session"], browser.cookies["mp_csrf"])
+    alice_session, _ = sessions[alice.email]
+    _, mallorys_token = sessions[mallory.email]
+    async with from_address(app, random_address()) as victim:
+        victim.cookies.set("mp_session", alice_session)
+        victim.cookies.set("mp_csrf", mallorys_token)
+        refused = await victim.post("/api/auth/logout", headers={"X-CSRF-Token": mallorys_token})
+        assert refused.status_code == 403
+        assert (await victim.get("/api/me")).status_code == 200, "Alice is still signed in"
+
+
+async def test_the_session_id_rotates_at_sign_in_and_the_old_one_is_dead(
+    app: Litestar, sign_in: SignIn
+) -> None:
+    user = await sign_in("buyer")
+    async with from_address(app, random_address()) as browser:
+        await browser.get("/login")
+        presession = browser.cookies["mp_presession"]
+        form_token = browser.cookies["mp_csrf"]
+        signed = await browser.post(
+            "/login", data={"email": user.email, "password": TEST_PASSWORD, "_csrf": form_token}
+        )
+        assert signed.status_code == 302
+        first = browser.cookies["mp_session"]
+        assert "mp_presession" not in browser.cookies, "the pre-session ends at sign-in"
+        assert browser.cookies["mp_csrf"] != form_token, "a new token for the new session"
+        again = await browser.post(
+            "/api/auth/login",
+            json={"email": user.email, "password": TEST_PASSWORD},
+            headers={"X-CSRF-Token": browser.cookies["mp_csrf"]},
+        )
+        assert again.status_code == 200
+        second = browser.cookies["mp_session"]
+        assert second != first
+        assert (await browser.get("/api/me")).status_code == 200
+    async with from_address(app, random_address()) as stale:
+        stale.cookies.set("mp_session", first)
+        assert (await stale.get("/api/me")).status_code == 401, "the session before sign-in is over"
+        stale.cookies.set("mp_presession", presession)
+        reused = await stale.post(
+            "/login", data={"email": user.email, "password": TEST_PASSWORD, "_csrf": form_token}
+        )
+        assert reused.status_code == 403, "the pre-session's token died with it"
+
+
+# ------------------------------------------------------------------ sign-in limits
+
+
+@pytest.fixture
+async def strict_login_limits(app: Litestar) -> AsyncIterator[None]:
+    saved = dict(app.state.rate_limits)
+    app.state.rate_limits["login"] = (3, 60)
+    app.state.rate_limits["login_failures"] = (5, 900)
+    yield
+    app.state.rate_limits.update(saved)
+
+
+@pytest.fixture
+async def behind_proxy(app: Litestar) -> AsyncIterator[str]:
+    """The app as deployed behind a proxy at 192.0.2.10 (TRUSTED_PROXIES=192.0.2.0/24)."""
+    saved = app.state.settings
+    app.state.settings = msgspec.structs.replace(saved, trusted_proxies=parse_networks("192.0.2.0/24"))
+    yield "192.0.2.10"
+    app.state.settings = saved
+
+
+async def test_sign_in_counts_per_address_whatever_session_cookie_comes_with_it(
+    app: Litestar, sign_in: SignIn, strict_login_limits: None
+) -> None:
+    """Each guess carries a different valid session: the address is still limited."""
+    sessions = []
+    for _ in range(4):
+        user = await sign_in("buyer")
+        async with from_address(app, random_address()) as own:
+            await own.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+            sessions.append((own.cookies["mp_session"], own.cookies["mp_csrf"]))
+    attacker_address = random_address()
+    statuses = []
+    for session, token in sessions:
+        async with from_address(app, attacker_address, **{"X-CSRF-Token": token}) as attacker:
+            attacker.cookies.set("mp_session", session)
+            guess = {"email": f"victim-{secrets.token_hex(3)}@example.test", "password": "guess guess guess"}
+            statuses.append((await attacker.post("/api/auth/login", json=guess)).status_code)
+    assert statuses == [401, 401, 401, 429]
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
+    app: Litestar, strict_login_limits: None
+) -> None:
+    address = random_address()
+    statuses = []
+    for hop in range(4):
+        async with from_address(app, address, **{"X-Forwarded-For": f"198.51.100.{hop}"}) as attacker:
+            guess = {"email": f"victim-{secrets.token_hex(3)}@example.test", "password": "guess guess guess"}
+            statuses.append((await attacker.post("/api/auth/login", json=guess)).status_code)
+    assert statuses == [401, 401, 401, 429]
+
+
+async def test_forwarded_for_sent_to_the_real_server_does_not_buy_fresh_guesses(
+    live_server: str, strict_login_limits: None
+) -> None:
+    """Over uvicorn from 127.0.0.1, as an attacker on the same host or a misconfigured proxy would."""
+    statuses = []
+    async with httpx.AsyncClient(base_url=live_server) as attacker:
+        for hop in range(7):  # at most 3 per one-minute window, and 7 attempts span at most two windows
+            guess = {"email": f"victim-{secrets.token_hex(3)}@example.test", "password": "guess guess guess"}
+            forged = {"X-Forwarded-For": f"198.51.100.{hop}"}
+            statuses.append((await attacker.post("/api/auth/login", json=guess, headers=forged)).status_code)
+    assert 429 in statuses
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_limited_not_the_proxy(
+    app: Litestar, strict_login_limits: None, behind_proxy: str
+) -> None:
+    client = f"203.0.113.{secrets.randbelow(250)}"
+    statuses = []
+    for hop in range(4):  # the attacker prepends a made-up address; the proxy appends the real one
+        forwarded = f"198.51.100.{hop}, {client}"
+        async with from_address(app, behind_proxy, **{"X-Forwarded-For": forwarded}) as attacker:
+            guess = {"email": f"victim-{secrets.token_hex(3)}@example.test", "password": "guess guess guess"}
+            statuses.append((await attacker.post("/api/auth/login", json=guess)).status_code)
+    assert statuses == [401, 401, 401, 429]
+    async with from_address(app, behind_proxy, **{"X-Forwarded-For": f"{client}1"}) as someone_else:
+        guess = {"email": f"other-{secrets.token_hex(3)}@example.test", "password": "guess guess guess"}
+        assert (await someone_else.post("/api/auth/login", json=guess)).status_code == 401
+
+
+async def test_an_account_refuses_sign_in_after_five_failures_from_any_addresses(
+    app: Litestar, sign_in: SignIn, strict_login_limits: None
+) -> None:
+    victim = await sign_in("buyer")
+    bystander = await sign_in("buyer")
+    statuses = []
+    for attempt in range(5):
+        async with from_address(app, random_address()) as attacker:
+            if attempt % 2:  # with or without a session cookie, a failure counts
+                await attacker.post(
+                    "/api/auth/login", json={"email": bystander.email, "password": TEST_PASSWORD}
+                )
+                attacker.headers["X-CSRF-Token"] = attacker.cookies["mp_csrf"]
+            wrong = {"email": victim.email.upper(), "password": f"guess number {attempt}"}
+            statuses.append((await attacker.post("/api/auth/login", json=wrong)).status_code)
+    assert statuses == [401] * 5
+    async with from_address(app, random_address()) as fresh:
+        right = await fresh.post("/api/auth/login", json={"email": victim.email, "password": TEST_PASSWORD})
+        assert right.status_code == 429, "even the right password waits until the window passes"
+        assert int(right.headers["retry-after"]) > 60
+        assert "too many failed sign-ins for this account" in right.json()["detail"]
+        token = await fresh.post(
+            "/api/auth/tokens", json={"name": "x", "email": victim.email, "password": TEST_PASSWORD}
+        )
+        assert token.status_code == 429, "the token endpoint counts for the same account"
+        other = await fresh.post(
+            "/api/auth/login", json={"email": bystander.email, "password": TEST_PASSWORD}
+        )
+        assert other.status_code == 200, "other accounts are not affected"
+
+
+# ------------------------------------------------------------------ passwords
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("eleven char", "at least 12 characters"),
+        ("123qweasdzxc", "commonly used"),
+        ("Qwerty123456", "commonly used"),
+    ],
+)
+async def test_registration_refuses_short_and_common_passwords(
+    client: httpx.AsyncClient, password: str, reason: str
+) -> None:
+    response = await client.post("/api/auth/register", json=registration(password=password))
+    assert response.status_code == 400
+    assert reason in response.json()["detail"]
+    assert "password" in response.json()["detail"]
