@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from marketplace import anvil
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from marketplace.app import create_app
@@ -115,6 +116,11 @@ schema = schemathesis.openapi.from_dict(_openapi_document())
 # Schemathesis 4.32's coverage phase crashes while collecting this schema (its JSON key encoder);
 # the examples and fuzzing phases generate valid and invalid requests for every operation.
 schema.config.phases.update(phases=["examples", "fuzzing"])
+# /health answers 503 by design when no worker runs (none does here); it is tested on its own.
+schema = schema.exclude(path="/health")
+if anvil.anvil_binary() is None:
+    # Without Anvil this server has no chain node: its chain operations answer 503 by design.
+    schema = schema.exclude(path_regex="chain")
 PORT = free_port()  # chosen now: the schema needs its base URL before the server starts
 schema.config.update(base_url=f"http://127.0.0.1:{PORT}")
 FUZZ_SETTINGS = settings(
