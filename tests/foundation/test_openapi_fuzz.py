@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from marketplace import anvil
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from marketplace.app import create_app
@@ -82,9 +84,9 @@ def fuzzed_server(test_env: dict[str, str], urls: StoreUrls) -> Iterator[FuzzedS
     try:
         while True:
             try:
-                # Any answer will do: /health is 503 while no worker beats, and this server needs none.
-                httpx.get(f"{base_url}/health", timeout=2)
-                break
+                # Not /health, which also wants a worker: this server only has to answer requests.
+                if httpx.get(f"{base_url}/schema/openapi.json", timeout=5).status_code == 200:
+                    break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
@@ -103,7 +105,7 @@ def _openapi_document() -> dict[str, Any]:
     its lifespan starts, so placeholder URLs do."""
     offline = load_settings(
         {"DATABASE_URL": "postgresql://offline/none", "REDIS_URL": "redis://offline", "SECRET_KEY": "s" * 32,
-         "MARKETPLACE_DATA_DIR": str(PROJECT_ROOT / "tests")}
+         "MARKETPLACE_DATA_DIR": tempfile.mkdtemp(prefix="openapi-document-")}
     )  # fmt: skip
     document: dict[str, Any] = msgspec.json.decode(
         msgspec.json.encode(create_app(offline).openapi_schema.to_schema())
@@ -115,6 +117,11 @@ schema = schemathesis.openapi.from_dict(_openapi_document())
 # Schemathesis 4.32's coverage phase crashes while collecting this schema (its JSON key encoder);
 # the examples and fuzzing phases generate valid and invalid requests for every operation.
 schema.config.phases.update(phases=["examples", "fuzzing"])
+# /health answers 503 by design when no worker runs (none does here); it is tested on its own.
+schema = schema.exclude(path="/health")
+if anvil.anvil_binary() is None:
+    # Without Anvil this server has no chain node: its chain operations answer 503 by design.
+    schema = schema.exclude(path_regex="chain")
 PORT = free_port()  # chosen now: the schema needs its base URL before the server starts
 schema.config.update(base_url=f"http://127.0.0.1:{PORT}")
 FUZZ_SETTINGS = settings(
