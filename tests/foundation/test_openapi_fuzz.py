@@ -37,7 +37,7 @@ from marketplace.db import create_pool
 from marketplace.embedded import StoreUrls
 from rights.identity import Role
 from tests.auction.live import process_env, start_server, stop
-from tests.conftest import PROJECT_ROOT, TEST_PASSWORD, free_port
+from tests.conftest import TEST_PASSWORD, free_port
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
