@@ -40,7 +40,7 @@ from auction.live import (
     RoundEvent,
     RoundView,
 )
-from auction.model import RoundState
+from auction.model import OfferLimits, RoundState
 from auction.service import Move, Relay
 from auction.views import Audience, audience, shown
 from rights.identity import Principal
@@ -173,9 +173,14 @@ class RoundController(Controller):
     @post("/{round_id:uuid}/negotiations", status_code=HTTP_201_CREATED, opt=BUYERS)
     async def start_negotiation(
         self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
-        round_id: UUID, data: NewOffer,
+        offer_limits: OfferLimits, round_id: UUID, data: NewOffer,
     ) -> NegotiationView:  # fmt: skip
-        return await service.start_negotiation(conn, relay(channels, jobs), caller, round_id, data.amount)
+        """Make an opening offer. The rights holder's range is never stated: an offer under its floor is
+        refused (after a few such refusals the buyer waits, 429), one at or above its ceiling concludes at
+        the ceiling."""
+        return await service.start_negotiation(
+            conn, relay(channels, jobs), caller, round_id, data.amount, offer_limits
+        )
 
     @get("/{round_id:uuid}/negotiations")
     async def negotiations(
@@ -197,10 +202,10 @@ class NegotiationController(Controller):
     @post("/{negotiation_id:uuid}/counter", status_code=HTTP_200_OK, opt=PARTIES)
     async def counter(
         self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
-        negotiation_id: UUID, data: NewOffer,
+        offer_limits: OfferLimits, negotiation_id: UUID, data: NewOffer,
     ) -> NegotiationView:  # fmt: skip
         return await service.move(
-            conn, relay(channels, jobs), caller, negotiation_id, Move.COUNTER, data.amount
+            conn, relay(channels, jobs), caller, negotiation_id, Move.COUNTER, data.amount, offer_limits
         )
 
     @post("/{negotiation_id:uuid}/accept", status_code=HTTP_200_OK, opt=PARTIES)

@@ -1,4 +1,4 @@
-"""Demo rounds: a Vickrey round, a descending clock and a negotiation on the label's first demo tracks.
+"""Demo rounds: a Vickrey round, a descending clock and a negotiation on the label's first clearable tracks.
 
 Safe to run again: a track that already has an open round is left alone, and with no demo tracks
 yet there is nothing to do. The worker schedules each round's deadline when it starts.
@@ -53,13 +53,15 @@ DEMO_ROUNDS: list[tuple[RoundParams, int]] = [
         5 * DAY,
     ),
 ]
-USAGE = Usage(media=Media.ONLINE_ADS, territories=("WORLD",), term_months=12, start=date(2027, 1, 1))
+# North America: worldwide, the demo's European sub-publishers have set no policy, so nothing clears there.
+USAGE = Usage(media=Media.ONLINE_ADS, territories=("NORTH_AMERICA",), term_months=12, start=date(2027, 1, 1))
 
 
 async def seed(conn: asyncpg.Connection, organisations: dict[str, UUID], data_dir: Path) -> None:
-    tracks = await rights.list_tracks(
-        conn, owner_organisation_id=organisations["label"], limit=len(DEMO_ROUNDS)
-    )
+    """Rounds only on tracks whose clearance allows the demo usage (a round on any other is refused)."""
+    tracks = await rights.list_tracks(conn, owner_organisation_id=organisations["label"], limit=1_000)
+    clearable = await rights.clearable_track_ids(conn, USAGE, among=[track.id for track in tracks])
+    tracks = [track for track in tracks if track.id in clearable]
     for track, (params, seconds) in zip(tracks, DEMO_ROUNDS, strict=False):
         if not await service.has_open_round(conn, track.id):
             request = NewRound(track_id=track.id, usage=USAGE, params=params, duration_seconds=seconds)

@@ -181,6 +181,7 @@ class RoundView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     clock_price: Money | None = None
     closed_at: datetime | None = None
     outcome: Outcome | None = None
+    disclosure: str = ""  # what the round publishes after its close, said before anyone bids
 
 
 class BidReceipt(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

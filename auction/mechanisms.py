@@ -36,15 +36,15 @@ from auction.model import (
     WrongMechanism,
     require_utc,
 )
-from auction.negotiation import accept, counter, expire, make_offer, reject, withdraw
-from auction.pricing import dynamic_price
+from auction.negotiation import accept, below_floor_wait, counter, expire, make_offer, reject, withdraw
 from auction.sealed import close_sealed
 from auction.soft_close import extended
-from rights.pricing import list_price
+from rights.pricing import dynamic_price, list_price
 
 __all__ = [
     "accept",
     "accept_clock",
+    "below_floor_wait",
     "clock_price",
     "close",
     "close_due_at",

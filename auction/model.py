@@ -291,9 +291,9 @@ CounterStrategy = SplitTheDifference | ConcedeTowardFloor
 class NegotiationTerms(msgspec.Struct, frozen=True, kw_only=True, tag_field="mechanism", tag="negotiation"):
     """The rights holder's private range, which decides buyers' offers automatically.
 
-    Offers under `floor` or over `ceiling` are refused; an offer at or above `auto_accept_at` is
-    accepted at once; otherwise `counter` (if set) answers for the rights holder, starting from the
-    ceiling as its opening ask. `max_rounds` caps offers and counters in total; each move must be
+    Offers under `floor` are refused and a buyer's offer over `ceiling` is taken at the ceiling; an offer
+    at or above `auto_accept_at` is accepted at once; otherwise `counter` (if set) answers for the rights
+    holder, starting from `auto_accept_at` as its opening ask. Buyers are never told the range. `max_rounds` caps offers and counters in total; each move must be
     answered within `response_seconds`.
     """
 
@@ -320,6 +320,17 @@ class NegotiationTerms(msgspec.Struct, frozen=True, kw_only=True, tag_field="mec
 
 
 RoundParams = FirstPriceParams | VickreyParams | ClockParams | NegotiationTerms
+
+
+class OfferLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """How many offers under the floor a buyer may make on one round within a window, before it must wait."""
+
+    below_floor_offers: int = 3
+    window_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        _require_positive("below_floor_offers", self.below_floor_offers)
+        _require_positive("window_seconds", self.window_seconds)
 
 
 # ---------------------------------------------------------------- rounds and bids
@@ -422,7 +433,7 @@ class PriceBasis(enum.StrEnum):
 class Winner(msgspec.Struct, frozen=True, kw_only=True):
     bid_id: UUID
     bidder: UUID
-    bid: Money
+    bid: Money | None  # the winning bid itself; None where shown to anyone but the winner and the seller
     price: Money
     basis: PriceBasis
 
@@ -493,18 +504,3 @@ class Negotiation(msgspec.Struct, frozen=True, kw_only=True):
     price: Money | None = None
     concluded_at: datetime | None = None
     reason: str | None = None
-
-
-# ---------------------------------------------------------------- list prices
-
-
-class Demand(msgspec.Struct, frozen=True, kw_only=True):
-    """Recent interest in a track, counted by the caller over its own window."""
-
-    recent_requests: int
-    watchers: int
-    licences: int
-
-    def __post_init__(self) -> None:
-        if min(self.recent_requests, self.watchers, self.licences) < 0:
-            raise InvalidTerms("demand counts cannot be negative")

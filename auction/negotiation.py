@@ -1,12 +1,14 @@
 """Time-bound negotiation: offer → counter → … → accepted, rejected, withdrawn or expired.
 
-The rights holder's range answers buyers by itself: an offer under the floor or over the ceiling
-is refused (the negotiation carries on), one at or above the auto-accept threshold is accepted,
-and otherwise the rights holder's counter strategy, if set, counters for it. The strategy's first
-ask is the ceiling; "split the difference" then asks halfway between its last ask and the offer,
-"concede" gives up a fixed share of the gap between its last ask and the floor. When a strategy's
-counter would not exceed the buyer's offer, the offer is accepted instead. Every price a
-negotiation concludes at therefore lies within [floor, ceiling].
+The rights holder's range answers buyers by itself, and is never stated to them: an offer under the
+floor is refused without saying where the floor is (the negotiation carries on; the service limits how
+often), a buyer's offer at or above the ceiling is taken at the ceiling, one at or above the auto-accept
+threshold is accepted, and otherwise the rights holder's counter strategy, if set, counters for it.
+The strategy's first ask is the auto-accept threshold (the ceiling would give the ceiling away);
+"split the difference" then asks halfway between its last ask and the offer, "concede" gives up a fixed
+share of the gap between its last ask and the floor. When a strategy's counter would not exceed the
+buyer's offer, the offer is accepted instead. Every price a negotiation concludes at therefore lies
+within [floor, ceiling].
 
 Each move must come from the party whose turn it is, before the standing offer's response
 deadline, and at most `max_rounds` offers and counters are made in all.
@@ -14,6 +16,7 @@ deadline, and at most `max_rounds` offers and counters are made in all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -34,6 +37,7 @@ from auction.model import (
     Offer,
     OfferAboveCeiling,
     OfferBelowFloor,
+    OfferLimits,
     Party,
     ResponseDeadlinePassed,
     Round,
@@ -144,8 +148,8 @@ def _check_amount(terms: NegotiationTerms, party: Party, amount: Money) -> None:
             "the rights holder's floor" if party is Party.BUYER else f"your floor of {terms.floor.display()}"
         )
         raise OfferBelowFloor(f"{amount.display()} is under {shown}")
-    if amount > terms.ceiling:
-        raise OfferAboveCeiling(f"{amount.display()} is over the ceiling of {terms.ceiling.display()}")
+    if amount > terms.ceiling and party is Party.RIGHTS_HOLDER:
+        raise OfferAboveCeiling(f"{amount.display()} is over your ceiling of {terms.ceiling.display()}")
 
 
 def _require_turn(negotiation: Negotiation, party: Party, now: datetime) -> None:
@@ -165,6 +169,8 @@ def _require_standing_offer(negotiation: Negotiation, now: datetime) -> None:
 def _answer_buyer(negotiation: Negotiation, offer: Offer, now: datetime) -> Negotiation:
     """The rights holder's automatic answer to a buyer's offer, or the offer left standing for it."""
     terms = negotiation.terms
+    if offer.amount > terms.ceiling:  # taken at the ceiling, which is at or above the auto-accept threshold
+        offer = msgspec.structs.replace(offer, amount=terms.ceiling)
     with_offer = msgspec.structs.replace(negotiation, offers=(*negotiation.offers, offer))
     if offer.amount >= terms.auto_accept_at:
         return _conclude(with_offer, NegotiationState.ACCEPTED, now, "accepted automatically", accepted=True)
@@ -180,7 +186,7 @@ def _automatic_ask(negotiation: Negotiation) -> Money:
     terms = negotiation.terms
     offered = negotiation.offers[-1].amount
     asks = [offer.amount for offer in negotiation.offers if offer.party is Party.RIGHTS_HOLDER]
-    last_ask = asks[-1] if asks else terms.ceiling
+    last_ask = asks[-1] if asks else terms.auto_accept_at
     if isinstance(terms.counter, ConcedeTowardFloor):
         return last_ask - (last_ask - terms.floor).scaled_bp(terms.counter.percent_bp)
     return Money((last_ask.amount + offered.amount + 1) // 2, terms.currency)  # halfway, rounded up
@@ -211,3 +217,15 @@ def _conclude(
 
 def _named(party: Party) -> str:
     return party.value.replace("_", " ")
+
+
+def below_floor_wait(refused_at: Sequence[datetime], now: datetime, limits: OfferLimits) -> float:
+    """Seconds a buyer must wait before its next offer, given when its offers under the floor were refused
+    (0: it may offer now). After `limits.below_floor_offers` refusals within the window, the next offer
+    waits until the oldest of them leaves the window, so the floor cannot be searched for quickly."""
+    require_utc(now)
+    window = timedelta(seconds=limits.window_seconds)
+    recent = sorted(moment for moment in refused_at if moment > now - window)
+    if len(recent) < limits.below_floor_offers:
+        return 0.0
+    return max((recent[-limits.below_floor_offers] + window - now).total_seconds(), 0.0)

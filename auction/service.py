@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +48,8 @@ from auction.model import (
     NegotiationState,
     NegotiationTerms,
     NotYourTurn,
+    OfferBelowFloor,
+    OfferLimits,
     Outcome,
     Party,
     ResponseDeadlinePassed,
@@ -57,11 +60,12 @@ from auction.model import (
     RoundState,
     SealedBidParams,
 )
-from auction.policy import check_within_policy, policy_of
+from auction.policy import IN_POLICY_WORDS, check_within_policy, policy_of
 from auction.views import event_for, round_view
 from contracts import service as contracts
-from contracts.model import DealSource
+from contracts.model import DealSource, HoldSource
 from rights import service as rights
+from rights.audit import append_audit
 from rights.identity import Principal
 from rights.terms import Money
 
@@ -79,16 +83,15 @@ def channel(round_id: UUID) -> str:
 # ---------------------------------------------------------------- errors
 
 
+DEFAULT_OFFER_LIMITS = OfferLimits()
+
+
 class RoundNotFound(LookupError):
     """No round with that id (404)."""
 
 
 class NegotiationNotFound(LookupError):
     """No negotiation with that id that the caller is a party to (404)."""
-
-
-class NotYourTrack(PermissionError):
-    """Only the track's rights holder may open a round on it (403)."""
 
 
 class RoundNotOpen(ValueError):
@@ -140,6 +143,17 @@ class Relay:
                     "publishing a round event failed", exc_info=True, extra={"round_id": str(event.round_id)}
                 )
 
+    async def deal(self, conn: asyncpg.Connection, deal_id: UUID | None) -> None:
+        """Tell the new deal's parties about it and set its deadline (after the commit that made it)."""
+        if deal_id is None:
+            return
+        try:
+            await contracts.announce_deal(
+                conn, contracts.Notifier(publish=self.publish, jobs=self.jobs), deal_id
+            )
+        except Exception:
+            log.warning("announcing a deal failed", exc_info=True, extra={"deal_id": str(deal_id)})
+
     async def close_timer(self, round_id: UUID, deadline_version: int, at: datetime) -> None:
         await self._enqueue(
             CLOSE_JOB, f"close:{round_id}:{deadline_version}", at, str(round_id), deadline_version
@@ -162,9 +176,7 @@ async def open_round(
     conn: asyncpg.Connection, relay: Relay, caller: Principal, request: NewRound
 ) -> RoundView:
     """Open a round on one of the caller's tracks, within its licensing policy for that track."""
-    track = await rights.get_track(conn, request.track_id)
-    if not caller.acts_for(track.owner_organisation_id):
-        raise NotYourTrack("only the track's rights holder can open a round on it")
+    await rights.require_control(conn, caller, track_id=request.track_id)
     stored, event = await start_round(conn, request, created_by=caller.user_id)
     await relay.events([event])
     await relay.close_timer(stored.round.id, stored.round.deadline_version, stored.closes_at)
@@ -192,6 +204,10 @@ async def start_round(
         )  # fmt: skip
         stored = StoredRound(round=round, closes_at=mechanisms.close_due_at(round), created_by=created_by)
         await store.insert_round(conn, stored)
+        await contracts.hold_usage(
+            conn, track.id, request.usage, HoldSource.ROUND, round.id, now,
+            mechanism=IN_POLICY_WORDS[round.mechanism],
+        )  # fmt: skip
         opened = Opened(
             track_id=round.track_id, seller=round.seller, mechanism=round.mechanism, usage=round.usage,
             currency=round.params.currency, params=round.params, opens_at=round.opens_at, deadline=round.deadline,
@@ -427,6 +443,7 @@ async def accept_clock(
         await store.insert_bid(conn, acceptance, "clock")
         event, deal_id = await _close(conn, stored, outcome, now, caller.user_id)
     await relay.events([event])
+    await relay.deal(conn, deal_id)
     assert deal_id is not None
     return ClockReceipt(
         bid_id=bid_id, round_id=round_id, price=price, outcome=outcome, deal_id=deal_id, seq=event.seq
@@ -466,25 +483,29 @@ async def close_round(
             bids = await store.bids_of(conn, round_id)
             reveals = await store.reveals_of(conn, round_id)
             outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-        event, _ = await _close(conn, stored, outcome, now, None)
+        event, deal_id = await _close(conn, stored, outcome, now, None)
     await relay.events([event])
+    await relay.deal(conn, deal_id)
     return Fired.DONE, 0.0
 
 
 async def _close(
     conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None
 ) -> tuple[RoundEvent, UUID | None]:
-    """The guarded update, the winner's pending deal and the close event, in the caller's transaction."""
+    """The guarded update, the winner's deal and the close event, in the caller's transaction."""
     round = stored.round
     if not await store.close_round(conn, round.id, round.deadline_version, outcome, now):
         raise RoundNotOpen(f"round {round.id} is already closed")
     deal_id = None
     if outcome is not None and outcome.winner is not None:
-        deal = await contracts.create_pending_deal(
+        deal = await contracts.create_deal(
             conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
-            buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage, agreed_at=now, actor=actor,
+            buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage,
+            mechanism=IN_POLICY_WORDS[round.params.mechanism], agreed_at=now, actor=actor,
+            held_by=(HoldSource.ROUND, round.id),
         )  # fmt: skip
         deal_id = deal.id
+    await contracts.release_hold(conn, HoldSource.ROUND, round.id)
     commitments: tuple[Commitment, ...] = ()
     reveals: tuple[Reveal, ...] = ()
     if isinstance(round.params, SealedBidParams) and round.params.reveal_seconds is not None:
@@ -498,19 +519,64 @@ async def _close(
 
 
 async def start_negotiation(
-    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID, amount: Money
-) -> NegotiationView:
+    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID, amount: Money,
+    limits: OfferLimits = DEFAULT_OFFER_LIMITS,
+) -> NegotiationView:  # fmt: skip
     """A buyer's opening offer; the rights holder's range may answer it at once."""
+    refused = None
     async with conn.transaction():
         stored, now = await _locked_open(conn, round_id)
         if await store.standing_negotiation(conn, round_id, caller.organisation_id) is not None:
             raise AlreadyDone("you are already negotiating on this round: answer or withdraw that offer")
-        with _as_conflicts():
-            negotiation = mechanisms.make_offer(stored.round, uuid4(), caller.organisation_id, amount, now)
-        await store.insert_negotiation(conn, negotiation, caller.user_id)
-        event, _ = await _record_move(conn, stored, negotiation, caller, now)
+        await _require_offers_allowed(conn, stored.round.id, caller, now, limits)
+        try:
+            with _as_conflicts():
+                negotiation = mechanisms.make_offer(
+                    stored.round, uuid4(), caller.organisation_id, amount, now
+                )
+        except OfferBelowFloor as below:
+            refused = below
+            await _note_below_floor(conn, stored.round.id, caller, None, amount, now)
+        else:
+            await store.insert_negotiation(conn, negotiation, caller.user_id)
+            event, deal_id = await _record_move(conn, stored, negotiation, caller, now)
+    if refused is not None:
+        raise refused  # after the commit, so the refusal counts
     await _after_move(relay, negotiation, event)
+    await relay.deal(conn, deal_id)
     return NegotiationView.of(negotiation)
+
+
+class TooManyOffersUnderTheFloor(ValueError):
+    """A buyer that made several offers under the floor waits before the next (429)."""
+
+    status_code = 429
+
+
+async def _require_offers_allowed(
+    conn: asyncpg.Connection, round_id: UUID, caller: Principal, now: datetime, limits: OfferLimits
+) -> None:
+    since = now - timedelta(seconds=limits.window_seconds)
+    refused_at = await store.refused_offers_since(conn, round_id, caller.organisation_id, since)
+    wait = mechanisms.below_floor_wait(refused_at, now, limits)
+    if wait > 0:
+        raise TooManyOffersUnderTheFloor(
+            f"your last {limits.below_floor_offers} offers were under what the rights holder accepts: "
+            f"you can make another offer in {math.ceil(wait / 60)} min"
+        )
+
+
+async def _note_below_floor(
+    conn: asyncpg.Connection, round_id: UUID, caller: Principal, negotiation_id: UUID | None, amount: Money,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Count the refused offer against the buyer and put it in the audit trail."""
+    await store.insert_refused_offer(
+        conn, round_id, caller.organisation_id, negotiation_id, amount, caller.user_id, now
+    )
+    payload: dict[str, object] = {"buyer": str(caller.organisation_id), "amount": amount,
+                                  "negotiation_id": str(negotiation_id) if negotiation_id else None}  # fmt: skip
+    await append_audit(conn, "round", round_id, "offer_below_floor", payload, caller.user_id)
 
 
 class Move(enum.Enum):
@@ -522,27 +588,40 @@ class Move(enum.Enum):
 
 async def move(
     conn: asyncpg.Connection, relay: Relay, caller: Principal, negotiation_id: UUID, move: Move,
-    amount: Money | None = None,
+    amount: Money | None = None, limits: OfferLimits = DEFAULT_OFFER_LIMITS,
 ) -> NegotiationView:  # fmt: skip
     """Counter, accept, reject or withdraw in a negotiation the caller is a party to."""
+    refused = None
     async with conn.transaction():
         stored, negotiation = await _locked_negotiation(conn, negotiation_id, caller)
         party = Party.BUYER if caller.organisation_id == negotiation.buyer else Party.RIGHTS_HOLDER
         now = await store.server_now(conn)
-        with _as_conflicts():
-            if move is Move.COUNTER:
-                if amount is None:
-                    raise ValueError("a counter-offer needs an amount")
-                moved = mechanisms.counter(negotiation, party, amount, now)
-            elif move is Move.ACCEPT:
-                moved = mechanisms.accept(negotiation, party, now)
-            elif move is Move.REJECT:
-                moved = mechanisms.reject(negotiation, party, now)
-            else:
-                moved = mechanisms.withdraw(negotiation, party, now)
-        await store.save_negotiation(conn, moved, len(negotiation.offers), caller.user_id)
-        event, _ = await _record_move(conn, stored, moved, caller, now)
+        try:
+            with _as_conflicts():
+                if move is Move.COUNTER:
+                    if amount is None:
+                        raise ValueError("a counter-offer needs an amount")
+                    if party is Party.BUYER:
+                        await _require_offers_allowed(conn, stored.round.id, caller, now, limits)
+                    moved = mechanisms.counter(negotiation, party, amount, now)
+                elif move is Move.ACCEPT:
+                    moved = mechanisms.accept(negotiation, party, now)
+                elif move is Move.REJECT:
+                    moved = mechanisms.reject(negotiation, party, now)
+                else:
+                    moved = mechanisms.withdraw(negotiation, party, now)
+        except OfferBelowFloor as below:
+            if party is not Party.BUYER or amount is None:
+                raise
+            refused = below
+            await _note_below_floor(conn, stored.round.id, caller, negotiation.id, amount, now)
+        else:
+            await store.save_negotiation(conn, moved, len(negotiation.offers), caller.user_id)
+            event, deal_id = await _record_move(conn, stored, moved, caller, now)
+    if refused is not None:
+        raise refused  # after the commit, so the refusal counts
     await _after_move(relay, moved, event)
+    await relay.deal(conn, deal_id)
     return NegotiationView.of(moved)
 
 
@@ -614,7 +693,7 @@ async def _record_move(
     conn: asyncpg.Connection, stored: StoredRound, negotiation: Negotiation, caller: Principal | None,
     now: datetime,
 ) -> tuple[RoundEvent, UUID | None]:  # fmt: skip
-    """The negotiation's event and, when it was accepted, its pending deal.
+    """The negotiation's event and, when it was accepted, its deal.
 
     An exclusive licence is sold once: the round's row lock serialises acceptances, and any after the
     first are refused, rolling their move back.
@@ -625,10 +704,11 @@ async def _record_move(
     if negotiation.state is NegotiationState.ACCEPTED and negotiation.price is not None:
         if round.usage.exclusive and await store.other_accepted_negotiation(conn, round.id, negotiation.id):
             raise RoundNotOpen("this exclusive licence has already been agreed with another buyer")
-        deal = await contracts.create_pending_deal(
+        deal = await contracts.create_deal(
             conn, source=DealSource.NEGOTIATION, source_id=negotiation.id, track_id=round.track_id,
             seller=round.seller, buyer=negotiation.buyer, price=negotiation.price, usage=round.usage,
-            agreed_at=now, actor=actor,
+            mechanism=IN_POLICY_WORDS[round.params.mechanism], agreed_at=now, actor=actor,
+            held_by=(HoldSource.ROUND, round.id),
         )  # fmt: skip
         deal_id = deal.id
     payload = NegotiationMoved(negotiation=NegotiationView.of(negotiation), deal_id=deal_id)
@@ -680,3 +760,13 @@ async def _locked_open(conn: asyncpg.Connection, round_id: UUID) -> tuple[Stored
         assert stored.closed_at is not None
         raise RoundNotOpen(f"round {round_id} closed at {stored.closed_at.isoformat()}")
     return stored, await store.server_now(conn)
+
+
+# ---------------------------------------------------------------- audit
+
+
+async def bids_disagreeing_with_audit(
+    conn: asyncpg.Connection, limit: int = 100
+) -> tuple[int, list[tuple[str, str]]]:
+    """(bids and reveals checked, those that differ from their audited events with the reason)."""
+    return await store.bids_and_reveals(conn), await store.bids_disagreeing_with_audit(conn, limit)

@@ -428,3 +428,85 @@ async def events_after(conn: asyncpg.Connection, round_id: UUID, after: int, lim
         round_id, after, limit,
     )  # fmt: skip
     return [_event(row) for row in rows]
+
+
+async def insert_refused_offer(
+    conn: asyncpg.Connection, round_id: UUID, buyer: UUID, negotiation_id: UUID | None, amount: Money,
+    made_by: UUID | None, at: datetime,
+) -> None:  # fmt: skip
+    await conn.execute(
+        """INSERT INTO refused_offers (round_id, buyer_id, negotiation_id, amount, currency, made_by, refused_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        round_id, buyer, negotiation_id, amount.amount, amount.currency, made_by, at,
+    )  # fmt: skip
+
+
+async def refused_offers_since(
+    conn: asyncpg.Connection, round_id: UUID, buyer: UUID, since: datetime
+) -> list[datetime]:
+    rows = await conn.fetch(
+        """SELECT refused_at FROM refused_offers WHERE round_id = $1 AND buyer_id = $2 AND refused_at > $3
+            ORDER BY refused_at""",
+        round_id, buyer, since,
+    )  # fmt: skip
+    return [r["refused_at"] for r in rows]
+
+
+# ---------------------------------------------------------------- audit cross-check
+
+
+async def bids_disagreeing_with_audit(conn: asyncpg.Connection, limit: int) -> list[tuple[str, str]]:
+    """Bids and reveals whose row is not what their round's audited event says, and audited ones with no row.
+
+    A sealed bid or commitment is audited by its round's `bid` event, a clock acceptance by the round's
+    `closed` event naming it the winner, a reveal by its `revealed` event.
+    """
+    rows = await conn.fetch(
+        """SELECT record_id, problem FROM (
+           WITH audited AS (
+               SELECT stream_id AS round_id, payload->>'bid_id' AS bid_id, payload->>'bidder' AS bidder,
+                      payload->'amount'->>'amount' AS amount, payload->'amount'->>'currency' AS currency,
+                      payload->>'digest' AS digest
+                 FROM audit_events WHERE stream = 'round' AND kind = 'bid'
+               UNION ALL
+               SELECT stream_id, w->>'bid_id', w->>'bidder', w->'bid'->>'amount', w->'bid'->>'currency', NULL
+                 FROM audit_events, LATERAL (SELECT payload->'outcome'->'winner' AS w) winner
+                WHERE stream = 'round' AND kind = 'closed' AND jsonb_typeof(w) = 'object'
+                  AND EXISTS (SELECT 1 FROM bids b WHERE b.id::text = w->>'bid_id' AND b.kind = 'clock')
+           ), revealed AS (
+               SELECT stream_id AS round_id, payload->>'bid_id' AS bid_id,
+                      payload->'amount'->>'amount' AS amount, payload->'amount'->>'currency' AS currency
+                 FROM audit_events WHERE stream = 'round' AND kind = 'revealed'
+           )
+           SELECT b.id::text AS record_id,
+                  CASE WHEN a.bid_id IS NULL THEN 'has no audited event in its round'
+                       WHEN a.bidder IS DISTINCT FROM b.bidder_id::text THEN 'bidder differs from its audited event'
+                       WHEN a.amount IS DISTINCT FROM b.amount::text OR a.currency IS DISTINCT FROM b.currency
+                           THEN 'amount differs from its audited event'
+                       WHEN a.digest IS DISTINCT FROM b.digest THEN 'commitment differs from its audited event'
+                  END AS problem
+             FROM bids b LEFT JOIN audited a ON a.round_id = b.round_id::text AND a.bid_id = b.id::text
+           UNION ALL
+           SELECT a.bid_id, 'audited bid has no row in bids (or is filed under another round)'
+             FROM audited a
+            WHERE a.bid_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM bids b WHERE b.id::text = a.bid_id AND b.round_id::text = a.round_id)
+           UNION ALL
+           SELECT r.bid_id::text,
+                  CASE WHEN v.bid_id IS NULL THEN 'reveal has no audited event in its round'
+                       WHEN v.amount IS DISTINCT FROM r.amount::text OR v.currency IS DISTINCT FROM r.currency
+                           THEN 'revealed amount differs from its audited event'
+                  END
+             FROM bid_reveals r JOIN bids b ON b.id = r.bid_id
+             LEFT JOIN revealed v ON v.round_id = b.round_id::text AND v.bid_id = r.bid_id::text
+           ) checked WHERE problem IS NOT NULL LIMIT $1""",
+        limit,
+    )
+    return [(row["record_id"], row["problem"]) for row in rows]
+
+
+async def bids_and_reveals(conn: asyncpg.Connection) -> int:
+    count: int = await conn.fetchval(
+        "SELECT (SELECT count(*) FROM bids) + (SELECT count(*) FROM bid_reveals)"
+    )
+    return count

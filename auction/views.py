@@ -3,7 +3,9 @@
 Before a sealed round closes, a bid is shown only to the organisation that placed it; everyone
 else (the rights holder included) sees the bid count and the deadline. The clock's price is shown
 to all. A negotiation is shown only to its buyer and the round's rights holder, and the rights
-holder's private range only to the rights holder. The close is shown to everyone.
+holder's private range only to the rights holder. The close is shown to everyone: the winner and the
+price it pays, while the winning bid itself (and which bids were turned away) only to the winner and
+the rights holder; a commit–reveal round publishes its commitments and reveals, so nothing is hidden.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import msgspec
 from auction.clock import clock_price
 from auction.live import (
     BidTaken,
+    Closed,
     NegotiationMoved,
     Opened,
     Revealed,
@@ -24,7 +27,7 @@ from auction.live import (
     RoundView,
     StoredRound,
 )
-from auction.model import ClockParams, NegotiationTerms, RoundParams, RoundState
+from auction.model import ClockParams, NegotiationTerms, Outcome, RoundParams, RoundState, SealedBidParams
 from rights.identity import Principal
 
 
@@ -45,7 +48,47 @@ def audience(event: RoundEvent, seller: UUID, watcher: Principal) -> Audience:
         return Audience.PARTY if watcher.organisation_id in parties else Audience.NOBODY
     if isinstance(payload, Opened) and watcher.organisation_id == seller:
         return Audience.PARTY
+    if isinstance(payload, Closed) and _party_to_outcome(payload.outcome, seller, watcher):
+        return Audience.PARTY
     return Audience.PUBLIC
+
+
+def _party_to_outcome(outcome: Outcome | None, seller: UUID, watcher: Principal | None) -> bool:
+    if watcher is None:
+        return False
+    winner = outcome.winner if outcome else None
+    return watcher.organisation_id == seller or (
+        winner is not None and watcher.organisation_id == winner.bidder
+    )
+
+
+def public_outcome(outcome: Outcome) -> Outcome:
+    """The outcome as everyone may see it: the winner and the price, not the winning bid or the refusals."""
+    winner = outcome.winner and msgspec.structs.replace(outcome.winner, bid=None)
+    return msgspec.structs.replace(outcome, winner=winner, rejected=(), ranking=())
+
+
+def outcome_for(outcome: Outcome | None, seller: UUID, watcher: Principal | None) -> Outcome | None:
+    if outcome is None or _party_to_outcome(outcome, seller, watcher):
+        return outcome
+    return public_outcome(outcome)
+
+
+def disclosure(params: RoundParams) -> str:
+    """What the round publishes after its close, said on the round before anyone bids."""
+    if isinstance(params, NegotiationTerms):
+        return "Each negotiation stays between its buyer and the rights holder; the range is never shown to buyers."
+    if isinstance(params, ClockParams):
+        return "The clock price is public; the buyer who accepts it wins at that price."
+    if params.reveal_seconds is not None:
+        return (
+            "After the close every commitment and every reveal is published, so that anyone can check the "
+            "outcome: your bid becomes public once the round closes."
+        )
+    return (
+        "Bids stay sealed: after the close everyone sees the winner and the price it pays; the winning bid "
+        "itself is shown only to the winner and the rights holder."
+    )
 
 
 def shown(event: RoundEvent, to: Audience) -> RoundEvent | None:
@@ -56,13 +99,15 @@ def shown(event: RoundEvent, to: Audience) -> RoundEvent | None:
     if to is Audience.PARTY:
         return event
     if isinstance(payload, BidTaken):
-        hidden: BidTaken | Revealed | Opened = msgspec.structs.replace(
+        hidden: BidTaken | Revealed | Opened | Closed = msgspec.structs.replace(
             payload, bid_id=None, bidder=None, amount=None, digest=None, committed_at=None
         )
     elif isinstance(payload, Revealed):
         hidden = msgspec.structs.replace(payload, bid_id=None, bidder=None, amount=None)
     elif isinstance(payload, Opened) and isinstance(payload.params, NegotiationTerms):
         hidden = msgspec.structs.replace(payload, params=None)
+    elif isinstance(payload, Closed) and payload.outcome is not None and not payload.commitments:
+        hidden = msgspec.structs.replace(payload, outcome=public_outcome(payload.outcome))
     else:
         return event
     return msgspec.structs.replace(event, payload=hidden)
@@ -90,5 +135,12 @@ def round_view(
         currency=params.currency, params=shown_params, state=round.state, opens_at=round.opens_at,
         deadline=round.deadline, deadline_version=round.deadline_version, extensions=round.extensions,
         closes_at=stored.closes_at, bids=bids, revealed=revealed, seq=seq, server_time=now, clock_price=price,
-        closed_at=stored.closed_at, outcome=stored.outcome,
+        closed_at=stored.closed_at, outcome=_outcome_shown(stored, watcher), disclosure=disclosure(params),
     )  # fmt: skip
+
+
+def _outcome_shown(stored: StoredRound, watcher: Principal | None) -> Outcome | None:
+    params = stored.round.params
+    if isinstance(params, SealedBidParams) and params.reveal_seconds is not None:
+        return stored.outcome  # commit–reveal: published for verification
+    return outcome_for(stored.outcome, stored.round.seller, watcher)

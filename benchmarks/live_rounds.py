@@ -45,6 +45,7 @@ from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
 from marketplace.migrations import upgrade_async
+from rights import demo as rights_demo
 from rights import service as rights
 from rights.identity import Role
 
@@ -199,6 +200,7 @@ async def make_seller(pool: asyncpg.Pool) -> tuple[str, UUID]:
         track = await rights.create_track(
             conn, owner_organisation_id=user.organisation_id, title="Load", artist="Bench"
         )
+        await rights_demo.sole_owner(conn, account_store.principal_of(user), track.id)
     return issued.token, track.id
 
 

@@ -38,7 +38,8 @@ from rights.identity import Principal
 from rights.terms import Media, Usage
 
 RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
-MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
+# Audio is read whole, under the upload limit, before the handler runs (see marketplace.bodies).
+AUDIO = {"body": "upload"}
 
 
 @dataclass
@@ -76,8 +77,8 @@ def search_request(
     key: Annotated[str | None, Parameter(description="e.g. 'A minor'")] = None,
     mode: Mode | None = None,
     mood: Mood | None = None,
-    duration_min: Annotated[float | None, Parameter(ge=0)] = None,
-    duration_max: Annotated[float | None, Parameter(ge=0)] = None,
+    duration_min: Annotated[float | None, Parameter(ge=0, le=service.MAX_DURATION_SECONDS)] = None,
+    duration_max: Annotated[float | None, Parameter(ge=0, le=service.MAX_DURATION_SECONDS)] = None,
     instrumental: bool | None = None,
     clearable_media: Media | None = None,
     territories: Annotated[str, Parameter(description="ISO codes or regions, comma separated")] = "WORLD",
@@ -108,7 +109,7 @@ class DiscoveryController(Controller):
     # Both searches read the same query string.
     dependencies = {"search": Provide(search_request, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/tracks", status_code=HTTP_202_ACCEPTED, opt=RIGHTS_HOLDERS)
+    @post("/tracks", status_code=HTTP_202_ACCEPTED, opt={**RIGHTS_HOLDERS, **AUDIO})
     async def upload(
         self, conn: asyncpg.Connection, jobs: ArqRedis, caller: Principal, data_dir: Path,
         data: Annotated[TrackUpload, Multipart],
@@ -119,7 +120,7 @@ class DiscoveryController(Controller):
             title=data.title, artist=data.artist, description=data.description,
         )  # fmt: skip
 
-    @put("/tracks/{track_id:uuid}/audio", status_code=HTTP_202_ACCEPTED, opt=RIGHTS_HOLDERS)
+    @put("/tracks/{track_id:uuid}/audio", status_code=HTTP_202_ACCEPTED, opt={**RIGHTS_HOLDERS, **AUDIO})
     async def replace_audio(
         self, conn: asyncpg.Connection, jobs: ArqRedis, caller: Principal, data_dir: Path, track_id: UUID,
         data: Annotated[AudioUpload, Multipart],
@@ -132,19 +133,20 @@ class DiscoveryController(Controller):
         """Analysis status, progress, attempts, the last error and, once done, the features."""
         return await service.analysis_state(conn, track_id)
 
-    @get("/tracks/{track_id:uuid}/audio", media_type="application/octet-stream")
+    @get("/tracks/{track_id:uuid}/audio", media_type=service.PREVIEW_MEDIA_TYPE)
     async def audio(
         self, conn: asyncpg.Connection, data_dir: Path, track_id: UUID, caller: Principal
     ) -> File:
-        path, fmt = await service.audio_file(conn, data_dir, track_id)
-        return File(path=path, media_type=MEDIA_TYPES[fmt], content_disposition_type="inline")
+        """The track's preview (lower quality); the original reaches only a licensee, by download link."""
+        path = await service.preview_file(conn, data_dir, track_id)
+        return File(path=path, media_type=service.PREVIEW_MEDIA_TYPE, content_disposition_type="inline")
 
     @get("/search")
     async def search(self, conn: asyncpg.Connection, search: SearchRequest) -> SearchPage:
         """Words, filters, clearability and "similar to" a track, in one ranked, explained page."""
         return await service.search(conn, search)
 
-    @post("/search", status_code=HTTP_200_OK)
+    @post("/search", status_code=HTTP_200_OK, opt=AUDIO)
     async def search_by_example(
         self,
         conn: asyncpg.Connection,
@@ -158,7 +160,7 @@ class DiscoveryController(Controller):
         example = await service.snippet_features(await _read(data.file))
         return await service.search(conn, search, snippet=example)
 
-    @post("/identify", status_code=HTTP_200_OK)
+    @post("/identify", status_code=HTTP_200_OK, opt=AUDIO)
     async def identify(
         self, conn: asyncpg.Connection, caller: Principal, data: Annotated[AudioUpload, Multipart]
     ) -> IdentifiedTrack:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ import asyncpg
 import msgspec
 import numpy as np
 import numpy.typing as npt
+import soundfile as sf
 from arq import ArqRedis
 
 from discovery import analysis, embedding, fingerprint, similarity, store, tags
@@ -42,7 +44,7 @@ from rights import service as rights
 from rights.audit import append_audit
 from rights.identity import Principal
 from rights.model import Track
-from rights.service import Forbidden, NotFound
+from rights.service import NotFound
 from rights.terms import Usage
 
 log = logging.getLogger("discovery.service")
@@ -54,6 +56,7 @@ NEIGHBOURS_FOR_SUGGESTIONS = 5
 DUPLICATE_PROBE_SECONDS = 15.0  # fingerprint this much from the middle of a new track to find its twin
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 50
+MAX_DURATION_SECONDS = 24 * 3600  # a duration filter past a day is a typo or an attack (1e39 overflowed)
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
 
@@ -153,10 +156,8 @@ def _write_audio(data_dir: Path, checked: CheckedAudio, data: bytes) -> None:
 
 
 async def _owned_track(conn: asyncpg.Connection, caller: Principal, track_id: UUID) -> Track:
-    track = await rights.get_track(conn, track_id)
-    if not caller.acts_for(track.owner_organisation_id):
-        raise Forbidden(f"{track.title} is not in your organisation's catalogue")
-    return track
+    await rights.require_control(conn, caller, track_id=track_id)
+    return await rights.get_track(conn, track_id)
 
 
 # Ingest
@@ -223,12 +224,57 @@ async def analysis_state(conn: asyncpg.Connection, track_id: UUID) -> TrackAnaly
     return state
 
 
-async def audio_file(conn: asyncpg.Connection, data_dir: Path, track_id: UUID) -> tuple[Path, str]:
+class OriginalAudio(msgspec.Struct, frozen=True):
+    """The file a rights holder uploaded: what a licensee receives, and nobody else."""
+
+    sha256: str
+    format: str
+    path: Path
+
+
+async def original_audio(conn: asyncpg.Connection, data_dir: Path, track_id: UUID) -> OriginalAudio | None:
+    found = await store.audio_of(conn, track_id)
+    if found is None:
+        return None
+    sha256, fmt = found
+    return OriginalAudio(sha256, fmt, audio_path(data_dir, sha256, fmt))
+
+
+# Preview: the only audio a listener hears before licensing. Mono, 22,050 Hz MP3 at about 80 kb/s
+# and the whole track: an editor judges a cue by its build and its ending, while the quality is too
+# low to stand in for the licensed master. MP3 because every browser's player takes it.
+PREVIEW_MEDIA_TYPE = "audio/mpeg"
+PREVIEW_COMPRESSION = 0.5  # libsndfile's MP3 scale: 0 best, 1 smallest; 0.5 at 22,050 Hz mono ≈ 80 kb/s
+
+
+def preview_path(data_dir: Path, sha256: str) -> Path:
+    return data_dir / "audio" / sha256[:2] / f"{sha256}.preview.mp3"
+
+
+def make_preview(
+    data_dir: Path, sha256: str, fmt: str, samples: npt.NDArray[np.float32] | None = None
+) -> Path:
+    """Write the preview of an original once (from its decoded samples when at hand); blocking."""
+    path = preview_path(data_dir, sha256)
+    if path.exists():
+        return path
+    if samples is None:
+        samples, _ = analysis.decode(audio_path(data_dir, sha256, fmt).read_bytes())
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    sf.write(
+        partial, samples, analysis.SAMPLE_RATE, format="MP3", subtype="MPEG_LAYER_III",
+        compression_level=PREVIEW_COMPRESSION, bitrate_mode="CONSTANT",
+    )  # fmt: skip
+    partial.replace(path)
+    return path
+
+
+async def preview_file(conn: asyncpg.Connection, data_dir: Path, track_id: UUID) -> Path:
+    """The track's preview, made now if its audio was stored before previews existed."""
     found = await store.audio_of(conn, track_id)
     if found is None:
         raise NotFound(f"track {track_id} has no audio")
-    sha256, fmt = found
-    return audio_path(data_dir, sha256, fmt), fmt
+    return await asyncio.to_thread(make_preview, data_dir, *found)
 
 
 # Analysis
@@ -267,6 +313,7 @@ async def analyse(
     try:
         path = audio_path(data_dir, *found)
         samples, _ = await asyncio.to_thread(analysis.decode, await asyncio.to_thread(path.read_bytes))
+        await asyncio.to_thread(make_preview, data_dir, *found, samples)
         await _step(conn, publish, track_id, 0.25)
         features = await asyncio.to_thread(analysis.analyse, samples)
         await _step(conn, publish, track_id, 0.6)

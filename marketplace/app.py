@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import ServiceUnavailableException
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
@@ -29,19 +30,37 @@ import web
 import web.pages
 from auction import api as auction_api
 from auction import pages as auction_pages
+from auction import service as auction
+from auction.jobs import SWEEP_EVERY_SECONDS
+from auction.model import OfferLimits
+from auction.service import Relay
+from contracts import api as contracts_api
+from contracts import pages as contracts_pages
+from contracts import service as contracts_service
+from contracts import stripe_api
+from contracts.chain import api as chain_api
+from contracts.chain import pages as chain_pages
+from contracts.chain.client import ChainClient
+from contracts.payments import StripeGateway
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
-from marketplace import audit
+from marketplace import audit, heartbeat
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
 from marketplace.apidocs import LocalSwaggerRenderPlugin, assets_router
+from marketplace.bodies import body_middleware
+from marketplace.chain import chain_client
+from marketplace.chain import prepare as prepare_chain
 from marketplace.config import Settings, load_settings
+from marketplace.connections import connection_middleware, provide_conn, provide_connect
 from marketplace.db import create_pool as create_db_pool
-from marketplace.embedded import store_urls
+from marketplace.embedded import store_urls, stripe_gateway
 from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.headers import add_security_headers
+from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
+from marketplace.openapi import document_refusals
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
 from rights import api as rights_api
 from rights import pages as rights_pages
@@ -51,8 +70,8 @@ log = logging.getLogger("marketplace.app")
 
 @get("/health", tags=["operations"])
 async def health(state: State) -> Response[dict[str, str]]:
-    """Both stores answer: 200; otherwise 503 naming the one that does not."""
-    report = {"postgres": "up", "redis": "up"}
+    """Both stores answer and a worker was seen lately: 200; otherwise 503 naming what is down."""
+    report = {"postgres": "up", "redis": "up", "worker": "up"}
     try:
         async with state.pool.acquire(timeout=2) as conn:
             await conn.fetchval("SELECT 1")
@@ -60,17 +79,15 @@ async def health(state: State) -> Response[dict[str, str]]:
         report["postgres"] = f"down: {type(exc).__name__}"
     try:
         await state.redis.ping()
+        seen = await heartbeat.seconds_since_a_worker_was_seen(state.redis)
+        if not heartbeat.worker_alive(seen):
+            report["worker"] = "down: never seen" if seen is None else f"down: last seen {seen:.0f} s ago"
     except Exception as exc:
-        report["redis"] = f"down: {type(exc).__name__}"
+        report["redis"] = report["worker"] = f"down: {type(exc).__name__}"
     healthy = all(value == "up" for value in report.values())
     return Response(
         {"status": "ok" if healthy else "degraded", **report}, status_code=200 if healthy else 503
     )
-
-
-async def provide_conn(state: State) -> AsyncGenerator[asyncpg.Connection, None]:
-    async with state.pool.acquire() as conn:
-        yield conn
 
 
 def provide_jobs(state: State) -> ArqRedis:
@@ -84,9 +101,29 @@ def provide_pool(state: State) -> asyncpg.Pool:
     return pool
 
 
+def provide_offer_limits(state: State) -> OfferLimits:
+    settings: Settings = state.settings
+    return OfferLimits(
+        below_floor_offers=settings.below_floor_offers, window_seconds=settings.below_floor_window_seconds
+    )
+
+
 def provide_data_dir(state: State) -> Path:
     data_dir: Path = state.settings.data_dir
     return data_dir
+
+
+def provide_payments(state: State) -> StripeGateway:
+    payments: StripeGateway = state.payments
+    return payments
+
+
+def provide_chain(state: State) -> ChainClient:
+    """The chain node client; 503 when this server has no node (no CHAIN_RPC_URL and no Anvil installed)."""
+    client: ChainClient | None = state.chain
+    if client is None:
+        raise ServiceUnavailableException("on-chain settlement is not available on this server")
+    return client
 
 
 def _csrf_field(context: dict[str, Any]) -> Markup:
@@ -102,6 +139,22 @@ def _csrf_value(context: dict[str, Any]) -> str:
 SHUTDOWN_SECONDS = 10
 
 
+async def sweep_while_no_worker(app: Litestar, relay: Relay) -> None:
+    """Close overdue rounds from here whenever no worker has been seen lately, so a dead worker cannot keep
+    a round open past its deadline. Closes are guarded in PostgreSQL, so racing a worker is harmless."""
+    while True:
+        await asyncio.sleep(SWEEP_EVERY_SECONDS)
+        try:
+            if heartbeat.worker_alive(await heartbeat.seconds_since_a_worker_was_seen(app.state.redis)):
+                continue
+            async with app.state.pool.acquire(timeout=5) as conn:
+                done = await auction.sweep(conn, relay)
+            if done:
+                log.warning("no worker is alive: the server closed what was overdue", extra={"count": done})
+        except Exception:  # a store away for a moment must not end the loop
+            log.exception("the server's fallback sweep failed; trying again")
+
+
 async def _close_pool(pool: asyncpg.Pool) -> None:
     """Close gracefully, but never let a connection someone still holds keep the process alive."""
     try:
@@ -114,8 +167,12 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging()
+    configure_licensing(settings.data_dir)
+    contracts_service.configure(settings.settlement)
     urls = store_urls(settings)
+    payments = stripe_gateway(settings)
     redis = Redis.from_url(urls.redis_url)
+    chain = chain_client(settings)
     channels = ChannelsPlugin(
         backend=RedisChannelsPubSubBackend(redis=redis),
         arbitrary_channels_allowed=True,
@@ -125,14 +182,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_db_pool(urls.database_url)
+        app.state.pool = await create_db_pool(urls.database_url, max_size=settings.database_pool_size)
         app.state.jobs = await create_pool(RedisSettings.from_dsn(urls.redis_url))
+        fallback = asyncio.create_task(
+            sweep_while_no_worker(app, auction_api.relay(channels, app.state.jobs))
+        )
+        await prepare_chain(app.state.pool, chain)
         try:
             yield
         finally:
+            fallback.cancel()
+            await asyncio.gather(fallback, return_exceptions=True)
             await app.state.jobs.aclose()
+            if chain is not None:
+                await chain.close()
             await _close_pool(app.state.pool)
             await redis.aclose()
+            await payments.close()
 
     template_config = TemplateConfig(directory=web.TEMPLATES_DIR, engine=JinjaTemplateEngine)
 
@@ -149,22 +215,33 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auction_pages.page_handlers,
             *discovery_api.route_handlers,
             *discovery_pages.page_handlers,
+            *chain_api.route_handlers,
+            *chain_pages.page_handlers,
+            *contracts_api.route_handlers,
+            *contracts_pages.page_handlers,
+            *stripe_api.route_handlers,
             create_static_files_router(path="/static", directories=[web.STATIC_DIR], include_in_schema=False),
             assets_router(),
         ],
         dependencies={
             "conn": Provide(provide_conn),
+            "connect": Provide(provide_connect, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
             "optional_caller": Provide(provide_optional_caller, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
             "data_dir": Provide(provide_data_dir, sync_to_thread=False),
+            "offer_limits": Provide(provide_offer_limits, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),
+            "payments": Provide(provide_payments, sync_to_thread=False),
+            "chain": Provide(provide_chain, sync_to_thread=False),
         },
         state=State(
             {
                 "settings": settings,
                 "redis": redis,
                 "urls": urls,
+                "payments": payments,
+                "chain": chain,
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
                     "login_failures": (
@@ -172,11 +249,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         settings.login_failure_window_seconds,
                     ),
                     "bids": (settings.bids_per_second, 1),
+                    "invitations": (settings.invitations_per_hour, 3600),
                 },
             }
         ),
         plugins=[channels],
-        middleware=[security_middleware],
+        # Outermost first: bodies are read whole before anything else, and no connection outlives its request.
+        middleware=[body_middleware, connection_middleware, security_middleware],
         before_send=[add_security_headers],
         guards=GUARDS,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -189,8 +268,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         lifespan=[lifespan],
         logging_config=None,
-        request_max_body_size=settings.upload_limit_bytes,
+        # body_middleware applies each route's own limit; this is the largest of them.
+        request_max_body_size=max(
+            settings.upload_limit_bytes, settings.import_limit_bytes, settings.json_limit_bytes
+        ),
     )
+    document_refusals(app.openapi_schema)
     engine = template_config.engine_instance
     engine.register_template_callable("csrf_field", _csrf_field)  # type: ignore[arg-type]
     engine.register_template_callable("csrf_value", _csrf_value)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify, demo, user add."""
+"""The `marketplace` command: serve, worker, db upgrade/downgrade, audit verify/checkpoint, demo, user add,
+chain compile."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import asyncio
 import getpass
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from marketplace.config import ConfigError, Settings, load_settings
 from marketplace.embedded import StoreUrls, export_to_environment, store_urls
+from marketplace.supervisor import WorkerSupervisor
 
 
 def _connect(settings: Settings) -> StoreUrls:
@@ -22,18 +23,35 @@ def _connect(settings: Settings) -> StoreUrls:
     return urls
 
 
-def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
+def _join_chain(settings: Settings) -> None:
+    """Start (or join) the embedded Anvil now, so this process holds it until it exits."""
+    from marketplace.anvil import AnvilUnavailable, chain_url
+
+    try:
+        chain_url(settings)
+    except AnvilUnavailable as missing:
+        print(f"on-chain settlement is off: {missing}", file=sys.stderr)
+
+
+def _with_pool(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
     from marketplace.db import create_pool
 
     async def run() -> int:
         pool = await create_pool(urls.database_url, min_size=1, max_size=2)
         try:
-            async with pool.acquire() as conn:
-                return await action(conn)
+            return await action(pool)
         finally:
             await pool.close()
 
     return asyncio.run(run())
+
+
+def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
+    async def on_one_connection(pool: Any) -> int:
+        async with pool.acquire() as conn:
+            return await action(conn)
+
+    return _with_pool(urls, on_one_connection)
 
 
 # The client address is decided in one place, by TRUSTED_PROXIES (marketplace.addresses): uvicorn must
@@ -48,13 +66,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     urls = _connect(settings)
     upgrade(urls.database_url)
+    if settings.stripe_api_key is None:  # the local Stripe stand-in sends its webhooks to this server
+        from marketplace.stripe_standin import process as stripe_standin
+
+        host = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104 - a comparison
+        stripe_standin.ensure_webhook_endpoint(
+            stripe_standin.join(settings.data_dir), f"http://{host}:{args.port}/api/stripe/webhook"
+        )
+    _join_chain(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead lets the worker be
     # stopped below and the embedded servers be released at exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     worker = None
     if not args.no_worker:
-        # Round deadlines and audio analysis run in the arq worker; start one beside the server.
-        worker = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"], env=os.environ.copy())
+        # Round deadlines and audio analysis run in the arq worker; keep one running beside the server.
+        worker = WorkerSupervisor([sys.executable, "-m", "marketplace.cli", "worker"], os.environ.copy())
+        worker.start()
     try:
         uvicorn.run(
             "marketplace.app:create_app",
@@ -69,8 +96,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=15)
+            worker.stop()
     return 0
 
 
@@ -80,6 +106,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from marketplace.worker import worker_settings
 
     _connect(settings)
+    _join_chain(settings)
     Worker(**worker_settings()).run()
     return 0
 
@@ -99,22 +126,38 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from marketplace.audit import verify_chain
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from marketplace.audit import anchor_sinks, checkpoint_and_anchor, read_anchors, verify_audit
 
-    async def verify(conn: Any) -> int:
-        report = await verify_chain(conn)
-        if report.intact:
-            print(f"audit chain intact: {report.rows_checked} events verified")
-            return 0
-        print(
-            f"audit chain BROKEN at event {report.first_broken_seq}: {report.problem} "
-            f"({report.rows_checked} earlier events verified)",
-            file=sys.stderr,
+    sinks = anchor_sinks(settings.data_dir)
+
+    async def verify(pool: Any) -> int:
+        anchored = await read_anchors(sinks)
+        async with pool.acquire() as conn:
+            report = await verify_audit(conn, anchored)
+        counts = (
+            f"{report.events_checked} events in {report.streams_checked} streams, "
+            f"{report.checkpoints_checked} checkpoints, {report.anchors_checked} anchors, "
+            f"{report.records_checked} bids, reveals and deals"
         )
+        if report.intact:
+            print(f"audit trail intact: {counts} verified")
+            return 0
+        for found in report.breaks:
+            where = found.chain if found.seq is None else f"{found.chain} entry {found.seq}"
+            print(f"audit trail BROKEN: {where}: {found.problem}", file=sys.stderr)
+        print(f"({counts} checked)", file=sys.stderr)
         return 1
 
-    return _with_connection(_connect(settings), verify)
+    async def checkpoint(pool: Any) -> int:
+        head = await checkpoint_and_anchor(pool, sinks)
+        if head is None:
+            print("nothing audited yet: no checkpoint")
+        else:
+            print(f"global head: checkpoint {head.seq} {head.hash} ({head.streams} streams), anchored")
+        return 0
+
+    return _with_pool(_connect(settings), verify if args.action == "verify" else checkpoint)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,7 +168,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     upgrade(urls.database_url)
 
     async def seed(conn: Any) -> int:
-        await demo.seed(conn, settings.data_dir)
+        from marketplace.chain import chain_client, seed_demo_wallets
+
+        organisations = await demo.seed(conn, settings.data_dir)
+        await seed_demo_wallets(conn, chain_client(settings), organisations)
         print("demo data ready; sign in with any of these (password: demo-password):")
         for _, email, _, role in demo.DEMO_USERS:
             print(f"  {email:<24} {role.value}")
@@ -162,6 +208,14 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     return _with_connection(_connect(settings), add)
 
 
+def cmd_chain_compile(args: argparse.Namespace, settings: Settings) -> int:
+    from contracts.chain.artifacts import compile_all
+
+    for path in compile_all():
+        print(f"wrote {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="marketplace", description="Music licensing marketplace")
     commands = root.add_subparsers(dest="command", required=True)
@@ -183,10 +237,20 @@ def parser() -> argparse.ArgumentParser:
     db.set_defaults(run=cmd_db)
 
     audit = commands.add_parser("audit", help="audit log")
-    audit.add_argument("action", choices=["verify"])
-    audit.set_defaults(run=cmd_audit_verify)
+    audit.add_argument(
+        "action",
+        choices=["verify", "checkpoint"],
+        help="verify: check every chain and the anchors; checkpoint: chain and anchor the heads now",
+    )
+    audit.set_defaults(run=cmd_audit)
 
     commands.add_parser("demo", help="seed the demo catalogue and users").set_defaults(run=cmd_demo)
+
+    chain = commands.add_parser("chain", help="on-chain settlement contracts")
+    chain.add_argument(
+        "action", choices=["compile"], help="compile the Vyper contracts to ABI + bytecode files"
+    )
+    chain.set_defaults(run=cmd_chain_compile)
 
     user = commands.add_parser("user", help="manage users")
     user.add_argument("action", choices=["add"])

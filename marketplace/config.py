@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import msgspec
 
+from contracts.model import FULL_SHARE_BPS, SettlementTerms
 from marketplace.addresses import Network, parse_networks
 
 
@@ -31,10 +32,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_failure_window_seconds: int
     trusted_proxies: tuple[Network, ...]
     bids_per_second: int
+    invitations_per_hour: int
+    below_floor_offers: int
+    below_floor_window_seconds: int
     upload_limit_bytes: int
+    json_limit_bytes: int
+    import_limit_bytes: int
+    body_read_timeout_seconds: float
+    body_timeout_seconds: float
+    database_pool_size: int
+    database_acquire_timeout_seconds: float
     stripe_api_key: str | None
     stripe_api_base: str | None
+    stripe_webhook_secret: str | None
+    stripe_hold_days: int
     chain_rpc_url: str | None
+    chain_confirmations: int
+    settlement: SettlementTerms = msgspec.field(default_factory=SettlementTerms)
 
     @property
     def embedded_database(self) -> bool:
@@ -69,11 +83,42 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 86_400:
+        raise ConfigError(f"{name} must be more than 0 and less than a day in seconds, got {raw!r}")
+    return value
+
+
 def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
     try:
         return parse_networks(env.get(name, ""))
     except ValueError as exc:
         raise ConfigError(f"{name} must be comma-separated IP addresses or CIDR blocks: {exc}") from None
+
+
+def _whole_days(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 365:
+        raise ConfigError(f"{name} must be a whole number of days from 0 to 365, got {raw!r}")
+    return int(raw)
+
+
+def _basis_points(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > FULL_SHARE_BPS:
+        raise ConfigError(f"{name} must be basis points from 0 to 10000 (1500 = 15 %), got {raw!r}")
+    return int(raw)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -108,6 +153,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if rights_backend == "arango" and arango_url is None:
         raise ConfigError("RIGHTS_BACKEND=arango needs ARANGO_URL (http://host:8529)")
 
+    stripe_api_key = env.get("STRIPE_API_KEY", "").strip() or None
+    stripe_webhook_secret = env.get("STRIPE_WEBHOOK_SECRET", "").strip() or None
+    if stripe_api_key is not None and stripe_webhook_secret is None:
+        raise ConfigError(
+            "STRIPE_API_KEY needs STRIPE_WEBHOOK_SECRET (whsec_…, the signing secret of the webhook endpoint "
+            "pointing at /api/stripe/webhook)"
+        )
+
     return Settings(
         data_dir=data_dir,
         database_url=_url(env, "DATABASE_URL", {"postgres", "postgresql"}),
@@ -122,10 +175,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_failure_window_seconds=_positive_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
         bids_per_second=_positive_int(env, "BIDS_PER_SECOND", 5),
+        invitations_per_hour=_positive_int(env, "INVITATIONS_PER_HOUR", 20),
+        below_floor_offers=_positive_int(env, "BELOW_FLOOR_OFFERS", 3),
+        below_floor_window_seconds=_positive_int(env, "BELOW_FLOOR_WINDOW_SECONDS", 600),
         upload_limit_bytes=_positive_int(env, "UPLOAD_LIMIT_BYTES", 50 * 1024 * 1024),
-        stripe_api_key=env.get("STRIPE_API_KEY", "").strip() or None,
+        json_limit_bytes=_positive_int(env, "JSON_LIMIT_BYTES", 1024 * 1024),
+        import_limit_bytes=_positive_int(env, "IMPORT_LIMIT_BYTES", 4 * 1024 * 1024),
+        body_read_timeout_seconds=_positive_seconds(env, "BODY_READ_TIMEOUT_SECONDS", 10),
+        body_timeout_seconds=_positive_seconds(env, "BODY_TIMEOUT_SECONDS", 120),
+        database_pool_size=_positive_int(env, "DATABASE_POOL_SIZE", 10),
+        database_acquire_timeout_seconds=_positive_seconds(env, "DATABASE_ACQUIRE_TIMEOUT_SECONDS", 5),
+        stripe_api_key=stripe_api_key,
         stripe_api_base=_url(env, "STRIPE_API_BASE", {"http", "https"}),
-        chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https", "ws", "wss"}),
+        stripe_webhook_secret=stripe_webhook_secret,
+        stripe_hold_days=_whole_days(env, "STRIPE_HOLD_DAYS", 7),
+        chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https"}),
+        # A Settled event counts once this many blocks include it (its own block is the first).
+        chain_confirmations=_positive_int(env, "CHAIN_CONFIRMATIONS", 1),
+        settlement=SettlementTerms(
+            platform_fee_bps=_basis_points(env, "PLATFORM_FEE_BPS", 1_500),
+            master_share_bps=_basis_points(env, "MASTER_SHARE_BPS", 5_000),
+            consent_hours=_positive_int(env, "CONSENT_HOURS", 48),
+            payment_hours=_positive_int(env, "PAYMENT_HOURS", 72),
+        ),
     )
 
 

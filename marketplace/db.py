@@ -26,7 +26,7 @@ async def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 1
     """A pool on a migrated database (the vector extension must exist for its codec)."""
     pool: asyncpg.Pool[Any] = await asyncpg.create_pool(
         database_url,
-        min_size=min_size,
+        min_size=min(min_size, max_size),
         max_size=max_size,
         init=_init_connection,
         server_settings={"timezone": "UTC", "application_name": "marketplace"},

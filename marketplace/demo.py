@@ -15,6 +15,7 @@ import rights.demo
 from marketplace.accounts import service as accounts
 from marketplace.accounts import store as account_store
 from marketplace.accounts.model import OrganisationKind
+from marketplace.licensing import configure_licensing
 from rights.identity import Role
 
 log = logging.getLogger("marketplace.demo")
@@ -40,6 +41,7 @@ SEEDERS: list[Any] = [discovery.demo, rights.demo, auction.demo]
 
 async def seed(conn: asyncpg.Connection, data_dir: Path) -> dict[str, UUID]:
     """Create whatever of the demo is missing; running it twice changes nothing."""
+    configure_licensing(data_dir)  # a seeder that settles a deal issues its licence like the app does
     organisations: dict[str, UUID] = {}
     for key, email, display_name, role in DEMO_USERS:
         name, kind = DEMO_ORGANISATIONS[key]

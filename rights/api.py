@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -18,8 +20,11 @@ from rights import service
 from rights.clearance import Clearance, Ownership
 from rights.identity import Principal
 from rights.imports import ImportFailed
+from rights.imports.ddex import parse_ern
 from rights.model import (
     AdministrationEdge,
+    ClaimStatus,
+    DisputedClaim,
     LicensingPolicy,
     Mechanism,
     Party,
@@ -33,6 +38,8 @@ from rights.terms import Media, Money, RateCard, Usage
 from rights.territories import TerritoryScope
 
 RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
+# Files are read whole, under their own size limit, before the handler runs (see marketplace.bodies).
+IMPORTS = {**RIGHTS_HOLDERS, "body": "import"}
 UNDATED = date(1900, 1, 1)
 
 
@@ -80,6 +87,7 @@ class PolicyTerms(msgspec.Struct, frozen=True, kw_only=True):
     auto_accept: Money | None = None
     negotiation_window_hours: int = 72
     automated_media: frozenset[Media] = frozenset()
+    dynamic_pricing: bool = False
 
 
 def _today() -> date:
@@ -185,7 +193,7 @@ class RightsController(Controller):
         )
         return await service.set_policy(conn, caller, policy)
 
-    @post("/imports/split-sheet", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    @post("/imports/split-sheet", status_code=HTTP_201_CREATED, opt=IMPORTS)
     async def import_split_sheet(
         self, conn: asyncpg.Connection, caller: Principal, request: Request[Any, Any, Any]
     ) -> ImportReport:
@@ -197,12 +205,38 @@ class RightsController(Controller):
             raise ImportFailed(["the split sheet is not UTF-8 text"]) from None
         return await service.import_split_sheet(conn, caller, text)
 
-    @post("/imports/ddex", status_code=HTTP_201_CREATED, opt=RIGHTS_HOLDERS)
+    @post("/imports/ddex", status_code=HTTP_201_CREATED, opt=IMPORTS)
     async def import_ddex(
-        self, conn: asyncpg.Connection, caller: Principal, request: Request[Any, Any, Any]
-    ) -> ImportReport:
-        """Body: an ERN 4 NewReleaseMessage (application/xml)."""
-        return await service.import_ern(conn, caller, await request.body())
+        self, connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]], caller: Principal,
+        request: Request[Any, Any, Any],
+    ) -> ImportReport:  # fmt: skip
+        """Body: an ERN 4 NewReleaseMessage (application/xml), parsed before a connection is taken."""
+        message = await asyncio.to_thread(parse_ern, await request.body())
+        async with connect() as conn:
+            return await service.import_ern(conn, caller, message)
 
 
-route_handlers: list[ControllerRouterHandler] = [CatalogueController, RightsController]
+class ClaimsController(Controller):
+    """Shares other organisations' imports claim on your recordings and works: they count once you accept."""
+
+    path = "/api/rights/claims"
+    tags: Sequence[str] | None = ("rights",)
+
+    @get("/", opt=RIGHTS_HOLDERS)
+    async def claims(
+        self, conn: asyncpg.Connection, caller: Principal, status: ClaimStatus | None = ClaimStatus.PENDING,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> list[DisputedClaim]:  # fmt: skip
+        return await service.disputed_claims(conn, caller, status=status, limit=limit)
+
+    @post("/{claim_id:uuid}/accept", status_code=HTTP_200_OK, opt=RIGHTS_HOLDERS)
+    async def accept(self, conn: asyncpg.Connection, caller: Principal, claim_id: UUID) -> DisputedClaim:
+        """The claimed share is written as if you had recorded it (409 when it would pass 100 %)."""
+        return await service.decide_claim(conn, caller, claim_id, accept=True, now=datetime.now(UTC))
+
+    @post("/{claim_id:uuid}/reject", status_code=HTTP_200_OK, opt=RIGHTS_HOLDERS)
+    async def reject(self, conn: asyncpg.Connection, caller: Principal, claim_id: UUID) -> DisputedClaim:
+        return await service.decide_claim(conn, caller, claim_id, accept=False, now=datetime.now(UTC))
+
+
+route_handlers: list[ControllerRouterHandler] = [CatalogueController, RightsController, ClaimsController]

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from rights import service
+from rights.identity import Principal
 from rights.model import (
     AdministrationEdge,
     ControlEdge,
@@ -23,6 +24,7 @@ from rights.model import (
     Period,
     Recording,
     Right,
+    Track,
     Work,
 )
 from rights.store import RightsStore, open_store
@@ -94,10 +96,15 @@ async def _parties(store: RightsStore, organisations: dict[str, UUID]) -> tuple[
 
 
 async def _rights_for(conn: asyncpg.Connection, store: RightsStore, parties: dict[str, Party], index: int,
-                      track_id: UUID, title: str) -> None:  # fmt: skip
-    """Every third track is complete, every third has a gap in DE, every third an exclusive US licence."""
-    work = Work(id=uuid4(), title=title, writer_ids=(parties["mara"].id, parties["jonas"].id))
-    recording = Recording(id=uuid4(), title=title, work_id=work.id, track_id=track_id)
+                      track: Track) -> None:  # fmt: skip
+    """Every third track is complete, every third has a gap in DE, every third an exclusive US licence.
+
+    The track's owner controls the recording; Harbour Songs Publishing controls the work."""
+    track_id, title = track.id, track.title
+    work = Work(id=uuid4(), title=title, writer_ids=(parties["mara"].id, parties["jonas"].id),
+                organisation_id=parties["publisher"].organisation_id or track.owner_organisation_id)  # fmt: skip
+    recording = Recording(id=uuid4(), title=title, work_id=work.id, track_id=track_id,
+                          organisation_id=track.owner_organisation_id)  # fmt: skip
     await store.add_work(work)
     await store.add_recording(recording)
 
@@ -134,4 +141,18 @@ async def seed(conn: asyncpg.Connection, organisations: dict[str, UUID], data_di
         ]
         for index, track in enumerate(sorted(tracks, key=lambda t: (t.created_at, t.title, t.id))):
             if await store.recording_for_track(track.id) is None:
-                await _rights_for(conn, store, parties, index, track.id, track.title)
+                await _rights_for(conn, store, parties, index, track)
+
+
+async def sole_owner(conn: asyncpg.Connection, owner: Principal, track_id: UUID) -> None:
+    """Make the track's owner hold all of its master and publishing everywhere, opted in to every mechanism
+    for every medium: a track clearable now for any usage (for demos, benchmarks and tests of sales)."""
+    async with conn.transaction():
+        party = await service.create_party(conn, owner, name=f"{owner.display_name} rights")
+        for right in Right:
+            await service.add_share(conn, owner, track_id, party_id=party.id, right=right, share_bp=10_000,
+                                    territories=TerritoryScope(), period=SINCE)  # fmt: skip
+        everything = tuple(Mechanism)
+        await service.set_policy(conn, owner, LicensingPolicy(
+            id=uuid4(), party_id=party.id, track_id=track_id, mechanisms={m: everything for m in Media},
+            automated_media=frozenset(Media)))  # fmt: skip

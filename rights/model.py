@@ -100,6 +100,7 @@ class Work(msgspec.Struct, frozen=True, kw_only=True):
     title: str
     iswc: str | None = None
     writer_ids: tuple[UUID, ...] = ()
+    organisation_id: UUID | None = None  # the organisation that controls it (registered it first)
 
 
 class Recording(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +111,19 @@ class Recording(msgspec.Struct, frozen=True, kw_only=True):
     isrc: str | None = None
     work_id: UUID | None = None
     track_id: UUID | None = None
+    organisation_id: UUID | None = None  # the organisation that controls it (its track's owner)
+
+
+class Subject(msgspec.Struct, frozen=True, kw_only=True):
+    """A recording or work as the ownership rule sees it: what it is and which organisation controls it."""
+
+    id: UUID
+    kind: Right  # MASTER: a recording; PUBLISHING: a work
+    title: str
+    organisation_id: UUID | None
+
+    def describe(self) -> str:
+        return f"{'recording' if self.kind is Right.MASTER else 'work'} {self.title!r}"
 
 
 class ControlEdge(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,7 +178,9 @@ class LicensingPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """How a party licenses one track (`track_id`) or its whole catalogue (`track_id` None).
 
     Prices are for a whole licence of the side the party holds; the party receives its share.
-    Automated licensing happens only for `automated_media`.
+    Automated licensing happens only for `automated_media`. With `dynamic_pricing`, a buy-now quote
+    follows demand (`rights.pricing.dynamic_price`) within the floors and ceilings instead of
+    standing at the list price.
     """
 
     id: UUID
@@ -177,6 +193,7 @@ class LicensingPolicy(msgspec.Struct, frozen=True, kw_only=True):
     auto_accept: Money | None = None
     negotiation_window_hours: int = 72
     automated_media: frozenset[Media] = frozenset()
+    dynamic_pricing: bool = False
 
     def __post_init__(self) -> None:
         prices = [
@@ -226,3 +243,25 @@ class Track(msgspec.Struct, frozen=True, kw_only=True):
     artist: str
     description: str = ""
     created_at: datetime
+
+
+class ClaimStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class DisputedClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """A share an import claims on another organisation's recording or work; it counts only once accepted."""
+
+    id: UUID
+    claimant_organisation_id: UUID
+    controller_organisation_id: UUID
+    subject_id: UUID
+    subject_title: str
+    share: ControlEdge
+    party_name: str
+    source: str  # split_sheet or ddex
+    status: ClaimStatus = ClaimStatus.PENDING
+    created_at: datetime | None = None
+    decided_at: datetime | None = None

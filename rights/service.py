@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -20,11 +20,12 @@ from rights.audit import append_audit
 from rights.clearance import Clearance, Outcome, Ownership
 from rights.identity import Principal
 from rights.imports import ImportBatch, ImportFailed
-from rights.imports.ddex import parse_ern
 from rights.imports.split_sheet import parse_split_sheet
 from rights.model import (
     AdministrationEdge,
+    ClaimStatus,
     ControlEdge,
+    DisputedClaim,
     GrantedLicence,
     LicensingPolicy,
     Party,
@@ -32,11 +33,13 @@ from rights.model import (
     Period,
     Recording,
     Right,
+    Subject,
     Track,
     TrackRights,
     Work,
 )
 from rights.store import RightsStore, catalogue, open_store
+from rights.store import claims as claim_store
 from rights.terms import Media, Usage
 from rights.territories import TerritoryScope, resolve
 
@@ -69,6 +72,7 @@ class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
     recordings: int
     shares: int
     administration: int
+    disputed_claims: int = 0  # shares claimed on other organisations' recordings or works, awaiting them
     warnings: tuple[str, ...]
 
 
@@ -142,19 +146,62 @@ async def _own_party(store: RightsStore, caller: Principal, party_id: UUID) -> P
     return party
 
 
+# The ownership rule: every write to a track, recording or work goes through require_control.
+
+
+async def _subject(store: RightsStore, subject_id: UUID) -> Subject:
+    subject = await store.subject(subject_id)
+    if subject is None:
+        raise NotFound(f"no recording or work {subject_id}")
+    return subject
+
+
+def _controls(caller: Principal, organisation_id: UUID | None) -> bool:
+    return organisation_id is not None and caller.acts_for(organisation_id)
+
+
+async def require_control(
+    conn: asyncpg.Connection,
+    caller: Principal,
+    *,
+    track_id: UUID | None = None,
+    subject_id: UUID | None = None,
+) -> None:
+    """Refuse (403) unless the caller's organisation controls the track, or the recording or work `subject_id`.
+
+    A track is controlled by its owner, a recording by its track's owner, a work by the organisation that
+    registered it. One rule for the API, the split-sheet and the DDEX imports and accepted claims.
+    """
+    if track_id is not None:
+        track = await get_track(conn, track_id)
+        if not _controls(caller, track.owner_organisation_id):
+            raise Forbidden(
+                f"the track {track.title!r} belongs to another organisation; only it can change it"
+            )
+    if subject_id is not None:
+        subject = await _subject(open_store(conn), subject_id)
+        if not _controls(caller, subject.organisation_id):
+            raise Forbidden(
+                f"the {subject.describe()} is controlled by another organisation; only it can change it"
+            )
+
+
 # Shares, administration and licences
 
 
 async def _recording_of(
     conn: asyncpg.Connection, store: RightsStore, track_id: UUID, *, with_work: bool
 ) -> Recording:
-    """The track's recording, created on first use with a work of the same title (every song has one)."""
+    """The track's recording, created on first use with a work of the same title (every song has one),
+    both controlled by the track's owner."""
     track = await get_track(conn, track_id)
     recording = await store.recording_for_track(track_id)
     if recording is None:
-        work = Work(id=uuid4(), title=track.title)
+        owner = track.owner_organisation_id
+        work = Work(id=uuid4(), title=track.title, organisation_id=owner)
         await store.add_work(work)
-        recording = Recording(id=uuid4(), title=track.title, track_id=track_id, work_id=work.id)
+        recording = Recording(id=uuid4(), title=track.title, track_id=track_id, work_id=work.id,
+                              organisation_id=owner)  # fmt: skip
         await store.add_recording(recording)
     elif with_work and recording.work_id is None:
         raise ValueError(
@@ -175,21 +222,43 @@ async def add_share(
     conn: asyncpg.Connection, caller: Principal, track_id: UUID, *, party_id: UUID, right: Right, share_bp: int,
     territories: TerritoryScope, period: Period,
 ) -> ShareChange:  # fmt: skip
-    """Record that one of the caller's parties holds a share of the track's master or publishing."""
+    """Record that one of the caller's parties holds a share of the master or publishing of a track the
+    caller's organisation controls (that side of it)."""
     store = open_store(conn)
     async with conn.transaction():
         party = await _own_party(store, caller, party_id)
-        recording = await _recording_of(conn, store, track_id, with_work=right is Right.PUBLISHING)
-        subject = recording.id if right is Right.MASTER else recording.work_id
-        assert subject is not None
+        subject = await _side_of(conn, store, caller, track_id, right)
         edge = ControlEdge(id=uuid4(), party_id=party.id, subject_id=subject, right=right, share_bp=share_bp,
                            territories=territories, period=period)  # fmt: skip
-        await store.add_control(edge)
-        rights = await store.track_rights(track_id)
-        assert rights is not None
-        gaps = _refuse_overlaps(rights, period)
+        gaps = await _write_share(store, edge)
         await append_audit(conn, "rights", track_id, "share_added", edge, caller.user_id)
     return ShareChange(share=edge, gaps=gaps)
+
+
+async def _side_of(
+    conn: asyncpg.Connection, store: RightsStore, caller: Principal, track_id: UUID, right: Right
+) -> UUID:
+    """The recording (master) or work (publishing) of the track, once the caller is known to control it."""
+    recording = await store.recording_for_track(track_id)
+    if recording is None:
+        await require_control(conn, caller, track_id=track_id)  # creating the recording writes the track
+    recording = await _recording_of(conn, store, track_id, with_work=right is Right.PUBLISHING)
+    subject = recording.id if right is Right.MASTER else recording.work_id
+    assert subject is not None
+    await require_control(conn, caller, subject_id=subject)
+    return subject
+
+
+async def _write_share(store: RightsStore, edge: ControlEdge) -> tuple[str, ...]:
+    """Store the share, refusing it (409) when the claims on its side would pass 100 % anywhere on any of
+    the side's tracks; the gaps that remain."""
+    await store.add_control(edge)
+    gaps: list[str] = []
+    for track_id in await store.tracks_of(edge.subject_id):
+        rights = await store.track_rights(track_id)
+        assert rights is not None
+        gaps.extend(gap for gap in _refuse_overlaps(rights, edge.period) if gap not in gaps)
+    return tuple(gaps)
 
 
 async def remove_share(conn: asyncpg.Connection, caller: Principal, share_id: UUID) -> None:
@@ -198,7 +267,7 @@ async def remove_share(conn: asyncpg.Connection, caller: Principal, share_id: UU
         edge = await store.get_control(share_id)
         if edge is None:
             raise NotFound(f"no share {share_id}")
-        await _own_party(store, caller, edge.party_id)
+        await require_control(conn, caller, subject_id=edge.subject_id)
         await store.remove_control(share_id)
         await append_audit(conn, "rights", share_id, "share_removed", edge, caller.user_id)
 
@@ -217,8 +286,7 @@ async def add_administration(
         if track_id is not None:
             if right is None:
                 raise ValueError("say which side (master or publishing) of the track is administered")
-            recording = await _recording_of(conn, store, track_id, with_work=right is Right.PUBLISHING)
-            subject_id = recording.id if right is Right.MASTER else recording.work_id
+            subject_id = await _side_of(conn, store, caller, track_id, right)
         edge = AdministrationEdge(id=uuid4(), administrator_id=administrator_id, administered_id=administered_id,
                                   subject_id=subject_id, territories=territories, period=period)  # fmt: skip
         await store.add_administration(edge)
@@ -252,10 +320,22 @@ async def set_policy(conn: asyncpg.Connection, caller: Principal, policy: Licens
     async with conn.transaction():
         await _own_party(store, caller, policy.party_id)
         if policy.track_id is not None:
-            await get_track(conn, policy.track_id)
+            await _require_control_of_a_side(conn, store, caller, policy.track_id)
         stored = await store.put_policy(policy)
         await append_audit(conn, "rights", policy.party_id, "policy_set", stored, caller.user_id)
     return stored
+
+
+async def _require_control_of_a_side(
+    conn: asyncpg.Connection, store: RightsStore, caller: Principal, track_id: UUID
+) -> None:
+    """A track's policy is set by the organisation controlling the track or its publishing side."""
+    recording = await store.recording_for_track(track_id)
+    if recording is not None and recording.work_id is not None:
+        work = await _subject(store, recording.work_id)
+        if _controls(caller, work.organisation_id):
+            return
+    await require_control(conn, caller, track_id=track_id)
 
 
 # Reading the graph
@@ -317,12 +397,13 @@ async def clearable_track_ids(
 
 async def import_split_sheet(conn: asyncpg.Connection, caller: Principal, text: str) -> ImportReport:
     """Import a CSV split sheet in one transaction: all of it, or nothing."""
-    return await _import(conn, caller, parse_split_sheet(text))
+    return await _import(conn, caller, parse_split_sheet(text), source="split_sheet")
 
 
-async def import_ern(conn: asyncpg.Connection, caller: Principal, data: bytes) -> ImportReport:
-    """Import a DDEX ERN 4 NewReleaseMessage in one transaction: all of it, or nothing."""
-    return await _import(conn, caller, parse_ern(data))
+async def import_ern(conn: asyncpg.Connection, caller: Principal, message: ImportBatch) -> ImportReport:
+    """Import a parsed DDEX ERN 4 NewReleaseMessage (`rights.imports.ddex.parse_ern`, which is slow
+    enough on large files to run off the event loop) in one transaction: all of it, or nothing."""
+    return await _import(conn, caller, message, source="ddex")
 
 
 @dataclasses.dataclass
@@ -335,11 +416,16 @@ class _Resolution:
         return self.ids.get(value, value)
 
 
-async def _import(conn: asyncpg.Connection, caller: Principal, batch: ImportBatch) -> ImportReport:
+async def _import(
+    conn: asyncpg.Connection, caller: Principal, batch: ImportBatch, *, source: str
+) -> ImportReport:
+    """Store what the file says about the caller's catalogue; what it says about recordings or works another
+    organisation controls (matched by ISRC or ISWC) becomes disputed claims that organisation decides on."""
     store = open_store(conn)
     errors: list[str] = []
     warnings = list(batch.warnings)
     known = _Resolution()
+    foreign: dict[UUID, Subject] = {}  # stored recordings and works the file names that others control
     async with conn.transaction():
         new_parties = []
         for party in batch.parties:
@@ -355,17 +441,25 @@ async def _import(conn: asyncpg.Connection, caller: Principal, batch: ImportBatc
             found_work = await store.find_work(work.iswc) if work.iswc else None
             if found_work:
                 known.ids[work.id] = found_work.id
+                subject = await _subject(store, found_work.id)
+                if not _controls(caller, subject.organisation_id):
+                    foreign[subject.id] = subject
             else:
-                new_works.append(msgspec.structs.replace(work, writer_ids=tuple(map(known, work.writer_ids))))
+                new_works.append(msgspec.structs.replace(
+                    work, writer_ids=tuple(map(known, work.writer_ids)), organisation_id=caller.organisation_id))  # fmt: skip
         new_recordings = []
         tracks_touched: set[UUID] = set()
         for recording in batch.recordings:
             found_recording = await store.find_recording(recording.isrc) if recording.isrc else None
             if found_recording:
                 known.ids[recording.id] = found_recording.id
-                if found_recording.track_id:
+                subject = await _subject(store, found_recording.id)
+                if not _controls(caller, subject.organisation_id):
+                    foreign[subject.id] = subject
+                elif found_recording.track_id:
                     tracks_touched.add(found_recording.track_id)
                 continue
+            owner = caller.organisation_id
             if recording.track_id:
                 track = await catalogue.track(conn, recording.track_id)
                 if track is None:
@@ -376,31 +470,21 @@ async def _import(conn: asyncpg.Connection, caller: Principal, batch: ImportBatc
                         f"recording {recording.title!r}: track {track.id} belongs to another organisation"
                     )
                     continue
+                owner = track.owner_organisation_id
                 tracks_touched.add(track.id)
             else:
                 warnings.append(f"recording {recording.title!r} is not linked to a catalogue track")
             work_id = known(recording.work_id) if recording.work_id else None
-            new_recordings.append(msgspec.structs.replace(recording, work_id=work_id))
+            new_recordings.append(msgspec.structs.replace(recording, work_id=work_id, organisation_id=owner))
+        control, claims = _shares_and_claims(batch, known, foreign, caller, source, errors)
+        administration = _allowed_administration(batch, known, foreign, errors)
         if errors:
             raise ImportFailed(errors)
         await store.add_batch(
-            ImportBatch(
-                parties=tuple(new_parties),
-                works=tuple(new_works),
-                recordings=tuple(new_recordings),
-                control=tuple(
-                    msgspec.structs.replace(e, party_id=known(e.party_id), subject_id=known(e.subject_id))
-                    for e in batch.control
-                ),
-                administration=tuple(
-                    msgspec.structs.replace(
-                        a, administrator_id=known(a.administrator_id), administered_id=known(a.administered_id),
-                        subject_id=known(a.subject_id) if a.subject_id else None,
-                    )
-                    for a in batch.administration
-                ),
-            )
+            ImportBatch(parties=tuple(new_parties), works=tuple(new_works), recordings=tuple(new_recordings),
+                        control=tuple(control), administration=tuple(administration))
         )  # fmt: skip
+        await claim_store.insert_claims(conn, claims)
         for track_id in sorted(tracks_touched):
             rights = await store.track_rights(track_id)
             assert rights is not None
@@ -412,8 +496,83 @@ async def _import(conn: asyncpg.Connection, caller: Principal, batch: ImportBatc
                 ) from None
         report = ImportReport(
             parties_created=len(new_parties), parties_matched=len(batch.parties) - len(new_parties),
-            works=len(batch.works), recordings=len(batch.recordings), shares=len(batch.control),
-            administration=len(batch.administration), warnings=tuple(warnings),
+            works=len(batch.works), recordings=len(batch.recordings), shares=len(control),
+            administration=len(administration), disputed_claims=len(claims), warnings=tuple(warnings),
         )  # fmt: skip
         await append_audit(conn, "rights", caller.organisation_id, "rights_imported", report, caller.user_id)
     return report
+
+
+def _shares_and_claims(
+    batch: ImportBatch, known: _Resolution, foreign: dict[UUID, Subject], caller: Principal, source: str,
+    errors: list[str],
+) -> tuple[list[ControlEdge], list[DisputedClaim]]:  # fmt: skip
+    """The file's shares on what the caller controls, and its claims on what other organisations control."""
+    names = {p.id: p.name for p in batch.parties}
+    control: list[ControlEdge] = []
+    claims: list[DisputedClaim] = []
+    for e in batch.control:
+        edge = msgspec.structs.replace(e, party_id=known(e.party_id), subject_id=known(e.subject_id))
+        claimed = foreign.get(edge.subject_id)
+        if claimed is None:
+            control.append(edge)
+        elif claimed.organisation_id is None:
+            errors.append(f"the {claimed.describe()} is controlled by no organisation yet: ask the platform")
+        else:
+            claims.append(DisputedClaim(
+                id=uuid4(), claimant_organisation_id=caller.organisation_id,
+                controller_organisation_id=claimed.organisation_id, subject_id=claimed.id,
+                subject_title=claimed.title, share=edge, party_name=names[e.party_id], source=source,
+            ))  # fmt: skip
+    return control, claims
+
+
+def _allowed_administration(
+    batch: ImportBatch, known: _Resolution, foreign: dict[UUID, Subject], errors: list[str]
+) -> list[AdministrationEdge]:
+    """The file's administration edges, none of them over another organisation's recordings or works
+    (imports only write administration of one recording or work, never of a party's whole catalogue)."""
+    administration = []
+    for a in batch.administration:
+        edge = msgspec.structs.replace(
+            a, administrator_id=known(a.administrator_id), administered_id=known(a.administered_id),
+            subject_id=known(a.subject_id) if a.subject_id else None,
+        )  # fmt: skip
+        if edge.subject_id in foreign:
+            errors.append(f"the administration of the {foreign[edge.subject_id].describe()} is for the "
+                          "organisation controlling it to record")  # fmt: skip
+        else:
+            administration.append(edge)
+    return administration
+
+
+# Disputed claims
+
+
+async def disputed_claims(
+    conn: asyncpg.Connection, caller: Principal, *, status: ClaimStatus | None = ClaimStatus.PENDING,
+    limit: int = 100,
+) -> list[DisputedClaim]:  # fmt: skip
+    """Claims other organisations' imports made on the caller's organisation's recordings and works."""
+    return await claim_store.claims_on(conn, caller.organisation_id, status, limit)
+
+
+async def decide_claim(
+    conn: asyncpg.Connection, caller: Principal, claim_id: UUID, *, accept: bool, now: datetime
+) -> DisputedClaim:
+    """Accept (the share is written through the ownership rule, within 100 %) or reject a claim."""
+    store = open_store(conn)
+    async with conn.transaction():
+        claim = await claim_store.claim_for_update(conn, claim_id)
+        if claim is None or not caller.acts_for(claim.controller_organisation_id):
+            raise NotFound(f"no claim {claim_id} on your organisation's catalogue")
+        if claim.status is not ClaimStatus.PENDING:
+            raise SplitConflict(f"the claim was {claim.status.value} already")
+        status = ClaimStatus.ACCEPTED if accept else ClaimStatus.REJECTED
+        if accept:
+            await require_control(conn, caller, subject_id=claim.subject_id)
+            await _write_share(store, claim.share)
+        await claim_store.decide(conn, claim.id, status, caller.user_id, now)
+        decided = msgspec.structs.replace(claim, status=status, decided_at=now)
+        await append_audit(conn, "rights", claim.subject_id, f"claim_{status.value}", decided, caller.user_id)
+    return decided

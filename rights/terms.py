@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -18,6 +18,12 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "HKD": 2, "INR": 2, "JPY": 0, "KRW": 0, "MXN": 2, "NOK": 2, "NZD": 2, "PLN": 2, "SEK": 2,
     "SGD": 2, "USD": 2, "ZAR": 2,
 }  # fmt: skip
+
+
+# Ten billion in a two-decimal currency: more than any licence, and far from bigint overflow. Checked
+# wherever Money is decoded from outside (requests, stored JSON); arithmetic inside is not limited.
+MAX_MINOR_UNITS = 10**12
+MinorUnits = Annotated[int, msgspec.Meta(ge=-MAX_MINOR_UNITS, le=MAX_MINOR_UNITS)]
 
 
 class TermsError(ValueError):
@@ -31,7 +37,7 @@ class CurrencyMismatch(TermsError):
 class Money(msgspec.Struct, frozen=True, order=False):
     """An amount in integer minor units of an ISO 4217 currency (1234 USD = $12.34)."""
 
-    amount: int
+    amount: MinorUnits
     currency: str
 
     def __post_init__(self) -> None:

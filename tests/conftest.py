@@ -6,7 +6,7 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +24,7 @@ from marketplace.cli import SERVER_OPTIONS
 from marketplace.config import Settings, load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import StoreUrls, store_urls
+from marketplace.licensing import configure_licensing
 from marketplace.migrations import upgrade
 from rights.identity import Principal, Role
 
@@ -37,12 +38,19 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env["MARKETPLACE_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     env.setdefault("SECRET_KEY", secrets.token_urlsafe(48))
     env["LOGIN_ATTEMPTS_PER_MINUTE"] = "100000"
+    env["BODY_READ_TIMEOUT_SECONDS"] = "3"  # so the stalled-body test waits seconds, not the default 10
     return env
 
 
 @pytest.fixture(scope="session")
 def settings(test_env: dict[str, str]) -> Settings:
     return load_settings(test_env)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def licensing(settings: Settings) -> None:
+    """The platform key and audio source, registered as the app and the worker register them at start."""
+    configure_licensing(settings.data_dir)
 
 
 @pytest.fixture(scope="session")
@@ -191,3 +199,14 @@ async def live_server(app: Litestar) -> AsyncIterator[str]:
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def chain_rpc_url(settings: Settings) -> Iterator[str]:
+    """One Anvil per test session under the session's data dir, like the databases; skipped without Anvil."""
+    from marketplace import anvil
+
+    if anvil.anvil_binary() is None:
+        pytest.skip("Anvil is not installed: `make` installs it into .tools/ with npm")
+    yield anvil.embedded_chain_url(settings.data_dir)
+    anvil.release()

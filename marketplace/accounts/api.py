@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -16,8 +17,11 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from marketplace.accounts import service
 from marketplace.accounts.model import (
     Credentials,
+    InvitationAcceptance,
+    IssuedInvitation,
     IssuedToken,
     Me,
+    MemberRole,
     NewMember,
     Registration,
     TokenRequest,
@@ -32,6 +36,7 @@ from marketplace.accounts.sessions import (
     announce_revocation,
     close_presession,
     close_session,
+    close_user_sessions,
     csrf_token,
     open_presession,
     open_session,
@@ -178,9 +183,36 @@ class AccountController(Controller):
         token_hash = await service.revoke_token(conn, caller, token_id)
         await announce_revocation(request.app.state.redis, token_hash.hex())
 
-    @post("/organisation/members", status_code=HTTP_201_CREATED)
-    async def add_member(self, conn: asyncpg.Connection, caller: Principal, data: NewMember) -> User:
-        return await service.add_member(conn, caller, data)
+    @post("/organisation/members", status_code=HTTP_201_CREATED, opt={"rate_limit": "invitations"})
+    async def invite_member(
+        self, conn: asyncpg.Connection, caller: Principal, data: NewMember
+    ) -> IssuedInvitation:
+        """Invite a colleague (organisation admins only). No account is created: the invitee accepts with
+        the token, a name and a password at `POST /api/invitations/accept` or on the page
+        `/invitations/accept?token=…`. The platform sends no e-mail: the token is returned here once, to you,
+        to pass on; only its hash is kept and it expires after 7 days. The answer is the same whether or not
+        the address has an account already."""
+        return await service.invite_member(conn, caller, data, datetime.now(UTC))
+
+    @put("/organisation/members/{user_id:uuid}", opt={"rate_limit": "invitations"})
+    async def set_member_role(
+        self, request: Request[Any, Any, Any], conn: asyncpg.Connection, caller: Principal, user_id: UUID,
+        data: MemberRole,
+    ) -> User:  # fmt: skip
+        """Change a member's role or organisation-admin flag (organisation admins only); the member's
+        sessions end, so the new role applies from the next sign-in (API tokens follow it at once)."""
+        user = await service.set_member_role(conn, caller, user_id, data)
+        await close_user_sessions(request.app.state.redis, principal_of(user))
+        return user
+
+    @post("/invitations/accept", status_code=HTTP_201_CREATED, opt={"rate_limit": "login"})
+    async def accept_invitation(
+        self, request: Request[Any, Any, Any], conn: asyncpg.Connection, data: InvitationAcceptance
+    ) -> Response[Me]:
+        """Join the organisation that invited you, with the token, your name and a password; signs you in."""
+        principal = principal_of(await service.accept_invitation(conn, data, datetime.now(UTC)))
+        me = await service.me(conn, principal)
+        return Response(me, status_code=HTTP_201_CREATED, cookies=await start_session(request, principal))
 
 
 route_handlers = [AccountController]

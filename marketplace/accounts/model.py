@@ -46,6 +46,7 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     display_name: str
     role: Role
     created_at: datetime
+    organisation_admin: bool = False  # adds members and grants roles in its organisation
 
 
 class Registration(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,12 +61,43 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class NewMember(msgspec.Struct, frozen=True, kw_only=True):
-    """A colleague added to the signed-in user's organisation."""
+    """A colleague invited to the signed-in user's organisation."""
 
     email: Email
-    password: Password
-    display_name: Name
     role: SelfServiceRole
+    organisation_admin: bool = False
+
+
+class IssuedInvitation(msgspec.Struct, frozen=True, kw_only=True):
+    """The same answer whether or not the address has an account already (no enumeration)."""
+
+    email: str
+    role: SelfServiceRole
+    organisation_admin: bool
+    expires_at: datetime
+    token: str  # shown once, to the inviting admin, who passes it on; only its hash is stored
+
+
+class Invitation(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    organisation_id: UUID
+    email: str
+    role: SelfServiceRole
+    organisation_admin: bool
+    invited_by: UUID
+
+
+class InvitationAcceptance(msgspec.Struct, frozen=True, kw_only=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    display_name: Name
+    password: Password
+
+
+class MemberRole(msgspec.Struct, frozen=True, kw_only=True):
+    """What an organisation admin grants a member."""
+
+    role: SelfServiceRole
+    organisation_admin: bool = False
 
 
 class Credentials(msgspec.Struct, frozen=True, kw_only=True):

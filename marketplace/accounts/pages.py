@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -19,7 +20,13 @@ from marketplace.accounts.api import (
     expired_session_cookie,
     start_session,
 )
-from marketplace.accounts.model import Credentials, OrganisationKind, Registration, SelfServiceRole
+from marketplace.accounts.model import (
+    Credentials,
+    InvitationAcceptance,
+    OrganisationKind,
+    Registration,
+    SelfServiceRole,
+)
 from marketplace.accounts.store import principal_of
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -98,10 +105,42 @@ async def register_form(
     return Redirect("/", cookies=await start_session(request, principal_of(user)))
 
 
+@get("/invitations/accept", include_in_schema=False)
+async def invitation_page(request: Request[Any, Any, Any], token: str = "") -> Template:
+    return Template(
+        "accounts/accept_invitation.html",
+        context={"token": token, "values": {}, "error": None},
+        cookies=await ensure_presession(request),
+    )
+
+
+@post("/invitations/accept", include_in_schema=False, opt={"rate_limit": "login"})
+async def invitation_form(
+    request: Request[Any, Any, Any], conn: asyncpg.Connection, data: Form
+) -> Response[Any]:
+    fields = {key: value for key, value in data.items() if key in InvitationAcceptance.__struct_fields__}
+    try:
+        acceptance = msgspec.convert(fields, InvitationAcceptance, strict=False)
+        user = await service.accept_invitation(conn, acceptance, datetime.now(UTC))
+    except (msgspec.ValidationError, service.EmailTaken, service.InvitationUnusable) as exc:
+        context = {"token": data.get("token", ""), "values": {"display_name": data.get("display_name", "")},
+                   "error": _form_error(exc)}  # fmt: skip
+        return Template("accounts/accept_invitation.html", context=context, status_code=400)
+    return Redirect("/", cookies=await start_session(request, principal_of(user)))
+
+
 @post("/logout", include_in_schema=False)
 async def logout_form(request: Request[Any, Any, Any]) -> Response[Any]:
     await end_session(request)
     return Redirect("/", cookies=[expired_session_cookie()])
 
 
-page_handlers = [login_page, login_form, register_page, register_form, logout_form]
+page_handlers = [
+    login_page,
+    login_form,
+    register_page,
+    register_form,
+    invitation_page,
+    invitation_form,
+    logout_form,
+]

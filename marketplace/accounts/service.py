@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -11,7 +12,17 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from marketplace.accounts import store
-from marketplace.accounts.model import IssuedToken, Me, NewMember, OrganisationKind, Registration, User
+from marketplace.accounts.model import (
+    InvitationAcceptance,
+    IssuedInvitation,
+    IssuedToken,
+    Me,
+    MemberRole,
+    NewMember,
+    OrganisationKind,
+    Registration,
+    User,
+)
 from marketplace.accounts.passwords import password_problem
 from rights.audit import append_audit
 from rights.identity import Principal, Role
@@ -20,6 +31,8 @@ _hasher = PasswordHasher()
 # Verifying against this keeps an unknown email as slow as a wrong password (no user enumeration by timing).
 _DUMMY_HASH = _hasher.hash("an unguessable placeholder password")
 TOKEN_PREFIX = "mkt_"  # noqa: S105 - a public prefix that lets secret scanners spot leaked tokens
+INVITATION_PREFIX = "inv_"
+INVITATION_LIFETIME = timedelta(days=7)
 
 
 class EmailTaken(ValueError):
@@ -60,21 +73,99 @@ async def register(conn: asyncpg.Connection, registration: Registration) -> User
             display_name=registration.display_name,
             role=Role(registration.role.value),
             password=registration.password,
+            organisation_admin=True,
         )
 
 
-async def add_member(conn: asyncpg.Connection, caller: Principal, member: NewMember) -> User:
-    """Add a colleague to the caller's organisation."""
+class NotOrganisationAdmin(PermissionError):
+    """Only an organisation admin adds members or changes their roles (403)."""
+
+
+class InvitationUnusable(ValueError):
+    """An invitation token that is unknown, used already or expired (400)."""
+
+
+async def _require_organisation_admin(conn: asyncpg.Connection, caller: Principal) -> None:
+    user = await store.user(conn, caller.user_id)
+    if caller.role is Role.ADMIN or (user is not None and user.organisation_admin):
+        return
+    raise NotOrganisationAdmin(
+        "only an organisation admin can add members or change their roles: ask your organisation's admin"
+    )
+
+
+async def invite_member(
+    conn: asyncpg.Connection, caller: Principal, member: NewMember, now: datetime
+) -> IssuedInvitation:
+    """An organisation admin invites a colleague: a single-use token that expires, and no account yet.
+
+    The answer is the same whether or not the address has an account, so nobody learns which do.
+    """
+    token = INVITATION_PREFIX + secrets.token_urlsafe(32)
+    expires_at = now + INVITATION_LIFETIME
     async with conn.transaction():
-        return await _insert_user(
-            conn,
-            organisation_id=caller.organisation_id,
-            email=member.email,
-            display_name=member.display_name,
-            role=Role(member.role.value),
-            password=member.password,
-            actor_id=caller.user_id,
+        await _require_organisation_admin(conn, caller)
+        await store.insert_invitation(
+            conn, organisation_id=caller.organisation_id, email=member.email, role=member.role,
+            organisation_admin=member.organisation_admin, token_hash=hash_token(token), invited_by=caller.user_id,
+            now=now, expires_at=expires_at,
+        )  # fmt: skip
+        payload: dict[str, object] = {"email": member.email, "role": member.role.value,
+                                      "organisation_admin": member.organisation_admin}  # fmt: skip
+        await append_audit(
+            conn, "organisation", caller.organisation_id, "member_invited", payload, caller.user_id
         )
+    return IssuedInvitation(email=member.email, role=member.role, organisation_admin=member.organisation_admin,
+                            expires_at=expires_at, token=token)  # fmt: skip
+
+
+async def accept_invitation(
+    conn: asyncpg.Connection, acceptance: InvitationAcceptance, now: datetime
+) -> User:
+    """The invitee joins the organisation with a name and password; the token cannot be used again."""
+    async with conn.transaction():
+        invitation = await store.take_invitation(conn, hash_token(acceptance.token), now)
+        if invitation is None:
+            raise InvitationUnusable(
+                "this invitation is unknown, used already or expired: ask your organisation's admin for a new one"
+            )
+        user = await _insert_user(
+            conn, organisation_id=invitation.organisation_id, email=invitation.email,
+            display_name=acceptance.display_name, role=Role(invitation.role.value), password=acceptance.password,
+            actor_id=invitation.invited_by, organisation_admin=invitation.organisation_admin,
+        )  # fmt: skip
+        await store.note_invitation_accepted(conn, invitation.id, user.id)
+    return user
+
+
+async def set_member_role(
+    conn: asyncpg.Connection, caller: Principal, user_id: UUID, grant: MemberRole
+) -> User:
+    """An organisation admin changes a member's role; the organisation always keeps one admin."""
+    async with conn.transaction():
+        await _require_organisation_admin(conn, caller)
+        admins = await store.organisation_admins(conn, caller.organisation_id)
+        before = await store.user(conn, user_id)
+        if before is None or before.organisation_id != caller.organisation_id:
+            raise LookupError(f"no member {user_id} in your organisation")
+        if before.organisation_admin and not grant.organisation_admin and admins <= 1:
+            raise LastOrganisationAdmin(
+                "the organisation needs at least one admin: make someone else admin first"
+            )
+        user = await store.update_member(
+            conn, caller.organisation_id, user_id, Role(grant.role.value), grant.organisation_admin
+        )
+        assert user is not None
+        payload: dict[str, object] = {"user_id": str(user_id), "role": grant.role.value,
+                                      "organisation_admin": grant.organisation_admin}  # fmt: skip
+        await append_audit(
+            conn, "organisation", caller.organisation_id, "member_role_set", payload, caller.user_id
+        )
+    return user
+
+
+class LastOrganisationAdmin(ValueError):
+    status_code = 409
 
 
 async def create_user(
@@ -99,6 +190,7 @@ async def create_user(
             display_name=display_name,
             role=role,
             password=password,
+            organisation_admin=not await store.has_members(conn, organisation.id),
         )
 
 
@@ -111,6 +203,7 @@ async def _insert_user(
     role: Role,
     password: str,
     actor_id: UUID | None = None,
+    organisation_admin: bool = False,
 ) -> User:
     problem = password_problem(password)
     if problem is not None:
@@ -124,8 +217,10 @@ async def _insert_user(
         display_name=display_name,
         role=role,
         password_hash=_hasher.hash(password),
+        organisation_admin=organisation_admin,
     )
-    payload: dict[str, object] = {"user_id": str(user.id), "email": user.email, "role": user.role.value}
+    payload: dict[str, object] = {"user_id": str(user.id), "email": user.email, "role": user.role.value,
+                                  "organisation_admin": organisation_admin}  # fmt: skip
     await append_audit(conn, "organisation", organisation_id, "user_added", payload, actor_id)
     return user
 

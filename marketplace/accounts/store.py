@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from marketplace.accounts.model import Organisation, OrganisationKind, User
+from marketplace.accounts.model import Invitation, Organisation, OrganisationKind, SelfServiceRole, User
 from rights.identity import Principal, Role
 
-_USER_COLUMNS = "u.id, u.organisation_id, u.email, u.display_name, u.role, u.created_at"
+_USER_COLUMNS = "u.id, u.organisation_id, u.email, u.display_name, u.role, u.created_at, u.organisation_admin"
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -20,6 +21,7 @@ def _user(row: asyncpg.Record) -> User:
         display_name=row["display_name"],
         role=Role(row["role"]),
         created_at=row["created_at"],
+        organisation_admin=row["organisation_admin"],
     )
 
 
@@ -75,15 +77,17 @@ async def insert_user(
     display_name: str,
     role: Role,
     password_hash: str,
+    organisation_admin: bool = False,
 ) -> User:
     row = await conn.fetchrow(
-        f"""INSERT INTO users AS u (organisation_id, email, display_name, role, password_hash)
-            VALUES ($1, $2, $3, $4, $5) RETURNING {_USER_COLUMNS}""",
+        f"""INSERT INTO users AS u (organisation_id, email, display_name, role, password_hash, organisation_admin)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_USER_COLUMNS}""",
         organisation_id,
         email.strip(),
         display_name.strip(),
         role.value,
         password_hash,
+        organisation_admin,
     )
     assert row is not None
     return _user(row)
@@ -144,3 +148,62 @@ async def revoke_token(conn: asyncpg.Connection, user_id: UUID, token_id: UUID) 
         user_id,
     )
     return token_hash
+
+
+async def has_members(conn: asyncpg.Connection, organisation_id: UUID) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE organisation_id = $1)", organisation_id
+    )
+    return found
+
+
+async def update_member(
+    conn: asyncpg.Connection, organisation_id: UUID, user_id: UUID, role: Role, organisation_admin: bool
+) -> User | None:
+    row = await conn.fetchrow(
+        f"""UPDATE users u SET role = $3, organisation_admin = $4 WHERE u.id = $2 AND u.organisation_id = $1
+            RETURNING {_USER_COLUMNS}""",
+        organisation_id, user_id, role.value, organisation_admin,
+    )  # fmt: skip
+    return None if row is None else _user(row)
+
+
+async def organisation_admins(conn: asyncpg.Connection, organisation_id: UUID) -> int:
+    """How many organisation admins it has (rows locked, so two demotions cannot both pass)."""
+    rows = await conn.fetch(
+        "SELECT id FROM users WHERE organisation_id = $1 AND organisation_admin FOR UPDATE", organisation_id
+    )
+    return len(rows)
+
+
+async def insert_invitation(
+    conn: asyncpg.Connection, *, organisation_id: UUID, email: str, role: SelfServiceRole, organisation_admin: bool,
+    token_hash: bytes, invited_by: UUID, now: datetime, expires_at: datetime,
+) -> None:  # fmt: skip
+    await conn.execute(
+        """INSERT INTO organisation_invitations (organisation_id, email, role, organisation_admin, token_hash,
+                                                 invited_by, created_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        organisation_id, email.strip(), role.value, organisation_admin, token_hash, invited_by, now, expires_at,
+    )  # fmt: skip
+
+
+async def take_invitation(conn: asyncpg.Connection, token_hash: bytes, now: datetime) -> Invitation | None:
+    """Mark the unexpired, unused invitation with this token used; None when there is none."""
+    row = await conn.fetchrow(
+        """UPDATE organisation_invitations SET accepted_at = $2
+            WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2
+           RETURNING id, organisation_id, email, role, organisation_admin, invited_by""",
+        token_hash, now,
+    )  # fmt: skip
+    if row is None:
+        return None
+    return Invitation(id=row["id"], organisation_id=row["organisation_id"], email=row["email"],
+                      role=SelfServiceRole(row["role"]), organisation_admin=row["organisation_admin"],
+                      invited_by=row["invited_by"])  # fmt: skip
+
+
+async def note_invitation_accepted(conn: asyncpg.Connection, invitation_id: UUID, user_id: UUID) -> None:
+    await conn.execute(
+        "UPDATE organisation_invitations SET accepted_user_id = $2 WHERE id = $1", invitation_id, user_id
+    )

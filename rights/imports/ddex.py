@@ -8,6 +8,9 @@ message; works arrive with their writers, and their shares come from a split she
 
 from __future__ import annotations
 
+import io
+import re
+from collections import defaultdict
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from uuid import UUID, uuid4
@@ -20,6 +23,8 @@ from rights.imports import UNDATED_START, ImportBatch, ImportFailed
 from rights.model import ControlEdge, Party, PartyKind, Period, Recording, Right, RightsError, Work
 from rights.territories import TerritoryError, TerritoryScope
 
+SUPPORTED_ERN_MAJOR = "4"
+_ERN_NAMESPACE = re.compile(r"\{http://ddex\.net/xml/ern/(\d)\d*\}")
 WRITER_ROLES = frozenset({"Composer", "Lyricist", "ComposerLyricist", "Writer", "Author"})
 
 
@@ -233,9 +238,51 @@ class _Message:
             self.errors.append(f"{where}: {exc}")
 
 
+def _root_tag(data: bytes) -> str:
+    """The root element's tag, read without parsing the rest of the file."""
+    for _event, element in SafeElementTree.iterparse(io.BytesIO(data), events=("start",), forbid_dtd=True):
+        tag: str = element.tag
+        return tag
+    raise ParseError("no root element")
+
+
+def _check_version(root_tag: str) -> None:
+    """An ERN other than 4 is refused by its namespace, before anything else is read."""
+    found = _ERN_NAMESPACE.match(root_tag)
+    if found and found.group(1) != SUPPORTED_ERN_MAJOR:
+        raise ImportFailed(
+            [f"ERN {found.group(1)} is not supported; send ERN {SUPPORTED_ERN_MAJOR} (a NewReleaseMessage)"]
+        )
+
+
+def _duplicate_identifiers(root: Element) -> list[str]:
+    """Two parties with one IPI or two recordings with one ISRC: each pair named by its elements."""
+    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    party_list = _child(root, "PartyList")
+    for n, party in enumerate(_children(party_list, "Party") if party_list is not None else [], 1):
+        ipi = _text(party, "PartyId", "IpiNameNumber") or _text(party, "PartyId", "IPI")
+        if ipi:
+            seen["IPI", ipi].append(f"PartyList/Party[{n}]")
+    resource_list = _child(root, "ResourceList")
+    recordings = _children(resource_list, "SoundRecording") if resource_list is not None else []
+    for n, recording in enumerate(recordings, 1):
+        isrc = _descendant_text(recording, "ISRC")
+        if isrc:
+            seen["ISRC", isrc].append(f"ResourceList/SoundRecording[{n}]")
+    return [
+        f"{' and '.join(elements)} have the same {kind} {value}"
+        for (kind, value), elements in seen.items()
+        if len(elements) > 1
+    ]
+
+
 def parse_ern(data: bytes) -> ImportBatch:
-    """Parse an ERN 4 NewReleaseMessage; every problem names its element, and nothing is returned then."""
+    """Parse an ERN 4 NewReleaseMessage; every problem names its element, and nothing is returned then.
+
+    CPU-bound on large files: call it off the event loop.
+    """
     try:
+        _check_version(_root_tag(data))
         root = SafeElementTree.fromstring(data, forbid_dtd=True)
     except DefusedXmlException:
         raise ImportFailed(["the file declares a DTD or entities, which are refused for safety"]) from None
@@ -243,6 +290,8 @@ def parse_ern(data: bytes) -> ImportBatch:
         raise ImportFailed([f"not well-formed XML: {exc}"]) from None
     if _local(root.tag) != "NewReleaseMessage":
         raise ImportFailed([f"{_local(root.tag)}: expected an ERN NewReleaseMessage as the root element"])
+    if duplicates := _duplicate_identifiers(root):
+        raise ImportFailed(duplicates)
     message = _Message(root)
     message.read_parties()
     message.read_recordings(message.deal_scopes())

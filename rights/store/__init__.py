@@ -18,6 +18,7 @@ from rights.model import (
     LicensingPolicy,
     Party,
     Recording,
+    Subject,
     TrackRights,
     Work,
 )
@@ -44,6 +45,15 @@ class RightsStore(Protocol):
     async def find_recording(self, isrc: str) -> Recording | None: ...
 
     async def recording_for_track(self, track_id: UUID) -> Recording | None: ...
+
+    async def subject(self, subject_id: UUID) -> Subject | None:
+        """The recording or work with this id and the organisation controlling it (for a recording on a
+        catalogue track, the track's owner)."""
+        ...
+
+    async def tracks_of(self, subject_id: UUID) -> list[UUID]:
+        """The catalogue tracks of a recording, or of the recordings of a work."""
+        ...
 
     async def add_control(self, edge: ControlEdge) -> None: ...
 

@@ -26,6 +26,7 @@ from rights.model import (
     Party,
     Recording,
     Right,
+    Subject,
     TrackRights,
     Work,
 )
@@ -176,6 +177,24 @@ class ArangoRightsStore:
 
     async def recording_for_track(self, track_id: UUID) -> Recording | None:
         return await self._recording_where("track_id", str(track_id))
+
+    async def subject(self, subject_id: UUID) -> Subject | None:
+        # Recordings keep their track owner's organisation when written (tracks live in PostgreSQL).
+        for collection, kind in (("rights_recordings", Right.MASTER), ("rights_works", Right.PUBLISHING)):
+            doc = await asyncio.to_thread(self.db.collection(collection).get, str(subject_id))
+            if doc:
+                organisation = doc.get("organisation_id")
+                return Subject(id=subject_id, kind=kind, title=doc["title"],
+                               organisation_id=UUID(organisation) if organisation else None)  # fmt: skip
+        return None
+
+    async def tracks_of(self, subject_id: UUID) -> list[UUID]:
+        found = await self._run(
+            """FOR r IN rights_recordings FILTER (r.id == @id OR r.work_id == @id) AND r.track_id != null
+               SORT r.track_id RETURN r.track_id""",
+            id=str(subject_id),
+        )
+        return [UUID(t) for t in found]
 
     async def add_control(self, edge: ControlEdge) -> None:
         await self._insert("rights_control", [_control_doc(edge)])

@@ -21,6 +21,7 @@ from rights.model import (
     Period,
     Recording,
     Right,
+    Subject,
     TrackRights,
     Work,
 )
@@ -45,12 +46,13 @@ def _party(row: asyncpg.Record) -> Party:
 
 
 def _work(row: asyncpg.Record) -> Work:
-    return Work(id=row["id"], title=row["title"], iswc=row["iswc"], writer_ids=tuple(row["writer_ids"] or ()))
+    return Work(id=row["id"], title=row["title"], iswc=row["iswc"], writer_ids=tuple(row["writer_ids"] or ()),
+                organisation_id=row["organisation_id"])  # fmt: skip
 
 
 def _recording(row: asyncpg.Record) -> Recording:
     return Recording(id=row["id"], title=row["title"], isrc=row["isrc"], work_id=row["work_id"],
-                     track_id=row["track_id"])  # fmt: skip
+                     track_id=row["track_id"], organisation_id=row["organisation_id"])  # fmt: skip
 
 
 def _control(row: asyncpg.Record) -> ControlEdge:
@@ -86,11 +88,11 @@ def _scope_values(scope: TerritoryScope) -> tuple[list[str], list[str], list[str
 _PARTY_SQL = """
     INSERT INTO rights_parties (id, name, kind, ipi, isni, organisation_id) VALUES ($1, $2, $3, $4, $5, $6)
 """
-_WORK_SQL = "INSERT INTO rights_works (id, title, iswc) VALUES ($1, $2, $3)"
+_WORK_SQL = "INSERT INTO rights_works (id, title, iswc, organisation_id) VALUES ($1, $2, $3, $4)"
 _WRITER_SQL = "INSERT INTO rights_work_writers (work_id, party_id, position) VALUES ($1, $2, $3)"
-_RECORDING_SQL = (
-    "INSERT INTO rights_recordings (id, title, isrc, work_id, track_id) VALUES ($1, $2, $3, $4, $5)"
-)
+_RECORDING_SQL = """
+    INSERT INTO rights_recordings (id, title, isrc, work_id, track_id, organisation_id) VALUES ($1, $2, $3, $4, $5, $6)
+"""
 _CONTROL_SQL = """
     INSERT INTO rights_control (id, party_id, "right", recording_id, work_id, share_bp, include, exclude,
                                 countries, start_date, end_date)
@@ -106,6 +108,14 @@ _ADMINISTRATION_SQL = """
 
 def _party_args(p: Party) -> tuple[Any, ...]:
     return (p.id, p.name, p.kind.value, p.ipi, p.isni, p.organisation_id)
+
+
+def _work_args(w: Work) -> tuple[Any, ...]:
+    return (w.id, w.title, w.iswc, w.organisation_id)
+
+
+def _recording_args(r: Recording) -> tuple[Any, ...]:
+    return (r.id, r.title, r.isrc, r.work_id, r.track_id, r.organisation_id)
 
 
 def _control_args(e: ControlEdge) -> tuple[Any, ...]:
@@ -147,7 +157,7 @@ class PostgresRightsStore:
         return [_party(r) for r in rows]
 
     async def add_work(self, work: Work) -> None:
-        await self.conn.execute(_WORK_SQL, work.id, work.title, work.iswc)
+        await self.conn.execute(_WORK_SQL, *_work_args(work))
         await self.conn.executemany(_WRITER_SQL, [(work.id, w, i) for i, w in enumerate(work.writer_ids)])
 
     async def _works(self, where: str, *args: Any) -> list[Work]:
@@ -164,8 +174,7 @@ class PostgresRightsStore:
         return works[0] if works else None
 
     async def add_recording(self, recording: Recording) -> None:
-        r = recording
-        await self.conn.execute(_RECORDING_SQL, r.id, r.title, r.isrc, r.work_id, r.track_id)
+        await self.conn.execute(_RECORDING_SQL, *_recording_args(recording))
 
     async def find_recording(self, isrc: str) -> Recording | None:
         row = await self.conn.fetchrow("SELECT * FROM rights_recordings WHERE isrc = $1", isrc)
@@ -174,6 +183,28 @@ class PostgresRightsStore:
     async def recording_for_track(self, track_id: UUID) -> Recording | None:
         row = await self.conn.fetchrow("SELECT * FROM rights_recordings WHERE track_id = $1", track_id)
         return _recording(row) if row else None
+
+    async def subject(self, subject_id: UUID) -> Subject | None:
+        # A recording on a catalogue track is controlled by the track's owner, whatever was stored.
+        row = await self.conn.fetchrow(
+            """SELECT 'master' AS kind, r.title, coalesce(t.owner_organisation_id, r.organisation_id) AS organisation_id
+                 FROM rights_recordings r LEFT JOIN tracks t ON t.id = r.track_id WHERE r.id = $1
+               UNION ALL
+               SELECT 'publishing', w.title, w.organisation_id FROM rights_works w WHERE w.id = $1""",
+            subject_id,
+        )
+        if row is None:
+            return None
+        return Subject(id=subject_id, kind=Right(row["kind"]), title=row["title"],
+                       organisation_id=row["organisation_id"])  # fmt: skip
+
+    async def tracks_of(self, subject_id: UUID) -> list[UUID]:
+        rows = await self.conn.fetch(
+            """SELECT track_id FROM rights_recordings WHERE (id = $1 OR work_id = $1) AND track_id IS NOT NULL
+                ORDER BY track_id""",
+            subject_id,
+        )
+        return [r["track_id"] for r in rows]
 
     async def add_control(self, edge: ControlEdge) -> None:
         await self.conn.execute(_CONTROL_SQL, *_control_args(edge))
@@ -212,13 +243,11 @@ class PostgresRightsStore:
 
     async def add_batch(self, batch: ImportBatch) -> None:
         await self.conn.executemany(_PARTY_SQL, [_party_args(p) for p in batch.parties])
-        await self.conn.executemany(_WORK_SQL, [(w.id, w.title, w.iswc) for w in batch.works])
+        await self.conn.executemany(_WORK_SQL, [_work_args(w) for w in batch.works])
         await self.conn.executemany(
             _WRITER_SQL, [(w.id, p, i) for w in batch.works for i, p in enumerate(w.writer_ids)]
         )
-        await self.conn.executemany(
-            _RECORDING_SQL, [(r.id, r.title, r.isrc, r.work_id, r.track_id) for r in batch.recordings]
-        )
+        await self.conn.executemany(_RECORDING_SQL, [_recording_args(r) for r in batch.recordings])
         await self.conn.executemany(_CONTROL_SQL, [_control_args(e) for e in batch.control])
         await self.conn.executemany(
             _ADMINISTRATION_SQL, [_administration_args(a) for a in batch.administration]

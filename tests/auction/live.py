@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from auction import jobs
 from marketplace.embedded import StoreUrls
+from rights import demo as rights_demo
 from rights import service as rights
 from tests.conftest import PROJECT_ROOT, SignedIn
 
@@ -48,11 +49,16 @@ async def wait_for(check: Callable[[], Any], within: float = 10.0, what: str = "
         await asyncio.sleep(0.02)
 
 
-async def new_track(pg_pool: asyncpg.Pool, owner: SignedIn, title: str = "Harbour Lights") -> UUID:
+async def new_track(
+    pg_pool: asyncpg.Pool, owner: SignedIn, title: str = "Harbour Lights", *, clearable: bool = True
+) -> UUID:
+    """A track of the owner's; `clearable`: the owner holds all its rights and opts in to every sale."""
     async with pg_pool.acquire() as conn:
         track = await rights.create_track(
             conn, owner_organisation_id=owner.principal.organisation_id, title=title, artist="The Testers"
         )
+        if clearable:
+            await rights_demo.sole_owner(conn, owner.principal, track.id)
     return track.id
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auction.mechanisms import accept, counter, expire, make_offer, reject, withdraw
+from auction.mechanisms import accept, below_floor_wait, counter, expire, make_offer, reject, withdraw
 from auction.model import (
     AuctionError,
     BidderNotAllowed,
@@ -23,6 +23,7 @@ from auction.model import (
     NotYourTurn,
     OfferAboveCeiling,
     OfferBelowFloor,
+    OfferLimits,
     Party,
     ResponseDeadlinePassed,
     RoundClosed,
@@ -65,9 +66,38 @@ def test_an_offer_below_the_floor_is_refused_without_revealing_the_floor() -> No
     assert "50.00" not in str(refused.value)
 
 
-def test_an_offer_above_the_ceiling_is_refused() -> None:
-    with pytest.raises(OfferAboveCeiling):
-        opened(10_001)
+def test_an_offer_over_the_ceiling_concludes_at_the_ceiling() -> None:
+    negotiation = opened(12_000)
+    assert (negotiation.state, negotiation.price) == (NegotiationState.ACCEPTED, eur(10_000))
+    assert negotiation.offers[-1].amount == eur(10_000)
+
+
+def test_the_rights_holder_cannot_counter_over_its_own_ceiling() -> None:
+    negotiation = opened(6_000)
+    with pytest.raises(OfferAboveCeiling, match=r"your ceiling of 100\.00 EUR"):
+        counter(negotiation, Party.RIGHTS_HOLDER, eur(10_001), LATER)
+
+
+def test_a_buyer_waits_after_three_offers_under_the_floor_within_the_window() -> None:
+    limits = OfferLimits(below_floor_offers=3, window_seconds=600)
+    two = [NOW, NOW + timedelta(seconds=1)]
+    assert below_floor_wait(two, NOW + timedelta(seconds=2), limits) == 0
+    three = [*two, NOW + timedelta(seconds=2)]
+    assert below_floor_wait(three, NOW + timedelta(seconds=3), limits) == 597
+    assert below_floor_wait(three, NOW + timedelta(seconds=600), limits) == 0
+
+
+@given(st.lists(st.integers(0, 3_000), max_size=12), st.integers(0, 3_600))
+def test_a_buyer_may_offer_whenever_fewer_than_the_limit_were_refused_in_the_window(
+    seconds: list[int], now_after: int
+) -> None:
+    limits = OfferLimits(below_floor_offers=3, window_seconds=600)
+    now = NOW + timedelta(seconds=now_after)
+    refused = [NOW + timedelta(seconds=s) for s in seconds if s <= now_after]
+    in_window = [t for t in refused if t > now - timedelta(seconds=600)]
+    wait = below_floor_wait(refused, now, limits)
+    assert (wait == 0) == (len(in_window) < 3)
+    assert 0 <= wait <= 600
 
 
 def test_an_offer_in_another_currency_is_refused() -> None:
@@ -98,17 +128,19 @@ def test_the_rights_holder_may_not_make_offers_on_its_own_round() -> None:
 def test_split_the_difference_counters_halfway_between_the_offer_and_the_last_ask() -> None:
     negotiation = opened(6_000, counter=SplitTheDifference())
     assert negotiation.state is NegotiationState.AWAITING_BUYER
-    assert negotiation.offers[-1].amount == eur(8_000)  # halfway to the ceiling
+    assert negotiation.offers[-1].amount == eur(
+        7_500
+    )  # halfway to the auto-accept threshold, not the ceiling
     assert negotiation.offers[-1].automatic
     again = counter(negotiation, Party.BUYER, eur(7_000), LATER)
-    assert again.offers[-1].amount == eur(7_500)
+    assert again.offers[-1].amount == eur(7_250)
 
 
 def test_conceding_gives_up_a_share_of_the_gap_to_the_floor_each_round() -> None:
     negotiation = opened(6_000, counter=ConcedeTowardFloor(percent_bp=2_000))
-    assert negotiation.offers[-1].amount == eur(9_000)  # 20 % of 10,000 → 5,000
+    assert negotiation.offers[-1].amount == eur(8_200)  # 20 % of 9,000 → 5,000
     again = counter(negotiation, Party.BUYER, eur(6_500), LATER)
-    assert again.offers[-1].amount == eur(8_200)  # 20 % of 9,000 → 5,000
+    assert again.offers[-1].amount == eur(7_560)  # 20 % of 8,200 → 5,000
 
 
 def test_a_strategy_counter_that_would_meet_the_offer_accepts_it_instead() -> None:
@@ -118,7 +150,7 @@ def test_a_strategy_counter_that_would_meet_the_offer_accepts_it_instead() -> No
 
 def test_the_buyer_accepting_a_counter_concludes_at_the_counter() -> None:
     negotiation = accept(opened(6_000, counter=SplitTheDifference()), Party.BUYER, LATER)
-    assert (negotiation.state, negotiation.price) == (NegotiationState.ACCEPTED, eur(8_000))
+    assert (negotiation.state, negotiation.price) == (NegotiationState.ACCEPTED, eur(7_500))
 
 
 def test_moving_out_of_turn_is_refused() -> None:

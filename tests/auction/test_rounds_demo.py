@@ -1,4 +1,4 @@
-"""The demo seeder opens a few rounds on the label's tracks, once, and nothing without tracks."""
+"""The demo seeder opens a few rounds on the label's clearable tracks, once, and nothing without them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import asyncpg
 
 from auction import demo
+from rights import demo as rights_demo
 from rights import service as rights
 from tests.conftest import SignIn
 
@@ -14,12 +15,15 @@ from tests.conftest import SignIn
 async def test_demo_rounds_are_opened_once_on_the_labels_tracks(
     sign_in: SignIn, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    label = (await sign_in("rights_holder")).principal.organisation_id
+    owner = (await sign_in("rights_holder")).principal
+    label = owner.organisation_id
     organisations = {"label": label}
     await demo.seed(db, organisations, tmp_path)
     assert await _rounds(db, label) == []
+    await rights.create_track(db, owner_organisation_id=label, title="No Rights Yet", artist="Demo Band")
     for title in ("First Light", "Second Wind", "Third Coast", "Fourth Wall"):
-        await rights.create_track(db, owner_organisation_id=label, title=title, artist="Demo Band")
+        track = await rights.create_track(db, owner_organisation_id=label, title=title, artist="Demo Band")
+        await rights_demo.sole_owner(db, owner, track.id)
     await demo.seed(db, organisations, tmp_path)
     await demo.seed(db, organisations, tmp_path)
     assert await _rounds(db, label) == ["clock", "negotiation", "vickrey"]

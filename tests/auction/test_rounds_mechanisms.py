@@ -1,5 +1,5 @@
 """Each mechanism end to end: a rights holder opens a round over HTTP, buyers take part, watchers follow
-the websocket, the worker's timer closes the round and a pending deal is written."""
+the websocket, the worker's timer closes the round and the winner's deal is written, with its payees."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
+from redis.asyncio import Redis
 
 from auction.commit_reveal import commitment_digest
 from auction.live import Closed
@@ -24,8 +25,8 @@ from tests.conftest import SignIn
 timers = live.timers  # the session's arq worker, shared by the live-round tests
 
 
-async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_pending_deal(
-    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
+async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_deal_with_payees(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any, redis_url: str
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
     opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=10_000), duration=3)
@@ -48,7 +49,15 @@ async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_
         and deal.buyer == alice.principal.organisation_id
         and deal.price == Money(12_000, "EUR")
     )
-    assert deal.seller == seller.principal.organisation_id and deal.state == "pending"
+    assert deal.seller == seller.principal.organisation_id and deal.state == "awaiting_payment"
+    # No rights are recorded on this track: the seller who licensed it is paid the whole fee.
+    assert {(p.organisation_id, p.share_bps) for p in deal.payees} == {
+        (seller.principal.organisation_id, 5_000)
+    }
+    assert sum(p.share_bps for p in deal.payees) == 10_000
+    # The close announced the deal and set its payment deadline's timer.
+    async with Redis.from_url(redis_url) as redis:
+        assert await redis.exists(f"arq:job:deal-deadline:{deal.id}:awaiting_payment")
 
 
 async def test_first_price_winner_pays_own_bid(
@@ -150,21 +159,25 @@ async def test_negotiation_counters_automatically_and_is_seen_only_by_its_two_pa
         )
         assert started.status_code == 201, started.text
         negotiation = started.json()
-        assert negotiation["state"] == "awaiting_buyer" and negotiation["offers"][-1]["amount"] == eur(14_000)
+        assert negotiation["state"] == "awaiting_buyer" and negotiation["offers"][-1]["amount"] == eur(13_000)
         countered = await buyer.client.post(
             f"/api/negotiations/{negotiation['id']}/counter", json={"amount": eur(12_000)}
         )
-        assert countered.json()["offers"][-1] == {**countered.json()["offers"][-1], "amount": eur(13_000)}
+        assert countered.json()["offers"][-1] == {**countered.json()["offers"][-1], "amount": eur(12_500)}
         accepted = await buyer.client.post(f"/api/negotiations/{negotiation['id']}/accept")
-        assert accepted.json()["state"] == "accepted" and accepted.json()["price"] == eur(13_000)
+        assert accepted.json()["state"] == "accepted" and accepted.json()["price"] == eur(12_500)
         moves = await seller_room.until(lambda w: len([k for k in w.kinds() if k == "negotiation"]) == 3)
         assert moves
         last = [f for f in seller_room.events if f["event"]["kind"] == "negotiation"][-1]["event"]
-        assert last["deal_id"] and last["negotiation"]["price"] == eur(13_000)
+        assert last["deal_id"] and last["negotiation"]["price"] == eur(12_500)
         await _streamed_up_to(other_room, max(seller_room.seqs()))
         assert "negotiation" not in other_room.kinds(), "the other buyer's stream passed the moves unseen"
     refused = await other.client.post(f"/api/negotiations/{negotiation['id']}/accept")
     assert refused.status_code == 404
+    deal = (await buyer.client.get(f"/api/deals/{last['deal_id']}")).json()["deal"]
+    assert deal["buyer"] == str(buyer.principal.organisation_id) and deal["price"] == eur(12_500)
+    assert deal["state"] == "awaiting_payment" and sum(p["share_bps"] for p in deal["payees"]) == 10_000
+    assert (await other.client.get(f"/api/deals/{last['deal_id']}")).status_code == 404
 
 
 async def test_an_exclusive_licence_is_agreed_with_one_buyer_only(
@@ -239,7 +252,7 @@ async def test_opening_rounds_is_checked_for_role_ownership_and_terms(
     body = {"track_id": track_id, "usage": live.USAGE, "params": sealed(), "duration_seconds": 60}
     assert (await buyer.client.post("/api/rounds", json=body)).status_code == 403
     not_theirs = await stranger.client.post("/api/rounds", json=body)
-    assert not_theirs.status_code == 403 and "rights holder" in not_theirs.json()["detail"]
+    assert not_theirs.status_code == 403 and "belongs to another organisation" in not_theirs.json()["detail"]
     bad_reserve = await seller.client.post("/api/rounds", json={**body, "params": sealed(reserve=0)})
     assert bad_reserve.status_code == 400 and "reserve must be positive" in bad_reserve.text
     no_track = await seller.client.post("/api/rounds", json={**body, "track_id": str(UUID(int=9))})

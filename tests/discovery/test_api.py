@@ -126,7 +126,9 @@ async def test_a_failing_analysis_is_retried_then_reported_on_the_track(
     )
     track_id = response.json()["track_id"]
     async with pg_pool.acquire() as conn:
-        path, _ = await service.audio_file(conn, settings.data_dir, UUID(track_id))
+        original = await service.original_audio(conn, settings.data_dir, UUID(track_id))
+    assert original is not None
+    path = original.path
     path.rename(path.with_suffix(".moved"))  # the file vanished from the disk
     try:
         with pytest.raises(Retry):
@@ -332,3 +334,41 @@ async def test_signed_in_pages_offer_uploads_to_rights_holders_only(sign_in: Sig
     assert (await label.client.get("/discover/upload", headers=html)).status_code == 200
     assert 'href="/discover/upload"' not in (await buyer.client.get("/discover", headers=html)).text
     assert (await buyer.client.get("/discover/upload", headers=html)).status_code == 403
+
+
+async def test_listeners_hear_a_preview_made_at_ingest_never_the_original(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar
+) -> None:
+    label = await sign_in("rights_holder")
+    rendered = synth.render(synth.demo_track(5), seconds=6)
+    original = _flac(rendered)
+    response = await label.client.post(
+        "/api/discovery/tracks", **_upload(original, title="Heard", artist="A")
+    )
+    track_id = response.json()["track_id"]
+    assert await _run_job(pg_pool, settings, app, track_id) == "done"
+    async with pg_pool.acquire() as conn:
+        stored = await service.original_audio(conn, settings.data_dir, UUID(track_id))
+    assert stored is not None
+    assert service.preview_path(settings.data_dir, stored.sha256).exists()  # made by the analysis job
+
+    buyer = await sign_in("buyer")
+    heard = await buyer.client.get(f"/api/discovery/tracks/{track_id}/audio")
+    assert heard.status_code == 200 and heard.headers["content-type"] == "audio/mpeg"
+    assert heard.content != original
+    info = sf.info(io.BytesIO(heard.content))
+    assert info.format == "MP3" and info.channels == 1 and info.samplerate == 22_050
+    assert abs(info.duration - len(rendered) / synth.SAMPLE_RATE) < 0.1  # the whole track, at preview quality
+
+
+async def test_audio_stored_before_previews_existed_gets_its_preview_when_first_played(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings
+) -> None:
+    label = await sign_in("rights_holder")
+    response = await label.client.post(
+        "/api/discovery/tracks",
+        **_upload(_flac(synth.render(synth.demo_track(6), seconds=3)), title="Old", artist="B"),
+    )  # not analysed: no preview yet
+    track_id = response.json()["track_id"]
+    heard = await label.client.get(f"/api/discovery/tracks/{track_id}/audio")
+    assert heard.status_code == 200 and sf.info(io.BytesIO(heard.content)).format == "MP3"

@@ -1,14 +1,33 @@
 """The app as a browser and a script meet it: health, problem details, pages, forms with CSRF."""
 
 import httpx
+from redis.asyncio import Redis
 
+from marketplace import heartbeat
 from tests.conftest import TEST_PASSWORD, SignIn
 
 
-async def test_health_reports_both_stores_up(client: httpx.AsyncClient) -> None:
+async def test_health_reports_both_stores_and_a_worker_up(client: httpx.AsyncClient, redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    await heartbeat.beat(redis, "test-worker")
+    await redis.aclose()
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "postgres": "up", "redis": "up"}
+    assert response.json() == {"status": "ok", "postgres": "up", "redis": "up", "worker": "up"}
+
+
+async def test_health_is_503_when_no_worker_has_been_seen(client: httpx.AsyncClient, redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    await redis.delete(heartbeat.HEARTBEATS)
+    await redis.aclose()
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "degraded",
+        "postgres": "up",
+        "redis": "up",
+        "worker": "down: never seen",
+    }
 
 
 async def test_openapi_schema_is_served(client: httpx.AsyncClient) -> None:

@@ -239,3 +239,24 @@ async def test_batches_are_stored_whole(
     assert rights is not None
     assert len(rights.control) == 2 and rights.administration == batch.administration
     assert rights.work == work
+
+
+async def test_a_subject_names_the_organisation_that_controls_it(
+    store: RightsStore, db: asyncpg.Connection, organisation: UUID
+) -> None:
+    track = await new_track(db, organisation)
+    publisher: UUID = await db.fetchval(
+        "INSERT INTO organisations (name, kind) VALUES ('Publisher ' || gen_random_uuid(), 'publisher') RETURNING id"
+    )
+    work = Work(id=uuid4(), title="Song", organisation_id=publisher)
+    recording = Recording(
+        id=uuid4(), title="Song", work_id=work.id, track_id=track, organisation_id=organisation
+    )
+    await store.add_work(work)
+    await store.add_recording(recording)
+    found_recording, found_work = await store.subject(recording.id), await store.subject(work.id)
+    assert found_recording is not None and found_work is not None
+    assert (found_recording.kind, found_recording.organisation_id) == (Right.MASTER, organisation)
+    assert (found_work.kind, found_work.organisation_id) == (Right.PUBLISHING, publisher)
+    assert await store.subject(uuid4()) is None
+    assert await store.tracks_of(work.id) == await store.tracks_of(recording.id) == [track]

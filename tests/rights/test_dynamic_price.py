@@ -1,4 +1,4 @@
-"""The demand-driven dynamic price and its breakdown."""
+"""The demand-driven dynamic price (used by auctions and quotes) and its breakdown."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from datetime import date
 
 import pytest
 
-from auction.mechanisms import dynamic_price
-from auction.model import Demand, InvalidTerms
-from rights.terms import Media, Money, RateCard, Usage
-from tests.auction.factories import eur
+from rights.pricing import Demand, dynamic_price
+from rights.terms import Media, Money, RateCard, TermsError, Usage
+
+
+def eur(amount: int) -> Money:
+    return Money(amount, "EUR")
+
 
 CARD = RateCard(
     base=eur(100_000),
@@ -53,10 +56,10 @@ def test_the_dynamic_price_is_capped_at_the_ceiling_and_raised_to_the_floor() ->
 
 
 def test_a_dynamic_range_in_another_currency_is_refused() -> None:
-    with pytest.raises(InvalidTerms, match="rate card's currency"):
+    with pytest.raises(TermsError, match="rate card's currency"):
         dynamic_price(CARD, usage(), NO_DEMAND, floor=Money(1, "USD"), ceiling=Money(2, "USD"))
 
 
 def test_negative_demand_counts_are_refused() -> None:
-    with pytest.raises(InvalidTerms):
+    with pytest.raises(TermsError):
         Demand(recent_requests=-1, watchers=0, licences=0)

@@ -1,0 +1,67 @@
+"""The OpenAPI document states how every operation refuses: RFC 9457 problem details, one schema.
+
+Litestar documents its own error shape (`status_code`, `detail`, as application/json); the app
+answers with marketplace.errors.Problem as application/problem+json instead, so the document is
+corrected here, once, for every operation.
+"""
+
+from __future__ import annotations
+
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Reference,
+    Schema,
+)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+REFUSALS = {
+    400: "A value is missing or wrong; `detail` says which and why, `errors` lists each field.",
+    401: "Sign in first, or the API token is unknown or revoked.",
+    403: "Signed in, but not allowed: the wrong role, another organisation's resource, or no CSRF token.",
+    404: "No such resource.",
+    408: "The request body arrived too slowly.",
+    409: "The request conflicts with the resource's state (a closed round, a repeated bid).",
+    413: "The request body is larger than this operation accepts.",
+    415: "The request body is not of a media type this operation accepts.",
+    429: "Too many requests; `Retry-After` says when to try again.",
+    503: "The service is busy or a store is down; `Retry-After` says when to try again.",
+}
+PROBLEM = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["title", "status", "detail"],
+    properties={
+        "type": Schema(type=OpenAPIType.STRING, description="always about:blank"),
+        "title": Schema(type=OpenAPIType.STRING, description="the status in words"),
+        "status": Schema(type=OpenAPIType.INTEGER),
+        "detail": Schema(type=OpenAPIType.STRING, description="what went wrong, as a sentence"),
+        "instance": Schema(type=OpenAPIType.STRING, description="the path that was requested"),
+        "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(), description="one entry per wrong field"),
+    },
+    description="RFC 9457 problem details",
+)
+RETRY_AFTER = OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description="seconds to wait")
+
+
+def document_refusals(openapi: OpenAPI) -> None:
+    """Every operation may answer each refusal, always as problem details."""
+    openapi.components = openapi.components or Components()
+    openapi.components.schemas["Problem"] = PROBLEM
+    problem = {PROBLEM_MEDIA_TYPE: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))}
+    for path_item in (openapi.paths or {}).values():
+        for operation in (path_item.get, path_item.put, path_item.post, path_item.delete, path_item.patch):
+            if operation is None:
+                continue
+            responses = operation.responses = operation.responses or {}
+            if "204" in responses:  # Litestar gives `None` answers a JSON body; a 204 has none
+                responses["204"] = OpenAPIResponse(description="No content")
+            for status, description in REFUSALS.items():
+                responses[str(status)] = OpenAPIResponse(
+                    description=description,
+                    content=problem,
+                    headers={"Retry-After": RETRY_AFTER} if status in (429, 503) else None,
+                )
