@@ -147,6 +147,17 @@ class Relay:
                     "publishing a round event failed", exc_info=True, extra={"round_id": str(event.round_id)}
                 )
 
+    async def deal(self, conn: asyncpg.Connection, deal_id: UUID | None) -> None:
+        """Tell the new deal's parties about it and set its deadline (after the commit that made it)."""
+        if deal_id is None:
+            return
+        try:
+            await contracts.announce_deal(
+                conn, contracts.Notifier(publish=self.publish, jobs=self.jobs), deal_id
+            )
+        except Exception:
+            log.warning("announcing a deal failed", exc_info=True, extra={"deal_id": str(deal_id)})
+
     async def close_timer(self, round_id: UUID, deadline_version: int, at: datetime) -> None:
         await self._enqueue(
             CLOSE_JOB, f"close:{round_id}:{deadline_version}", at, str(round_id), deadline_version
@@ -435,6 +446,7 @@ async def accept_clock(
         await store.insert_bid(conn, acceptance, "clock")
         event, deal_id = await _close(conn, stored, outcome, now, caller.user_id)
     await relay.events([event])
+    await relay.deal(conn, deal_id)
     assert deal_id is not None
     return ClockReceipt(
         bid_id=bid_id, round_id=round_id, price=price, outcome=outcome, deal_id=deal_id, seq=event.seq
@@ -474,8 +486,9 @@ async def close_round(
             bids = await store.bids_of(conn, round_id)
             reveals = await store.reveals_of(conn, round_id)
             outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-        event, _ = await _close(conn, stored, outcome, now, None)
+        event, deal_id = await _close(conn, stored, outcome, now, None)
     await relay.events([event])
+    await relay.deal(conn, deal_id)
     return Fired.DONE, 0.0
 
 
@@ -529,10 +542,11 @@ async def start_negotiation(
             await _note_below_floor(conn, stored.round.id, caller, None, amount, now)
         else:
             await store.insert_negotiation(conn, negotiation, caller.user_id)
-            event, _ = await _record_move(conn, stored, negotiation, caller, now)
+            event, deal_id = await _record_move(conn, stored, negotiation, caller, now)
     if refused is not None:
         raise refused  # after the commit, so the refusal counts
     await _after_move(relay, negotiation, event)
+    await relay.deal(conn, deal_id)
     return NegotiationView.of(negotiation)
 
 
@@ -606,10 +620,11 @@ async def move(
             await _note_below_floor(conn, stored.round.id, caller, negotiation.id, amount, now)
         else:
             await store.save_negotiation(conn, moved, len(negotiation.offers), caller.user_id)
-            event, _ = await _record_move(conn, stored, moved, caller, now)
+            event, deal_id = await _record_move(conn, stored, moved, caller, now)
     if refused is not None:
         raise refused  # after the commit, so the refusal counts
     await _after_move(relay, moved, event)
+    await relay.deal(conn, deal_id)
     return NegotiationView.of(moved)
 
 

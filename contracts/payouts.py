@@ -29,34 +29,43 @@ def largest_remainder(total: int, weights: Sequence[tuple[K, int]]) -> dict[K, i
     remainders until the total is reached. Keys must be distinct and orderable among equals
     (UUIDs, strings, tuples of them).
     """
+    keys = [k for k, _ in weights]
+    return dict(zip(keys, _parts(total, keys, [w for _, w in weights]), strict=True))
+
+
+def _parts(total: int, keys: Sequence[Any], weights: Sequence[int]) -> list[int]:
+    """`largest_remainder` over parallel lists (no dictionary look-ups in the hot path)."""
     if total < 0:
         raise PayoutError(f"cannot split a negative amount ({total})")
-    if any(w < 0 for _, w in weights):
+    if any(w < 0 for w in weights):
         raise PayoutError("weights cannot be negative")
-    weight_sum = sum(w for _, w in weights)
+    weight_sum = sum(weights)
     if weight_sum == 0:
         raise PayoutError("cannot split by weights that sum to zero")
-    keys = [k for k, _ in weights]
     if len(set(keys)) != len(keys):
         raise PayoutError("each key may appear once among the weights")
-    floors = {k: total * w // weight_sum for k, w in weights}
-    remainders = {k: total * w % weight_sum for k, w in weights}
-    weight_of = dict(weights)
-    left = total - sum(floors.values())
-    order = sorted(keys, key=lambda k: (-remainders[k], -weight_of[k], _sortable(k)))
-    for key in order[:left]:
-        floors[key] += 1
-    return floors
+    parts = [total * w // weight_sum for w in weights]
+    remainders = [total * w % weight_sum for w in weights]
+    left = total - sum(parts)
+    if left:
+        order = sorted(range(len(parts)), key=lambda i: (-remainders[i], -weights[i], _sortable(keys[i])))
+        for i in order[:left]:
+            parts[i] += 1
+    return parts
 
 
 def _sortable(key: Any) -> Any:
     """A key for the final tie-break: the key itself where keys compare, its text otherwise."""
-    return key if isinstance(key, str | int | tuple) else str(key)
+    return key if isinstance(key, str | int | tuple | UUID) else str(key)
 
 
-def payee_key(payee: Payee) -> tuple[str, str, str, str]:
-    """What makes a payee distinct within a deal: its party, side and territory."""
-    return (str(payee.party_id), payee.side, payee.territory, str(payee.organisation_id))
+# Stands in for "no organisation" where keys must compare (it sorts before every real id).
+NO_ORGANISATION = UUID(int=0)
+
+
+def payee_key(payee: Payee) -> tuple[UUID, str, str, UUID]:
+    """What makes a payee distinct within a deal: its party, side and territory (and organisation)."""
+    return (payee.party_id, payee.side, payee.territory, payee.organisation_id or NO_ORGANISATION)
 
 
 class PayeeSplit(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,10 +92,9 @@ def split_fee(price: Money, payees: Sequence[Payee], platform_fee_bps: int) -> t
     if not payees or sum(p.share_bps for p in payees) != FULL_SHARE_BPS:
         raise PayoutError("a deal's payees must share exactly 10,000 basis points of the fee")
     fee = price.scaled_bp(platform_fee_bps).amount
-    weights = [(payee_key(p), p.share_bps) for p in payees]
-    gross = largest_remainder(price.amount, weights)
-    net = largest_remainder(price.amount - fee, weights)
-    return fee, [PayeeSplit(payee=p, gross=gross[payee_key(p)], net=net[payee_key(p)]) for p in payees]
+    keys, weights = [payee_key(p) for p in payees], [p.share_bps for p in payees]
+    gross, net = _parts(price.amount, keys, weights), _parts(price.amount - fee, keys, weights)
+    return fee, [PayeeSplit(payee=p, gross=g, net=n) for p, g, n in zip(payees, gross, net, strict=True)]
 
 
 def payout_lines(price: Money, payees: Sequence[Payee], platform_fee_bps: int) -> list[PayoutLine]:
@@ -95,14 +103,14 @@ def payout_lines(price: Money, payees: Sequence[Payee], platform_fee_bps: int) -
     Payees of one party (several territories or sides) are added up into one line.
     """
     fee, splits = split_fee(price, payees, platform_fee_bps)
-    owed: dict[tuple[UUID | None, str], int] = {}
+    owed: dict[tuple[UUID, UUID], int] = {}
     for split in splits:
-        line_key = (split.payee.organisation_id, str(split.payee.party_id))
+        line_key = (split.payee.organisation_id or NO_ORGANISATION, split.payee.party_id)
         owed[line_key] = owed.get(line_key, 0) + split.net
-    party_of = {(p.organisation_id, str(p.party_id)): p.party_id for p in payees}
     lines = [PayoutLine(organisation_id=None, party_id=None, amount=fee)]
-    for line_key in sorted(owed, key=lambda k: (str(k[0]), k[1])):
+    for (organisation, party), amount in sorted(owed.items()):
         lines.append(
-            PayoutLine(organisation_id=line_key[0], party_id=party_of[line_key], amount=owed[line_key])
-        )
+            PayoutLine(organisation_id=None if organisation == NO_ORGANISATION else organisation, party_id=party,
+                       amount=amount)
+        )  # fmt: skip
     return lines

@@ -361,6 +361,14 @@ async def create_deal(
     return deal
 
 
+async def announce_deal(conn: asyncpg.Connection, notifier: Notifier, deal_id: UUID) -> None:
+    """After the commit that made a deal elsewhere (a round's close, a negotiation): tell its parties, set its timer."""
+    deal = await get_deal(conn, deal_id)
+    await notifier.updates(
+        [DealUpdate(deal_id=deal.id, seq=1, kind="created", at=deal.created_at, deal=deal)]
+    )
+
+
 # ---------------------------------------------------------------- reading deals
 
 
@@ -826,7 +834,7 @@ async def accept_quote(
             mechanism=Mechanism.FIXED_PRICE, agreed_at=now, actor=caller.user_id,
         )  # fmt: skip
         await store.mark_quote_accepted(conn, quote.id, deal.id, idempotency_key)
-    await notifier.updates([DealUpdate(deal_id=deal.id, seq=1, kind="created", at=now, deal=deal)])
+    await announce_deal(conn, notifier, deal.id)
     return deal
 
 

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
+from redis.asyncio import Redis
 
 from auction.commit_reveal import commitment_digest
 from auction.live import Closed
@@ -25,7 +26,7 @@ timers = live.timers  # the session's arq worker, shared by the live-round tests
 
 
 async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_deal_with_payees(
-    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any, redis_url: str
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
     opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=10_000), duration=3)
@@ -54,6 +55,9 @@ async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_
         (seller.principal.organisation_id, 5_000)
     }
     assert sum(p.share_bps for p in deal.payees) == 10_000
+    # The close announced the deal and set its payment deadline's timer.
+    async with Redis.from_url(redis_url) as redis:
+        assert await redis.exists(f"arq:job:deal-deadline:{deal.id}:awaiting_payment")
 
 
 async def test_first_price_winner_pays_own_bid(
@@ -171,7 +175,7 @@ async def test_negotiation_counters_automatically_and_is_seen_only_by_its_two_pa
     refused = await other.client.post(f"/api/negotiations/{negotiation['id']}/accept")
     assert refused.status_code == 404
     deal = (await buyer.client.get(f"/api/deals/{last['deal_id']}")).json()["deal"]
-    assert deal["buyer"] == str(buyer.principal.organisation_id) and deal["price"] == eur(13_000)
+    assert deal["buyer"] == str(buyer.principal.organisation_id) and deal["price"] == eur(12_500)
     assert deal["state"] == "awaiting_payment" and sum(p["share_bps"] for p in deal["payees"]) == 10_000
     assert (await other.client.get(f"/api/deals/{last['deal_id']}")).status_code == 404
 

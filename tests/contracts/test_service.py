@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from uuid import uuid4
 
@@ -341,3 +342,26 @@ async def test_an_exclusive_deal_holds_its_usage_until_it_expires_unpaid(db: asy
     await service.enforce_deadline(db, deal.id, NOW + timedelta(hours=72))
     held = await service.hold_usage(db, w.track_id, USAGE, service.HoldSource.SALE, uuid4(), NOW)
     assert held.usage == USAGE
+
+
+async def test_two_racing_records_of_one_payment_settle_it_once(pg_pool: asyncpg.Pool) -> None:
+    async with pg_pool.acquire() as conn:
+        w = await world(conn)
+        deal = await round_deal(conn, w)
+    reference = f"pi_race_{uuid4().hex}"
+
+    async def record() -> DealState:
+        async with pg_pool.acquire() as conn, conn.transaction():
+            paid = await service.record_payment(
+                conn, deal.id, method="card", reference=reference, amount=deal.price, now=NOW
+            )
+            return paid.state
+
+    assert await asyncio.gather(record(), record()) == [DealState.LICENSED, DealState.LICENSED]
+    async with pg_pool.acquire() as conn:
+        assert await _ledger_totals(conn, deal.id) == {
+            "receipts": -200_000,
+            "platform_fees": 30_000,
+            "payee": 170_000,
+        }
+        assert await conn.fetchval("SELECT count(*) FROM licences WHERE deal_id = $1", deal.id) == 1
