@@ -56,6 +56,7 @@ class ChainClient:
     def __init__(self, node: ChainNode) -> None:
         self.node = node
         self.web3 = AsyncWeb3(AsyncHTTPProvider(node.rpc_url, request_kwargs={"timeout": 10}))
+        self.known_chain_id: int | None = None  # a node's chain id never changes: asked once
 
     async def close(self) -> None:
         """Close the HTTP session the provider keeps open."""
@@ -75,8 +76,9 @@ class ChainClient:
             ) from error
 
     async def chain_id(self) -> int:
-        found: int = await self._call(self.web3.eth.chain_id)
-        return found
+        if self.known_chain_id is None:
+            self.known_chain_id = int(await self._call(self.web3.eth.chain_id))
+        return self.known_chain_id
 
     async def head(self) -> int:
         found: int = await self._call(self.web3.eth.block_number)

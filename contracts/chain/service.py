@@ -132,8 +132,8 @@ async def _deploy(
     )  # fmt: skip
 
 
-async def _deployment_for(conn: asyncpg.Connection, currency: str) -> Deployment:
-    for deployment in await chain_store.deployments(conn, await _recorded_chain_id(conn)):
+async def _deployment_for(conn: asyncpg.Connection, client: ChainClient, currency: str) -> Deployment:
+    for deployment in await chain_store.deployments(conn, _known_chain_id(client)):
         if deployment.currency == currency:
             return deployment
     raise ChainPaymentRefused(
@@ -141,12 +141,11 @@ async def _deployment_for(conn: asyncpg.Connection, currency: str) -> Deployment
     )
 
 
-async def _recorded_chain_id(conn: asyncpg.Connection) -> int:
-    """The chain the deployments were recorded for (one chain per installation)."""
-    found: int | None = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
-    if found is None:
-        raise ChainPaymentRefused("on-chain payment is not set up on this server yet")
-    return found
+def _known_chain_id(client: ChainClient) -> int:
+    """The node's chain id as learnt at start-up, so code holding a connection never waits on the node."""
+    if client.known_chain_id is None:
+        raise ChainUnavailable("the chain node has not answered since this server started; try again shortly")
+    return client.known_chain_id
 
 
 # ---------------------------------------------------------------- payout addresses and demo wallets
@@ -239,7 +238,7 @@ async def payment_for(
     deal = await _buyers_deal(conn, caller, deal_id)
     if deal.state is not DealState.AWAITING_PAYMENT:
         raise ChainPaymentRefused(f"this deal is {deal.state.value.replace('_', ' ')}, not awaiting payment")
-    deployment = await _deployment_for(conn, deal.price.currency)
+    deployment = await _deployment_for(conn, client, deal.price.currency)
     lines = payout_lines(deal.price, deal.payees, deals.settlement_terms().platform_fee_bps)
     members = [line.organisation_id for line in lines if line.organisation_id is not None]
     addresses = await chain_store.payout_addresses(conn, members)
@@ -306,11 +305,12 @@ async def pay_with_demo_wallet(
 
 async def payout_balances(pool: asyncpg.Pool, client: ChainClient, caller: Principal) -> list[PayoutBalance]:
     """What the caller's payout address can withdraw from each Settlement contract."""
+    chain_id = await client.chain_id()
     async with pool.acquire() as conn:
         address = (await chain_store.payout_addresses(conn, [caller.organisation_id])).get(
             caller.organisation_id
         )
-        recorded = await chain_store.deployments(conn, await _recorded_chain_id(conn))
+        recorded = await chain_store.deployments(conn, chain_id)
     if address is None:
         return []
     balances = []
@@ -348,14 +348,12 @@ async def follow_settlements(
     Safe to run concurrently and repeatedly: the cursor row is locked and re-checked before writing,
     and every log is keyed by its transaction hash and log index. None before any deployment.
     """
+    chain_id = await client.chain_id()
     async with pool.acquire() as conn:
-        chain_id = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
-        if chain_id is None:
-            return None
         recorded = await chain_store.deployments(conn, chain_id)
         applied_to = await chain_store.applied_to(conn, chain_id)
         seen = [s.log for s in await chain_store.open_sightings(conn, chain_id)]
-    if applied_to is None:
+    if not recorded or applied_to is None:
         return None
     head = await client.head()
     step = follow.next_step(applied_to, head)
@@ -458,11 +456,11 @@ async def deal_sightings(conn: asyncpg.Connection, caller: Principal, deal_id: U
 # ---------------------------------------------------------------- audit anchoring and the admin's view
 
 
-async def _anchor_contract(pool: asyncpg.Pool) -> Deployment | None:
+async def _anchor_contract(pool: asyncpg.Pool, client: ChainClient) -> Deployment | None:
     """The audit chain is anchored on one Settlement contract: the first currency's."""
+    chain_id = await client.chain_id()
     async with pool.acquire() as conn:
-        chain_id = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
-        recorded = await chain_store.deployments(conn, chain_id) if chain_id is not None else []
+        recorded = await chain_store.deployments(conn, chain_id)
     return recorded[0] if recorded else None
 
 
@@ -471,7 +469,7 @@ async def anchor_head(pool: asyncpg.Pool, client: ChainClient, head_hash: bytes,
 
     Signed with the platform account; the contract refuses an anchor that does not move forward.
     """
-    deployment = await _anchor_contract(pool)
+    deployment = await _anchor_contract(pool, client)
     if deployment is None:
         raise ChainUnavailable("no Settlement contract is deployed to anchor on")
     contract = client.contract("Settlement", deployment.settlement_address)
@@ -482,7 +480,7 @@ async def anchor_head(pool: asyncpg.Pool, client: ChainClient, head_hash: bytes,
 
 async def anchored_heads(pool: asyncpg.Pool, client: ChainClient) -> list[AnchoredHead]:
     """Every audit head anchored on-chain, oldest first, with the time of the block that holds it."""
-    deployment = await _anchor_contract(pool)
+    deployment = await _anchor_contract(pool, client)
     if deployment is None:
         return []
     return await client.anchored_heads(deployment.settlement_address, deployment.deployed_block)
@@ -490,7 +488,7 @@ async def anchored_heads(pool: asyncpg.Pool, client: ChainClient) -> list[Anchor
 
 async def newest_anchored_head(pool: asyncpg.Pool, client: ChainClient) -> AnchoredHead | None:
     """The last head anchored: read from the contract's storage, timed by its one Anchored event."""
-    deployment = await _anchor_contract(pool)
+    deployment = await _anchor_contract(pool, client)
     if deployment is None:
         return None
     contract = client.contract("Settlement", deployment.settlement_address)
@@ -502,11 +500,11 @@ async def newest_anchored_head(pool: asyncpg.Pool, client: ChainClient) -> Ancho
 
 
 async def overview(pool: asyncpg.Pool, client: ChainClient) -> ChainOverview:
+    chain_id = await client.chain_id()
     async with pool.acquire() as conn:
-        chain_id = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
-        recorded = await chain_store.deployments(conn, chain_id) if chain_id is not None else []
-        applied_to = await chain_store.applied_to(conn, chain_id) if chain_id is not None else None
-        flagged = await chain_store.flagged(conn, chain_id) if chain_id is not None else []
+        recorded = await chain_store.deployments(conn, chain_id)
+        applied_to = await chain_store.applied_to(conn, chain_id)
+        flagged = await chain_store.flagged(conn, chain_id)
     head = anchored_seq = anchored_head = None
     if recorded:
         head = await client.head()
@@ -515,6 +513,6 @@ async def overview(pool: asyncpg.Pool, client: ChainClient) -> ChainOverview:
         if anchored_seq:
             anchored_head = bytes(await client.read(contract.functions.anchored_head())).hex()
     return ChainOverview(
-        chain_id=chain_id or 0, embedded=client.node.embedded, head_block=head, applied_to_block=applied_to,
+        chain_id=chain_id, embedded=client.node.embedded, head_block=head, applied_to_block=applied_to,
         deployments=recorded, anchored_seq=anchored_seq, anchored_head=anchored_head, flagged=flagged,
     )  # fmt: skip
