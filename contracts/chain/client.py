@@ -84,6 +84,18 @@ class ChainClient:
         found: int = await self._call(self.web3.eth.block_number)
         return found
 
+    async def block_hash(self, number: int) -> str | None:
+        """The hash of block `number` now, or None when there is no such block (yet, or any more)."""
+        if number < 0:
+            return None
+        try:
+            block = await self._call(self.web3.eth.get_block(number))
+        except (ChainReverted, ChainUnavailable) as missing:  # nodes word "no such block" differently
+            if "not found" in str(missing).lower():
+                return None
+            raise
+        return str(block["hash"].to_0x_hex())
+
     async def has_code(self, address: str) -> bool:
         code: bytes = await self._call(self.web3.eth.get_code(self.web3.to_checksum_address(address)))
         return len(code) > 0

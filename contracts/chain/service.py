@@ -68,6 +68,7 @@ class FollowReport(msgspec.Struct, frozen=True, kw_only=True):
     dropped: list[str]
     seen: list[str]
     updates: list[deals.DealUpdate]  # for the parties, to publish once the step has committed
+    rewound: bool = False  # the cursor went back after a re-organisation deeper than the confirmations
 
 
 def platform_account() -> LocalAccount:
@@ -346,17 +347,35 @@ async def follow_settlements(
     """One step of the listener: read new Settled logs, pay or flag the confirmed, drop the vanished.
 
     Safe to run concurrently and repeatedly: the cursor row is locked and re-checked before writing,
-    and every log is keyed by its transaction hash and log index. None before any deployment.
+    and every log is keyed by its transaction hash and log index. None before any deployment, or
+    when another worker moved the cursor first.
     """
     chain_id = await client.chain_id()
     async with pool.acquire() as conn:
         recorded = await chain_store.deployments(conn, chain_id)
-        applied_to = await chain_store.applied_to(conn, chain_id)
+        position = await chain_store.cursor(conn, chain_id)
         seen = [s.log for s in await chain_store.open_sightings(conn, chain_id)]
-    if not recorded or applied_to is None:
+    if not recorded or position is None:
         return None
+    applied_to, hash_then = position
     head = await client.head()
+    back = follow.rewind(
+        applied_to=applied_to, head=head, hash_then=hash_then,
+        hash_now=await client.block_hash(applied_to) if hash_then is not None and head >= applied_to else None,
+        floor=min(d.deployed_block for d in recorded) - 1,
+    )  # fmt: skip
+    if back is not None:
+        log.warning("re-organisation deeper than the confirmations: reading again from block %s", back + 1)
+        back_hash = await client.block_hash(back)
+        async with pool.acquire() as conn, conn.transaction():
+            if await chain_store.cursor(conn, chain_id, lock=True) != position:
+                return None  # another worker got there first
+            await chain_store.move_cursor(conn, chain_id, back, back_hash, now)
+        applied_to, hash_then = back, back_hash
+        position = (applied_to, hash_then)
     step = follow.next_step(applied_to, head)
+    reaching = follow.confirmed_to(applied_to, head, client.node.confirmations, step)
+    reached_hash = hash_then if reaching == applied_to else await client.block_hash(reaching)
     logs = await client.settled_logs([d.settlement_address for d in recorded], step.from_block, step.to_block)
     plan = follow.plan(
         applied_to=applied_to,
@@ -368,10 +387,11 @@ async def follow_settlements(
     )
     currency_of = {d.settlement_address: d.currency for d in recorded}
     report = FollowReport(
-        head=head, applied_to=plan.applied_to, paid=[], flagged=[], dropped=[], seen=[], updates=[]
-    )
+        head=head, applied_to=plan.applied_to, paid=[], flagged=[], dropped=[], seen=[], updates=[],
+        rewound=back is not None,
+    )  # fmt: skip
     async with pool.acquire() as conn, conn.transaction():
-        if await chain_store.applied_to(conn, chain_id, lock=True) != applied_to:
+        if await chain_store.cursor(conn, chain_id, lock=True) != position:
             return report  # another worker moved the cursor meanwhile; the next step starts from there
         for vanished in plan.drop:
             await chain_store.drop_sighting(conn, vanished)
@@ -391,7 +411,7 @@ async def follow_settlements(
                 report.updates.append(deals.DealUpdate(deal_id=paid.id, seq=seq, kind=kind, at=at, deal=paid))
             elif decided is SightingStatus.FLAGGED:
                 report.flagged.append(f"{confirmed.tx_hash}:{confirmed.log_index}")
-        await chain_store.move_cursor(conn, chain_id, plan.applied_to, now)
+        await chain_store.move_cursor(conn, chain_id, plan.applied_to, reached_hash, now)
     return report
 
 
