@@ -11,6 +11,7 @@ a checkpoint, or a checkpoint that no longer matches an anchor.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,11 +19,16 @@ from pathlib import Path
 import asyncpg
 import msgspec
 from litestar import get, post
+from litestar.datastructures import State
 
 from auction import service as auction
 from contracts import service as contracts
+from contracts.chain.client import ChainClient, ChainUnavailable
 from marketplace.anchors import ANCHORS_FILE, Anchor, AnchorSink, AnchorUnreadable, SignedFileSink
+from marketplace.chain import ChainAnchorSink
 from marketplace.keys import load_or_create_platform_key
+
+log = logging.getLogger("marketplace.audit")
 
 GENESIS = bytes(32)
 BATCH = 5_000
@@ -91,9 +97,15 @@ class Links:
         return ChainBreak(chain=str(key), seq=seq, problem=problem)
 
 
-def anchor_sinks(data_dir: Path) -> list[AnchorSink]:
-    """Where the global head is anchored: a signed file in the data dir (the settlement contract joins later)."""
-    return [SignedFileSink(data_dir / ANCHORS_FILE, load_or_create_platform_key(data_dir))]
+def anchor_sinks(
+    data_dir: Path, pool: asyncpg.Pool | None = None, chain: ChainClient | None = None
+) -> list[AnchorSink]:
+    """Where the global head is anchored: a signed file in the data dir and, where this process has a
+    chain node, the Settlement contract."""
+    sinks: list[AnchorSink] = [SignedFileSink(data_dir / ANCHORS_FILE, load_or_create_platform_key(data_dir))]
+    if pool is not None and chain is not None:
+        sinks.append(ChainAnchorSink(pool, chain))
+    return sinks
 
 
 async def global_head(conn: asyncpg.Connection) -> GlobalHead | None:
@@ -118,9 +130,12 @@ async def take_checkpoint(conn: asyncpg.Connection) -> GlobalHead | None:
 async def anchor(head: GlobalHead, sinks: Sequence[AnchorSink]) -> None:
     """Give every sink the global head unless it already holds it or a later one."""
     for sink in sinks:
-        newest = await sink.newest()
-        if newest is None or newest.seq < head.seq:
-            await sink.publish(Anchor(seq=head.seq, hash=head.hash, taken_at=head.taken_at))
+        try:
+            newest = await sink.newest()
+            if newest is None or newest.seq < head.seq:
+                await sink.publish(Anchor(seq=head.seq, hash=head.hash, taken_at=head.taken_at))
+        except ChainUnavailable as unavailable:  # the other sinks still anchor; this one catches up later
+            log.warning("audit head not anchored", extra={"sink": sink.name, "reason": str(unavailable)})
 
 
 async def checkpoint_and_anchor(pool: asyncpg.Pool, sinks: Sequence[AnchorSink]) -> GlobalHead | None:
@@ -145,7 +160,7 @@ async def read_anchors(sinks: Sequence[AnchorSink]) -> list[SinkAnchors]:
     for sink in sinks:
         try:
             found.append(SinkAnchors(sink=sink.name, anchors=await sink.anchors()))
-        except AnchorUnreadable as exc:
+        except (AnchorUnreadable, ChainUnavailable) as exc:
             found.append(SinkAnchors(sink=sink.name, anchors=[], unreadable=str(exc)))
     return found
 
@@ -315,17 +330,17 @@ async def _anchors_disagreeing(conn: asyncpg.Connection, held: SinkAnchors) -> l
 
 
 @get("/api/admin/audit/verify", tags=["operations"], opt={"roles": ["admin"]})
-async def verify_endpoint(pool: asyncpg.Pool, data_dir: Path) -> AuditReport:
+async def verify_endpoint(pool: asyncpg.Pool, data_dir: Path, state: State) -> AuditReport:
     """Check the whole audit trail now (admins only: it reads every event)."""
-    anchored = await read_anchors(anchor_sinks(data_dir))
+    anchored = await read_anchors(anchor_sinks(data_dir, pool, state.chain))
     async with pool.acquire() as conn:
         return await verify_audit(conn, anchored)
 
 
 @post("/api/admin/audit/checkpoint", tags=["operations"], opt={"roles": ["admin"]})
-async def checkpoint_endpoint(pool: asyncpg.Pool, data_dir: Path) -> GlobalHead | None:
+async def checkpoint_endpoint(pool: asyncpg.Pool, data_dir: Path, state: State) -> GlobalHead | None:
     """Checkpoint the streams that moved and anchor the global head now, without waiting for the worker."""
-    return await checkpoint_and_anchor(pool, anchor_sinks(data_dir))
+    return await checkpoint_and_anchor(pool, anchor_sinks(data_dir, pool, state.chain))
 
 
 route_handlers = [verify_endpoint, checkpoint_endpoint]

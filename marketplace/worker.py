@@ -42,7 +42,7 @@ JOB_MODULES: list[Any] = [
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
     """Nightly: a broken chain is logged as an error for the operators' alerting."""
-    anchored = await read_anchors(anchor_sinks(ctx["data_dir"]))
+    anchored = await read_anchors(anchor_sinks(ctx["data_dir"], ctx["pool"], ctx["chain"]))
     async with ctx["pool"].acquire() as conn:
         report = await verify_audit(conn, anchored)
     if report.intact:
@@ -57,7 +57,7 @@ async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
 
 async def anchor_audit_head(ctx: dict[str, Any]) -> int | None:
     """Every minute: checkpoint the streams that moved and anchor the global head outside the database."""
-    head = await checkpoint_and_anchor(ctx["pool"], anchor_sinks(ctx["data_dir"]))
+    head = await checkpoint_and_anchor(ctx["pool"], anchor_sinks(ctx["data_dir"], ctx["pool"], ctx["chain"]))
     return None if head is None else head.seq
 
 
