@@ -94,10 +94,6 @@ class NegotiationNotFound(LookupError):
     """No negotiation with that id that the caller is a party to (404)."""
 
 
-class NotYourTrack(PermissionError):
-    """Only the track's rights holder may open a round on it (403)."""
-
-
 class RoundNotOpen(ValueError):
     """The round, reveal window or negotiation no longer takes this (409)."""
 
@@ -180,9 +176,7 @@ async def open_round(
     conn: asyncpg.Connection, relay: Relay, caller: Principal, request: NewRound
 ) -> RoundView:
     """Open a round on one of the caller's tracks, within its licensing policy for that track."""
-    track = await rights.get_track(conn, request.track_id)
-    if not caller.acts_for(track.owner_organisation_id):
-        raise NotYourTrack("only the track's rights holder can open a round on it")
+    await rights.require_control(conn, caller, track_id=request.track_id)
     stored, event = await start_round(conn, request, created_by=caller.user_id)
     await relay.events([event])
     await relay.close_timer(stored.round.id, stored.round.deadline_version, stored.closes_at)
@@ -210,7 +204,10 @@ async def start_round(
         )  # fmt: skip
         stored = StoredRound(round=round, closes_at=mechanisms.close_due_at(round), created_by=created_by)
         await store.insert_round(conn, stored)
-        await contracts.hold_usage(conn, track.id, request.usage, HoldSource.ROUND, round.id, now)
+        await contracts.hold_usage(
+            conn, track.id, request.usage, HoldSource.ROUND, round.id, now,
+            mechanism=IN_POLICY_WORDS[round.mechanism],
+        )  # fmt: skip
         opened = Opened(
             track_id=round.track_id, seller=round.seller, mechanism=round.mechanism, usage=round.usage,
             currency=round.params.currency, params=round.params, opens_at=round.opens_at, deadline=round.deadline,

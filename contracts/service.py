@@ -227,13 +227,14 @@ _HELD_BY = {
 
 
 async def hold_usage(
-    conn: asyncpg.Connection, track_id: UUID, usage: Usage, source: HoldSource, source_id: UUID, now: datetime
-) -> UsageHold:
+    conn: asyncpg.Connection, track_id: UUID, usage: Usage, source: HoldSource, source_id: UUID, now: datetime,
+    *, mechanism: Mechanism | None = None,
+) -> UsageHold:  # fmt: skip
     """Reserve `usage` of the track for a sale that opens now, inside the caller's transaction.
 
-    Refused (409, with a sentence) unless clearance says the usage is clearable now and no live sale or
-    deal holds an overlapping usage where either side is exclusive. The track is locked while deciding,
-    so two sales opening at once cannot both pass.
+    Refused (409, with a sentence) unless clearance says the usage is clearable now (by `mechanism`, when
+    named) and no live sale or deal holds an overlapping usage where either side is exclusive. The track
+    is locked while deciding, so two sales opening at once cannot both pass.
     """
     async with conn.transaction():
         await store.lock_track_holds(conn, track_id)
@@ -241,6 +242,12 @@ async def hold_usage(
         if clearance.outcome is not Outcome.CLEARABLE_NOW:
             raise UsageUnavailable(
                 f"{_capitalised(describe_usage(usage))} cannot be sold now: {'; '.join(clearance.reasons)}"
+            )
+        if mechanism is not None and mechanism not in clearance.mechanisms:
+            offered = ", ".join(m.value.replace("_", " ") for m in clearance.mechanisms)
+            raise UsageUnavailable(
+                f"the rights holders license {usage.media.value.replace('_', ' ')} by {offered}, "
+                f"not by {mechanism.value.replace('_', ' ')}"
             )
         return await _take_hold(conn, track_id, usage, source, source_id, now)
 

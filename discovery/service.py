@@ -44,7 +44,7 @@ from rights import service as rights
 from rights.audit import append_audit
 from rights.identity import Principal
 from rights.model import Track
-from rights.service import Forbidden, NotFound
+from rights.service import NotFound
 from rights.terms import Usage
 
 log = logging.getLogger("discovery.service")
@@ -155,10 +155,8 @@ def _write_audio(data_dir: Path, checked: CheckedAudio, data: bytes) -> None:
 
 
 async def _owned_track(conn: asyncpg.Connection, caller: Principal, track_id: UUID) -> Track:
-    track = await rights.get_track(conn, track_id)
-    if not caller.acts_for(track.owner_organisation_id):
-        raise Forbidden(f"{track.title} is not in your organisation's catalogue")
-    return track
+    await rights.require_control(conn, caller, track_id=track_id)
+    return await rights.get_track(conn, track_id)
 
 
 # Ingest

@@ -231,7 +231,7 @@ async def add_share(
         subject = await _side_of(conn, store, caller, track_id, right)
         edge = ControlEdge(id=uuid4(), party_id=party.id, subject_id=subject, right=right, share_bp=share_bp,
                            territories=territories, period=period)  # fmt: skip
-        gaps = await _write_share(conn, store, track_id, edge)
+        gaps = await _write_share(store, edge)
         await append_audit(conn, "rights", track_id, "share_added", edge, caller.user_id)
     return ShareChange(share=edge, gaps=gaps)
 
@@ -250,14 +250,16 @@ async def _side_of(
     return subject
 
 
-async def _write_share(
-    conn: asyncpg.Connection, store: RightsStore, track_id: UUID, edge: ControlEdge
-) -> tuple[str, ...]:
-    """Store the share, refusing it (409) when the claims would add up to more than 100 % anywhere."""
+async def _write_share(store: RightsStore, edge: ControlEdge) -> tuple[str, ...]:
+    """Store the share, refusing it (409) when the claims on its side would pass 100 % anywhere on any of
+    the side's tracks; the gaps that remain."""
     await store.add_control(edge)
-    rights = await store.track_rights(track_id)
-    assert rights is not None
-    return _refuse_overlaps(rights, edge.period)
+    gaps: list[str] = []
+    for track_id in await store.tracks_of(edge.subject_id):
+        rights = await store.track_rights(track_id)
+        assert rights is not None
+        gaps.extend(gap for gap in _refuse_overlaps(rights, edge.period) if gap not in gaps)
+    return tuple(gaps)
 
 
 async def remove_share(conn: asyncpg.Connection, caller: Principal, share_id: UUID) -> None:
@@ -426,14 +428,12 @@ async def _import(
     foreign: dict[UUID, Subject] = {}  # stored recordings and works the file names that others control
     async with conn.transaction():
         new_parties = []
-        stored_parties: dict[UUID, Party] = {}
         for party in batch.parties:
             found = (
                 await store.find_party(ipi=party.ipi, isni=party.isni) if party.ipi or party.isni else None
             )
             if found:
                 known.ids[party.id] = found.id
-                stored_parties[found.id] = found
             else:
                 new_parties.append(party)
         new_works = []
@@ -476,40 +476,8 @@ async def _import(
                 warnings.append(f"recording {recording.title!r} is not linked to a catalogue track")
             work_id = known(recording.work_id) if recording.work_id else None
             new_recordings.append(msgspec.structs.replace(recording, work_id=work_id, organisation_id=owner))
-        names = {p.id: p.name for p in batch.parties}
-        control: list[ControlEdge] = []
-        claims: list[DisputedClaim] = []
-        for e in batch.control:
-            edge = msgspec.structs.replace(e, party_id=known(e.party_id), subject_id=known(e.subject_id))
-            claimed = foreign.get(edge.subject_id)
-            if claimed is None:
-                control.append(edge)
-            elif claimed.organisation_id is None:
-                errors.append(
-                    f"the {claimed.describe()} is controlled by no organisation yet: ask the platform"
-                )
-            else:
-                claims.append(DisputedClaim(
-                    id=uuid4(), claimant_organisation_id=caller.organisation_id,
-                    controller_organisation_id=claimed.organisation_id, subject_id=claimed.id,
-                    subject_title=claimed.title, share=edge, party_name=names[e.party_id], source=source,
-                ))  # fmt: skip
-        administration = []
-        for a in batch.administration:
-            edge_a = msgspec.structs.replace(
-                a, administrator_id=known(a.administrator_id), administered_id=known(a.administered_id),
-                subject_id=known(a.subject_id) if a.subject_id else None,
-            )  # fmt: skip
-            administered = stored_parties.get(edge_a.administered_id)
-            if edge_a.subject_id in foreign:
-                errors.append(f"the administration of the {foreign[edge_a.subject_id].describe()} is for the "
-                              "organisation controlling it to record")  # fmt: skip
-            elif (edge_a.subject_id is None and administered is not None
-                  and administered.organisation_id is not None and not caller.acts_for(administered.organisation_id)):  # fmt: skip
-                errors.append(f"{administered.name} is managed by another organisation: only it can say who "
-                              "administers its catalogue")  # fmt: skip
-            else:
-                administration.append(edge_a)
+        control, claims = _shares_and_claims(batch, known, foreign, caller, source, errors)
+        administration = _allowed_administration(batch, known, foreign, errors)
         if errors:
             raise ImportFailed(errors)
         await store.add_batch(
@@ -533,6 +501,49 @@ async def _import(
         )  # fmt: skip
         await append_audit(conn, "rights", caller.organisation_id, "rights_imported", report, caller.user_id)
     return report
+
+
+def _shares_and_claims(
+    batch: ImportBatch, known: _Resolution, foreign: dict[UUID, Subject], caller: Principal, source: str,
+    errors: list[str],
+) -> tuple[list[ControlEdge], list[DisputedClaim]]:  # fmt: skip
+    """The file's shares on what the caller controls, and its claims on what other organisations control."""
+    names = {p.id: p.name for p in batch.parties}
+    control: list[ControlEdge] = []
+    claims: list[DisputedClaim] = []
+    for e in batch.control:
+        edge = msgspec.structs.replace(e, party_id=known(e.party_id), subject_id=known(e.subject_id))
+        claimed = foreign.get(edge.subject_id)
+        if claimed is None:
+            control.append(edge)
+        elif claimed.organisation_id is None:
+            errors.append(f"the {claimed.describe()} is controlled by no organisation yet: ask the platform")
+        else:
+            claims.append(DisputedClaim(
+                id=uuid4(), claimant_organisation_id=caller.organisation_id,
+                controller_organisation_id=claimed.organisation_id, subject_id=claimed.id,
+                subject_title=claimed.title, share=edge, party_name=names[e.party_id], source=source,
+            ))  # fmt: skip
+    return control, claims
+
+
+def _allowed_administration(
+    batch: ImportBatch, known: _Resolution, foreign: dict[UUID, Subject], errors: list[str]
+) -> list[AdministrationEdge]:
+    """The file's administration edges, none of them over another organisation's recordings or works
+    (imports only write administration of one recording or work, never of a party's whole catalogue)."""
+    administration = []
+    for a in batch.administration:
+        edge = msgspec.structs.replace(
+            a, administrator_id=known(a.administrator_id), administered_id=known(a.administered_id),
+            subject_id=known(a.subject_id) if a.subject_id else None,
+        )  # fmt: skip
+        if edge.subject_id in foreign:
+            errors.append(f"the administration of the {foreign[edge.subject_id].describe()} is for the "
+                          "organisation controlling it to record")  # fmt: skip
+        else:
+            administration.append(edge)
+    return administration
 
 
 # Disputed claims
@@ -560,11 +571,7 @@ async def decide_claim(
         status = ClaimStatus.ACCEPTED if accept else ClaimStatus.REJECTED
         if accept:
             await require_control(conn, caller, subject_id=claim.subject_id)
-            await store.add_control(claim.share)
-            for track_id in await store.tracks_of(claim.subject_id):
-                rights = await store.track_rights(track_id)
-                assert rights is not None
-                _refuse_overlaps(rights, claim.share.period)
+            await _write_share(store, claim.share)
         await claim_store.decide(conn, claim.id, status, caller.user_id, now)
         decided = msgspec.structs.replace(claim, status=status, decided_at=now)
         await append_audit(conn, "rights", claim.subject_id, f"claim_{status.value}", decided, caller.user_id)

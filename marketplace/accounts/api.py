@@ -26,7 +26,13 @@ from marketplace.accounts.model import (
     TokenRequest,
     User,
 )
-from marketplace.accounts.sessions import SESSION_COOKIE, SESSION_SECONDS, close_session, open_session
+from marketplace.accounts.sessions import (
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    close_session,
+    close_user_sessions,
+    open_session,
+)
 from marketplace.accounts.store import principal_of
 from rights.identity import Principal
 
@@ -110,10 +116,14 @@ class AccountController(Controller):
 
     @put("/organisation/members/{user_id:uuid}", opt={"rate_limit": "invitations"})
     async def set_member_role(
-        self, conn: asyncpg.Connection, caller: Principal, user_id: UUID, data: MemberRole
-    ) -> User:
-        """Change a member's role or organisation-admin flag (organisation admins only)."""
-        return await service.set_member_role(conn, caller, user_id, data)
+        self, request: Request[Any, Any, Any], conn: asyncpg.Connection, caller: Principal, user_id: UUID,
+        data: MemberRole,
+    ) -> User:  # fmt: skip
+        """Change a member's role or organisation-admin flag (organisation admins only); the member's
+        sessions end, so the new role applies from the next sign-in (API tokens follow it at once)."""
+        user = await service.set_member_role(conn, caller, user_id, data)
+        await close_user_sessions(request.app.state.redis, principal_of(user))
+        return user
 
     @post("/invitations/accept", status_code=HTTP_201_CREATED, opt={"rate_limit": "login"})
     async def accept_invitation(

@@ -23,10 +23,28 @@ def _key(session_token: str) -> str:
     return "session:" + hashlib.sha256(session_token.encode()).hexdigest()
 
 
+def _user_key(principal: Principal) -> str:
+    return f"user_sessions:{principal.user_id}"
+
+
 async def open_session(redis: Redis, principal: Principal) -> str:
     token = secrets.token_urlsafe(32)
-    await redis.set(_key(token), msgspec.json.encode(principal), ex=SESSION_SECONDS)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(_key(token), msgspec.json.encode(principal), ex=SESSION_SECONDS)
+        pipe.sadd(_user_key(principal), _key(token))
+        pipe.expire(_user_key(principal), SESSION_SECONDS)
+        await pipe.execute()
     return token
+
+
+async def close_user_sessions(redis: Redis, principal: Principal) -> None:
+    """End every session of the user (its role changed: a session keeps the principal it started with)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.smembers(_user_key(principal))
+        pipe.delete(_user_key(principal))
+        keys, _ = await pipe.execute()
+    if keys:
+        await redis.delete(*keys)
 
 
 async def session_principal(redis: Redis, token: str) -> Principal | None:

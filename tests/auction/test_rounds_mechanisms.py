@@ -252,7 +252,7 @@ async def test_opening_rounds_is_checked_for_role_ownership_and_terms(
     body = {"track_id": track_id, "usage": live.USAGE, "params": sealed(), "duration_seconds": 60}
     assert (await buyer.client.post("/api/rounds", json=body)).status_code == 403
     not_theirs = await stranger.client.post("/api/rounds", json=body)
-    assert not_theirs.status_code == 403 and "rights holder" in not_theirs.json()["detail"]
+    assert not_theirs.status_code == 403 and "belongs to another organisation" in not_theirs.json()["detail"]
     bad_reserve = await seller.client.post("/api/rounds", json={**body, "params": sealed(reserve=0)})
     assert bad_reserve.status_code == 400 and "reserve must be positive" in bad_reserve.text
     no_track = await seller.client.post("/api/rounds", json={**body, "track_id": str(UUID(int=9))})

@@ -3,11 +3,17 @@ never beside a live sale of an overlapping exclusive usage, nor over an exclusiv
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
+from rights import service as rights
+from rights.model import LicensingPolicy, Mechanism, Period, Right
+from rights.terms import Media
+from rights.territories import TerritoryScope
 from tests.auction import live
 from tests.auction.live import eur, new_track, sealed, wait_for
 from tests.conftest import SignedIn, SignIn
@@ -96,3 +102,34 @@ async def test_an_exclusive_deal_blocks_later_sales_that_overlap_it(
     again = await _open(seller, track, {**live.USAGE, "territories": ["DE"]})
     assert again.status_code == 409
     assert f"already agreed in deal {deal_id}" in again.json()["detail"]
+
+
+async def test_a_round_by_a_mechanism_some_rights_holder_does_not_offer_is_refused(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> None:
+    seller = await sign_in("rights_holder")
+    track = await new_track(pg_pool, seller, clearable=False)
+    async with pg_pool.acquire() as conn:
+        master = await rights.create_party(conn, seller.principal, name="Master Owner")
+        publishing = await rights.create_party(conn, seller.principal, name="Publishing Owner")
+        for party, right in ((master, Right.MASTER), (publishing, Right.PUBLISHING)):
+            await rights.add_share(conn, seller.principal, track, party_id=party.id, right=right, share_bp=10_000,
+                                   territories=TerritoryScope(), period=Period(start=date(2020, 1, 1)))  # fmt: skip
+        await rights.set_policy(conn, seller.principal, LicensingPolicy(
+            id=uuid4(), party_id=master.id, track_id=track, mechanisms={m: tuple(Mechanism) for m in Media},
+            automated_media=frozenset(Media)))  # fmt: skip
+        await rights.set_policy(conn, seller.principal, LicensingPolicy(
+            id=uuid4(), party_id=publishing.id, mechanisms={m: (Mechanism.NEGOTIATION,) for m in Media},
+            automated_media=frozenset(Media)))  # fmt: skip
+    refused = await _open(seller, track, live.USAGE)
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == "the rights holders license online ads by negotiation, not by vickrey"
+
+
+async def test_rounds_opened_at_once_for_one_exclusive_usage_open_exactly_once(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> None:
+    seller = await sign_in("rights_holder")
+    track = await new_track(pg_pool, seller)
+    answers = await asyncio.gather(*(_open(seller, track, EXCLUSIVE_WORLD) for _ in range(5)))
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409, 409]

@@ -145,3 +145,19 @@ async def test_the_migration_makes_each_existing_organisations_earliest_user_its
         assert [r["email"] for r in admins] == ["first@example.test"]
     finally:
         await conn.close()
+
+
+async def test_a_role_change_ends_the_members_sessions(app: object, sign_in: SignIn) -> None:
+    admin = await sign_in("rights_holder")
+    token = (await _invite(admin, _email(), role="rights_holder")).json()["token"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as member:  # type: ignore[arg-type]
+        await member.get("/health")
+        joined = await member.post("/api/invitations/accept",
+                                   json={"token": token, "display_name": "Soon A Buyer", "password": TEST_PASSWORD},
+                                   headers={"X-CSRF-Token": member.cookies.get("mp_csrf", "")})  # fmt: skip
+        assert joined.status_code == 201, joined.text
+        assert (await member.get("/api/me")).json()["user"]["role"] == "rights_holder"
+        demoted = await admin.client.put(f"/api/organisation/members/{joined.json()['user']['id']}",
+                                         json={"role": "buyer"})  # fmt: skip
+        assert demoted.status_code == 200, demoted.text
+        assert (await member.get("/api/me")).status_code == 401
