@@ -19,6 +19,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
+from arq.constants import default_queue_name
 
 from contracts import licences, store
 from contracts.consent import consents_needed
@@ -87,10 +88,6 @@ def configure(terms: SettlementTerms) -> None:
     _configured.terms = terms
 
 
-def settlement_terms() -> SettlementTerms:
-    return _configured.terms
-
-
 # ---------------------------------------------------------------- after the commit
 
 
@@ -145,8 +142,14 @@ class Notifier:
         if due is None:
             return
         try:
+            # Always the default queue: a pool borrowed from a worker on another queue (a burst worker
+            # draining one) would otherwise park a days-long timer there and never finish.
             await self.jobs.enqueue_job(
-                DEADLINE_JOB, str(deal.id), _job_id=f"deal-deadline:{deal.id}:{deal.state}", _defer_until=due
+                DEADLINE_JOB,
+                str(deal.id),
+                _job_id=f"deal-deadline:{deal.id}:{deal.state}",
+                _defer_until=due,
+                _queue_name=default_queue_name,
             )
         except Exception:
             log.warning("scheduling a deal deadline failed", exc_info=True, extra={"deal_id": str(deal.id)})
@@ -728,11 +731,6 @@ class QuoteConflict(DealConflict):
 
 class QuoteRefused(DealConflict):
     """The track cannot be bought now at a fixed price for this usage (409); the message says why."""
-
-
-class Quoted(msgspec.Struct, frozen=True, kw_only=True):
-    quote: Quote
-    deal_id: UUID | None = None
 
 
 def policy_fingerprint(track_rights: TrackRights) -> str:
