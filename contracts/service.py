@@ -88,6 +88,11 @@ def configure(terms: SettlementTerms) -> None:
     _configured.terms = terms
 
 
+def settlement_terms() -> SettlementTerms:
+    """The settlement settings in force (the platform fee the chain's split must use, among others)."""
+    return _configured.terms
+
+
 # ---------------------------------------------------------------- after the commit
 
 
