@@ -103,13 +103,18 @@ def fuzzed_server(test_env: dict[str, str], urls: StoreUrls) -> Iterator[FuzzedS
 def _openapi_document() -> dict[str, Any]:
     """The document the app serves, built without any store: the app factory never connects before
     its lifespan starts, so placeholder URLs do."""
-    offline = load_settings(
-        {"DATABASE_URL": "postgresql://offline/none", "REDIS_URL": "redis://offline", "SECRET_KEY": "s" * 32,
-         "MARKETPLACE_DATA_DIR": tempfile.mkdtemp(prefix="openapi-document-")}
-    )  # fmt: skip
-    document: dict[str, Any] = msgspec.json.decode(
-        msgspec.json.encode(create_app(offline).openapi_schema.to_schema())
-    )  # as served: defaults such as dates become JSON
+    with tempfile.TemporaryDirectory(prefix="openapi-document-") as data_dir:
+        # Every external service named, so that none is started (a Stripe stand-in, Anvil) just to
+        # describe the API.
+        offline = load_settings(
+            {"DATABASE_URL": "postgresql://offline/none", "REDIS_URL": "redis://offline", "SECRET_KEY": "s" * 32,
+             "STRIPE_API_KEY": "sk_test_offline", "STRIPE_WEBHOOK_SECRET": "whsec_offline",
+             "STRIPE_API_BASE": "http://offline", "CHAIN_RPC_URL": "http://offline:8545",
+             "MARKETPLACE_DATA_DIR": data_dir}
+        )  # fmt: skip
+        document: dict[str, Any] = msgspec.json.decode(
+            msgspec.json.encode(create_app(offline).openapi_schema.to_schema())
+        )  # as served: defaults such as dates become JSON
     return document
 
 
