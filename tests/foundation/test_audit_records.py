@@ -10,6 +10,7 @@ import asyncpg
 from contracts import service as contracts
 from contracts.model import DealSource
 from marketplace.audit import verify_audit
+from rights.model import Mechanism
 from rights.terms import Media, Money, Usage
 from tests.auction.live import eur, new_track, open_round, sealed
 from tests.conftest import SignIn
@@ -57,11 +58,11 @@ async def test_a_deal_price_edited_in_the_deals_table_disagrees_with_its_audited
 ) -> None:
     seller, buyer = await sign_in("rights_holder"), await sign_in("buyer")
     track_id = await new_track(pg_pool, seller)
-    deal = await contracts.create_pending_deal(
+    deal = await contracts.create_deal(
         db, source=DealSource.ROUND, source_id=uuid4(), track_id=track_id, seller=seller.principal.organisation_id,
         buyer=buyer.principal.organisation_id, price=Money(40_000, "EUR"),
         usage=Usage(media=Media.ONLINE_ADS, territories=("WORLD",), term_months=12, start=datetime(2027, 1, 1, tzinfo=UTC).date()),
-        agreed_at=datetime.now(UTC), actor=None,
+        mechanism=Mechanism.VICKREY, agreed_at=datetime.now(UTC), actor=None,
     )  # fmt: skip
     assert await _problems_of(db, "deals", deal.id) == []
     await db.execute("UPDATE deals SET price_amount = 4 WHERE id = $1", deal.id)
