@@ -38,7 +38,8 @@ from rights.model import (
     TrackRights,
     Work,
 )
-from rights.store import RightsStore, catalogue, open_store
+from rights.splits import over_full
+from rights.store import RightsStore, catalogue, ingestion, open_store
 from rights.store import claims as claim_store
 from rights.terms import Media, Usage
 from rights.territories import TerritoryScope, resolve
@@ -66,12 +67,21 @@ class ShareChange(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What an import changed, counted from what was stored (not from what the file holds)."""
+
     parties_created: int
-    parties_matched: int
-    works: int
-    recordings: int
-    shares: int
-    administration: int
+    parties_matched: int  # known already, by an identifier (or, without one, by name in your organisation)
+    works_created: int = 0
+    works_matched: int = 0
+    recordings_created: int = 0
+    recordings_updated: int = 0  # matched by ISRC or your own id, and changed
+    recordings_matched: int = 0  # matched and unchanged
+    releases_created: int = 0
+    releases_updated: int = 0
+    shares: int = 0  # shares written
+    shares_replaced: int = 0  # stored shares of the same right, territories and period they replaced
+    unknown_shares: int = 0  # delivered as unknown: gaps for clearance
+    administration: int = 0
     disputed_claims: int = 0  # shares claimed on other organisations' recordings or works, awaiting them
     warnings: tuple[str, ...]
 
@@ -420,26 +430,25 @@ async def _import(
     conn: asyncpg.Connection, caller: Principal, batch: ImportBatch, *, source: str
 ) -> ImportReport:
     """Store what the file says about the caller's catalogue; what it says about recordings or works another
-    organisation controls (matched by ISRC or ISWC) becomes disputed claims that organisation decides on."""
+    organisation controls (matched by ISRC or ISWC) becomes disputed claims that organisation decides on.
+
+    A re-delivery updates in place: parties are matched by any identifier (or, with none, by name among
+    the organisation's own), recordings by ISRC or the sender's own id, works by ISWC; a share replaces the
+    stored ones of the same side, right, territories and period. Any side over 100 % refuses the file."""
     store = open_store(conn)
     errors: list[str] = []
     warnings = list(batch.warnings)
     known = _Resolution()
     foreign: dict[UUID, Subject] = {}  # stored recordings and works the file names that others control
     async with conn.transaction():
-        new_parties = []
-        for party in batch.parties:
-            found = (
-                await store.find_party(ipi=party.ipi, isni=party.isni) if party.ipi or party.isni else None
-            )
-            if found:
-                known.ids[party.id] = found.id
-            else:
-                new_parties.append(party)
-        new_works = []
+        new_parties = await _match_parties(conn, caller, batch.parties, known)
+        new_works, works_matched = [], 0
         for work in batch.works:
             found_work = await store.find_work(work.iswc) if work.iswc else None
+            if found_work is None and not work.iswc:
+                found_work = await ingestion.work_by_title(conn, caller.organisation_id, work.title)
             if found_work:
+                works_matched += 1
                 known.ids[work.id] = found_work.id
                 subject = await _subject(store, found_work.id)
                 if not _controls(caller, subject.organisation_id):
@@ -448,16 +457,27 @@ async def _import(
                 new_works.append(msgspec.structs.replace(
                     work, writer_ids=tuple(map(known, work.writer_ids)), organisation_id=caller.organisation_id))  # fmt: skip
         new_recordings = []
+        updated = unchanged = 0
         tracks_touched: set[UUID] = set()
         for recording in batch.recordings:
             found_recording = await store.find_recording(recording.isrc) if recording.isrc else None
+            if found_recording is None and recording.proprietary_id and not recording.isrc:
+                found_recording = await ingestion.recording_by_proprietary_id(
+                    conn, caller.organisation_id, recording.proprietary_id
+                )
             if found_recording:
                 known.ids[recording.id] = found_recording.id
                 subject = await _subject(store, found_recording.id)
                 if not _controls(caller, subject.organisation_id):
                     foreign[subject.id] = subject
-                elif found_recording.track_id:
+                    continue
+                if found_recording.track_id:
                     tracks_touched.add(found_recording.track_id)
+                work_id = known(recording.work_id) if recording.work_id else None
+                changed = await ingestion.update_recording(
+                    conn, msgspec.structs.replace(recording, id=found_recording.id, work_id=work_id)
+                )
+                updated, unchanged = updated + changed, unchanged + (not changed)
                 continue
             owner = caller.organisation_id
             if recording.track_id:
@@ -472,35 +492,95 @@ async def _import(
                     continue
                 owner = track.owner_organisation_id
                 tracks_touched.add(track.id)
-            else:
-                warnings.append(f"recording {recording.title!r} is not linked to a catalogue track")
             work_id = known(recording.work_id) if recording.work_id else None
             new_recordings.append(msgspec.structs.replace(recording, work_id=work_id, organisation_id=owner))
+        awaiting_audio = sum(1 for r in new_recordings if r.track_id is None)
+        if awaiting_audio:
+            warnings.append(
+                f"{awaiting_audio} recordings are not linked to a catalogue track: they await audio"
+            )
         control, claims = _shares_and_claims(batch, known, foreign, caller, source, errors)
         administration = _allowed_administration(batch, known, foreign, errors)
+        unknown = [
+            msgspec.structs.replace(u, party_id=known(u.party_id), subject_id=known(u.subject_id))
+            for u in batch.unknown_shares if known(u.subject_id) not in foreign
+        ]  # fmt: skip
         if errors:
             raise ImportFailed(errors)
         await store.add_batch(
             ImportBatch(parties=tuple(new_parties), works=tuple(new_works), recordings=tuple(new_recordings),
-                        control=tuple(control), administration=tuple(administration))
+                        administration=tuple(administration))
         )  # fmt: skip
+        replaced = 0
+        for edge in control:
+            replaced += await ingestion.replace_shares(conn, edge)
+        for edge in control:
+            await store.add_control(edge)
+        await ingestion.put_unknown_shares(conn, unknown)
+        releases = [
+            msgspec.structs.replace(r, organisation_id=caller.organisation_id,
+                                    recording_ids=tuple(map(known, r.recording_ids)))
+            for r in batch.releases
+        ]  # fmt: skip
+        releases_created = await ingestion.put_releases(conn, releases)
         await claim_store.insert_claims(conn, claims)
+        await _refuse_over_full(conn, {e.subject_id for e in control})
         for track_id in sorted(tracks_touched):
             rights = await store.track_rights(track_id)
             assert rights is not None
             try:
-                _refuse_overlaps(rights, Period(start=min(e.period.start for e in rights.control)))
+                if rights.control:
+                    _refuse_overlaps(rights, Period(start=min(e.period.start for e in rights.control)))
             except SplitConflict as conflict:
                 raise SplitConflict(
                     f"the import contradicts the shares already recorded: {conflict}"
                 ) from None
         report = ImportReport(
             parties_created=len(new_parties), parties_matched=len(batch.parties) - len(new_parties),
-            works=len(batch.works), recordings=len(batch.recordings), shares=len(control),
+            works_created=len(new_works), works_matched=works_matched,
+            recordings_created=len(new_recordings), recordings_updated=updated, recordings_matched=unchanged,
+            releases_created=releases_created, releases_updated=len(releases) - releases_created,
+            shares=len(control), shares_replaced=replaced, unknown_shares=len(unknown),
             administration=len(administration), disputed_claims=len(claims), warnings=tuple(warnings),
         )  # fmt: skip
         await append_audit(conn, "rights", caller.organisation_id, "rights_imported", report, caller.user_id)
     return report
+
+
+async def _match_parties(
+    conn: asyncpg.Connection, caller: Principal, parties: Collection[Party], known: _Resolution
+) -> list[Party]:
+    """The file's parties not stored yet (now the caller's organisation's); the others mapped in `known`."""
+    by_identifier = await ingestion.parties_by_identifier(
+        conn, sorted({i for p in parties for i in (*p.identifiers, *_legacy_ids(p))})
+    )
+    new_parties = []
+    for party in parties:
+        found = next((by_identifier[i] for i in (*party.identifiers, *_legacy_ids(party)) if i in by_identifier),
+                     None)  # fmt: skip
+        if found is None and not party.identifiers and not party.ipi and not party.isni:
+            found = await ingestion.party_by_name(conn, caller.organisation_id, party.name)
+        if found:
+            known.ids[party.id] = found.id
+        else:
+            new_parties.append(msgspec.structs.replace(party, organisation_id=caller.organisation_id))
+    return new_parties
+
+
+def _legacy_ids(party: Party) -> tuple[str, ...]:
+    return (*([f"IPI:{party.ipi}"] if party.ipi else []), *([f"ISNI:{party.isni}"] if party.isni else []))
+
+
+async def _refuse_over_full(conn: asyncpg.Connection, subject_ids: Collection[UUID]) -> None:
+    """Refuse (409) when the shares now stored on any of these sides pass 100 % anywhere on any day."""
+    if not subject_ids:
+        return
+    store = open_store(conn)
+    titles = {}
+    for subject_id in subject_ids:
+        titles[subject_id] = (await _subject(store, subject_id)).title
+    if problems := over_full(await ingestion.shares_of(conn, sorted(subject_ids)), titles):
+        raise SplitConflict("; ".join(problems))
 
 
 def _shares_and_claims(

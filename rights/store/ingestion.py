@@ -1,0 +1,133 @@
+"""What ingestion needs beyond the rights graph's interface (PostgreSQL only): matching delivered parties and
+recordings to stored ones, releases, unknown shares, and replacing a re-delivered share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+
+from rights.model import ControlEdge, Party, Recording, Release, Right, UnknownShare, Work
+from rights.store.postgres import _control, _party, _recording, _scope_values, _work
+
+
+async def parties_by_identifier(conn: asyncpg.Connection, identifiers: Sequence[str]) -> dict[str, Party]:
+    """Each of the identifiers (SCHEME:value) held by a stored party, with that party."""
+    rows = await conn.fetch(
+        """SELECT * FROM rights_parties
+            WHERE identifiers && $1::text[] OR 'IPI:' || ipi = ANY($1) OR 'ISNI:' || isni = ANY($1)
+            ORDER BY created_at, id""",
+        list(identifiers),
+    )
+    found: dict[str, Party] = {}
+    for row in rows:
+        party = _party(row)
+        held = {*party.identifiers, *([f"IPI:{party.ipi}"] if party.ipi else []),
+                *([f"ISNI:{party.isni}"] if party.isni else [])}  # fmt: skip
+        for identifier in held:
+            found.setdefault(identifier, party)
+    return found
+
+
+async def party_by_name(conn: asyncpg.Connection, organisation_id: UUID, name: str) -> Party | None:
+    """The organisation's own party of this name that has no identifier (a delivery named it so before)."""
+    row = await conn.fetchrow(
+        """SELECT * FROM rights_parties WHERE organisation_id = $1 AND name = $2 AND ipi IS NULL AND isni IS NULL
+              AND identifiers = '{}' ORDER BY created_at, id LIMIT 1""",
+        organisation_id, name,
+    )  # fmt: skip
+    return _party(row) if row else None
+
+
+async def work_by_title(conn: asyncpg.Connection, organisation_id: UUID, title: str) -> Work | None:
+    """The organisation's own work of this title without ISWC."""
+    row = await conn.fetchrow(
+        """SELECT *, ARRAY[]::uuid[] AS writer_ids FROM rights_works
+            WHERE organisation_id = $1 AND title = $2 AND iswc IS NULL ORDER BY created_at, id LIMIT 1""",
+        organisation_id, title,
+    )  # fmt: skip
+    return _work(row) if row else None
+
+
+async def recording_by_proprietary_id(
+    conn: asyncpg.Connection, organisation_id: UUID, proprietary_id: str
+) -> Recording | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM rights_recordings WHERE organisation_id = $1 AND proprietary_id = $2",
+        organisation_id, proprietary_id,
+    )  # fmt: skip
+    return _recording(row) if row else None
+
+
+async def update_recording(conn: asyncpg.Connection, recording: Recording) -> bool:
+    """Write a re-delivered recording's title, artist, duration and work; whether anything changed."""
+    status = await conn.execute(
+        """UPDATE rights_recordings SET title = $2, artist = $3, duration_seconds = $4,
+                  work_id = coalesce($5, work_id), proprietary_id = coalesce($6, proprietary_id)
+            WHERE id = $1 AND (title, artist, duration_seconds, work_id, proprietary_id)
+                  IS DISTINCT FROM ($2, $3, $4, coalesce($5, work_id), coalesce($6, proprietary_id))""",
+        recording.id, recording.title, recording.artist, recording.duration_seconds, recording.work_id,
+        recording.proprietary_id,
+    )  # fmt: skip
+    return bool(status.endswith(" 1"))
+
+
+async def replace_shares(conn: asyncpg.Connection, edge: ControlEdge) -> int:
+    """Remove the stored shares of the same side, right, territories and period as `edge`; how many."""
+    include, exclude, _countries = _scope_values(edge.territories)
+    status = await conn.execute(
+        """DELETE FROM rights_control
+            WHERE "right" = $1 AND (recording_id = $2 OR work_id = $2) AND include = $3 AND exclude = $4
+              AND start_date = $5 AND end_date IS NOT DISTINCT FROM $6""",
+        edge.right.value, edge.subject_id, include, exclude, edge.period.start, edge.period.end,
+    )  # fmt: skip
+    return int(status.split()[-1])
+
+
+async def shares_of(conn: asyncpg.Connection, subject_ids: Sequence[UUID]) -> list[ControlEdge]:
+    rows = await conn.fetch(
+        "SELECT * FROM rights_control WHERE recording_id = ANY($1::uuid[]) OR work_id = ANY($1::uuid[])",
+        list(subject_ids),
+    )
+    return [_control(r) for r in rows]
+
+
+async def put_releases(conn: asyncpg.Connection, releases: Sequence[Release]) -> int:
+    """Insert releases, or update those the organisation already has under the same identifier; how many new."""
+    created = 0
+    for r in releases:
+        scope = _scope_values(r.territories) if r.territories else (None, None, None)
+        row = await conn.fetchrow(
+            """INSERT INTO rights_releases (id, organisation_id, title, kind, identifier, recording_ids, include,
+                                            exclude, countries, start_date, end_date)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               ON CONFLICT (organisation_id, identifier) WHERE identifier IS NOT NULL DO UPDATE
+                  SET title = EXCLUDED.title, recording_ids = EXCLUDED.recording_ids, include = EXCLUDED.include,
+                      exclude = EXCLUDED.exclude, countries = EXCLUDED.countries,
+                      start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date
+               RETURNING (xmax = 0) AS inserted""",
+            r.id, r.organisation_id, r.title, r.kind, r.identifier, list(r.recording_ids), *scope,
+            r.period.start if r.period else None, r.period.end if r.period else None,
+        )  # fmt: skip
+        created += 1 if row and row["inserted"] else 0
+    return created
+
+
+async def put_unknown_shares(conn: asyncpg.Connection, shares: Sequence[UnknownShare]) -> None:
+    """Store shares delivered as unknown, replacing those of the same party, side, territories and period."""
+    for s in shares:
+        include, exclude, countries = _scope_values(s.territories)
+        master = s.right is Right.MASTER
+        await conn.execute(
+            """DELETE FROM rights_unknown_shares WHERE party_id = $1 AND (recording_id = $2 OR work_id = $2)
+                  AND include = $3 AND exclude = $4 AND start_date = $5 AND end_date IS NOT DISTINCT FROM $6""",
+            s.party_id, s.subject_id, include, exclude, s.period.start, s.period.end,
+        )  # fmt: skip
+        await conn.execute(
+            """INSERT INTO rights_unknown_shares (id, party_id, "right", recording_id, work_id, include, exclude,
+                                                  countries, start_date, end_date)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+            s.id, s.party_id, s.right.value, s.subject_id if master else None, None if master else s.subject_id,
+            include, exclude, countries, s.period.start, s.period.end,
+        )  # fmt: skip
