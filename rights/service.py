@@ -465,6 +465,10 @@ async def _import(
                 found_recording = await ingestion.recording_by_proprietary_id(
                     conn, caller.organisation_id, recording.proprietary_id
                 )
+            elif found_recording is None and not recording.isrc:
+                found_recording = await ingestion.recording_by_title(
+                    conn, caller.organisation_id, recording.title, recording.artist
+                )
             if found_recording:
                 known.ids[recording.id] = found_recording.id
                 subject = await _subject(store, found_recording.id)

@@ -28,8 +28,10 @@ def over_full(edges: Sequence[ControlEdge], titles: Mapping[UUID, str]) -> list[
             over = frozenset(c for c, total in totals.items() if total > FULL_SHARE_BP)
             if over:
                 most = max(totals[c] for c in over)
+                worst = frozenset(c for c in over if totals[c] == most)
                 problems.append(
-                    f"the {right.value} shares of {titles.get(subject_id, str(subject_id))!r} add up to {most / 100:g} % in {describe(over)} "
+                    f"the {right.value} shares of {titles.get(subject_id, str(subject_id))!r} add up to "
+                    f"{most / 100:g} % in {describe(worst)} "
                     f"from {start}"
                 )
                 break

@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeElementTree
+import msgspec
 from defusedxml import DefusedXmlException
 
 from rights import identifiers
@@ -473,6 +474,24 @@ class _Message:
             return None
         return int(basis_points)
 
+    def share_no_proprietary_ids(self) -> None:
+        """A sender's id given to two recordings identifies neither: it is dropped, and they are matched
+        by title and artist instead."""
+        holders: dict[str, list[str]] = defaultdict(list)
+        for reference, recording in self.recordings.items():
+            if recording.proprietary_id:
+                holders[recording.proprietary_id].append(reference)
+        for proprietary_id, references in holders.items():
+            if len(references) > 1:
+                self.warnings.append(
+                    f"the sender's id {proprietary_id} is given to {len(references)} recordings "
+                    f"({', '.join(references)}), so it identifies none of them"
+                )
+                for reference in references:
+                    self.recordings[reference] = Recording(
+                        **{**msgspec.structs.asdict(self.recordings[reference]), "proprietary_id": None}
+                    )
+
     def typed_parties(self) -> list[Party]:
         """Artists and writers are people; labels and rights controllers, and parties of unknown part, companies."""
         return [
@@ -532,6 +551,7 @@ def parse_ern(data: bytes) -> ImportBatch:
     message = _Message(root)
     message.read_parties()
     message.read_recordings(message.read_releases())
+    message.share_no_proprietary_ids()
     message.build_releases()
     if message.errors:
         raise ImportFailed(list(dict.fromkeys(message.errors)))

@@ -60,6 +60,18 @@ async def recording_by_proprietary_id(
     return _recording(row) if row else None
 
 
+async def recording_by_title(
+    conn: asyncpg.Connection, organisation_id: UUID, title: str, artist: str
+) -> Recording | None:
+    """The organisation's own recording of this title and artist that has neither ISRC nor sender's id."""
+    row = await conn.fetchrow(
+        """SELECT * FROM rights_recordings WHERE organisation_id = $1 AND title = $2 AND artist = $3
+              AND isrc IS NULL AND proprietary_id IS NULL ORDER BY created_at, id LIMIT 1""",
+        organisation_id, title, artist,
+    )  # fmt: skip
+    return _recording(row) if row else None
+
+
 async def update_recording(conn: asyncpg.Connection, recording: Recording) -> bool:
     """Write a re-delivered recording's title, artist, duration and work; whether anything changed."""
     status = await conn.execute(
