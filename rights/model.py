@@ -31,6 +31,12 @@ class Right(enum.StrEnum):
     PUBLISHING = "publishing"
 
 
+class ImportSource(enum.StrEnum):
+    SPLIT_SHEET = "split_sheet"
+    DDEX = "ddex"
+    CWR = "cwr"
+
+
 class Mechanism(enum.StrEnum):
     """How a licence may be priced: at list price, by auction, or by negotiation."""
 

@@ -547,6 +547,7 @@ async def _import(
             shares=len(control), shares_replaced=replaced, unknown_shares=len(unknown),
             administration=len(administration), disputed_claims=len(claims), warnings=tuple(warnings),
         )  # fmt: skip
+        await ingestion.record_import(conn, uuid4(), caller.organisation_id, caller.user_id, source, report)
         await append_audit(conn, "rights", caller.organisation_id, "rights_imported", report, caller.user_id)
     return report
 
@@ -628,6 +629,95 @@ def _allowed_administration(
         else:
             administration.append(edge)
     return administration
+
+
+# What an organisation holds, and what it imported
+
+
+class ImportRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    source: str
+    created_at: datetime
+    report: ImportReport
+
+
+class Page(msgspec.Struct, frozen=True, kw_only=True):
+    limit: int = 100
+    offset: int = 0
+
+
+FIRST_PAGE = Page()
+
+
+def _import_record(row: asyncpg.Record) -> ImportRecord:
+    return ImportRecord(id=row["id"], source=row["source"], created_at=row["created_at"],
+                        report=msgspec.convert(row["report"], ImportReport))  # fmt: skip
+
+
+async def import_history(
+    conn: asyncpg.Connection, caller: Principal, *, source: str | None = None, page: Page = FIRST_PAGE
+) -> list[ImportRecord]:
+    rows = await ingestion.imports_of(conn, caller.organisation_id, source, page.limit, page.offset)
+    return [_import_record(r) for r in rows]
+
+
+async def import_record(conn: asyncpg.Connection, caller: Principal, import_id: UUID) -> ImportRecord:
+    row = await ingestion.import_of(conn, caller.organisation_id, import_id)
+    if row is None:
+        raise NotFound(f"no import {import_id} by your organisation")
+    return _import_record(row)
+
+
+async def recordings(
+    conn: asyncpg.Connection, caller: Principal, *, isrc: str | None = None, title: str | None = None,
+    awaiting_audio: bool | None = None, page: Page = FIRST_PAGE,
+) -> list[Recording]:  # fmt: skip
+    """The organisation's recordings; `awaiting_audio` those not linked to a catalogue track yet."""
+    return await ingestion.recordings_of(conn, caller.organisation_id, isrc=isrc, title=title,
+                                         awaiting_audio=awaiting_audio, limit=page.limit, offset=page.offset)  # fmt: skip
+
+
+async def recording(conn: asyncpg.Connection, caller: Principal, recording_id: UUID) -> Recording:
+    found = await ingestion.recordings_of(conn, caller.organisation_id, isrc=None, title=None,
+                                          awaiting_audio=None, limit=1, offset=0, recording_id=recording_id)  # fmt: skip
+    if not found:
+        raise NotFound(f"no recording {recording_id} of your organisation")
+    return found[0]
+
+
+async def works(
+    conn: asyncpg.Connection, caller: Principal, *, iswc: str | None = None, title: str | None = None,
+    page: Page = FIRST_PAGE,
+) -> list[Work]:  # fmt: skip
+    return await ingestion.works_of(conn, caller.organisation_id, iswc=iswc, title=title, limit=page.limit,
+                                    offset=page.offset)  # fmt: skip
+
+
+async def work(conn: asyncpg.Connection, caller: Principal, work_id: UUID) -> Work:
+    found = await ingestion.works_of(conn, caller.organisation_id, iswc=None, title=None, limit=1, offset=0,
+                                     work_id=work_id)  # fmt: skip
+    if not found:
+        raise NotFound(f"no work {work_id} of your organisation")
+    return found[0]
+
+
+async def parties(
+    conn: asyncpg.Connection, caller: Principal, *, name: str | None = None, kind: PartyKind | None = None,
+    identifier: str | None = None, page: Page = FIRST_PAGE,
+) -> list[Party]:  # fmt: skip
+    """The organisation's parties; `identifier` as SCHEME:value (IPI:00012345678, DPID:PADPIDA…)."""
+    return await ingestion.parties_filtered(conn, caller.organisation_id, name=name,
+                                            kind=kind.value if kind else None, identifier=identifier,
+                                            limit=page.limit, offset=page.offset)  # fmt: skip
+
+
+async def shares(
+    conn: asyncpg.Connection, caller: Principal, *, subject_id: UUID | None = None, party_id: UUID | None = None,
+    right: Right | None = None, page: Page = FIRST_PAGE,
+) -> list[ControlEdge]:  # fmt: skip
+    """Shares recorded on the recordings and works the organisation controls."""
+    return await ingestion.shares_held(conn, caller.organisation_id, subject_id=subject_id, party_id=party_id,
+                                       right=right, limit=page.limit, offset=page.offset)  # fmt: skip
 
 
 # Disputed claims

@@ -143,3 +143,103 @@ async def put_unknown_shares(conn: asyncpg.Connection, shares: Sequence[UnknownS
             s.id, s.party_id, s.right.value, s.subject_id if master else None, None if master else s.subject_id,
             include, exclude, countries, s.period.start, s.period.end,
         )  # fmt: skip
+
+
+# What an organisation holds, and its import history
+
+
+async def record_import(
+    conn: asyncpg.Connection,
+    import_id: UUID,
+    organisation_id: UUID,
+    user_id: UUID,
+    source: str,
+    report: object,
+) -> None:
+    await conn.execute(
+        "INSERT INTO rights_imports (id, organisation_id, user_id, source, report) VALUES ($1, $2, $3, $4, $5)",
+        import_id, organisation_id, user_id, source, report,
+    )  # fmt: skip
+
+
+async def imports_of(
+    conn: asyncpg.Connection, organisation_id: UUID, source: str | None, limit: int, offset: int
+) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        """SELECT * FROM rights_imports WHERE organisation_id = $1 AND ($2::text IS NULL OR source = $2)
+            ORDER BY created_at DESC, id LIMIT $3 OFFSET $4""",
+        organisation_id, source, limit, offset,
+    ))  # fmt: skip
+
+
+async def import_of(
+    conn: asyncpg.Connection, organisation_id: UUID, import_id: UUID
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM rights_imports WHERE organisation_id = $1 AND id = $2", organisation_id, import_id
+    )
+    return row
+
+
+async def recordings_of(
+    conn: asyncpg.Connection, organisation_id: UUID, *, isrc: str | None, title: str | None,
+    awaiting_audio: bool | None, limit: int, offset: int, recording_id: UUID | None = None,
+) -> list[Recording]:  # fmt: skip
+    rows = await conn.fetch(
+        """SELECT * FROM rights_recordings
+            WHERE organisation_id = $1 AND ($2::text IS NULL OR isrc = $2)
+              AND ($3::text IS NULL OR title ILIKE '%' || $3 || '%')
+              AND ($4::boolean IS NULL OR (track_id IS NULL) = $4) AND ($7::uuid IS NULL OR id = $7)
+            ORDER BY title, id LIMIT $5 OFFSET $6""",
+        organisation_id, isrc, title, awaiting_audio, limit, offset, recording_id,
+    )  # fmt: skip
+    return [_recording(r) for r in rows]
+
+
+async def works_of(
+    conn: asyncpg.Connection, organisation_id: UUID, *, iswc: str | None, title: str | None, limit: int,
+    offset: int, work_id: UUID | None = None,
+) -> list[Work]:  # fmt: skip
+    rows = await conn.fetch(
+        """SELECT w.*, array(SELECT party_id FROM rights_work_writers ww WHERE ww.work_id = w.id
+                              ORDER BY position) AS writer_ids
+             FROM rights_works w
+            WHERE organisation_id = $1 AND ($2::text IS NULL OR iswc = $2)
+              AND ($3::text IS NULL OR title ILIKE '%' || $3 || '%') AND ($6::uuid IS NULL OR id = $6)
+            ORDER BY title, id LIMIT $4 OFFSET $5""",
+        organisation_id, iswc, title, limit, offset, work_id,
+    )  # fmt: skip
+    return [_work(r) for r in rows]
+
+
+async def parties_filtered(
+    conn: asyncpg.Connection, organisation_id: UUID, *, name: str | None, kind: str | None,
+    identifier: str | None, limit: int, offset: int,
+) -> list[Party]:  # fmt: skip
+    rows = await conn.fetch(
+        """SELECT * FROM rights_parties
+            WHERE organisation_id = $1 AND ($2::text IS NULL OR name ILIKE '%' || $2 || '%')
+              AND ($3::text IS NULL OR kind = $3)
+              AND ($4::text IS NULL OR $4 = ANY(identifiers) OR 'IPI:' || ipi = $4 OR 'ISNI:' || isni = $4)
+            ORDER BY name, id LIMIT $5 OFFSET $6""",
+        organisation_id, name, kind, identifier, limit, offset,
+    )  # fmt: skip
+    return [_party(r) for r in rows]
+
+
+async def shares_held(
+    conn: asyncpg.Connection, organisation_id: UUID, *, subject_id: UUID | None, party_id: UUID | None,
+    right: Right | None, limit: int, offset: int,
+) -> list[ControlEdge]:  # fmt: skip
+    """Shares on the recordings and works the organisation controls."""
+    rows = await conn.fetch(
+        """SELECT c.* FROM rights_control c
+             LEFT JOIN rights_recordings r ON r.id = c.recording_id
+             LEFT JOIN rights_works w ON w.id = c.work_id
+            WHERE coalesce(r.organisation_id, w.organisation_id) = $1
+              AND ($2::uuid IS NULL OR c.recording_id = $2 OR c.work_id = $2)
+              AND ($3::uuid IS NULL OR c.party_id = $3) AND ($4::text IS NULL OR c."right" = $4)
+            ORDER BY c.start_date, c.id LIMIT $5 OFFSET $6""",
+        organisation_id, subject_id, party_id, right.value if right else None, limit, offset,
+    )  # fmt: skip
+    return [_control(r) for r in rows]
