@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
@@ -20,6 +20,7 @@ from rights import service
 from rights.clearance import Clearance, Ownership
 from rights.identity import Principal
 from rights.imports import ImportFailed
+from rights.imports.cwr import parse_cwr
 from rights.imports.ddex import parse_ern
 from rights.model import (
     AdministrationEdge,
@@ -221,6 +222,25 @@ class RightsController(Controller):
         message = await asyncio.to_thread(parse_ern, await request.body())
         async with connect() as conn:
             return await service.import_ern(conn, caller, message)
+
+    @post("/imports/cwr", status_code=HTTP_201_CREATED,
+          opt={**IMPORTS, "body_media_type": "text/plain", "body_description": "a CWR 2.1 or 2.2 file"})  # fmt: skip
+    async def import_cwr(
+        self, connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]], caller: Principal,
+        request: Request[Any, Any, Any],
+    ) -> ImportReport:  # fmt: skip
+        """Body: a CWR file (ASCII or Latin-1 text), parsed before a connection is taken."""
+        text = (await request.body()).decode("latin-1")
+        batch = await asyncio.to_thread(parse_cwr, text)
+        async with connect() as conn:
+            return await service.import_cwr(conn, caller, batch)
+
+    @get("/exports/cwr", opt=RIGHTS_HOLDERS, media_type="text/plain")
+    async def export_cwr(self, conn: asyncpg.Connection, caller: Principal) -> Response[bytes]:
+        """The organisation's works as CWR 2.1 (Latin-1 text, as societies read it)."""
+        text = await service.export_cwr(conn, caller, datetime.now(UTC))
+        return Response(text.encode("latin-1", errors="replace"), media_type="text/plain; charset=latin-1",
+                        headers={"Content-Disposition": 'attachment; filename="works.cwr"'})  # fmt: skip
 
 
 Limit = Annotated[int, Parameter(ge=1, le=500)]

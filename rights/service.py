@@ -20,6 +20,7 @@ from rights.audit import append_audit
 from rights.clearance import Clearance, Outcome, Ownership
 from rights.identity import Principal
 from rights.imports import ImportBatch, ImportFailed
+from rights.imports.cwr import render_cwr
 from rights.imports.split_sheet import parse_split_sheet
 from rights.model import (
     AdministrationEdge,
@@ -416,6 +417,29 @@ async def import_ern(conn: asyncpg.Connection, caller: Principal, message: Impor
     return await _import(conn, caller, message, source="ddex")
 
 
+async def import_cwr(conn: asyncpg.Connection, caller: Principal, batch: ImportBatch) -> ImportReport:
+    """Import a parsed CWR 2.1/2.2 registration file (`rights.imports.cwr.parse_cwr`, run off the event
+    loop) in one transaction: all of it, or nothing."""
+    return await _import(conn, caller, batch, source="cwr")
+
+
+async def export_cwr(conn: asyncpg.Connection, caller: Principal, now: datetime) -> str:
+    """The organisation's works, their publishers' chains and writers, as a CWR 2.1 file for its societies."""
+    held = await ingestion.works_of(
+        conn, caller.organisation_id, iswc=None, title=None, limit=1_000_000, offset=0
+    )
+    ids = [w.id for w in held]
+    control = await ingestion.shares_of(conn, ids)
+    administration = await ingestion.administration_of(conn, ids)
+    party_ids = {e.party_id for e in control} | {a.administrator_id for a in administration}
+    return render_cwr(
+        sender_name=await ingestion.organisation_name(conn, caller.organisation_id),
+        sender_id=caller.organisation_id.hex[:9].upper(), works=held,
+        parties=await ingestion.parties_by_id(conn, sorted(party_ids | {w for x in held for w in x.writer_ids})),
+        control=control, administration=administration, now=now,
+    )  # fmt: skip
+
+
 @dataclasses.dataclass
 class _Resolution:
     """Ids in the file mapped to the ids of records already stored (matched by IPI, ISNI, ISWC, ISRC)."""
@@ -511,6 +535,8 @@ async def _import(
         ]  # fmt: skip
         if errors:
             raise ImportFailed(errors)
+        for chain in administration:
+            await ingestion.remove_same_administration(conn, chain)
         await store.add_batch(
             ImportBatch(parties=tuple(new_parties), works=tuple(new_works), recordings=tuple(new_recordings),
                         administration=tuple(administration))
@@ -563,7 +589,7 @@ async def _match_parties(
     for party in parties:
         found = next((by_identifier[i] for i in (*party.identifiers, *_legacy_ids(party)) if i in by_identifier),
                      None)  # fmt: skip
-        if found is None and not party.identifiers and not party.ipi and not party.isni:
+        if found is None and not party.ipi and not party.isni:
             found = await ingestion.party_by_name(conn, caller.organisation_id, party.name)
         if found:
             known.ids[party.id] = found.id

@@ -1,4 +1,5 @@
-"""Rights import history: each accepted import of an organisation, with the report it answered.
+"""Rights import history: each accepted import of an organisation, with the report it answered; CWR files
+may make disputed claims too.
 
 Written in the import's own transaction, so a refused file leaves no row (and nothing else).
 """
@@ -22,8 +23,15 @@ def upgrade() -> None:
         created_at       timestamptz NOT NULL DEFAULT now()
     );
     CREATE INDEX rights_imports_organisation_idx ON rights_imports (organisation_id, created_at DESC);
+
+    ALTER TABLE rights_disputed_claims DROP CONSTRAINT rights_disputed_claims_source_check,
+        ADD CONSTRAINT rights_disputed_claims_source_check CHECK (source IN ('split_sheet', 'ddex', 'cwr'));
     """)
 
 
 def downgrade() -> None:
-    run_sql("DROP TABLE rights_imports;")
+    run_sql("""
+    ALTER TABLE rights_disputed_claims DROP CONSTRAINT rights_disputed_claims_source_check,
+        ADD CONSTRAINT rights_disputed_claims_source_check CHECK (source IN ('split_sheet', 'ddex'));
+    DROP TABLE rights_imports;
+    """)

@@ -8,8 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
-from rights.model import ControlEdge, Party, Recording, Release, Right, UnknownShare, Work
-from rights.store.postgres import _control, _party, _recording, _scope_values, _work
+from rights.model import AdministrationEdge, ControlEdge, Party, Recording, Release, Right, UnknownShare, Work
+from rights.store.postgres import _administration, _control, _party, _recording, _scope_values, _work
 
 
 async def parties_by_identifier(conn: asyncpg.Connection, identifiers: Sequence[str]) -> dict[str, Party]:
@@ -31,10 +31,11 @@ async def parties_by_identifier(conn: asyncpg.Connection, identifiers: Sequence[
 
 
 async def party_by_name(conn: asyncpg.Connection, organisation_id: UUID, name: str) -> Party | None:
-    """The organisation's own party of this name that has no identifier (a delivery named it so before)."""
+    """The organisation's own party of this name without IPI or ISNI (a delivery named it so before; a
+    sender's own ids differ from sender to sender)."""
     row = await conn.fetchrow(
         """SELECT * FROM rights_parties WHERE organisation_id = $1 AND name = $2 AND ipi IS NULL AND isni IS NULL
-              AND identifiers = '{}' ORDER BY created_at, id LIMIT 1""",
+            ORDER BY created_at, id LIMIT 1""",
         organisation_id, name,
     )  # fmt: skip
     return _party(row) if row else None
@@ -243,3 +244,38 @@ async def shares_held(
         organisation_id, subject_id, party_id, right.value if right else None, limit, offset,
     )  # fmt: skip
     return [_control(r) for r in rows]
+
+
+async def remove_same_administration(conn: asyncpg.Connection, edge: AdministrationEdge) -> int:
+    """Remove stored administration of the same parties, subject, territories and period (a re-delivery)."""
+    include, exclude, _countries = _scope_values(edge.territories)
+    status = await conn.execute(
+        """DELETE FROM rights_administration
+            WHERE administrator_id = $1 AND administered_id = $2
+              AND coalesce(work_id, recording_id) IS NOT DISTINCT FROM $3 AND include = $4 AND exclude = $5
+              AND start_date = $6 AND end_date IS NOT DISTINCT FROM $7""",
+        edge.administrator_id, edge.administered_id, edge.subject_id, include, exclude, edge.period.start,
+        edge.period.end,
+    )  # fmt: skip
+    return int(status.split()[-1])
+
+
+async def administration_of(
+    conn: asyncpg.Connection, subject_ids: Sequence[UUID]
+) -> list[AdministrationEdge]:
+    rows = await conn.fetch(
+        """SELECT * FROM rights_administration WHERE work_id = ANY($1::uuid[]) OR recording_id = ANY($1::uuid[])
+            ORDER BY id""",
+        list(subject_ids),
+    )
+    return [_administration(r) for r in rows]
+
+
+async def parties_by_id(conn: asyncpg.Connection, party_ids: Sequence[UUID]) -> dict[UUID, Party]:
+    rows = await conn.fetch("SELECT * FROM rights_parties WHERE id = ANY($1::uuid[])", list(party_ids))
+    return {r["id"]: _party(r) for r in rows}
+
+
+async def organisation_name(conn: asyncpg.Connection, organisation_id: UUID) -> str:
+    name: str | None = await conn.fetchval("SELECT name FROM organisations WHERE id = $1", organisation_id)
+    return name or str(organisation_id)
