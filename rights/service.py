@@ -456,58 +456,72 @@ async def _import(
     """Store what the file says about the caller's catalogue; what it says about recordings or works another
     organisation controls (matched by ISRC or ISWC) becomes disputed claims that organisation decides on.
 
-    A re-delivery updates in place: parties are matched by any identifier (or, with none, by name among
-    the organisation's own), recordings by ISRC or the sender's own id, works by ISWC; a share replaces the
-    stored ones of the same side, right, territories and period. Any side over 100 % refuses the file."""
+    A re-delivery updates in place: parties are matched by any identifier (or, without IPI or ISNI, by name
+    among the organisation's own), recordings by ISRC, the sender's own id, or title and artist when they
+    have neither; works by ISWC (or title among the organisation's own without one); a share replaces the
+    stored ones of the same side, right, territories and period. Any side over 100 % refuses the file.
+    Look-ups and writes go in bulk, so a file costs a few round trips, not a few per record."""
     store = open_store(conn)
+    organisation = caller.organisation_id
     errors: list[str] = []
     warnings = list(batch.warnings)
     known = _Resolution()
-    foreign: dict[UUID, Subject] = {}  # stored recordings and works the file names that others control
     async with conn.transaction():
         new_parties = await _match_parties(conn, caller, batch.parties, known)
-        new_works, works_matched = [], 0
+        by_iswc = await ingestion.works_by_iswc(conn, [w.iswc for w in batch.works if w.iswc])
+        by_title = await ingestion.works_by_title(
+            conn, organisation, [w.title for w in batch.works if not w.iswc]
+        )
+        new_works = []
         for work in batch.works:
-            found_work = await store.find_work(work.iswc) if work.iswc else None
-            if found_work is None and not work.iswc:
-                found_work = await ingestion.work_by_title(conn, caller.organisation_id, work.title)
+            found_work = by_iswc.get(work.iswc) if work.iswc else by_title.get(work.title)
             if found_work:
-                works_matched += 1
-                known.ids[work.id] = found_work.id
-                subject = await _subject(store, found_work.id)
-                if not _controls(caller, subject.organisation_id):
-                    foreign[subject.id] = subject
+                known.ids[work.id] = found_work
             else:
                 new_works.append(msgspec.structs.replace(
-                    work, writer_ids=tuple(map(known, work.writer_ids)), organisation_id=caller.organisation_id))  # fmt: skip
-        new_recordings = []
-        updated = unchanged = 0
-        tracks_touched: set[UUID] = set()
+                    work, writer_ids=tuple(map(known, work.writer_ids)), organisation_id=organisation))  # fmt: skip
+        by_isrc, by_own_id, by_name = await ingestion.recordings_matching(
+            conn, organisation, isrcs=[r.isrc for r in batch.recordings if r.isrc],
+            proprietary_ids=[r.proprietary_id for r in batch.recordings if r.proprietary_id and not r.isrc],
+            titles=[r.title for r in batch.recordings if not r.isrc and not r.proprietary_id],
+        )  # fmt: skip
+        matched: dict[UUID, tuple[Recording, Recording]] = {}  # stored id: (stored, delivered)
         for recording in batch.recordings:
-            found_recording = await store.find_recording(recording.isrc) if recording.isrc else None
-            if found_recording is None and recording.proprietary_id and not recording.isrc:
-                found_recording = await ingestion.recording_by_proprietary_id(
-                    conn, caller.organisation_id, recording.proprietary_id
-                )
-            elif found_recording is None and not recording.isrc:
-                found_recording = await ingestion.recording_by_title(
-                    conn, caller.organisation_id, recording.title, recording.artist
-                )
+            if recording.isrc:
+                found_recording = by_isrc.get(recording.isrc)
+            elif recording.proprietary_id:
+                found_recording = by_own_id.get(recording.proprietary_id)
+            else:
+                found_recording = by_name.get((recording.title, recording.artist))
             if found_recording:
                 known.ids[recording.id] = found_recording.id
-                subject = await _subject(store, found_recording.id)
-                if not _controls(caller, subject.organisation_id):
-                    foreign[subject.id] = subject
-                    continue
-                if found_recording.track_id:
-                    tracks_touched.add(found_recording.track_id)
-                work_id = known(recording.work_id) if recording.work_id else None
-                changed = await ingestion.update_recording(
-                    conn, msgspec.structs.replace(recording, id=found_recording.id, work_id=work_id)
-                )
-                updated, unchanged = updated + changed, unchanged + (not changed)
+                matched[found_recording.id] = (found_recording, recording)
+        stored = await ingestion.subjects(
+            conn, [*matched, *(known(w.id) for w in batch.works if w.id in known.ids)]
+        )
+        foreign = {
+            i: subject for i, subject in stored.items() if not _controls(caller, subject.organisation_id)
+        }
+        changed: list[Recording] = []
+        tracks_touched: set[UUID] = set()
+        for stored_recording, delivered in matched.values():
+            if stored_recording.id in foreign:
                 continue
-            owner = caller.organisation_id
+            if stored_recording.track_id:
+                tracks_touched.add(stored_recording.track_id)
+            update = msgspec.structs.replace(
+                stored_recording, title=delivered.title, artist=delivered.artist,
+                duration_seconds=delivered.duration_seconds,
+                work_id=known(delivered.work_id) if delivered.work_id else stored_recording.work_id,
+                proprietary_id=delivered.proprietary_id or stored_recording.proprietary_id,
+            )  # fmt: skip
+            if update != stored_recording:
+                changed.append(update)
+        new_recordings = []
+        for recording in batch.recordings:
+            if recording.id in known.ids:
+                continue
+            owner = organisation
             if recording.track_id:
                 track = await catalogue.track(conn, recording.track_id)
                 if track is None:
@@ -535,24 +549,17 @@ async def _import(
         ]  # fmt: skip
         if errors:
             raise ImportFailed(errors)
-        for chain in administration:
-            await ingestion.remove_same_administration(conn, chain)
+        await ingestion.remove_same_administration(conn, administration)
+        replaced = await ingestion.replace_shares(conn, control)
         await store.add_batch(
             ImportBatch(parties=tuple(new_parties), works=tuple(new_works), recordings=tuple(new_recordings),
-                        administration=tuple(administration))
+                        control=tuple(control), administration=tuple(administration))
         )  # fmt: skip
-        replaced = 0
-        for edge in control:
-            replaced += await ingestion.replace_shares(conn, edge)
-        for edge in control:
-            await store.add_control(edge)
+        await ingestion.update_recordings(conn, changed)
         await ingestion.put_unknown_shares(conn, unknown)
-        releases = [
-            msgspec.structs.replace(r, organisation_id=caller.organisation_id,
-                                    recording_ids=tuple(map(known, r.recording_ids)))
-            for r in batch.releases
-        ]  # fmt: skip
-        releases_created = await ingestion.put_releases(conn, releases)
+        releases = [msgspec.structs.replace(r, recording_ids=tuple(map(known, r.recording_ids)))
+                    for r in batch.releases]  # fmt: skip
+        releases_created = await ingestion.put_releases(conn, organisation, releases)
         await claim_store.insert_claims(conn, claims)
         await _refuse_over_full(conn, {e.subject_id for e in control})
         for track_id in sorted(tracks_touched):
@@ -565,16 +572,18 @@ async def _import(
                 raise SplitConflict(
                     f"the import contradicts the shares already recorded: {conflict}"
                 ) from None
+        own_matched = sum(1 for i in matched if i not in foreign)
         report = ImportReport(
             parties_created=len(new_parties), parties_matched=len(batch.parties) - len(new_parties),
-            works_created=len(new_works), works_matched=works_matched,
-            recordings_created=len(new_recordings), recordings_updated=updated, recordings_matched=unchanged,
-            releases_created=releases_created, releases_updated=len(releases) - releases_created,
-            shares=len(control), shares_replaced=replaced, unknown_shares=len(unknown),
-            administration=len(administration), disputed_claims=len(claims), warnings=tuple(warnings),
+            works_created=len(new_works), works_matched=len(batch.works) - len(new_works),
+            recordings_created=len(new_recordings), recordings_updated=len(changed),
+            recordings_matched=own_matched - len(changed), releases_created=releases_created,
+            releases_updated=len(releases) - releases_created, shares=len(control), shares_replaced=replaced,
+            unknown_shares=len(unknown), administration=len(administration), disputed_claims=len(claims),
+            warnings=tuple(warnings),
         )  # fmt: skip
-        await ingestion.record_import(conn, uuid4(), caller.organisation_id, caller.user_id, source, report)
-        await append_audit(conn, "rights", caller.organisation_id, "rights_imported", report, caller.user_id)
+        await ingestion.record_import(conn, uuid4(), organisation, caller.user_id, source, report)
+        await append_audit(conn, "rights", organisation, "rights_imported", report, caller.user_id)
     return report
 
 
@@ -585,12 +594,15 @@ async def _match_parties(
     by_identifier = await ingestion.parties_by_identifier(
         conn, sorted({i for p in parties for i in (*p.identifiers, *_legacy_ids(p))})
     )
+    by_name = await ingestion.parties_by_name(
+        conn, caller.organisation_id, sorted({p.name for p in parties if not p.ipi and not p.isni})
+    )
     new_parties = []
     for party in parties:
         found = next((by_identifier[i] for i in (*party.identifiers, *_legacy_ids(party)) if i in by_identifier),
                      None)  # fmt: skip
         if found is None and not party.ipi and not party.isni:
-            found = await ingestion.party_by_name(conn, caller.organisation_id, party.name)
+            found = by_name.get(party.name)
         if found:
             known.ids[party.id] = found.id
         else:
@@ -606,10 +618,9 @@ async def _refuse_over_full(conn: asyncpg.Connection, subject_ids: Collection[UU
     """Refuse (409) when the shares now stored on any of these sides pass 100 % anywhere on any day."""
     if not subject_ids:
         return
-    store = open_store(conn)
-    titles = {}
-    for subject_id in subject_ids:
-        titles[subject_id] = (await _subject(store, subject_id)).title
+    titles = {
+        i: subject.title for i, subject in (await ingestion.subjects(conn, sorted(subject_ids))).items()
+    }
     if problems := over_full(await ingestion.shares_of(conn, sorted(subject_ids)), titles):
         raise SplitConflict("; ".join(problems))
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from uuid import UUID
 
-from rights.model import FULL_SHARE_BP, ControlEdge, Period
+from rights.model import FULL_SHARE_BP, ControlEdge, Period, Right
 from rights.territories import describe
 
 
@@ -15,9 +16,10 @@ def over_full(edges: Sequence[ControlEdge], titles: Mapping[UUID, str]) -> list[
     A sum of shares can only rise where a share starts, so the start days are the days to look at.
     """
     problems: list[str] = []
-    sides = sorted({(e.subject_id, e.right) for e in edges})
-    for subject_id, right in sides:
-        side = [e for e in edges if e.subject_id == subject_id and e.right is right]
+    sides: dict[tuple[UUID, Right], list[ControlEdge]] = defaultdict(list)
+    for edge in edges:
+        sides[edge.subject_id, edge.right].append(edge)
+    for (subject_id, right), side in sides.items():
         for start in sorted({e.period.start for e in side}):
             day = Period(start=start, end=start)
             totals: dict[str, int] = {}

@@ -7,6 +7,7 @@ into words a person reads ("DACH", "worldwide except US").
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import msgspec
@@ -345,6 +346,12 @@ def resolve(codes: Iterable[str]) -> frozenset[str]:
     return frozenset(countries)
 
 
+@functools.lru_cache(maxsize=4096)
+def _countries(include: tuple[str, ...], exclude: tuple[str, ...]) -> frozenset[str]:
+    """Scopes repeat (an import of 10,000 works names a handful), so each is resolved once."""
+    return resolve(include) - resolve(exclude)
+
+
 class TerritoryScope(msgspec.Struct, frozen=True, kw_only=True):
     """Where something applies: the countries named by `include` minus those named by `exclude`."""
 
@@ -358,7 +365,7 @@ class TerritoryScope(msgspec.Struct, frozen=True, kw_only=True):
             raise TerritoryError(f"the territory scope {self.describe()} excludes every country it includes")
 
     def countries(self) -> frozenset[str]:
-        return resolve(self.include) - resolve(self.exclude)
+        return _countries(self.include, self.exclude)
 
     def describe(self) -> str:
         text = ", ".join(normalise(c) for c in self.include)

@@ -25,6 +25,10 @@ def upgrade() -> None:
     CREATE UNIQUE INDEX rights_recordings_proprietary_key
         ON rights_recordings (organisation_id, proprietary_id) WHERE proprietary_id IS NOT NULL;
 
+    -- A re-delivery replaces administration of the same work or recording, found by these.
+    CREATE INDEX rights_administration_work_idx ON rights_administration (work_id);
+    CREATE INDEX rights_administration_recording_idx ON rights_administration (recording_id);
+
     CREATE TABLE rights_releases (
         id               uuid PRIMARY KEY,
         organisation_id  uuid NOT NULL REFERENCES organisations (id),
@@ -65,6 +69,8 @@ def downgrade() -> None:
     run_sql("""
     DROP TABLE rights_unknown_shares;
     DROP TABLE rights_releases;
+    DROP INDEX rights_administration_recording_idx;
+    DROP INDEX rights_administration_work_idx;
     DROP INDEX rights_recordings_proprietary_key;
     ALTER TABLE rights_recordings DROP COLUMN proprietary_id, DROP COLUMN duration_seconds, DROP COLUMN artist;
     DROP INDEX rights_parties_identifiers_idx;

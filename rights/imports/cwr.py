@@ -15,6 +15,7 @@ Pure: parse text into an `ImportBatch`, render stored works into text; the servi
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -60,6 +61,7 @@ class _Holder:
     """A writer or publisher of one work as the file states it."""
 
     party: Party
+    ip_number: str  # the file's interested party number
     publisher_type: str  # "" for a writer
     chain: str  # publisher sequence number; for a writer, the chain of its PWR
     pr_bp: int
@@ -132,7 +134,7 @@ class _Reader:
         party = self.party(
             ip_number, name, self.ipi(number, "SPU", _field(line, 88, 11)), PartyKind.ORGANISATION
         )
-        current.holders.append(_Holder(party=party, publisher_type=kind or "E", chain=_field(line, 20, 2),
+        current.holders.append(_Holder(party=party, ip_number=ip_number, publisher_type=kind or "E", chain=_field(line, 20, 2),
                                        pr_bp=pr, sr_bp=sr))  # fmt: skip
 
     def writer(self, number: int, line: str, current: _Transaction) -> None:
@@ -149,14 +151,16 @@ class _Reader:
             self.fail(number, "SWR", str(exc))
             return
         party = self.party(ip_number, name, self.ipi(number, "SWR", _field(line, 116, 11)), PartyKind.PERSON)
-        current.holders.append(_Holder(party=party, publisher_type="", chain="", pr_bp=pr, sr_bp=sr))
+        current.holders.append(
+            _Holder(party=party, ip_number=ip_number, publisher_type="", chain="", pr_bp=pr, sr_bp=sr)
+        )
         current.work = Work(id=current.work.id, title=current.work.title, iswc=current.work.iswc,
                             writer_ids=(*current.work.writer_ids, party.id))  # fmt: skip
 
     def territory(
         self, number: int, record: str, ip_number: str, flag: str, tis: str, current: _Transaction
     ) -> None:
-        holder = next((h for h in reversed(current.holders) if self._ip_of(h) == ip_number), None)
+        holder = next((h for h in reversed(current.holders) if h.ip_number == ip_number), None)
         if holder is None:
             self.fail(number, record, f"interested party {ip_number!r} has no SPU or SWR before it")
             return
@@ -173,17 +177,12 @@ class _Reader:
         else:
             self.fail(number, record, f"inclusion/exclusion indicator must be I or E, got {flag!r}")
 
-    def _ip_of(self, holder: _Holder) -> str:
-        return next((ip for ip, p in self.parties.items() if p.id == holder.party.id), "")
-
     def link_writer(self, number: int, line: str, current: _Transaction) -> None:
         publisher_ip, writer_ip = _field(line, 20, 9), _field(line, 102, 9)
         publisher = next(
-            (h for h in current.holders if h.publisher_type and self._ip_of(h) == publisher_ip), None
+            (h for h in current.holders if h.publisher_type and h.ip_number == publisher_ip), None
         )
-        writer = next(
-            (h for h in current.holders if not h.publisher_type and self._ip_of(h) == writer_ip), None
-        )
+        writer = next((h for h in current.holders if not h.publisher_type and h.ip_number == writer_ip), None)
         if publisher is None:
             self.fail(number, "PWR", f"publisher {publisher_ip!r} has no SPU in this work")
         elif writer is not None:
@@ -326,9 +325,15 @@ def render_cwr(
     header = (f"HDRPB{_pad(sender_id, 9)}{_pad(sender_name, 45)}01.10{stamp}{now.strftime('%H%M%S')}"
               f"{stamp}")  # fmt: skip
     out = _Writer()
+    shares_of: dict[UUID, list[ControlEdge]] = defaultdict(list)
+    for edge in control:
+        shares_of[edge.subject_id].append(edge)
+    chains_of: dict[tuple[UUID | None, UUID], list[AdministrationEdge]] = defaultdict(list)
+    for administered in administration:
+        chains_of[administered.subject_id, administered.administered_id].append(administered)
     for work in works:
         out.record = 0
-        shares = [e for e in control if e.subject_id == work.id]
+        shares = shares_of[work.id]
         writers = [e for e in shares if e.party_id in work.writer_ids]
         publishers = [e for e in shares if e.party_id not in work.writer_ids]
         out.add("NWR", f"{_pad(work.title, 60)}  {work.id.hex[:14].upper()}{_pad(work.iswc or '', 11)}"
@@ -338,9 +343,7 @@ def render_cwr(
             out.add("SPU", _spu(chain, party, "E", edge.share_bp))
             for flag, code in _tis(edge.territories):
                 out.add("SPT", _territory_body(party, edge.share_bp, flag, code, spt=True))
-            for admin in (
-                a for a in administration if a.subject_id == work.id and a.administered_id == party.id
-            ):
+            for admin in chains_of[work.id, party.id]:
                 administrator = parties[admin.administrator_id]
                 out.add("SPU", _spu(chain, administrator, "SE", 0))
                 for flag, code in _tis(admin.territories):

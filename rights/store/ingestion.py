@@ -8,8 +8,183 @@ from uuid import UUID
 
 import asyncpg
 
-from rights.model import AdministrationEdge, ControlEdge, Party, Recording, Release, Right, UnknownShare, Work
+from rights.model import (
+    AdministrationEdge,
+    ControlEdge,
+    Party,
+    Period,
+    Recording,
+    Release,
+    Right,
+    Subject,
+    UnknownShare,
+    Work,
+)
 from rights.store.postgres import _administration, _control, _party, _recording, _scope_values, _work
+from rights.territories import TerritoryScope
+
+
+async def parties_by_name(
+    conn: asyncpg.Connection, organisation_id: UUID, names: Sequence[str]
+) -> dict[str, Party]:
+    """The organisation's own parties of these names without IPI or ISNI (a delivery named them so before;
+    a sender's own ids differ from sender to sender)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (name) * FROM rights_parties
+            WHERE organisation_id = $1 AND name = ANY($2::text[]) AND ipi IS NULL AND isni IS NULL
+            ORDER BY name, created_at, id""",
+        organisation_id, list(names),
+    )  # fmt: skip
+    return {r["name"]: _party(r) for r in rows}
+
+
+async def works_by_iswc(conn: asyncpg.Connection, iswcs: Sequence[str]) -> dict[str, UUID]:
+    rows = await conn.fetch("SELECT id, iswc FROM rights_works WHERE iswc = ANY($1::text[])", list(iswcs))
+    return {r["iswc"]: r["id"] for r in rows}
+
+
+async def works_by_title(
+    conn: asyncpg.Connection, organisation_id: UUID, titles: Sequence[str]
+) -> dict[str, UUID]:
+    """The organisation's own works without ISWC, by title."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (title) id, title FROM rights_works
+            WHERE organisation_id = $1 AND title = ANY($2::text[]) AND iswc IS NULL ORDER BY title, created_at, id""",
+        organisation_id, list(titles),
+    )  # fmt: skip
+    return {r["title"]: r["id"] for r in rows}
+
+
+async def recordings_matching(
+    conn: asyncpg.Connection, organisation_id: UUID, *, isrcs: Sequence[str], proprietary_ids: Sequence[str],
+    titles: Sequence[str],
+) -> tuple[dict[str, Recording], dict[str, Recording], dict[tuple[str, str], Recording]]:  # fmt: skip
+    """Stored recordings by ISRC (anyone's), by the organisation's sender ids, and by title and artist among
+    the organisation's recordings that have neither."""
+    by_isrc = {r["isrc"]: _recording(r) for r in await conn.fetch(
+        "SELECT * FROM rights_recordings WHERE isrc = ANY($1::text[])", list(isrcs))}  # fmt: skip
+    by_own_id = {r["proprietary_id"]: _recording(r) for r in await conn.fetch(
+        "SELECT * FROM rights_recordings WHERE organisation_id = $1 AND proprietary_id = ANY($2::text[])",
+        organisation_id, list(proprietary_ids))}  # fmt: skip
+    by_title: dict[tuple[str, str], Recording] = {}
+    for row in await conn.fetch(
+        """SELECT * FROM rights_recordings WHERE organisation_id = $1 AND title = ANY($2::text[])
+              AND isrc IS NULL AND proprietary_id IS NULL ORDER BY created_at DESC, id DESC""",
+        organisation_id, list(titles),
+    ):  # fmt: skip
+        by_title[row["title"], row["artist"]] = _recording(row)
+    return by_isrc, by_own_id, by_title
+
+
+async def subjects(conn: asyncpg.Connection, subject_ids: Sequence[UUID]) -> dict[UUID, Subject]:
+    """Recordings and works with the organisation controlling each (for a recording on a track, its owner)."""
+    rows = await conn.fetch(
+        """SELECT r.id, 'master' AS kind, r.title,
+                  coalesce(t.owner_organisation_id, r.organisation_id) AS organisation_id
+             FROM rights_recordings r LEFT JOIN tracks t ON t.id = r.track_id WHERE r.id = ANY($1::uuid[])
+           UNION ALL
+           SELECT w.id, 'publishing', w.title, w.organisation_id FROM rights_works w WHERE w.id = ANY($1::uuid[])""",
+        list(subject_ids),
+    )
+    return {r["id"]: Subject(id=r["id"], kind=Right(r["kind"]), title=r["title"],
+                             organisation_id=r["organisation_id"]) for r in rows}  # fmt: skip
+
+
+async def update_recordings(conn: asyncpg.Connection, recordings: Sequence[Recording]) -> None:
+    """Write re-delivered recordings' title, artist, duration, work and sender id."""
+    await conn.executemany(
+        """UPDATE rights_recordings SET title = $2, artist = $3, duration_seconds = $4,
+                  work_id = coalesce($5, work_id), proprietary_id = coalesce($6, proprietary_id) WHERE id = $1""",
+        [(r.id, r.title, r.artist, r.duration_seconds, r.work_id, r.proprietary_id) for r in recordings],
+    )
+
+
+def _keys(
+    scopes: Sequence[tuple[TerritoryScope, Period]],
+) -> tuple[list[str], list[str], list[object], list[object]]:
+    return ([",".join(s.include) for s, _ in scopes], [",".join(s.exclude) for s, _ in scopes],
+            [p.start for _, p in scopes], [p.end for _, p in scopes])  # fmt: skip
+
+
+async def replace_shares(conn: asyncpg.Connection, edges: Sequence[ControlEdge]) -> int:
+    """Remove the stored shares of the same side, right, territories and period as any of `edges`; how many.
+    One statement per side, each joining on its indexed column."""
+    removed = 0
+    for right, column in ((Right.MASTER, "recording_id"), (Right.PUBLISHING, "work_id")):
+        side = [e for e in edges if e.right is right]
+        if not side:
+            continue
+        status = await conn.execute(
+            f"""DELETE FROM rights_control c
+                 USING unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::date[])
+                       AS k(subject_id, include, exclude, start_date, end_date)
+                 WHERE c.{column} = k.subject_id AND c."right" = $6
+                   AND array_to_string(c.include, ',') = k.include AND array_to_string(c.exclude, ',') = k.exclude
+                   AND c.start_date = k.start_date AND c.end_date IS NOT DISTINCT FROM k.end_date""",
+            [e.subject_id for e in side], *_keys([(e.territories, e.period) for e in side]), right.value,
+        )  # fmt: skip
+        removed += int(status.split()[-1])
+    return removed
+
+
+async def remove_same_administration(conn: asyncpg.Connection, edges: Sequence[AdministrationEdge]) -> None:
+    """Remove stored administration of the same parties, subject, territories and period (a re-delivery).
+    Imports only write administration of one work or recording, found by its indexed column."""
+    for column in ("work_id", "recording_id"):
+        await conn.execute(
+            f"""DELETE FROM rights_administration a
+                 USING unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::date[], $7::date[])
+                       AS k(administrator_id, administered_id, subject_id, include, exclude, start_date, end_date)
+                 WHERE a.{column} = k.subject_id AND a.administered_id = k.administered_id
+                   AND a.administrator_id = k.administrator_id
+                   AND array_to_string(a.include, ',') = k.include AND array_to_string(a.exclude, ',') = k.exclude
+                   AND a.start_date = k.start_date AND a.end_date IS NOT DISTINCT FROM k.end_date""",
+            [a.administrator_id for a in edges], [a.administered_id for a in edges],
+            [a.subject_id for a in edges], *_keys([(a.territories, a.period) for a in edges]),
+        )  # fmt: skip
+
+
+async def put_unknown_shares(conn: asyncpg.Connection, shares: Sequence[UnknownShare]) -> None:
+    """Store shares delivered as unknown (of masters: DDEX is their only source), replacing those of the
+    same party, recording, territories and period."""
+    await conn.execute(
+        """DELETE FROM rights_unknown_shares u
+            USING unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::date[], $6::date[])
+                  AS k(party_id, subject_id, include, exclude, start_date, end_date)
+            WHERE u.party_id = k.party_id AND u.recording_id = k.subject_id
+              AND array_to_string(u.include, ',') = k.include AND array_to_string(u.exclude, ',') = k.exclude
+              AND u.start_date = k.start_date AND u.end_date IS NOT DISTINCT FROM k.end_date""",
+        [s.party_id for s in shares], [s.subject_id for s in shares],
+        *_keys([(s.territories, s.period) for s in shares]),
+    )  # fmt: skip
+    await conn.executemany(
+        """INSERT INTO rights_unknown_shares (id, party_id, "right", recording_id, work_id, include, exclude,
+                                              countries, start_date, end_date)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        [(s.id, s.party_id, s.right.value, s.subject_id if s.right is Right.MASTER else None,
+          None if s.right is Right.MASTER else s.subject_id, *_scope_values(s.territories), s.period.start,
+          s.period.end) for s in shares],
+    )  # fmt: skip
+
+
+async def put_releases(conn: asyncpg.Connection, organisation_id: UUID, releases: Sequence[Release]) -> int:
+    """Insert releases, or update those the organisation already has under the same identifier; how many new."""
+    known = {r["identifier"] for r in await conn.fetch(
+        "SELECT identifier FROM rights_releases WHERE organisation_id = $1 AND identifier = ANY($2::text[])",
+        organisation_id, [r.identifier for r in releases if r.identifier])}  # fmt: skip
+    await conn.executemany(
+        """INSERT INTO rights_releases (id, organisation_id, title, kind, identifier, recording_ids, include,
+                                        exclude, countries, start_date, end_date)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (organisation_id, identifier) WHERE identifier IS NOT NULL DO UPDATE
+              SET title = EXCLUDED.title, recording_ids = EXCLUDED.recording_ids, include = EXCLUDED.include,
+                  exclude = EXCLUDED.exclude, countries = EXCLUDED.countries,
+                  start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date""",
+        [(r.id, organisation_id, r.title, r.kind, r.identifier, list(r.recording_ids),
+          *(_scope_values(r.territories) if r.territories else (None, None, None)),
+          r.period.start if r.period else None, r.period.end if r.period else None) for r in releases],
+    )  # fmt: skip
+    return sum(1 for r in releases if r.identifier not in known)
 
 
 async def parties_by_identifier(conn: asyncpg.Connection, identifiers: Sequence[str]) -> dict[str, Party]:
@@ -30,120 +205,12 @@ async def parties_by_identifier(conn: asyncpg.Connection, identifiers: Sequence[
     return found
 
 
-async def party_by_name(conn: asyncpg.Connection, organisation_id: UUID, name: str) -> Party | None:
-    """The organisation's own party of this name without IPI or ISNI (a delivery named it so before; a
-    sender's own ids differ from sender to sender)."""
-    row = await conn.fetchrow(
-        """SELECT * FROM rights_parties WHERE organisation_id = $1 AND name = $2 AND ipi IS NULL AND isni IS NULL
-            ORDER BY created_at, id LIMIT 1""",
-        organisation_id, name,
-    )  # fmt: skip
-    return _party(row) if row else None
-
-
-async def work_by_title(conn: asyncpg.Connection, organisation_id: UUID, title: str) -> Work | None:
-    """The organisation's own work of this title without ISWC."""
-    row = await conn.fetchrow(
-        """SELECT *, ARRAY[]::uuid[] AS writer_ids FROM rights_works
-            WHERE organisation_id = $1 AND title = $2 AND iswc IS NULL ORDER BY created_at, id LIMIT 1""",
-        organisation_id, title,
-    )  # fmt: skip
-    return _work(row) if row else None
-
-
-async def recording_by_proprietary_id(
-    conn: asyncpg.Connection, organisation_id: UUID, proprietary_id: str
-) -> Recording | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM rights_recordings WHERE organisation_id = $1 AND proprietary_id = $2",
-        organisation_id, proprietary_id,
-    )  # fmt: skip
-    return _recording(row) if row else None
-
-
-async def recording_by_title(
-    conn: asyncpg.Connection, organisation_id: UUID, title: str, artist: str
-) -> Recording | None:
-    """The organisation's own recording of this title and artist that has neither ISRC nor sender's id."""
-    row = await conn.fetchrow(
-        """SELECT * FROM rights_recordings WHERE organisation_id = $1 AND title = $2 AND artist = $3
-              AND isrc IS NULL AND proprietary_id IS NULL ORDER BY created_at, id LIMIT 1""",
-        organisation_id, title, artist,
-    )  # fmt: skip
-    return _recording(row) if row else None
-
-
-async def update_recording(conn: asyncpg.Connection, recording: Recording) -> bool:
-    """Write a re-delivered recording's title, artist, duration and work; whether anything changed."""
-    status = await conn.execute(
-        """UPDATE rights_recordings SET title = $2, artist = $3, duration_seconds = $4,
-                  work_id = coalesce($5, work_id), proprietary_id = coalesce($6, proprietary_id)
-            WHERE id = $1 AND (title, artist, duration_seconds, work_id, proprietary_id)
-                  IS DISTINCT FROM ($2, $3, $4, coalesce($5, work_id), coalesce($6, proprietary_id))""",
-        recording.id, recording.title, recording.artist, recording.duration_seconds, recording.work_id,
-        recording.proprietary_id,
-    )  # fmt: skip
-    return bool(status.endswith(" 1"))
-
-
-async def replace_shares(conn: asyncpg.Connection, edge: ControlEdge) -> int:
-    """Remove the stored shares of the same side, right, territories and period as `edge`; how many."""
-    include, exclude, _countries = _scope_values(edge.territories)
-    status = await conn.execute(
-        """DELETE FROM rights_control
-            WHERE "right" = $1 AND (recording_id = $2 OR work_id = $2) AND include = $3 AND exclude = $4
-              AND start_date = $5 AND end_date IS NOT DISTINCT FROM $6""",
-        edge.right.value, edge.subject_id, include, exclude, edge.period.start, edge.period.end,
-    )  # fmt: skip
-    return int(status.split()[-1])
-
-
 async def shares_of(conn: asyncpg.Connection, subject_ids: Sequence[UUID]) -> list[ControlEdge]:
     rows = await conn.fetch(
         "SELECT * FROM rights_control WHERE recording_id = ANY($1::uuid[]) OR work_id = ANY($1::uuid[])",
         list(subject_ids),
     )
     return [_control(r) for r in rows]
-
-
-async def put_releases(conn: asyncpg.Connection, releases: Sequence[Release]) -> int:
-    """Insert releases, or update those the organisation already has under the same identifier; how many new."""
-    created = 0
-    for r in releases:
-        scope = _scope_values(r.territories) if r.territories else (None, None, None)
-        row = await conn.fetchrow(
-            """INSERT INTO rights_releases (id, organisation_id, title, kind, identifier, recording_ids, include,
-                                            exclude, countries, start_date, end_date)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-               ON CONFLICT (organisation_id, identifier) WHERE identifier IS NOT NULL DO UPDATE
-                  SET title = EXCLUDED.title, recording_ids = EXCLUDED.recording_ids, include = EXCLUDED.include,
-                      exclude = EXCLUDED.exclude, countries = EXCLUDED.countries,
-                      start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date
-               RETURNING (xmax = 0) AS inserted""",
-            r.id, r.organisation_id, r.title, r.kind, r.identifier, list(r.recording_ids), *scope,
-            r.period.start if r.period else None, r.period.end if r.period else None,
-        )  # fmt: skip
-        created += 1 if row and row["inserted"] else 0
-    return created
-
-
-async def put_unknown_shares(conn: asyncpg.Connection, shares: Sequence[UnknownShare]) -> None:
-    """Store shares delivered as unknown, replacing those of the same party, side, territories and period."""
-    for s in shares:
-        include, exclude, countries = _scope_values(s.territories)
-        master = s.right is Right.MASTER
-        await conn.execute(
-            """DELETE FROM rights_unknown_shares WHERE party_id = $1 AND (recording_id = $2 OR work_id = $2)
-                  AND include = $3 AND exclude = $4 AND start_date = $5 AND end_date IS NOT DISTINCT FROM $6""",
-            s.party_id, s.subject_id, include, exclude, s.period.start, s.period.end,
-        )  # fmt: skip
-        await conn.execute(
-            """INSERT INTO rights_unknown_shares (id, party_id, "right", recording_id, work_id, include, exclude,
-                                                  countries, start_date, end_date)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-            s.id, s.party_id, s.right.value, s.subject_id if master else None, None if master else s.subject_id,
-            include, exclude, countries, s.period.start, s.period.end,
-        )  # fmt: skip
 
 
 # What an organisation holds, and its import history
@@ -244,20 +311,6 @@ async def shares_held(
         organisation_id, subject_id, party_id, right.value if right else None, limit, offset,
     )  # fmt: skip
     return [_control(r) for r in rows]
-
-
-async def remove_same_administration(conn: asyncpg.Connection, edge: AdministrationEdge) -> int:
-    """Remove stored administration of the same parties, subject, territories and period (a re-delivery)."""
-    include, exclude, _countries = _scope_values(edge.territories)
-    status = await conn.execute(
-        """DELETE FROM rights_administration
-            WHERE administrator_id = $1 AND administered_id = $2
-              AND coalesce(work_id, recording_id) IS NOT DISTINCT FROM $3 AND include = $4 AND exclude = $5
-              AND start_date = $6 AND end_date IS NOT DISTINCT FROM $7""",
-        edge.administrator_id, edge.administered_id, edge.subject_id, include, exclude, edge.period.start,
-        edge.period.end,
-    )  # fmt: skip
-    return int(status.split()[-1])
 
 
 async def administration_of(
