@@ -82,12 +82,15 @@ class _Reader:
         self.sender = sender
         self.errors: list[str] = []
         self.parties: dict[str, Party] = {}  # by interested party number
+        self.by_ipi: dict[str, Party] = {}
         self.transactions: list[_Transaction] = []
 
     def fail(self, number: int, record: str, message: str) -> None:
         self.errors.append(f"line {number} ({record}): {message}")
 
     def party(self, ip_number: str, name: str, ipi: str, kind: PartyKind) -> Party:
+        if ipi in self.by_ipi and ip_number not in self.parties:
+            self.parties[ip_number] = self.by_ipi[ipi]  # one party under two numbers of the sender's
         if ip_number not in self.parties:
             ids = ((f"IPI:{ipi}",) if ipi else ()) + (
                 (f"PROPRIETARY:{self.sender}:{ip_number}",) if ip_number else ()
@@ -95,6 +98,8 @@ class _Reader:
             self.parties[ip_number] = Party(
                 id=uuid4(), name=name, kind=kind, ipi=ipi or None, identifiers=ids
             )
+            if ipi:
+                self.by_ipi[ipi] = self.parties[ip_number]
         return self.parties[ip_number]
 
     def ipi(self, number: int, record: str, text: str) -> str:
@@ -272,7 +277,7 @@ def parse_cwr(text: str) -> ImportBatch:
         shares, chains = _edges(transaction)
         control.extend(shares)
         administration.extend(chains)
-    return ImportBatch(parties=tuple(reader.parties.values()), works=tuple(t.work for t in reader.transactions),
+    return ImportBatch(parties=tuple({p.id: p for p in reader.parties.values()}.values()), works=tuple(t.work for t in reader.transactions),
                        control=tuple(control), administration=tuple(administration))  # fmt: skip
 
 

@@ -153,3 +153,25 @@ async def test_import_export_import_changes_nothing(sign_in: SignIn) -> None:
     assert report["shares_replaced"] == report["shares"] == 4
     second_export = await publisher.client.get("/api/rights/exports/cwr")
     assert second_export.text.split("\n")[1:] == exported.text.split("\n")[1:]
+
+
+def test_one_writer_under_two_numbers_is_one_party() -> None:
+    text = registration([song(0, _iswc("123456789"), "00012345678")])
+    twin = swr(0, 9, "W00000009", "WRITER", "ADA", "00012345678", 0, 0)
+    batch = parse_cwr(text.replace("GRT", twin + "\nGRT", 1))
+    assert [p.name for p in batch.parties].count("ADA WRITER") == 1
+
+
+async def test_a_registration_naming_another_publishers_work_makes_claims_not_shares(sign_in: SignIn) -> None:
+    owner, rival = await sign_in("rights_holder"), await sign_in("rights_holder")
+    work = song(0, _iswc(str(secrets.randbelow(10**9)).zfill(9)), "")
+    assert (
+        await owner.client.post(CWR, content=registration([work]).encode(), headers=TEXT)
+    ).status_code == 201
+    # without the sub-publisher: naming who administers another's work refuses the whole file
+    without_chain = [line for line in work if "RHEIN" not in line and "P00000002" not in line]
+    claimed = await rival.client.post(CWR, content=registration([without_chain]).encode(), headers=TEXT)
+    assert claimed.status_code == 201, claimed.text
+    assert (claimed.json()["shares"], claimed.json()["disputed_claims"]) == (0, 2)
+    claims = (await owner.client.get("/api/rights/claims")).json()
+    assert {c["source"] for c in claims} == {"cwr"} and len(claims) == 2
