@@ -267,6 +267,11 @@ class HoldingsController(Controller):
     async def recording(self, conn: asyncpg.Connection, caller: Principal, recording_id: UUID) -> Recording:
         return await service.recording(conn, caller, recording_id)
 
+    @delete("/recordings/{recording_id:uuid}", status_code=HTTP_204_NO_CONTENT, opt=RIGHTS_HOLDERS)
+    async def delete_recording(self, conn: asyncpg.Connection, caller: Principal, recording_id: UUID) -> None:
+        """Only a recording awaiting audio (409 otherwise); its shares go with it."""
+        await service.delete_recording(conn, caller, recording_id)
+
     @get("/works", opt=RIGHTS_HOLDERS)
     async def works(
         self, conn: asyncpg.Connection, caller: Principal, iswc: Filter = None, title: Filter = None,

@@ -722,6 +722,19 @@ async def recording(conn: asyncpg.Connection, caller: Principal, recording_id: U
     return found[0]
 
 
+async def delete_recording(conn: asyncpg.Connection, caller: Principal, recording_id: UUID) -> None:
+    """Remove a recording the caller's organisation controls and that awaits audio, with its shares."""
+    async with conn.transaction():
+        await require_control(conn, caller, subject_id=recording_id)
+        found = await recording(conn, caller, recording_id)
+        if found.track_id is not None:
+            raise SplitConflict(
+                f"the recording {found.title!r} is a catalogue track's; it goes with its track"
+            )
+        await ingestion.delete_recording(conn, recording_id)
+        await append_audit(conn, "rights", recording_id, "recording_deleted", found, caller.user_id)
+
+
 async def works(
     conn: asyncpg.Connection, caller: Principal, *, iswc: str | None = None, title: str | None = None,
     page: Page = FIRST_PAGE,

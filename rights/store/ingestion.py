@@ -332,3 +332,13 @@ async def parties_by_id(conn: asyncpg.Connection, party_ids: Sequence[UUID]) -> 
 async def organisation_name(conn: asyncpg.Connection, organisation_id: UUID) -> str:
     name: str | None = await conn.fetchval("SELECT name FROM organisations WHERE id = $1", organisation_id)
     return name or str(organisation_id)
+
+
+async def delete_recording(conn: asyncpg.Connection, recording_id: UUID) -> None:
+    """The recording, its shares, unknown shares, administration and licences (cascades), and its place in
+    releases."""
+    await conn.execute(
+        "UPDATE rights_releases SET recording_ids = array_remove(recording_ids, $1) WHERE $1 = ANY(recording_ids)",
+        recording_id,
+    )
+    await conn.execute("DELETE FROM rights_recordings WHERE id = $1", recording_id)

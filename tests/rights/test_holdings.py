@@ -55,3 +55,14 @@ async def test_the_api_document_offers_the_import_bodies_as_files(sign_in: SignI
     paths = (await label.client.get("/schema/openapi.json")).json()["paths"]
     assert "application/xml" in paths["/api/rights/imports/ddex"]["post"]["requestBody"]["content"]
     assert "text/csv" in paths["/api/rights/imports/split-sheet"]["post"]["requestBody"]["content"]
+
+
+async def test_an_importer_can_delete_a_recording_it_imported_and_nobody_else_can(sign_in: SignIn) -> None:
+    label, other = await sign_in("rights_holder"), await sign_in("rights_holder")
+    assert (await label.client.post(DDEX, content=_unique(ERN), headers=XML)).status_code == 201
+    (recording,) = (await label.client.get("/api/rights/catalogue/recordings")).json()
+    path = f"/api/rights/catalogue/recordings/{recording['id']}"
+    assert (await other.client.delete(path)).status_code == 403
+    assert (await label.client.delete(path)).status_code == 204
+    assert (await label.client.get("/api/rights/catalogue/recordings")).json() == []
+    assert (await label.client.get("/api/rights/catalogue/shares")).json() == []
