@@ -13,7 +13,7 @@ from tests.rights.test_imports import ERN
 
 
 def _isrc() -> str:
-    return "GB" + secrets.token_hex(5).upper()[:10]
+    return "GBAYE" + str(secrets.randbelow(10**7)).zfill(7)
 
 
 async def _upload_sheet(holder: SignedIn, sheet: str) -> Any:
