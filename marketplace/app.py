@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 import web
 import web.pages
+import web.workspace
 from auction import api as auction_api
 from auction import pages as auction_pages
 from auction import service as auction
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *audit.route_handlers,
             *accounts_pages.page_handlers,
             *web.pages.page_handlers,
+            *web.workspace.page_handlers,
             *rights_api.route_handlers,
             *rights_pages.page_handlers,
             *auction_api.route_handlers,
