@@ -36,7 +36,7 @@ Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED
 HOLDERS = {"roles": ["rights_holder"]}
 SPLIT_ROWS = 5
 CURRENCIES = ("EUR", "USD", "GBP")
-ROUND_MECHANISMS = {"vickrey": "Sealed, second price (Vickrey)", "first_price": "Sealed, first price",
+ROUND_MECHANISMS = {"vickrey": "Vickrey (sealed, 2nd price)", "first_price": "Sealed, first price",
                     "clock": "Descending clock", "negotiation": "Negotiation"}  # fmt: skip
 # What a form can get wrong: the services' refusals are ValueErrors that carry their status (409 for a
 # split over 100 % or a usage already held), the rest are 400.
@@ -61,6 +61,12 @@ def _sentence(exc: Exception) -> str:
 
 def _label(value: str) -> str:
     return value.replace("_", " ")
+
+
+def media_label(media: Media) -> str:
+    """ "tv_ads" → "TV ads", for the page's headings and options."""
+    words = _label(media.value)
+    return "TV " + words[3:] if words.startswith("tv ") else words.capitalize()
 
 
 def _checked(data: dict[str, str], name: str) -> bool:
@@ -310,7 +316,7 @@ async def _policy_context(conn: asyncpg.Connection, caller: Principal, track_id:
     mine = {party.id for party in parties}
     current = next((p for p in held.policies if p.track_id == track_id and p.party_id in mine), None)
     return {**context, "policy_form": _policy_form(current), "has_policy": current is not None,
-            "media_options": list(Media), "mechanism_options": list(Mechanism), "currencies": CURRENCIES}  # fmt: skip
+            "media_options": {m: media_label(m) for m in Media}, "mechanism_options": list(Mechanism), "currencies": CURRENCIES}  # fmt: skip
 
 
 @get("/workspace/tracks/{track_id:uuid}/policy", include_in_schema=False, opt=HOLDERS)
@@ -397,7 +403,7 @@ def read_round(data: dict[str, str], *, track_id: UUID, today: date) -> NewRound
 
 async def _round_context(conn: asyncpg.Connection, caller: Principal, track_id: UUID) -> dict[str, Any]:
     _, _, context = await _track_context(conn, caller, track_id)
-    return {**context, "media_options": list(Media), "mechanisms": ROUND_MECHANISMS, "currencies": CURRENCIES,
+    return {**context, "media_options": {m: media_label(m) for m in Media}, "mechanisms": ROUND_MECHANISMS, "currencies": CURRENCIES,
             "today": _today()}  # fmt: skip
 
 
