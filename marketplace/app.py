@@ -27,6 +27,7 @@ from markupsafe import Markup
 from redis.asyncio import Redis
 
 import web
+import web.discover
 import web.pages
 from auction import api as auction_api
 from auction import pages as auction_pages
@@ -209,6 +210,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *audit.route_handlers,
             *accounts_pages.page_handlers,
             *web.pages.page_handlers,
+            *web.discover.page_handlers,
             *rights_api.route_handlers,
             *rights_pages.page_handlers,
             *auction_api.route_handlers,
