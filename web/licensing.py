@@ -57,6 +57,18 @@ BADGE_TEXT = {
 }
 
 
+SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+
+def money_text(money: Money) -> str:
+    """'€2,000.00' for the currencies people know by symbol, else '2,000.00 CHF'."""
+    symbol = SYMBOLS.get(money.currency)
+    if symbol is None:
+        return money.display()
+    amount = money.display().removesuffix(f" {money.currency}")
+    return f"-{symbol}{amount[1:]}" if amount.startswith("-") else f"{symbol}{amount}"
+
+
 def time_left(deadline: datetime, now: datetime) -> str:
     """'3:12', '1:05:09', '2 days' — what is left until the deadline, as people read a countdown."""
     seconds = max(0, int((deadline - now).total_seconds()))
@@ -87,7 +99,7 @@ def licensing_panel(cleared: Clearance, open_rounds: list[RoundView], now: datet
     options: list[LicensingOption] = []
     price = cleared.price.list_price if cleared.price is not None else None
     if cleared.outcome is Outcome.CLEARABLE_NOW and Mechanism.FIXED_PRICE in cleared.mechanisms and price:
-        options.append(LicensingOption(way=Way.BUY_NOW, label=f"Buy now {price.display()}", price=price))
+        options.append(LicensingOption(way=Way.BUY_NOW, label=f"Buy now {money_text(price)}", price=price))
     live = sorted((v for v in open_rounds if v.deadline > now), key=lambda v: v.deadline)
     options.extend(_round_option(view, now) for view in live)
     if cleared.outcome is Outcome.NEEDS_MANUAL_REQUEST:

@@ -14,7 +14,7 @@ from auction.model import RoundState
 from rights.clearance import Clearance, Outcome, PriceRange
 from rights.model import Mechanism
 from rights.terms import Media, Money, Usage
-from web.licensing import Way, licensing_panel, time_left
+from web.licensing import Way, licensing_panel, money_text, time_left
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 USAGE = Usage(media=Media.ONLINE_ADS, territories=("WORLD",), term_months=12, start=date(2026, 11, 28))
@@ -38,7 +38,7 @@ def _round(mechanism: RoundMechanism, ends_in: timedelta) -> RoundView:
 def test_a_listed_clearable_use_is_bought_now_at_its_list_price() -> None:
     panel = licensing_panel(_cleared(Outcome.CLEARABLE_NOW, (Mechanism.FIXED_PRICE,)), [], NOW)
     assert panel.badge.text == "Clearable now"
-    assert [(o.way, o.label) for o in panel.options] == [(Way.BUY_NOW, "Buy now 2,000.00 EUR")]
+    assert [(o.way, o.label) for o in panel.options] == [(Way.BUY_NOW, "Buy now €2,000.00")]
 
 
 def test_live_rounds_follow_soonest_first_with_the_time_left() -> None:
@@ -76,3 +76,9 @@ def test_time_left_reads_back_to_the_seconds_under_two_days(seconds: int) -> Non
     else:
         parts = [int(p) for p in text.split(":")]
         assert sum(p * 60**i for i, p in enumerate(reversed(parts))) == seconds
+
+
+def test_money_reads_with_the_symbol_people_know() -> None:
+    assert money_text(Money(200_000, "EUR")) == "€2,000.00"
+    assert money_text(Money(-1_050, "USD")) == "-$10.50"
+    assert money_text(Money(1_000, "JPY")) == "1,000 JPY"
