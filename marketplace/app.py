@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 import web
 import web.discover
 import web.pages
+import web.track
 from auction import api as auction_api
 from auction import pages as auction_pages
 from auction import service as auction
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *accounts_pages.page_handlers,
             *web.pages.page_handlers,
             *web.discover.page_handlers,
+            *web.track.page_handlers,
             *rights_api.route_handlers,
             *rights_pages.page_handlers,
             *auction_api.route_handlers,

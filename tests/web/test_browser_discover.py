@@ -42,6 +42,8 @@ async def test_a_buyer_buys_now_at_the_list_price_after_confirming(
         await page.wait_for_selector("#licensing-status:not([hidden])")
         status = await page.inner_text("#licensing-status")
         await screenshot(page, "discover-bought")
+        await page.goto(f"{live_server}/discover/tracks/{listed.track_id}")
+        await screenshot(page, "track-page")
     assert asked and asked[0].startswith(
         "Buy a licence for “Night Drive” (online ads worldwide for 12 months"
     )
@@ -62,6 +64,9 @@ async def test_at_390_pixels_nothing_scrolls_sideways_and_sign_out_is_on_screen(
         overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         sign_out = await page.get_by_role("button", name="Sign out").bounding_box()
         filters_open = await page.evaluate("document.getElementById('filters').open")
-    assert overflow <= 0
+        await page.goto(f"{live_server}/discover/tracks/{listed.track_id}")
+        await screenshot(page, "track-page-390px")
+        track_overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0 and track_overflow <= 0
     assert sign_out is not None and sign_out["x"] >= 0 and sign_out["x"] + sign_out["width"] <= 390
     assert filters_open is False

@@ -1,4 +1,4 @@
-// The Discover results: buy now (quote, confirm, accept), request a licence, round countdowns, filters folded on phones.
+// Licensing on the Discover and track pages: buy now (quote, confirm, accept), request a licence, round countdowns; filters fold on phones.
 import { api, formatMoney } from "/static/js/api.js";
 
 const usageData = document.getElementById("usage-data")?.dataset ?? {};
