@@ -27,6 +27,7 @@ from rights.model import (
     ControlEdge,
     DisputedClaim,
     GrantedLicence,
+    LicenceRequest,
     LicensingPolicy,
     Party,
     PartyKind,
@@ -40,6 +41,7 @@ from rights.model import (
 )
 from rights.store import RightsStore, catalogue, open_store
 from rights.store import claims as claim_store
+from rights.store import requests as request_store
 from rights.terms import Media, Usage
 from rights.territories import TerritoryScope, resolve
 
@@ -576,3 +578,58 @@ async def decide_claim(
         decided = msgspec.structs.replace(claim, status=status, decided_at=now)
         await append_audit(conn, "rights", claim.subject_id, f"claim_{status.value}", decided, caller.user_id)
     return decided
+
+
+# Licence requests
+
+MAX_REQUEST_MESSAGE = 2000
+
+
+class RequestRefused(ValueError):
+    """The use needs no request (it can be bought now) or cannot be licensed at all (409)."""
+
+    status_code = 409
+
+
+async def request_licence(
+    conn: asyncpg.Connection, caller: Principal, track_id: UUID, usage: Usage, *, message: str = "",
+    now: datetime,
+) -> LicenceRequest:  # fmt: skip
+    """Ask the track's rights holders for a use clearance cannot sell at once; asking again answers the same request.
+
+    Refused when the use can be bought now (buy it or make an offer) or is blocked, and on one's own track.
+    """
+    if len(message) > MAX_REQUEST_MESSAGE:
+        raise ValueError(f"message must be at most {MAX_REQUEST_MESSAGE} characters")
+    track = await get_track(conn, track_id)
+    if caller.acts_for(track.owner_organisation_id):
+        raise Forbidden("this is your own track: there is no one to ask for a licence")
+    cleared = await clearance(conn, track_id, usage)
+    if cleared.outcome is Outcome.CLEARABLE_NOW:
+        raise SplitConflict("this use can be licensed now: buy it or make an offer instead of requesting it")
+    if cleared.outcome is Outcome.BLOCKED:
+        raise RequestRefused("this use cannot be licensed: " + "; ".join(cleared.reasons))
+    wanted = LicenceRequest(
+        id=uuid4(), track_id=track_id, track_title=track.title, owner_organisation_id=track.owner_organisation_id,
+        requester_organisation_id=caller.organisation_id, requester_name="", usage=usage, message=message.strip(),
+        reasons=cleared.reasons, created_at=now,
+    )  # fmt: skip
+    async with conn.transaction():
+        stored = await request_store.insert_request(conn, wanted, caller.user_id)
+        if stored.id == wanted.id:
+            await append_audit(conn, "rights", track_id, "licence_requested", stored, caller.user_id)
+    return stored
+
+
+async def list_licence_requests(
+    conn: asyncpg.Connection, organisation_id: UUID, limit: int = 100
+) -> list[LicenceRequest]:
+    """Requests on the organisation's tracks, newest first (the rights holder's inbox)."""
+    return await request_store.requests_to(conn, organisation_id, limit)
+
+
+async def licence_requests_made(
+    conn: asyncpg.Connection, organisation_id: UUID, limit: int = 100
+) -> list[LicenceRequest]:
+    """Requests the organisation made as a buyer, newest first."""
+    return await request_store.requests_by(conn, organisation_id, limit)
