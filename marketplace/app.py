@@ -28,6 +28,8 @@ from redis.asyncio import Redis
 
 import web
 import web.discover
+import web.earnings
+import web.inbox
 import web.pages
 import web.track
 import web.workspace
@@ -215,6 +217,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *web.discover.page_handlers,
             *web.track.page_handlers,
             *web.workspace.page_handlers,
+            *web.inbox.page_handlers,
+            *web.earnings.page_handlers,
             *rights_api.route_handlers,
             *rights_pages.page_handlers,
             *auction_api.route_handlers,

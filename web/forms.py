@@ -16,6 +16,19 @@ class FormError(ValueError):
     """A field a person filled in that cannot be read; the message names the field."""
 
 
+def sentence(refusal: Exception) -> str:
+    """A service's refusal as the page shows it: capitalised, ending in a full stop."""
+    text = str(refusal).replace("Object ", "").replace("`$.", "`").strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def refusal_status(refusal: Exception) -> int:
+    """The services' refusals carry their status (409 for a conflict); the rest of a form's mistakes are 400."""
+    status = getattr(refusal, "status_code", 400)
+    return status if isinstance(status, int) else 400
+
+
 def _number(label: str, text: str) -> Decimal:
     cleaned = text.strip().replace(",", "").replace("\u00a0", "").replace(" ", "")
     try:

@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import msgspec
 from arq import ArqRedis
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.channels import ChannelsPlugin
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -45,18 +45,6 @@ FORM_ERRORS = (ValueError, msgspec.ValidationError)
 
 def _today() -> date:
     return datetime.now(UTC).date()
-
-
-def _status(exc: Exception) -> int:
-    status = getattr(exc, "status_code", 400)
-    return status if isinstance(status, int) else 400
-
-
-def _sentence(exc: Exception) -> str:
-    """The refusal as a sentence: capitalised and ending in a full stop."""
-    text = str(exc).replace("Object ", "").replace("`$.", "`").strip()
-    text = text[:1].upper() + text[1:]
-    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def _label(value: str) -> str:
@@ -208,8 +196,8 @@ async def add_split(
                                        territories=entry.territories, period=entry.period)  # fmt: skip
     except (*FORM_ERRORS, TerritoryError) as exc:
         _, _, context = await _track_context(conn, caller, track_id)
-        return Template("workspace/splits.html", status_code=_status(exc),
-                        context={**context, "done": None, "error": _sentence(exc), "form": data})  # fmt: skip
+        return Template("workspace/splits.html", status_code=forms.refusal_status(exc),
+                        context={**context, "done": None, "error": forms.sentence(exc), "form": data})  # fmt: skip
     return Redirect(f"/workspace/tracks/{track_id}?done=shares", status_code=303)
 
 
@@ -226,8 +214,8 @@ async def add_party(
                                   isni=data.get("isni", "").strip() or None)  # fmt: skip
     except FORM_ERRORS as exc:
         _, _, context = await _track_context(conn, caller, track_id)
-        return Template("workspace/splits.html", status_code=_status(exc),
-                        context={**context, "done": None, "error": _sentence(exc), "form": data})  # fmt: skip
+        return Template("workspace/splits.html", status_code=forms.refusal_status(exc),
+                        context={**context, "done": None, "error": forms.sentence(exc), "form": data})  # fmt: skip
     return Redirect(f"/workspace/tracks/{track_id}?done=party", status_code=303)
 
 
@@ -335,8 +323,8 @@ async def save_policy(
         await rights.set_policy(conn, caller, read_policy(data, track_id=track_id))
     except (*FORM_ERRORS, TermsError) as exc:
         context = await _policy_context(conn, caller, track_id)
-        return Template("workspace/policy.html", status_code=_status(exc),
-                        context={**context, "policy_form": data, "done": None, "error": _sentence(exc)})  # fmt: skip
+        return Template("workspace/policy.html", status_code=forms.refusal_status(exc),
+                        context={**context, "policy_form": data, "done": None, "error": forms.sentence(exc)})  # fmt: skip
     return Redirect(f"/workspace/tracks/{track_id}/policy?done=policy", status_code=303)
 
 
@@ -407,10 +395,17 @@ async def _round_context(conn: asyncpg.Connection, caller: Principal, track_id: 
             "today": _today()}  # fmt: skip
 
 
+USAGE_FIELDS = ("media", "territories", "term_months", "start", "exclusive")
+
+
 @get("/workspace/tracks/{track_id:uuid}/round", include_in_schema=False, opt=HOLDERS)
-async def round_page(conn: asyncpg.Connection, caller: Principal, track_id: UUID) -> Template:
+async def round_page(
+    conn: asyncpg.Connection, caller: Principal, track_id: UUID, request: Request[Any, Any, Any]
+) -> Template:
+    """The round form, its usage filled in from the query when a licence request links here."""
     context = await _round_context(conn, caller, track_id)
-    return Template("workspace/round.html", context={**context, "error": None, "form": {}})
+    wanted = {name: request.query_params[name][:200] for name in USAGE_FIELDS if name in request.query_params}
+    return Template("workspace/round.html", context={**context, "error": None, "form": wanted})
 
 
 @post("/workspace/tracks/{track_id:uuid}/round", include_in_schema=False, opt=HOLDERS)
@@ -423,8 +418,8 @@ async def open_round(
         opened = await auction.open_round(conn, relay(channels, jobs), caller, request)
     except (*FORM_ERRORS, TermsError, TerritoryError) as exc:
         context = await _round_context(conn, caller, track_id)
-        return Template("workspace/round.html", status_code=_status(exc),
-                        context={**context, "error": _sentence(exc), "form": data})  # fmt: skip
+        return Template("workspace/round.html", status_code=forms.refusal_status(exc),
+                        context={**context, "error": forms.sentence(exc), "form": data})  # fmt: skip
     return Redirect(f"/rounds/{opened.id}", status_code=303)
 
 
