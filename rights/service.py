@@ -472,6 +472,14 @@ async def _import(
                         f"recording {recording.title!r}: track {track.id} belongs to another organisation"
                     )
                     continue
+                existing = await store.recording_for_track(track.id)
+                if existing is not None:  # a track has one recording: name it by its ISRC to add to it
+                    errors.append(
+                        f"recording {recording.title!r}: track {track.id} already has a recording"
+                        + (f" with ISRC {existing.isrc}: name that ISRC instead of the track" if existing.isrc
+                           else " without an ISRC: enter its shares on the track's owners and splits page")
+                    )  # fmt: skip
+                    continue
                 owner = track.owner_organisation_id
                 tracks_touched.add(track.id)
             else:

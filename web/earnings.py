@@ -29,6 +29,11 @@ HOLDERS = {"roles": ["rights_holder"]}
 GROUP_TITLES = {"month": "By month", "track": "By track", "territory": "By territory"}
 
 
+def month_label(key: str) -> str:
+    """ "2026-11" → "November 2026"."""
+    return datetime.strptime(key, "%Y-%m").strftime("%B %Y")
+
+
 @dataclass(frozen=True)
 class Bar:
     label: str
@@ -38,7 +43,7 @@ class Bar:
     width: int  # of 1,000: the largest net in its chart fills the row
 
 
-def bars(rows: list[Earnings]) -> dict[str, list[Bar]]:
+def bars(rows: list[Earnings], *, monthly: bool = False) -> dict[str, list[Bar]]:
     """One chart per currency (amounts in different currencies are never added or compared)."""
     by_currency: dict[str, list[Earnings]] = defaultdict(list)
     for row in rows:
@@ -47,7 +52,7 @@ def bars(rows: list[Earnings]) -> dict[str, list[Bar]]:
     for currency, found in sorted(by_currency.items()):
         largest = max((row.net for row in found), default=0) or 1
         charts[currency] = [
-            Bar(label=row.label, net=Money(row.net, currency), gross=Money(row.gross, currency), deals=row.deals,
+            Bar(label=month_label(row.key) if monthly else row.label, net=Money(row.net, currency), gross=Money(row.gross, currency), deals=row.deals,
                 width=max(row.net * 1000 // largest, 1 if row.net > 0 else 0))
             for row in found
         ]  # fmt: skip
@@ -59,7 +64,10 @@ async def earnings_page(
     conn: asyncpg.Connection, pool: asyncpg.Pool, payments: StripeGateway, channels: ChannelsPlugin,
     jobs: ArqRedis, caller: Principal,
 ) -> Template:  # fmt: skip
-    charts = {group: bars(await contracts.earnings(conn, caller, group)) for group in GROUP_TITLES}
+    charts = {
+        group: bars(await contracts.earnings(conn, caller, group), monthly=group == "month")
+        for group in GROUP_TITLES
+    }
     totals: defaultdict[str, int] = defaultdict(int)
     for bar in (b for chart in charts["month"].values() for b in chart):
         totals[bar.net.currency] += bar.net.amount

@@ -35,6 +35,10 @@ from web import forms
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 HOLDERS = {"roles": ["rights_holder"]}
+# A negotiation's state as the rights holder reads it.
+STATE_WORDS = {"awaiting_rights_holder": "waiting for your answer", "awaiting_buyer": "waiting for the buyer",
+               "accepted": "agreed", "rejected": "rejected", "withdrawn": "withdrawn by the buyer",
+               "expired": "expired unanswered"}  # fmt: skip
 MOVES = {"accept": auction.Move.ACCEPT, "reject": auction.Move.REJECT, "counter": auction.Move.COUNTER}
 
 
@@ -104,7 +108,7 @@ async def _inbox(
     return {
         "threads": await _threads(conn, caller), "consents": await _consents(conn, caller),
         "requests": requests, "describe_usage": describe_usage, "done": done, "error": error,
-        "track": None, "here": "inbox",
+        "track": None, "here": "inbox", "state_words": STATE_WORDS,
     }  # fmt: skip
 
 

@@ -5,15 +5,21 @@ test-artifacts/workspace/ (git-ignored), at desktop width and at 390 px."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from contracts import service as contracts
 from rights import service as rights
+from rights.terms import Money
+from tests.auction.live import USAGE, eur, new_track
 from tests.conftest import TEST_PASSWORD, SignedIn, SignIn
+from tests.contracts.world import world
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "workspace"
@@ -140,3 +146,70 @@ async def test_a_rights_holder_enters_splits_sets_a_policy_and_opens_a_round_fro
     async with pg_pool.acquire() as conn:
         opened = await conn.fetchrow("SELECT track_id, params FROM rounds WHERE id = $1", round_id)
     assert opened is not None and opened["track_id"] == track.id
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM} (set CHROMIUM_PATH)")
+async def test_imports_inbox_and_earnings_read_well_in_the_browser_at_desktop_and_phone_width(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
+) -> None:
+    label, publisher = await sign_in("rights_holder"), await sign_in("rights_holder")
+    buyer = await sign_in("buyer", organisation=f"Brightside Agency {uuid4().hex[:6]}")
+    async with pg_pool.acquire() as conn:
+        w = await world(conn, label=label.principal, publisher=publisher.principal, buyer=buyer.principal)
+    quote = (await buyer.client.post("/api/quotes", json={"track_id": str(w.track_id), **USAGE})).json()
+    deal = (
+        await buyer.client.post(f"/api/quotes/{quote['id']}/accept", headers={"Idempotency-Key": "k"})
+    ).json()
+    async with pg_pool.acquire() as conn, conn.transaction():
+        await contracts.record_payment(conn, UUID(deal["id"]), method="card", reference=f"pi_{uuid4().hex}",
+                                       amount=Money(deal["price"]["amount"], "EUR"), now=datetime.now(UTC))  # fmt: skip
+    negotiation = await new_track(pg_pool, label, "Slow Tide")
+    opened = await label.client.post("/api/rounds", json={
+        "track_id": str(negotiation), "usage": USAGE, "duration_seconds": 3600,
+        "params": {"mechanism": "negotiation", "floor": eur(50_000), "ceiling": eur(500_000),
+                   "auto_accept_at": eur(400_000), "max_rounds": 6, "response_seconds": 3600}})  # fmt: skip
+    offer = await buyer.client.post(
+        f"/api/rounds/{opened.json()['id']}/negotiations", json={"amount": eur(120_000)}
+    )
+    assert offer.status_code == 201, offer.text
+    imported = await new_track(pg_pool, label, "Paper Boats", clearable=False)
+    isrc = f"GBIMP{uuid4().int % 10**7:07d}"
+    sheet = f"right,party,share,isrc,recording_title,track_id\nmaster,Imported Label,100,{isrc},Paper Boats,{imported}\n"
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )  # fmt: skip
+        try:
+            page = await _signed_in_page(browser, live_server, label, 1280)
+            await page.goto(f"{live_server}/workspace")
+            await page.set_input_files("#import-form input[type=file]", files=[
+                {"name": "bad.csv", "mimeType": "text/csv", "buffer": b"party,share\nNobody,100\n"}])  # fmt: skip
+            await page.click("#import-form button")
+            await page.wait_for_selector("#import-report .bad:has-text('Nothing was imported from bad.csv')")
+            await page.set_input_files("#import-form input[type=file]", files=[
+                {"name": "paper-boats.csv", "mimeType": "text/csv", "buffer": sheet.encode()}])  # fmt: skip
+            await page.click("#import-form button")
+            await page.wait_for_selector("#import-report .good:has-text('paper-boats.csv is imported.')")
+            report = await page.inner_text("#import-report")
+            await _shot(page, "9-import-report")
+            assert "Parties: 1 created, 0 matched" in report and "1 recording, 1 share," in report
+            await page.click("text=See the catalogue with what was imported")
+            await page.wait_for_selector(f"text=ISRC {isrc}")
+            await page.close()
+
+            for width, suffix in ((1280, ""), (390, "-390")):
+                page = await _signed_in_page(browser, live_server, label, width)
+                await page.goto(f"{live_server}/workspace/inbox")
+                await page.wait_for_selector("text=Send counter-offer")
+                assert await _content_fits(page), f"the inbox is wider than {width} px"
+                await _shot(page, f"10-inbox{suffix}")
+                await page.goto(f"{live_server}/workspace/earnings")
+                await page.wait_for_selector("text=Earned after the platform fee")
+                assert await _content_fits(page), f"the earnings page is wider than {width} px"
+                await _shot(page, f"11-earnings{suffix}")
+                await page.close()
+        finally:
+            await browser.close()

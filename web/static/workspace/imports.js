@@ -4,7 +4,9 @@ const report = document.getElementById("import-report");
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const TYPES = { "split-sheet": "text/csv", ddex: "application/xml" };
 
-function show(lines, tone) {
+const count = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+function show(lines, tone, link) {
   report.replaceChildren();
   const list = document.createElement("ul");
   list.className = `import-lines ${tone}`;
@@ -14,6 +16,12 @@ function show(lines, tone) {
     list.append(item);
   }
   report.append(list);
+  if (link) {
+    const anchor = document.createElement("a");
+    anchor.href = link.href;
+    anchor.textContent = link.text;
+    report.append(anchor);
+  }
 }
 
 form.addEventListener("submit", async (event) => {
@@ -41,11 +49,14 @@ form.addEventListener("submit", async (event) => {
     [
       `${file.name} is imported.`,
       `Parties: ${data.parties_created} created, ${data.parties_matched} matched to ones already known.`,
-      `${data.works} works, ${data.recordings} recordings, ${data.shares} shares, ${data.administration} administration agreements.`,
-      ...(data.disputed_claims ? [`${data.disputed_claims} shares on other organisations' recordings or works wait for them to accept.`] : []),
+      `${count(data.works, "work")}, ${count(data.recordings, "recording")}, ${count(data.shares, "share")}, ` +
+        `${count(data.administration, "administration agreement")}.`,
+      ...(data.disputed_claims
+        ? [`${count(data.disputed_claims, "share")} on other organisations' recordings or works wait for them to accept.`]
+        : []),
       ...data.warnings.map((warning) => `Note: ${warning}`),
-      "Reload the page to see the catalogue with it.",
     ],
     "good",
+    { href: "/workspace", text: "See the catalogue with what was imported" },
   );
 });
