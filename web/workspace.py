@@ -298,20 +298,34 @@ def _policy_form(policy: LicensingPolicy | None) -> dict[str, str]:
     return fields
 
 
-async def _policy_context(conn: asyncpg.Connection, caller: Principal, track_id: UUID) -> dict[str, Any]:
+async def _policy_context(
+    conn: asyncpg.Connection, caller: Principal, track_id: UUID, party_id: UUID | None = None
+) -> dict[str, Any]:
+    """The policy in force for one of the caller's parties on the track (the first with one by default)."""
     _, parties, context = await _track_context(conn, caller, track_id)
     held = await rights.track_rights(conn, track_id)
-    mine = {party.id for party in parties}
-    current = next((p for p in held.policies if p.track_id == track_id and p.party_id in mine), None)
-    return {**context, "policy_form": _policy_form(current), "has_policy": current is not None,
-            "media_options": {m: media_label(m) for m in Media}, "mechanism_options": list(Mechanism), "currencies": CURRENCIES}  # fmt: skip
+    policies = {p.party_id: p for p in held.policies if p.track_id == track_id}
+    shown = party_id if any(p.id == party_id for p in parties) else None
+    if shown is None:
+        shown = next((p.id for p in parties if p.id in policies), parties[0].id if parties else None)
+    current = policies.get(shown) if shown is not None else None
+    form = _policy_form(current)
+    if shown is not None:
+        form["party_id"] = str(shown)
+    return {**context, "policy_form": form, "has_policy": current is not None, "shown_party": shown,
+            "with_policy": set(policies), "media_options": {m: media_label(m) for m in Media},
+            "mechanism_options": list(Mechanism), "currencies": CURRENCIES}  # fmt: skip
 
 
 @get("/workspace/tracks/{track_id:uuid}/policy", include_in_schema=False, opt=HOLDERS)
 async def policy_page(
-    conn: asyncpg.Connection, caller: Principal, track_id: UUID, done: str | None = None
+    conn: asyncpg.Connection,
+    caller: Principal,
+    track_id: UUID,
+    done: str | None = None,
+    party: UUID | None = None,
 ) -> Template:
-    context = await _policy_context(conn, caller, track_id)
+    context = await _policy_context(conn, caller, track_id, party)
     return Template("workspace/policy.html", context={**context, "done": done, "error": None})
 
 
@@ -325,7 +339,9 @@ async def save_policy(
         context = await _policy_context(conn, caller, track_id)
         return Template("workspace/policy.html", status_code=forms.refusal_status(exc),
                         context={**context, "policy_form": data, "done": None, "error": forms.sentence(exc)})  # fmt: skip
-    return Redirect(f"/workspace/tracks/{track_id}/policy?done=policy", status_code=303)
+    return Redirect(
+        f"/workspace/tracks/{track_id}/policy?done=policy&party={data['party_id']}", status_code=303
+    )
 
 
 # Opening a round

@@ -248,6 +248,28 @@ async def test_a_policy_set_on_the_page_is_the_policy_in_force(
     assert 'name="base" inputmode="decimal" value="1500.00"' in page.text
 
 
+async def test_each_of_my_parties_policies_is_shown_on_its_own(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> None:
+    label = await sign_in("rights_holder")
+    track = await _bare_track(pg_pool, label)
+    master, publishing = await _party(label, track, "Our Masters"), await _party(label, track, "Our Songs")
+    for right, party in (("master", master), ("publishing", publishing)):
+        added = await label.client.post(f"/workspace/tracks/{track}/shares",
+                                        data={"right": right, "party_1": party, "share_1": "100"})  # fmt: skip
+        assert added.status_code == 303
+    for party, floor in ((master, "500"), (publishing, "700")):
+        saved = await label.client.post(f"/workspace/tracks/{track}/policy",
+                                        data={**POLICY_FORM, "party_id": party, "floor": floor})  # fmt: skip
+        assert saved.status_code == 303 and saved.headers["location"].endswith(f"party={party}")
+    for party, floor in ((master, "500.00"), (publishing, "700.00")):
+        page = await label.client.get(
+            f"/workspace/tracks/{track}/policy", params={"party": party}, headers=HTML
+        )
+        assert f'name="floor" inputmode="decimal" value="{floor}"' in page.text
+        assert f'<option value="{party}" selected>' in page.text
+
+
 async def test_a_policy_whose_ceiling_is_under_its_floor_is_refused(
     sign_in: SignIn, pg_pool: asyncpg.Pool
 ) -> None:
