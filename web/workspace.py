@@ -304,7 +304,9 @@ async def _policy_context(
     """The policy in force for one of the caller's parties on the track (the first with one by default)."""
     _, parties, context = await _track_context(conn, caller, track_id)
     held = await rights.track_rights(conn, track_id)
-    policies = {p.party_id: p for p in held.policies if p.track_id == track_id}
+    for_track = {p.party_id: p for p in held.policies if p.track_id == track_id}
+    for_catalogue = {p.party_id: p for p in held.policies if p.track_id is None}
+    policies = {**for_catalogue, **for_track}
     shown = party_id if any(p.id == party_id for p in parties) else None
     if shown is None:
         shown = next((p.id for p in parties if p.id in policies), parties[0].id if parties else None)
@@ -312,7 +314,8 @@ async def _policy_context(
     form = _policy_form(current)
     if shown is not None:
         form["party_id"] = str(shown)
-    return {**context, "policy_form": form, "has_policy": current is not None, "shown_party": shown,
+    scope = None if current is None else "track" if current.track_id is not None else "catalogue"
+    return {**context, "policy_form": form, "policy_scope": scope, "shown_party": shown,
             "with_policy": set(policies), "media_options": {m: media_label(m) for m in Media},
             "mechanism_options": list(Mechanism), "currencies": CURRENCIES}  # fmt: skip
 

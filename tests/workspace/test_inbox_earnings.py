@@ -195,3 +195,12 @@ async def test_a_buyer_has_no_inbox_or_earnings_pages(sign_in: SignIn) -> None:
     for path in ("/workspace/inbox", "/workspace/earnings"):
         refused = await buyer.client.get(path, headers=HTML)
         assert refused.status_code == 403 and "rights holder" in refused.text
+
+
+async def test_a_catalogue_wide_policy_is_shown_on_the_tracks_policy_page(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> None:
+    w, label, _, _ = await _world(pg_pool, sign_in)
+    page = await label.client.get(f"/workspace/tracks/{w.track_id}/policy", headers=HTML)
+    assert "Your catalogue-wide policy applies to this track" in page.text
+    assert 'name="mechanism_film_vickrey" id="mechanism_film_vickrey" checked' in page.text
