@@ -121,10 +121,11 @@ async def _track_context(
         right.value: max((s.total_bp for s in slices), default=0) for right, slices in _sides(picture).items()
     }
     held = await rights.track_rights(conn, track_id)
-    shares = [
-        (edge, held.party_name(edge.party_id)) for edge in held.control
-        if any(p.id == edge.party_id for p in parties)
-    ]  # fmt: skip
+    mine = {party.id for party in parties}
+    shares = sorted(
+        ((edge, held.party_name(edge.party_id)) for edge in held.control if edge.party_id in mine),
+        key=lambda shown: (shown[0].right.value, -shown[0].share_bp, shown[1]),
+    )
     return track, parties, {
         "track": track, "parties": parties, "sides": _sides(picture), "problems": picture.problems,
         "recorded": recorded, "shares": shares, "rights_options": list(Right), "rows": range(1, SPLIT_ROWS + 1),
