@@ -222,9 +222,16 @@ async def add_party(
 
 @post("/workspace/shares/{share_id:uuid}/remove", include_in_schema=False, opt=HOLDERS)
 async def remove_share(conn: asyncpg.Connection, caller: Principal, share_id: UUID, data: Form) -> Redirect:
+    try:
+        back = (
+            f"/workspace/tracks/{UUID(data['track_id'])}?done=removed"
+            if data.get("track_id")
+            else "/workspace"
+        )
+    except ValueError:
+        raise forms.FormError("track_id: not a track id") from None
     await rights.remove_share(conn, caller, share_id)
-    back = data.get("track_id", "")
-    return Redirect(f"/workspace/tracks/{UUID(back)}?done=removed" if back else "/workspace", status_code=303)
+    return Redirect(back, status_code=303)
 
 
 # Licensing policy
