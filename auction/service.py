@@ -239,11 +239,15 @@ async def list_rounds(
     state: RoundState | None,
     mine: bool,
     limit: int = 100,
+    track_ids: Sequence[UUID] | None = None,
 ) -> list[RoundView]:
-    """Rounds open to bids first (soonest to close first), then closed ones; `mine`: the caller's own."""
+    """Rounds open to bids first (soonest to close first), then closed ones; `mine`: the caller's own.
+
+    `track_ids`: only rounds on those tracks.
+    """
     seller = watcher.organisation_id if mine and watcher is not None else None
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        found = await store.rounds(conn, state=state, seller=seller, limit=limit)
+        found = await store.rounds(conn, state=state, seller=seller, limit=limit, track_ids=track_ids)
         return await _views_of(conn, watcher, found)
 
 

@@ -83,16 +83,18 @@ async def has_open_round(conn: asyncpg.Connection, track_id: UUID) -> bool:
 
 
 async def rounds(
-    conn: asyncpg.Connection, *, state: RoundState | None, seller: UUID | None, limit: int
-) -> list[StoredRound]:
-    """Open rounds soonest to close first, then closed ones most recent first."""
+    conn: asyncpg.Connection, *, state: RoundState | None, seller: UUID | None, limit: int,
+    track_ids: Sequence[UUID] | None = None,
+) -> list[StoredRound]:  # fmt: skip
+    """Open rounds soonest to close first, then closed ones most recent first; on `track_ids` only if given."""
     rows = await conn.fetch(
         f"""SELECT {_ROUND_COLUMNS} FROM rounds
              WHERE ($1::text IS NULL OR state = $1) AND ($2::uuid IS NULL OR seller_id = $2)
+               AND ($4::uuid[] IS NULL OR track_id = ANY($4::uuid[]))
              ORDER BY state = 'closed', CASE WHEN state = 'open' THEN closes_at END,
                       closed_at DESC NULLS LAST, id
              LIMIT $3""",
-        None if state is None else state.value, seller, limit,
+        None if state is None else state.value, seller, limit, None if track_ids is None else list(track_ids),
     )  # fmt: skip
     return [_round(row) for row in rows]
 

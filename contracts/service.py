@@ -769,6 +769,18 @@ async def request_quote(
     return stored
 
 
+async def price_for(conn: asyncpg.Connection, track_id: UUID, usage: Usage, now: datetime) -> PriceQuote:
+    """What buying the usage now would cost and how the price is made, without making a quote.
+
+    QuoteRefused (409) says why it cannot be bought at a fixed price.
+    """
+    track = await rights.get_track(conn, track_id)
+    priced, _ = await _price(
+        conn, await rights.track_rights(conn, track_id), track.owner_organisation_id, usage, now
+    )
+    return priced
+
+
 async def _price(
     conn: asyncpg.Connection, track_rights: TrackRights, seller: UUID, usage: Usage, now: datetime
 ) -> tuple[PriceQuote, bool]:

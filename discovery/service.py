@@ -23,7 +23,7 @@ import numpy.typing as npt
 import soundfile as sf
 from arq import ArqRedis
 
-from discovery import analysis, embedding, fingerprint, similarity, store, tags
+from discovery import analysis, embedding, fingerprint, similarity, store, tags, waveform
 from discovery.analysis import AudioDecodeError
 from discovery.model import (
     AnalysisStatus,
@@ -275,6 +275,24 @@ async def preview_file(conn: asyncpg.Connection, data_dir: Path, track_id: UUID)
     if found is None:
         raise NotFound(f"track {track_id} has no audio")
     return await asyncio.to_thread(make_preview, data_dir, *found)
+
+
+def _waveform_of(preview: Path) -> tuple[float, ...]:
+    """The preview's peaks, kept beside it once computed (blocking: decodes the preview)."""
+    kept = preview.with_suffix(".peaks.json")
+    if kept.exists():
+        return tuple(msgspec.json.decode(kept.read_bytes(), type=list[float]))
+    samples, _ = analysis.decode(preview.read_bytes())
+    found = waveform.peaks(samples)
+    partial = kept.with_suffix(f".{os.getpid()}.partial")
+    partial.write_bytes(msgspec.json.encode(found))
+    partial.replace(kept)
+    return found
+
+
+async def preview_waveform(conn: asyncpg.Connection, data_dir: Path, track_id: UUID) -> tuple[float, ...]:
+    """The waveform of the preview buyers hear, computed off the event loop the first time it is asked for."""
+    return await asyncio.to_thread(_waveform_of, await preview_file(conn, data_dir, track_id))
 
 
 # Analysis

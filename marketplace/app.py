@@ -27,7 +27,12 @@ from markupsafe import Markup
 from redis.asyncio import Redis
 
 import web
+import web.discover
+import web.earnings
+import web.inbox
 import web.pages
+import web.track
+import web.workspace
 from auction import api as auction_api
 from auction import pages as auction_pages
 from auction import service as auction
@@ -209,6 +214,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *audit.route_handlers,
             *accounts_pages.page_handlers,
             *web.pages.page_handlers,
+            *web.discover.page_handlers,
+            *web.track.page_handlers,
+            *web.workspace.page_handlers,
+            *web.inbox.page_handlers,
+            *web.earnings.page_handlers,
             *rights_api.route_handlers,
             *rights_pages.page_handlers,
             *auction_api.route_handlers,

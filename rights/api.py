@@ -28,6 +28,7 @@ from rights.model import (
     ControlEdge,
     DisputedClaim,
     ImportSource,
+    LicenceRequest,
     LicensingPolicy,
     Mechanism,
     Party,
@@ -43,6 +44,7 @@ from rights.terms import Media, Money, RateCard, Usage
 from rights.territories import TerritoryScope
 
 RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
+BUYERS = {"roles": ["buyer"]}
 # Files are read whole, under their own size limit, before the handler runs (see marketplace.bodies).
 IMPORTS = {**RIGHTS_HOLDERS, "body": "import"}
 UNDATED = date(1900, 1, 1)
@@ -93,6 +95,12 @@ class PolicyTerms(msgspec.Struct, frozen=True, kw_only=True):
     negotiation_window_hours: int = 72
     automated_media: frozenset[Media] = frozenset()
     dynamic_pricing: bool = False
+
+
+class NewLicenceRequest(msgspec.Struct, frozen=True, kw_only=True):
+    track_id: UUID
+    usage: Usage
+    message: Annotated[str, msgspec.Meta(max_length=service.MAX_REQUEST_MESSAGE)] = ""
 
 
 def _today() -> date:
@@ -344,10 +352,45 @@ class ClaimsController(Controller):
         return await service.decide_claim(conn, caller, claim_id, accept=False, now=datetime.now(UTC))
 
 
+class LicenceRequestsController(Controller):
+    """Requests for uses clearance cannot sell at once: buyers send them, the track's rights holders read them."""
+
+    path = "/api/rights/licence-requests"
+    tags: Sequence[str] | None = ("rights",)
+
+    @post("/", status_code=HTTP_201_CREATED, opt=BUYERS)
+    async def request(
+        self, conn: asyncpg.Connection, caller: Principal, data: NewLicenceRequest
+    ) -> LicenceRequest:
+        """Asking again for the same track and use answers the first request (409 when the use needs no request)."""
+        return await service.request_licence(
+            conn, caller, data.track_id, data.usage, message=data.message, now=datetime.now(UTC)
+        )
+
+    @get("/", opt=RIGHTS_HOLDERS)
+    async def received(
+        self,
+        conn: asyncpg.Connection,
+        caller: Principal,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> list[LicenceRequest]:
+        return await service.list_licence_requests(conn, caller.organisation_id, limit)
+
+    @get("/mine", opt=BUYERS)
+    async def made(
+        self,
+        conn: asyncpg.Connection,
+        caller: Principal,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> list[LicenceRequest]:
+        return await service.licence_requests_made(conn, caller.organisation_id, limit)
+
+
 route_handlers: list[ControllerRouterHandler] = [
     CatalogueController,
     RightsController,
     HoldingsController,
     ImportHistoryController,
     ClaimsController,
+    LicenceRequestsController,
 ]

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from rights.terms import Media, Money, RateCard, TermsError
+from rights.terms import Media, Money, RateCard, TermsError, Usage
 from rights.territories import TerritoryScope
 
 FULL_SHARE_BP = 10_000
@@ -301,3 +301,18 @@ class DisputedClaim(msgspec.Struct, frozen=True, kw_only=True):
     status: ClaimStatus = ClaimStatus.PENDING
     created_at: datetime | None = None
     decided_at: datetime | None = None
+
+
+class LicenceRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A buyer's request for a use that clearance cannot sell at once, waiting in the rights holders' inbox."""
+
+    id: UUID
+    track_id: UUID
+    track_title: str
+    owner_organisation_id: UUID
+    requester_organisation_id: UUID
+    requester_name: str
+    usage: Usage
+    message: str = ""
+    reasons: tuple[str, ...] = ()  # what clearance said when the request was made
+    created_at: datetime

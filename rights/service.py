@@ -28,6 +28,7 @@ from rights.model import (
     ControlEdge,
     DisputedClaim,
     GrantedLicence,
+    LicenceRequest,
     LicensingPolicy,
     Party,
     PartyKind,
@@ -42,6 +43,7 @@ from rights.model import (
 from rights.splits import over_full
 from rights.store import RightsStore, catalogue, ingestion, open_store
 from rights.store import claims as claim_store
+from rights.store import requests as request_store
 from rights.terms import Media, Usage
 from rights.territories import TerritoryScope, resolve
 
@@ -532,6 +534,14 @@ async def _import(
                         f"recording {recording.title!r}: track {track.id} belongs to another organisation"
                     )
                     continue
+                existing = await store.recording_for_track(track.id)
+                if existing is not None:  # a track has one recording: name it by its ISRC to add to it
+                    errors.append(
+                        f"recording {recording.title!r}: track {track.id} already has a recording"
+                        + (f" with ISRC {existing.isrc}: name that ISRC instead of the track" if existing.isrc
+                           else " without an ISRC: enter its shares on the track's owners and splits page")
+                    )  # fmt: skip
+                    continue
                 owner = track.owner_organisation_id
                 tracks_touched.add(track.id)
             work_id = known(recording.work_id) if recording.work_id else None
@@ -800,3 +810,58 @@ async def decide_claim(
         decided = msgspec.structs.replace(claim, status=status, decided_at=now)
         await append_audit(conn, "rights", claim.subject_id, f"claim_{status.value}", decided, caller.user_id)
     return decided
+
+
+# Licence requests
+
+MAX_REQUEST_MESSAGE = 2000
+
+
+class RequestRefused(ValueError):
+    """The use needs no request (it can be bought now) or cannot be licensed at all (409)."""
+
+    status_code = 409
+
+
+async def request_licence(
+    conn: asyncpg.Connection, caller: Principal, track_id: UUID, usage: Usage, *, message: str = "",
+    now: datetime,
+) -> LicenceRequest:  # fmt: skip
+    """Ask the track's rights holders for a use clearance cannot sell at once; asking again answers the same request.
+
+    Refused when the use can be bought now (buy it or make an offer) or is blocked, and on one's own track.
+    """
+    if len(message) > MAX_REQUEST_MESSAGE:
+        raise ValueError(f"message must be at most {MAX_REQUEST_MESSAGE} characters")
+    track = await get_track(conn, track_id)
+    if caller.acts_for(track.owner_organisation_id):
+        raise Forbidden("this is your own track: there is no one to ask for a licence")
+    cleared = await clearance(conn, track_id, usage)
+    if cleared.outcome is Outcome.CLEARABLE_NOW:
+        raise SplitConflict("this use can be licensed now: buy it or make an offer instead of requesting it")
+    if cleared.outcome is Outcome.BLOCKED:
+        raise RequestRefused("this use cannot be licensed: " + "; ".join(cleared.reasons))
+    wanted = LicenceRequest(
+        id=uuid4(), track_id=track_id, track_title=track.title, owner_organisation_id=track.owner_organisation_id,
+        requester_organisation_id=caller.organisation_id, requester_name="", usage=usage, message=message.strip(),
+        reasons=cleared.reasons, created_at=now,
+    )  # fmt: skip
+    async with conn.transaction():
+        stored = await request_store.insert_request(conn, wanted, caller.user_id)
+        if stored.id == wanted.id:
+            await append_audit(conn, "rights", track_id, "licence_requested", stored, caller.user_id)
+    return stored
+
+
+async def list_licence_requests(
+    conn: asyncpg.Connection, organisation_id: UUID, limit: int = 100
+) -> list[LicenceRequest]:
+    """Requests on the organisation's tracks, newest first (the rights holder's inbox)."""
+    return await request_store.requests_to(conn, organisation_id, limit)
+
+
+async def licence_requests_made(
+    conn: asyncpg.Connection, organisation_id: UUID, limit: int = 100
+) -> list[LicenceRequest]:
+    """Requests the organisation made as a buyer, newest first."""
+    return await request_store.requests_by(conn, organisation_id, limit)

@@ -200,7 +200,7 @@ async def test_track_rights_page_shows_bars_and_answers_the_form(sign_in: SignIn
     page = await label.client.get(f"/tracks/{track}/rights", params={"media": "tv_ads", "territories": "US"},
                                   headers={"accept": "text/html"})  # fmt: skip
     assert page.status_code == 200
-    assert 'class="split"' in page.text and "25.0 % unknown" in page.text
+    assert 'class="split"' in page.text and "25 % unknown" in page.text
     assert "Blocked" in page.text and "100 % of the publishing in US has no known owner" in page.text
     bad = await label.client.get(f"/tracks/{track}/rights", params={"media": "tv_ads", "territories": "XX"},
                                  headers={"accept": "text/html"})  # fmt: skip

@@ -158,3 +158,20 @@ async def test_a_file_cannot_say_who_administers_another_labels_recording(sign_i
     )
     assert (await label.client.get("/api/rights/claims")).json() == []
     assert await _master_holders(label, track, "US") == {label_name: 10_000}
+
+
+async def test_a_split_sheet_naming_a_track_that_already_has_a_recording_is_refused_with_a_sentence(
+    sign_in: SignIn,
+) -> None:
+    label = await sign_in("rights_holder")
+    track, isrc, _ = await _label_track_with_isrc(label)
+    sheet = (
+        f"right,party,share,isrc,recording_title,track_id\nmaster,Second Label,100,{_isrc()},Again,{track}\n"
+    )
+    response = await label.client.post("/api/rights/imports/split-sheet", content=sheet.encode(),
+                                       headers={"content-type": "text/csv"})  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert (
+        f"already has a recording with ISRC {isrc}: name that ISRC instead of the track"
+        in response.json()["detail"]
+    )

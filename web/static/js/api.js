@@ -1,8 +1,8 @@
 // Calls our JSON API with the session cookie and the CSRF token the page was rendered with.
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 
-export async function api(path, { method = "GET", body, form } = {}) {
-  const headers = { "X-CSRF-Token": csrfToken(), Accept: "application/json" };
+export async function api(path, { method = "GET", body, form, headers: extra = {} } = {}) {
+  const headers = { ...extra, "X-CSRF-Token": csrfToken(), Accept: "application/json" };
   let payload;
   if (form) {
     payload = form; // FormData: the browser sets the multipart boundary
