@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import math
+from typing import IO
 
 import librosa
 import numpy as np
 import numpy.typing as npt
-import soundfile as sf
 
+from discovery import audio
+from discovery.audio import AudioLimits
 from discovery.model import AudioFeatures, Key, Mode
 from discovery.similarity import KEY_SIMILARITY, key_relation
 
@@ -22,6 +24,9 @@ ANALYSIS_VERSION = 1
 SAMPLE_RATE = 22_050
 N_FFT = 2048
 HOP = 512
+# The most any stored recording is decoded to (two hours at 22,050 Hz is 635 MB of samples): uploads
+# are held to the configured track limit, which must stay below this.
+RECORDING = AudioLimits("recording", max_seconds=2 * 3600, max_bytes=2**40)
 
 Audio = npt.NDArray[np.float32]
 _F64 = npt.NDArray[np.float64]
@@ -36,23 +41,17 @@ class AudioDecodeError(ValueError):
     """The bytes are not audio we can read; the message says why."""
 
 
-def decode(data: bytes) -> tuple[Audio, float]:
-    """Decode WAV, FLAC, OGG or MP3 bytes to mono 22,050 Hz samples; also return the source duration."""
+def decode(source: bytes | IO[bytes], limits: AudioLimits = RECORDING) -> tuple[Audio, float]:
+    """Decode WAV, FLAC, OGG or MP3 to mono 22,050 Hz samples; also return the source duration.
+
+    The header is judged first and memory stays bounded by `limits` (see discovery.audio).
+    """
     try:
-        with sf.SoundFile(io.BytesIO(data)) as source:
-            native_rate = source.samplerate
-            samples = source.read(dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
-        raise AudioDecodeError(f"cannot decode audio: {error}") from None
-    if samples.size == 0:
-        raise AudioDecodeError("the file contains no audio samples")
-    if not np.all(np.isfinite(samples)):
-        raise AudioDecodeError("the file contains samples that are not finite numbers")
-    mono = samples.mean(axis=1)
-    duration = len(mono) / native_rate
-    if native_rate != SAMPLE_RATE:
-        mono = librosa.resample(mono, orig_sr=native_rate, target_sr=SAMPLE_RATE, res_type="soxr_hq")
-    return np.ascontiguousarray(mono, dtype=np.float32), duration
+        return audio.decode_mono(
+            io.BytesIO(source) if isinstance(source, bytes) else source, limits, SAMPLE_RATE
+        )
+    except audio.AudioRejected as error:
+        raise AudioDecodeError(str(error)) from None
 
 
 def estimate_key(chroma_mean: npt.ArrayLike) -> tuple[Key, float]:

@@ -8,11 +8,12 @@ from uuid import UUID
 
 import asyncpg
 from litestar import Request, get
+from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Template
 
 from discovery import service
-from discovery.api import search_request
+from discovery.api import search_request, track_limits
 from discovery.model import PITCH_CLASSES, Mode, Mood, SearchPage
 from discovery.service import NotAnalysed
 from rights import service as rights
@@ -100,8 +101,10 @@ async def track_page(conn: asyncpg.Connection, optional_caller: Principal | None
 
 
 @get("/discover/upload", include_in_schema=False, opt={"roles": ["rights_holder"]})
-async def upload_page(caller: Principal) -> Template:
-    return Template("discovery/upload.html", context={"limit_mb": service.MAX_UPLOAD_BYTES // (1024 * 1024)})
+async def upload_page(caller: Principal, state: State) -> Template:
+    limits = track_limits(state)
+    context = {"limit_mb": limits.max_bytes // (1024 * 1024), "limit_minutes": round(limits.max_seconds / 60)}
+    return Template("discovery/upload.html", context=context)
 
 
 page_handlers = [search_page, track_page, upload_page]

@@ -93,8 +93,8 @@ def test_decode_reads_every_accepted_format_at_any_rate(fmt: str, subtype: str |
 @pytest.mark.parametrize(
     ("data", "problem"),
     [
-        (b"", "cannot decode"),
-        (b"this is a text file, not audio" * 10, "cannot decode"),
+        (b"", "not WAV, FLAC, OGG or MP3"),
+        (b"this is a text file, not audio" * 10, "not WAV, FLAC, OGG or MP3"),
         (synth.to_wav(np.zeros(0, dtype=np.float32)), "no audio"),
     ],
 )
