@@ -190,10 +190,11 @@ def level_dbfs(energy: float, samples: int) -> float:
     return 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
 
 
-def silence_problem(scan: AudioScan) -> str | None:
-    if scan.level_dbfs >= SILENT_BELOW_DBFS:
+def silence_problem(level_dbfs: float) -> str | None:
+    """Why a recording at this level is refused (it would be analysed as some tempo, key and mood)."""
+    if level_dbfs >= SILENT_BELOW_DBFS:
         return None
-    level = "digital silence" if math.isinf(scan.level_dbfs) else f"{scan.level_dbfs:.0f} dBFS"
+    level = "digital silence" if math.isinf(level_dbfs) else f"{level_dbfs:.0f} dBFS"
     return (
         f"the recording has almost no signal ({level}; at least {SILENT_BELOW_DBFS:.0f} dBFS is needed): "
         "upload the audio itself, not silence"

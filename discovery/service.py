@@ -33,8 +33,11 @@ from discovery.model import (
     AnalysisStatus,
     AudioFeatures,
     Candidate,
+    Identification,
     IdentifiedTrack,
+    Landmark,
     Neighbour,
+    SameRecording,
     SearchFilters,
     SearchPage,
     SearchResult,
@@ -117,7 +120,7 @@ def check_file(file: IO[bytes], limits: AudioLimits = TRACK_LIMITS) -> CheckedAu
     size = _size(file, limits)
     scanned = audio.scan(file, limits)
     _too_short(scanned.duration_s)
-    if problem := audio.silence_problem(scanned):
+    if problem := audio.silence_problem(scanned.level_dbfs):
         raise AudioRejected(problem)
     return CheckedAudio(_sha256(file), scanned.header.format, size, scanned.duration_s)
 
@@ -332,6 +335,9 @@ async def analyse(
     try:
         path = audio_path(data_dir, *found)
         samples, _ = await asyncio.to_thread(_decode_stored, path)
+        level = audio.level_dbfs(float(np.dot(samples, samples)), len(samples))
+        if problem := audio.silence_problem(level):  # stored before uploads were checked for it: never tag it
+            raise AudioDecodeError(problem)
         await asyncio.to_thread(make_preview, data_dir, *found, samples)
         await _step(conn, publish, track_id, 0.25)
         features = await asyncio.to_thread(analysis.analyse, samples)
@@ -378,13 +384,22 @@ async def _near_duplicate(
     probe = int(DUPLICATE_PROBE_SECONDS * analysis.SAMPLE_RATE)
     start = max(0, (len(samples) - probe) // 2)
     query = await asyncio.to_thread(fingerprint.landmarks, samples[start : start + probe])
+    found = await _identify(conn, query, exclude=track_id)
+    return found.track_id if found.matched else None
+
+
+async def _identify(
+    conn: asyncpg.Connection, query: list[Landmark], exclude: UUID | None = None
+) -> Identification:
+    """Vote with the catalogue's landmarks, near-duplicates counted as one recording."""
     hits = [
         h
         for h in await store.fingerprint_hits(conn, sorted({q.hash for q in query}))
-        if h.track_id != track_id
+        if h.track_id != exclude
     ]
-    found = fingerprint.identify(query, hits)
-    return found.track_id if found.matched else None
+    links = await store.near_duplicate_links(conn, list({h.track_id for h in hits}))
+    groups = fingerprint.recording_groups((c, o) for c, o in links if exclude not in (c, o))
+    return fingerprint.identify(query, hits, groups)
 
 
 async def _refresh_suggestions(
@@ -535,12 +550,16 @@ async def _results(
 async def identify(conn: asyncpg.Connection, samples: analysis.Audio) -> IdentifiedTrack:
     """Which catalogue track a clip (see snippet_samples) comes from, where in it, and how sure; or no match."""
     query = await asyncio.to_thread(fingerprint.landmarks, samples, fingerprint.QUERY_PEAKS_PER_SECOND)
-    hits = await store.fingerprint_hits(conn, sorted({q.hash for q in query}))
-    found = fingerprint.identify(query, hits)
+    found = await _identify(conn, query)
     if not found.matched or found.track_id is None:
         return IdentifiedTrack(identification=found)
     track = await rights.get_track(conn, found.track_id)
-    return IdentifiedTrack(identification=found, title=track.title, artist=track.artist)
+    others = [t for t in found.recording_group if t != found.track_id]
+    same = await rights.list_tracks(conn, ids=others, limit=max(len(others), 1)) if others else []
+    return IdentifiedTrack(
+        identification=found, title=track.title, artist=track.artist,
+        same_recording=tuple(SameRecording(track_id=t.id, title=t.title, artist=t.artist) for t in same),
+    )  # fmt: skip
 
 
 # Tags

@@ -280,6 +280,25 @@ async def fingerprint_hits(conn: asyncpg.Connection, hashes: Sequence[int]) -> l
     return [FingerprintHit(r["hash"], r["track_id"], r["offset"]) for r in rows]
 
 
+async def near_duplicate_links(
+    conn: asyncpg.Connection, track_ids: Sequence[UUID]
+) -> list[tuple[UUID, UUID]]:
+    """(copy, original) links touching these tracks, followed to the whole of each recording group."""
+    rows = await conn.fetch(
+        """WITH RECURSIVE linked (copy, original) AS (
+               SELECT track_id, near_duplicate_of FROM discovery_tracks
+                WHERE near_duplicate_of IS NOT NULL AND (track_id = ANY($1) OR near_duplicate_of = ANY($1))
+               UNION
+               SELECT d.track_id, d.near_duplicate_of FROM discovery_tracks d JOIN linked l
+                   ON d.track_id IN (l.copy, l.original) OR d.near_duplicate_of IN (l.copy, l.original)
+                WHERE d.near_duplicate_of IS NOT NULL
+           )
+           SELECT copy, original FROM linked""",
+        list(track_ids),
+    )
+    return [(r["copy"], r["original"]) for r in rows]
+
+
 # Search
 
 

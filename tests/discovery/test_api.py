@@ -116,6 +116,24 @@ async def test_an_upload_of_audio_already_in_the_catalogue_is_flagged_as_a_near_
     state = (await label.client.get(f"/api/discovery/tracks/{response.json()['track_id']}/analysis")).json()
     assert state["near_duplicate_of"] == str(indexed.track_ids[original.truth.slug])
 
+    # Both are one recording now: a clip of it is still identified, and the answer names the copy.
+    # The clip starts with 1.5 s of a lead-in the track does not have: its offset is negative.
+    lead_in = np.zeros(int(1.5 * synth.SAMPLE_RATE), dtype=np.float32)
+    clip = synth.add_noise(
+        np.concatenate([lead_in, original.audio()[: 6 * synth.SAMPLE_RATE]]), snr_db=10, seed=4
+    )
+    found = (
+        await label.client.post(
+            "/api/discovery/identify", files={"file": ("c.wav", synth.to_wav(clip), "audio/wav")}
+        )
+    ).json()
+    assert found["identification"]["matched"], found
+    assert found["identification"]["track_id"] == str(indexed.track_ids[original.truth.slug])
+    assert found["identification"]["offset_s"] == pytest.approx(-1.5, abs=0.05)
+    assert found["same_recording"] == [
+        {"track_id": response.json()["track_id"], "title": "Totally New", "artist": "Me"}
+    ]
+
 
 async def test_a_failing_analysis_is_retried_then_reported_on_the_track(
     sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar
