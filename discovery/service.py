@@ -458,11 +458,15 @@ async def nearest(
     rows: small filtered sets are scanned exactly, large ones over-fetched through the index, and
     an index answer that still comes up short is redone exactly.
     """
-    matching, total = await store.count_matching(conn, filters)
-    if matching <= store.EXACT_SEARCH_MAX_ROWS:
-        return await store.exact_neighbours(conn, vector, filters, k), "exact"
-    found = await store.hnsw_neighbours(conn, vector, filters, k, matching / max(total, 1))
-    if len(found) < min(k, matching):
+    if store.narrows(filters):
+        matching, total = await store.estimated_matching(conn, filters)
+        if matching <= store.EXACT_SEARCH_MAX_ROWS:
+            return await store.exact_neighbours(conn, vector, filters, k), "exact"
+        selectivity = matching / total
+    else:
+        selectivity = 1.0
+    found = await store.hnsw_neighbours(conn, vector, filters, k, selectivity)
+    if len(found) < k:  # the filter was unluckier than estimated, or the catalogue is smaller than k
         return await store.exact_neighbours(conn, vector, filters, k), "exact"
     return found, "hnsw"
 
