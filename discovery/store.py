@@ -401,8 +401,11 @@ async def hnsw_neighbours(
 
     May return fewer than `limit` when the filter is unlucky; the caller then falls back to exact.
     """
-    fetch = min(HNSW_MAX_EF_SEARCH, max(HNSW_MIN_EF_SEARCH, math.ceil(1.5 * limit / max(selectivity, 1e-6))))
-    args: list[object] = [vector, fetch]
+    # Rows taken from the index (enough for the filter to leave `limit`) and candidates it weighs
+    # (ef_search: at least HNSW_MIN_EF_SEARCH for recall, and never fewer than the rows taken).
+    take = min(HNSW_MAX_EF_SEARCH, math.ceil(1.5 * limit / max(selectivity, 1e-6)) + len(filters.exclude))
+    fetch = max(HNSW_MIN_EF_SEARCH, take)
+    args: list[object] = [vector, take]
     where = _where(filters, args)
     args.append(limit)
     # ef_search bounds how many rows the index scan can yield, so it must cover the over-fetch. Set
