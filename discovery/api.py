@@ -182,10 +182,18 @@ class DiscoveryController(Controller):
         data: Annotated[AudioUpload, Multipart],
         search: SearchRequest,
     ) -> SearchPage:
-        """Tracks that sound like the uploaded snippet (at most 60 s), with the same filters as GET."""
+        """Tracks that sound like the uploaded snippet (at most 60 s), with the same filters as GET.
+
+        A snippet of a catalogue recording is searched from that recording's own analysis."""
         if search.similar_to is not None:
+            await data.file.close()
             raise ValidationException("search by an uploaded example or by similar_to, not both")
-        example = await service.snippet_features(await _snippet(data.file, state))
+        samples = await _snippet(data.file, state)
+        query = await service.clip_fingerprint(samples)
+        async with connect() as conn:
+            example = await service.identified_example(conn, query)
+        if example is None:
+            example = await service.snippet_features(samples)
         async with connect() as conn:
             return await service.search(conn, search, snippet=example)
 
@@ -194,9 +202,9 @@ class DiscoveryController(Controller):
         self, connect: Connect, caller: Principal, state: State, data: Annotated[AudioUpload, Multipart]
     ) -> IdentifiedTrack:
         """The catalogue track a clip (at most 60 s) comes from, its offset and a confidence; or matched: false."""
-        samples = await _snippet(data.file, state)
+        query = await service.clip_fingerprint(await _snippet(data.file, state))
         async with connect() as conn:
-            return await service.identify(conn, samples)
+            return await service.identify(conn, query)
 
     @get("/tracks/{track_id:uuid}/tags")
     async def track_tags(self, conn: asyncpg.Connection, track_id: UUID) -> list[StoredTag]:

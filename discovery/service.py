@@ -551,9 +551,25 @@ async def _results(
 # Identification
 
 
-async def identify(conn: asyncpg.Connection, samples: analysis.Audio) -> IdentifiedTrack:
-    """Which catalogue track a clip (see snippet_samples) comes from, where in it, and how sure; or no match."""
-    query = await asyncio.to_thread(fingerprint.landmarks, samples, fingerprint.QUERY_PEAKS_PER_SECOND)
+async def clip_fingerprint(samples: analysis.Audio) -> list[Landmark]:
+    """A clip's landmarks (see snippet_samples), computed before any connection is taken."""
+    return await asyncio.to_thread(fingerprint.landmarks, samples, fingerprint.QUERY_PEAKS_PER_SECOND)
+
+
+async def identified_example(conn: asyncpg.Connection, query: list[Landmark]) -> AudioFeatures | None:
+    """The stored features of the catalogue track an example clip comes from, if it is one.
+
+    A noisy 10 s snippet's own analysis ranked demo tracks above its source; when the clip is a
+    catalogue recording, searching from that recording is both right and noise-proof.
+    """
+    found = await _identify(conn, query)
+    if not found.matched or found.track_id is None:
+        return None
+    return (await store.features_of(conn, [found.track_id])).get(found.track_id)
+
+
+async def identify(conn: asyncpg.Connection, query: list[Landmark]) -> IdentifiedTrack:
+    """Which catalogue track a clip (see clip_fingerprint) comes from, where in it, and how sure; or no match."""
     found = await _identify(conn, query)
     if not found.matched or found.track_id is None:
         return IdentifiedTrack(identification=found)
