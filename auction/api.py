@@ -123,7 +123,7 @@ class RoundController(Controller):
         conn: asyncpg.Connection,
         caller: Principal,
         round_id: UUID,
-        after: Annotated[int, Parameter(ge=0)] = 0,
+        after: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,
         limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
     ) -> list[RoundEvent]:
         return await service.round_events(conn, caller, round_id, after, limit)
@@ -365,7 +365,7 @@ async def round_stream(
     channels: ChannelsPlugin,
     optional_caller: Principal | None,
     round_id: UUID,
-    after: Annotated[int, Parameter(ge=0)] = 0,
+    after: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,
 ) -> None:
     """Frames: "round" (the round as it stands), then "event" for each event after `after` and every
     new one; send {"type": "ping"} for a "pong". Closes with 4401 when not signed in, 4404 for an

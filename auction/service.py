@@ -94,10 +94,6 @@ class NegotiationNotFound(LookupError):
     """No negotiation with that id that the caller is a party to (404)."""
 
 
-class NotYourTrack(PermissionError):
-    """Only the track's rights holder may open a round on it (403)."""
-
-
 class RoundNotOpen(ValueError):
     """The round, reveal window or negotiation no longer takes this (409)."""
 
@@ -147,6 +143,17 @@ class Relay:
                     "publishing a round event failed", exc_info=True, extra={"round_id": str(event.round_id)}
                 )
 
+    async def deal(self, conn: asyncpg.Connection, deal_id: UUID | None) -> None:
+        """Tell the new deal's parties about it and set its deadline (after the commit that made it)."""
+        if deal_id is None:
+            return
+        try:
+            await contracts.announce_deal(
+                conn, contracts.Notifier(publish=self.publish, jobs=self.jobs), deal_id
+            )
+        except Exception:
+            log.warning("announcing a deal failed", exc_info=True, extra={"deal_id": str(deal_id)})
+
     async def close_timer(self, round_id: UUID, deadline_version: int, at: datetime) -> None:
         await self._enqueue(
             CLOSE_JOB, f"close:{round_id}:{deadline_version}", at, str(round_id), deadline_version
@@ -169,9 +176,7 @@ async def open_round(
     conn: asyncpg.Connection, relay: Relay, caller: Principal, request: NewRound
 ) -> RoundView:
     """Open a round on one of the caller's tracks, within its licensing policy for that track."""
-    track = await rights.get_track(conn, request.track_id)
-    if not caller.acts_for(track.owner_organisation_id):
-        raise NotYourTrack("only the track's rights holder can open a round on it")
+    await rights.require_control(conn, caller, track_id=request.track_id)
     stored, event = await start_round(conn, request, created_by=caller.user_id)
     await relay.events([event])
     await relay.close_timer(stored.round.id, stored.round.deadline_version, stored.closes_at)
@@ -438,6 +443,7 @@ async def accept_clock(
         await store.insert_bid(conn, acceptance, "clock")
         event, deal_id = await _close(conn, stored, outcome, now, caller.user_id)
     await relay.events([event])
+    await relay.deal(conn, deal_id)
     assert deal_id is not None
     return ClockReceipt(
         bid_id=bid_id, round_id=round_id, price=price, outcome=outcome, deal_id=deal_id, seq=event.seq
@@ -477,8 +483,9 @@ async def close_round(
             bids = await store.bids_of(conn, round_id)
             reveals = await store.reveals_of(conn, round_id)
             outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-        event, _ = await _close(conn, stored, outcome, now, None)
+        event, deal_id = await _close(conn, stored, outcome, now, None)
     await relay.events([event])
+    await relay.deal(conn, deal_id)
     return Fired.DONE, 0.0
 
 
@@ -532,10 +539,11 @@ async def start_negotiation(
             await _note_below_floor(conn, stored.round.id, caller, None, amount, now)
         else:
             await store.insert_negotiation(conn, negotiation, caller.user_id)
-            event, _ = await _record_move(conn, stored, negotiation, caller, now)
+            event, deal_id = await _record_move(conn, stored, negotiation, caller, now)
     if refused is not None:
         raise refused  # after the commit, so the refusal counts
     await _after_move(relay, negotiation, event)
+    await relay.deal(conn, deal_id)
     return NegotiationView.of(negotiation)
 
 
@@ -609,10 +617,11 @@ async def move(
             await _note_below_floor(conn, stored.round.id, caller, negotiation.id, amount, now)
         else:
             await store.save_negotiation(conn, moved, len(negotiation.offers), caller.user_id)
-            event, _ = await _record_move(conn, stored, moved, caller, now)
+            event, deal_id = await _record_move(conn, stored, moved, caller, now)
     if refused is not None:
         raise refused  # after the commit, so the refusal counts
     await _after_move(relay, moved, event)
+    await relay.deal(conn, deal_id)
     return NegotiationView.of(moved)
 
 

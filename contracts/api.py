@@ -39,7 +39,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@get(licences.JWKS_PATH, tags=["licences"], cache=300)
+@get(licences.JWKS_PATH, tags=["licences"], cache=300, media_type="application/jwk-set+json")
 async def jwks() -> Response[dict[str, Any]]:
     """The platform's public signing key(s), for anyone checking a licence certificate."""
     return Response(licences.key_set(), media_type="application/jwk-set+json")
@@ -136,7 +136,7 @@ class SettlementController(Controller):
     @get("/deals")
     async def deals(
         self, conn: asyncpg.Connection, caller: Principal,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50, offset: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50, offset: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,
     ) -> list[Deal]:  # fmt: skip
         """Deals your organisation buys, sells or is paid by, newest first."""
         return await service.deals_for(conn, caller, limit=limit, offset=offset)

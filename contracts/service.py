@@ -19,6 +19,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
+from arq.constants import default_queue_name
 
 from contracts import licences, store
 from contracts.consent import consents_needed
@@ -88,6 +89,7 @@ def configure(terms: SettlementTerms) -> None:
 
 
 def settlement_terms() -> SettlementTerms:
+    """The settlement settings in force (the platform fee the chain's split must use, among others)."""
     return _configured.terms
 
 
@@ -145,8 +147,14 @@ class Notifier:
         if due is None:
             return
         try:
+            # Always the default queue: a pool borrowed from a worker on another queue (a burst worker
+            # draining one) would otherwise park a days-long timer there and never finish.
             await self.jobs.enqueue_job(
-                DEADLINE_JOB, str(deal.id), _job_id=f"deal-deadline:{deal.id}:{deal.state}", _defer_until=due
+                DEADLINE_JOB,
+                str(deal.id),
+                _job_id=f"deal-deadline:{deal.id}:{deal.state}",
+                _defer_until=due,
+                _queue_name=default_queue_name,
             )
         except Exception:
             log.warning("scheduling a deal deadline failed", exc_info=True, extra={"deal_id": str(deal.id)})
@@ -367,6 +375,14 @@ async def create_deal(
             actor, agreed_at,
         )  # fmt: skip
     return deal
+
+
+async def announce_deal(conn: asyncpg.Connection, notifier: Notifier, deal_id: UUID) -> None:
+    """After the commit that made a deal elsewhere (a round's close, a negotiation): tell its parties, set its timer."""
+    deal = await get_deal(conn, deal_id)
+    await notifier.updates(
+        [DealUpdate(deal_id=deal.id, seq=1, kind="created", at=deal.created_at, deal=deal)]
+    )
 
 
 # ---------------------------------------------------------------- reading deals
@@ -722,11 +738,6 @@ class QuoteRefused(DealConflict):
     """The track cannot be bought now at a fixed price for this usage (409); the message says why."""
 
 
-class Quoted(msgspec.Struct, frozen=True, kw_only=True):
-    quote: Quote
-    deal_id: UUID | None = None
-
-
 def policy_fingerprint(track_rights: TrackRights) -> str:
     """A digest of every policy on the track: a quote stands only while none of them changes."""
     policies = sorted(track_rights.policies, key=lambda p: str(p.id))
@@ -841,7 +852,7 @@ async def accept_quote(
             mechanism=Mechanism.FIXED_PRICE, agreed_at=now, actor=caller.user_id,
         )  # fmt: skip
         await store.mark_quote_accepted(conn, quote.id, deal.id, idempotency_key)
-    await notifier.updates([DealUpdate(deal_id=deal.id, seq=1, kind="created", at=now, deal=deal)])
+    await announce_deal(conn, notifier, deal.id)
     return deal
 
 

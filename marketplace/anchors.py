@@ -1,6 +1,6 @@
 """Anchors of the audit chain's global head kept where the database's owner cannot rewrite them.
 
-An anchor is the newest checkpoint's sequence number and hash, and when it was anchored. A sink
+An anchor is the newest checkpoint's sequence number, hash and time. A sink
 publishes anchors and reads back the ones it can vouch for; `SignedFileSink` appends them, signed with
 the platform key, to a log in the data dir. Another sink (the settlement contract's `anchor(head_hash,
 seq)`) plugs in beside it by implementing `AnchorSink`.
@@ -24,17 +24,17 @@ ANCHORS_FILE = "audit-anchors.jsonl"
 
 
 class Anchor(msgspec.Struct, frozen=True, kw_only=True):
-    """The global head at a moment: checkpoint `seq` had `hash` (hex) when it was anchored."""
+    """The global head: checkpoint `seq` with `hash` (hex), taken at `taken_at` by the database's clock."""
 
     seq: int
     hash: str
-    anchored_at: datetime
+    taken_at: datetime
 
 
 class SignedAnchor(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     hash: str
-    anchored_at: datetime
+    taken_at: datetime
     signature: str  # base64 Ed25519 over the JSON of the Anchor
 
 
@@ -70,9 +70,7 @@ class SignedFileSink:
     async def publish(self, anchor: Anchor) -> None:
         signature = base64.b64encode(self.key.sign(_signed_bytes(anchor))).decode()
         line = msgspec.json.encode(
-            SignedAnchor(
-                seq=anchor.seq, hash=anchor.hash, anchored_at=anchor.anchored_at, signature=signature
-            )
+            SignedAnchor(seq=anchor.seq, hash=anchor.hash, taken_at=anchor.taken_at, signature=signature)
         )
         await asyncio.to_thread(self._append, line + b"\n")
 
@@ -113,7 +111,7 @@ class SignedFileSink:
     def _verified(self, line: bytes, where: str) -> Anchor:
         try:
             signed = msgspec.json.decode(line, type=SignedAnchor)
-            anchor = Anchor(seq=signed.seq, hash=signed.hash, anchored_at=signed.anchored_at)
+            anchor = Anchor(seq=signed.seq, hash=signed.hash, taken_at=signed.taken_at)
             self.key.public_key().verify(base64.b64decode(signed.signature), _signed_bytes(anchor))
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
             raise AnchorUnreadable(f"{self.path}, {where}, is not an anchor: {exc}") from None

@@ -60,7 +60,7 @@ from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.headers import add_security_headers
 from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
-from marketplace.openapi import document_refusals
+from marketplace.openapi import document_file_bodies, document_refusals
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
 from rights import api as rights_api
 from rights import pages as rights_pages
@@ -274,6 +274,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
     )
     document_refusals(app.openapi_schema)
+    document_file_bodies(app)
     engine = template_config.engine_instance
     engine.register_template_callable("csrf_field", _csrf_field)  # type: ignore[arg-type]
     engine.register_template_callable("csrf_value", _csrf_value)  # type: ignore[arg-type]

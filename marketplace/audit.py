@@ -11,6 +11,7 @@ a checkpoint, or a checkpoint that no longer matches an anchor.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,11 +19,16 @@ from pathlib import Path
 import asyncpg
 import msgspec
 from litestar import get, post
+from litestar.datastructures import State
 
 from auction import service as auction
 from contracts import service as contracts
+from contracts.chain.client import ChainClient, ChainUnavailable
 from marketplace.anchors import ANCHORS_FILE, Anchor, AnchorSink, AnchorUnreadable, SignedFileSink
+from marketplace.chain import ChainAnchorSink
 from marketplace.keys import load_or_create_platform_key
+
+log = logging.getLogger("marketplace.audit")
 
 GENESIS = bytes(32)
 BATCH = 5_000
@@ -91,9 +97,15 @@ class Links:
         return ChainBreak(chain=str(key), seq=seq, problem=problem)
 
 
-def anchor_sinks(data_dir: Path) -> list[AnchorSink]:
-    """Where the global head is anchored: a signed file in the data dir (the settlement contract joins later)."""
-    return [SignedFileSink(data_dir / ANCHORS_FILE, load_or_create_platform_key(data_dir))]
+def anchor_sinks(
+    data_dir: Path, pool: asyncpg.Pool | None = None, chain: ChainClient | None = None
+) -> list[AnchorSink]:
+    """Where the global head is anchored: a signed file in the data dir and, where this process has a
+    chain node, the Settlement contract."""
+    sinks: list[AnchorSink] = [SignedFileSink(data_dir / ANCHORS_FILE, load_or_create_platform_key(data_dir))]
+    if pool is not None and chain is not None:
+        sinks.append(ChainAnchorSink(pool, chain))
+    return sinks
 
 
 async def global_head(conn: asyncpg.Connection) -> GlobalHead | None:
@@ -107,40 +119,76 @@ async def global_head(conn: asyncpg.Connection) -> GlobalHead | None:
     )
 
 
-async def checkpoint_and_anchor(conn: asyncpg.Connection, sinks: Sequence[AnchorSink]) -> GlobalHead | None:
-    """Chain the heads of the streams that moved, then give every sink the global head it lacks."""
+async def take_checkpoint(conn: asyncpg.Connection) -> GlobalHead | None:
+    """Chain the heads of the streams that moved; the global head after it (None before any event)."""
     if conn.is_in_transaction():  # an anchor must never outlive a checkpoint that is rolled back
-        raise RuntimeError(
-            "checkpoint_and_anchor runs outside a transaction: it anchors only what is committed"
-        )
-    await conn.fetchval("SELECT audit_checkpoint()")  # its own transaction: committed before it is anchored
-    head = await global_head(conn)
-    if head is None:
-        return None
-    anchored_at: datetime = await conn.fetchval("SELECT clock_timestamp()")
+        raise RuntimeError("take_checkpoint runs outside a transaction: only committed heads are anchored")
+    await conn.fetchval("SELECT audit_checkpoint()")
+    return await global_head(conn)
+
+
+async def anchor(head: GlobalHead, sinks: Sequence[AnchorSink]) -> None:
+    """Give every sink the global head unless it already holds it or a later one."""
     for sink in sinks:
-        newest = await sink.newest()
-        if newest is None or newest.seq < head.seq:
-            await sink.publish(Anchor(seq=head.seq, hash=head.hash, anchored_at=anchored_at))
+        try:
+            newest = await sink.newest()
+            if newest is None or newest.seq < head.seq:
+                await sink.publish(Anchor(seq=head.seq, hash=head.hash, taken_at=head.taken_at))
+        except ChainUnavailable as unavailable:  # the other sinks still anchor; this one catches up later
+            log.warning("audit head not anchored", extra={"sink": sink.name, "reason": str(unavailable)})
+
+
+async def checkpoint_and_anchor(pool: asyncpg.Pool, sinks: Sequence[AnchorSink]) -> GlobalHead | None:
+    """Checkpoint, then anchor with no database connection held: a sink may be slow (a chain transaction)."""
+    async with pool.acquire() as conn:
+        head = await take_checkpoint(conn)
+    if head is not None:
+        await anchor(head, sinks)
     return head
 
 
-async def verify_audit(conn: asyncpg.Connection, sinks: Sequence[AnchorSink]) -> AuditReport:
+class SinkAnchors(msgspec.Struct, frozen=True, kw_only=True):
+    """What one sink holds: its anchors, or why it cannot vouch for them."""
+
+    sink: str
+    anchors: list[Anchor]
+    unreadable: str | None = None
+
+
+async def read_anchors(sinks: Sequence[AnchorSink]) -> list[SinkAnchors]:
+    found = []
+    for sink in sinks:
+        try:
+            found.append(SinkAnchors(sink=sink.name, anchors=await sink.anchors()))
+        except (AnchorUnreadable, ChainUnavailable) as exc:
+            found.append(SinkAnchors(sink=sink.name, anchors=[], unreadable=str(exc)))
+    return found
+
+
+async def verify_audit(conn: asyncpg.Connection, anchored: Sequence[SinkAnchors]) -> AuditReport:
     """Check every stream chain, the stream heads, the checkpoint chain and the heads it recorded, the
-    anchors, and that bids, reveals and deals agree with their audited events."""
+    anchors read beforehand (`read_anchors`), and that bids, reveals and deals agree with their audited
+    events."""
     breaks: list[ChainBreak] = []
     streams = await _walk_streams(conn, breaks)
     breaks += await _stream_heads_disagreeing(conn)
     checkpoints = await _walk_checkpoints(conn, breaks)
     breaks += await _checkpointed_heads_disagreeing(conn)
     anchors = 0
-    for sink in sinks:
-        anchors += await _check_anchors(conn, sink, breaks)
+    for held in anchored:
+        anchors += len(held.anchors)
+        breaks += await _anchors_disagreeing(conn, held)
     records = 0
-    for checked in (auction.bids_disagreeing_with_audit, contracts.deals_disagreeing_with_audit):
+    for table, checked in (
+        ("bids", auction.bids_disagreeing_with_audit),
+        ("deals", contracts.deals_disagreeing_with_audit),
+    ):
         count, disagreeing = await checked(conn, MAX_BREAKS)
         records += count
-        breaks += [ChainBreak(chain=record, seq=None, problem=problem) for record, problem in disagreeing]
+        breaks += [
+            ChainBreak(chain=f"{table} row {record}", seq=None, problem=problem)
+            for record, problem in disagreeing
+        ]
     ledger = await contracts.verify_ledger(conn)
     breaks += [
         ChainBreak(chain="ledger", seq=None, problem=f"transaction {transaction} does not balance")
@@ -257,42 +305,42 @@ async def _checkpointed_heads_disagreeing(conn: asyncpg.Connection) -> list[Chai
     ]
 
 
-async def _check_anchors(conn: asyncpg.Connection, sink: AnchorSink, breaks: list[ChainBreak]) -> int:
+async def _anchors_disagreeing(conn: asyncpg.Connection, held: SinkAnchors) -> list[ChainBreak]:
     """Every anchored head must still be in the checkpoint chain with the hash it was anchored with."""
-    try:
-        anchors = await sink.anchors()
-    except AnchorUnreadable as exc:
-        breaks.append(ChainBreak(chain=sink.name, seq=None, problem=str(exc)))
-        return 0
-    if not anchors:
-        return 0
+    if held.unreadable is not None:
+        return [ChainBreak(chain=held.sink, seq=None, problem=held.unreadable)]
     recorded = {
         row["seq"]: bytes(row["hash"]).hex()
         for row in await conn.fetch(
-            "SELECT seq, hash FROM audit_checkpoints WHERE seq = ANY($1::bigint[])", [a.seq for a in anchors]
+            "SELECT seq, hash FROM audit_checkpoints WHERE seq = ANY($1::bigint[])",
+            [a.seq for a in held.anchors],
         )
     }
-    for anchor in anchors:
+    breaks = []
+    for anchor in held.anchors:
+        taken = anchor.taken_at.isoformat()
         if anchor.seq not in recorded:
-            problem = f"anchored at {anchor.anchored_at.isoformat()} but the checkpoint is gone"
+            problem = f"anchored (taken {taken}) but the checkpoint is gone"
         elif recorded[anchor.seq] != anchor.hash:
-            problem = f"anchored at {anchor.anchored_at.isoformat()} with another hash: the checkpoint chain was rewritten"
+            problem = f"anchored (taken {taken}) with another hash: the checkpoint chain was rewritten"
         else:
             continue
-        breaks.append(ChainBreak(chain=f"{sink.name}: checkpoint", seq=anchor.seq, problem=problem))
-    return len(anchors)
+        breaks.append(ChainBreak(chain=f"{held.sink}: checkpoint", seq=anchor.seq, problem=problem))
+    return breaks
 
 
 @get("/api/admin/audit/verify", tags=["operations"], opt={"roles": ["admin"]})
-async def verify_endpoint(conn: asyncpg.Connection, data_dir: Path) -> AuditReport:
+async def verify_endpoint(pool: asyncpg.Pool, data_dir: Path, state: State) -> AuditReport:
     """Check the whole audit trail now (admins only: it reads every event)."""
-    return await verify_audit(conn, anchor_sinks(data_dir))
+    anchored = await read_anchors(anchor_sinks(data_dir, pool, state.chain))
+    async with pool.acquire() as conn:
+        return await verify_audit(conn, anchored)
 
 
 @post("/api/admin/audit/checkpoint", tags=["operations"], opt={"roles": ["admin"]})
-async def checkpoint_endpoint(conn: asyncpg.Connection, data_dir: Path) -> GlobalHead | None:
+async def checkpoint_endpoint(pool: asyncpg.Pool, data_dir: Path, state: State) -> GlobalHead | None:
     """Checkpoint the streams that moved and anchor the global head now, without waiting for the worker."""
-    return await checkpoint_and_anchor(conn, anchor_sinks(data_dir))
+    return await checkpoint_and_anchor(pool, anchor_sinks(data_dir, pool, state.chain))
 
 
 route_handlers = [verify_endpoint, checkpoint_endpoint]

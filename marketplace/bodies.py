@@ -20,12 +20,12 @@ import tempfile
 import time
 from typing import IO, Any
 
-import msgspec
 import multipart  # type: ignore[import-untyped]  # the streaming parser Litestar itself uses
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from marketplace.config import Settings
+from marketplace.errors import send_problem
 from marketplace.inputs import boundary_of, nul_in_body, nul_in_query
 
 MAX_JSON_DEPTH = 32
@@ -36,9 +36,9 @@ _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 class BodyRefused(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
+        self.status, self.detail = status, detail
 
 
 def body_limit(settings: Settings, kind: str) -> int:
@@ -67,10 +67,10 @@ def _megabytes(size: int) -> str:
 
 def _too_large(limit: int, kind: str, size: int | None = None) -> BodyRefused:
     if kind not in SPOOLED_KINDS:
-        return BodyRefused(413, "Too large", f"the request body is larger than {_megabytes(limit)}")
+        return BodyRefused(413, f"the request body is larger than {_megabytes(limit)}")
     if size is None:  # still arriving: what is known for certain is that it passed the limit
-        return BodyRefused(413, "Too large", f"the upload is larger than the limit of {limit:,} bytes")
-    return BodyRefused(413, "Too large", f"the upload is {size:,} bytes; the limit is {limit:,} bytes")
+        return BodyRefused(413, f"the upload is larger than the limit of {limit:,} bytes")
+    return BodyRefused(413, f"the upload is {size:,} bytes; the limit is {limit:,} bytes")
 
 
 async def _chunks(receive: Receive, limit: int, kind: str, settings: Settings) -> Any:
@@ -85,9 +85,7 @@ async def _chunks(receive: Receive, limit: int, kind: str, settings: Settings) -
             async with asyncio.timeout(max(wait, 0)):
                 message = await receive()
         except TimeoutError:
-            raise BodyRefused(
-                408, "Request timeout", "the request body arrived too slowly: send it again in one go"
-            ) from None
+            raise BodyRefused(408, "the request body arrived too slowly: send it again in one go") from None
         if message["type"] == "http.disconnect":
             yield None
             return
@@ -161,25 +159,12 @@ def _check_json(body: bytes, content_type: str) -> None:
     if not body or content_type in NOT_JSON_TYPES:
         return
     if json_depth(body) > MAX_JSON_DEPTH:
-        raise BodyRefused(400, "Bad request", f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+        raise BodyRefused(400, f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _refuse_nul(field: str | None, where: str) -> None:
     if field is not None:
-        raise BodyRefused(400, "Bad request", f"{where} `{field}` must not contain a NUL character")
-
-
-async def _refuse(send: Send, refusal: BodyRefused) -> None:
-    body = msgspec.json.encode(
-        {"type": "about:blank", "title": refusal.title, "status": refusal.status, "detail": refusal.detail}
-    )
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    if refusal.status in (408, 413):
-        headers.append((b"connection", b"close"))
-    start: Any = {"type": "http.response.start", "status": refusal.status, "headers": headers}
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)
+        raise BodyRefused(400, f"{where} `{field}` must not contain a NUL character")
 
 
 def _replay_file(spool: IO[bytes], receive: Receive) -> Receive:
@@ -226,7 +211,7 @@ def body_middleware(app: ASGIApp) -> ASGIApp:
             if kind not in SPOOLED_KINDS | {"import"}:
                 _refuse_nul(nul_in_body(body, content_type, boundary_of(content_type_header)), "the field")
         except BodyRefused as refusal:
-            await _refuse(send, refusal)
+            await send_problem(send, refusal.status, refusal.detail, close=refusal.status in (408, 413))
             return
         if gone:
             return

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -13,6 +11,7 @@ import asyncpg
 from contracts.chain import service
 from contracts.chain.client import ChainClient, ChainUnavailable
 from contracts.chain.model import ChainNode
+from marketplace.anchors import Anchor
 from marketplace.anvil import AnvilUnavailable, chain_url
 from marketplace.config import Settings
 
@@ -61,34 +60,23 @@ async def seed_demo_wallets(
             await service.fund_demo_wallet(client, deployments, address)
 
 
-A = TypeVar("A")
-
-
-class ChainAnchorSink(Generic[A]):
-    """The Settlement contract's `anchor(head_hash, seq)` as an audit anchor sink beside the signed file.
-
-    Shaped like `marketplace.anchors.AnchorSink`: anchors are published with `seq` and hex `hash` and
-    read back from the contract's Anchored events, built with `make_anchor(seq=…, hash=…, anchored_at=…)`.
-    """
+class ChainAnchorSink:
+    """The Settlement contract's `anchor(head_hash, seq)` as an audit anchor sink beside the signed file
+    (`marketplace.anchors.AnchorSink`). An anchor read back is dated by the block that holds it."""
 
     name = "Settlement contract on-chain"
 
-    def __init__(self, pool: asyncpg.Pool, client: ChainClient, make_anchor: Callable[..., A]) -> None:
+    def __init__(self, pool: asyncpg.Pool, client: ChainClient) -> None:
         self.pool = pool
         self.client = client
-        self.make_anchor = make_anchor
 
-    async def publish(self, anchor: Any) -> None:
+    async def publish(self, anchor: Anchor) -> None:
         await service.anchor_head(self.pool, self.client, bytes.fromhex(anchor.hash), anchor.seq)
 
-    async def anchors(self) -> list[A]:
+    async def anchors(self) -> list[Anchor]:
         heads = await service.anchored_heads(self.pool, self.client)
-        return [self.make_anchor(seq=h.seq, hash=h.hash, anchored_at=h.anchored_at) for h in heads]
+        return [Anchor(seq=h.seq, hash=h.hash, taken_at=h.anchored_at) for h in heads]
 
-    async def newest(self) -> A | None:
+    async def newest(self) -> Anchor | None:
         head = await service.newest_anchored_head(self.pool, self.client)
-        return (
-            None
-            if head is None
-            else self.make_anchor(seq=head.seq, hash=head.hash, anchored_at=head.anchored_at)
-        )
+        return None if head is None else Anchor(seq=head.seq, hash=head.hash, taken_at=head.anchored_at)

@@ -33,18 +33,25 @@ def _join_chain(settings: Settings) -> None:
         print(f"on-chain settlement is off: {missing}", file=sys.stderr)
 
 
-def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
+def _with_pool(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
     from marketplace.db import create_pool
 
     async def run() -> int:
         pool = await create_pool(urls.database_url, min_size=1, max_size=2)
         try:
-            async with pool.acquire() as conn:
-                return await action(conn)
+            return await action(pool)
         finally:
             await pool.close()
 
     return asyncio.run(run())
+
+
+def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -> int:
+    async def on_one_connection(pool: Any) -> int:
+        async with pool.acquire() as conn:
+            return await action(conn)
+
+    return _with_pool(urls, on_one_connection)
 
 
 # The client address is decided in one place, by TRUSTED_PROXIES (marketplace.addresses): uvicorn must
@@ -120,12 +127,14 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
+    from marketplace.audit import anchor_sinks, checkpoint_and_anchor, read_anchors, verify_audit
 
     sinks = anchor_sinks(settings.data_dir)
 
-    async def verify(conn: Any) -> int:
-        report = await verify_audit(conn, sinks)
+    async def verify(pool: Any) -> int:
+        anchored = await read_anchors(sinks)
+        async with pool.acquire() as conn:
+            report = await verify_audit(conn, anchored)
         counts = (
             f"{report.events_checked} events in {report.streams_checked} streams, "
             f"{report.checkpoints_checked} checkpoints, {report.anchors_checked} anchors, "
@@ -140,15 +149,15 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
         print(f"({counts} checked)", file=sys.stderr)
         return 1
 
-    async def checkpoint(conn: Any) -> int:
-        head = await checkpoint_and_anchor(conn, sinks)
+    async def checkpoint(pool: Any) -> int:
+        head = await checkpoint_and_anchor(pool, sinks)
         if head is None:
             print("nothing audited yet: no checkpoint")
         else:
             print(f"global head: checkpoint {head.seq} {head.hash} ({head.streams} streams), anchored")
         return 0
 
-    return _with_connection(_connect(settings), verify if args.action == "verify" else checkpoint)
+    return _with_pool(_connect(settings), verify if args.action == "verify" else checkpoint)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,13 +11,13 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap, Send
 
 log = logging.getLogger("marketplace.errors")
 
 TITLES = {
     400: "Bad request", 401: "Sign in required", 403: "Not allowed", 404: "Not found", 405: "Method not allowed",
-    409: "Conflict", 413: "Too large", 415: "Unsupported media type", 422: "Unprocessable", 429: "Too many requests",
+    408: "Too slow", 409: "Conflict", 413: "Too large", 415: "Unsupported media type", 422: "Unprocessable", 429: "Too many requests",
     500: "Something went wrong", 503: "Service unavailable",
 }  # fmt: skip
 
@@ -85,6 +85,19 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         media_type="application/problem+json",
         headers=headers,
     )
+
+
+async def send_problem(send: Send, status: int, detail: str, *, close: bool = False) -> None:
+    """Problem details straight from an ASGI middleware, before any handler (and its exception
+    handling) runs; `close` ends the connection when the client's body was left unread."""
+    body = msgspec.json.encode(Problem(title=TITLES.get(status, "Error"), status=status, detail=detail))
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    start: Any = {"type": "http.response.start", "status": status, "headers": headers}
+    await send(start)
+    end: Any = {"type": "http.response.body", "body": body}
+    await send(end)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {Exception: handle_exception}

@@ -13,7 +13,6 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import msgspec
 from litestar.channels import ChannelsPlugin
 from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType, ScopeType
@@ -44,6 +43,7 @@ from marketplace.accounts.sessions import (
 )
 from marketplace.addresses import scope_client_address
 from marketplace.connections import acquire
+from marketplace.errors import send_problem
 from marketplace.ratelimit import seconds_until_allowed
 from marketplace.signout import close_when_revoked
 from rights.identity import Principal, Role
@@ -67,21 +67,6 @@ def _cookies(headers: dict[str, str]) -> dict[str, str]:
     except Exception:  # a malformed Cookie header counts as no cookies
         return {}
     return {name: morsel.value for name, morsel in jar.items()}
-
-
-async def _refuse(send: Send, status: int, title: str, detail: str) -> None:
-    body = msgspec.json.encode({"type": "about:blank", "title": title, "status": status, "detail": detail})
-    start: Any = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-    }
-    await send(start)
-    end: Any = {"type": "http.response.body", "body": body}
-    await send(end)
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes, list[Any]]:
@@ -125,7 +110,7 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             finally:
                 await state.pool.release(conn)
             if principal is None:
-                await _refuse(send, 401, "Unauthorized", "the API token is unknown or revoked")
+                await send_problem(send, 401, "the API token is unknown or revoked")
                 return
             via = "token"
         elif SESSION_COOKIE in cookies:
@@ -175,11 +160,8 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             if valid and via != "session" and presession:  # a pre-session we issued and that is still open
                 valid = await presession_exists(state.redis, presession)
             if not valid:
-                await _refuse(
-                    send,
-                    403,
-                    "Forbidden",
-                    "missing or wrong CSRF token: reload the page and submit the form again",
+                await send_problem(
+                    send, 403, "missing or wrong CSRF token: reload the page and submit the form again"
                 )
                 return
 

@@ -17,7 +17,7 @@ import contracts.jobs
 import contracts.stripe_jobs
 import discovery.jobs
 from contracts import service as contracts_service
-from marketplace.audit import anchor_sinks, checkpoint_and_anchor, verify_audit
+from marketplace.audit import anchor_sinks, checkpoint_and_anchor, read_anchors, verify_audit
 from marketplace.chain import chain_client
 from marketplace.chain import prepare as prepare_chain
 from marketplace.config import load_settings
@@ -42,8 +42,9 @@ JOB_MODULES: list[Any] = [
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
     """Nightly: a broken chain is logged as an error for the operators' alerting."""
+    anchored = await read_anchors(anchor_sinks(ctx["data_dir"], ctx["pool"], ctx["chain"]))
     async with ctx["pool"].acquire() as conn:
-        report = await verify_audit(conn, anchor_sinks(ctx["data_dir"]))
+        report = await verify_audit(conn, anchored)
     if report.intact:
         log.info("audit trail intact", extra={"events": report.events_checked})
     else:
@@ -56,8 +57,7 @@ async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
 
 async def anchor_audit_head(ctx: dict[str, Any]) -> int | None:
     """Every minute: checkpoint the streams that moved and anchor the global head outside the database."""
-    async with ctx["pool"].acquire() as conn:
-        head = await checkpoint_and_anchor(conn, anchor_sinks(ctx["data_dir"]))
+    head = await checkpoint_and_anchor(ctx["pool"], anchor_sinks(ctx["data_dir"], ctx["pool"], ctx["chain"]))
     return None if head is None else head.seq
 
 

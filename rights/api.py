@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
@@ -20,20 +20,25 @@ from rights import service
 from rights.clearance import Clearance, Ownership
 from rights.identity import Principal
 from rights.imports import ImportFailed
+from rights.imports.cwr import parse_cwr
 from rights.imports.ddex import parse_ern
 from rights.model import (
     AdministrationEdge,
     ClaimStatus,
+    ControlEdge,
     DisputedClaim,
+    ImportSource,
     LicensingPolicy,
     Mechanism,
     Party,
     PartyKind,
     Period,
+    Recording,
     Right,
     Track,
+    Work,
 )
-from rights.service import ImportReport, ShareChange
+from rights.service import ImportRecord, ImportReport, ShareChange
 from rights.terms import Media, Money, RateCard, Usage
 from rights.territories import TerritoryScope
 
@@ -193,7 +198,8 @@ class RightsController(Controller):
         )
         return await service.set_policy(conn, caller, policy)
 
-    @post("/imports/split-sheet", status_code=HTTP_201_CREATED, opt=IMPORTS)
+    @post("/imports/split-sheet", status_code=HTTP_201_CREATED,
+          opt={**IMPORTS, "body_media_type": "text/csv", "body_description": "a CSV split sheet, UTF-8"})  # fmt: skip
     async def import_split_sheet(
         self, conn: asyncpg.Connection, caller: Principal, request: Request[Any, Any, Any]
     ) -> ImportReport:
@@ -205,7 +211,9 @@ class RightsController(Controller):
             raise ImportFailed(["the split sheet is not UTF-8 text"]) from None
         return await service.import_split_sheet(conn, caller, text)
 
-    @post("/imports/ddex", status_code=HTTP_201_CREATED, opt=IMPORTS)
+    @post("/imports/ddex", status_code=HTTP_201_CREATED,
+          opt={**IMPORTS, "body_media_type": "application/xml",
+               "body_description": "a DDEX ERN 4 NewReleaseMessage"})  # fmt: skip
     async def import_ddex(
         self, connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]], caller: Principal,
         request: Request[Any, Any, Any],
@@ -214,6 +222,103 @@ class RightsController(Controller):
         message = await asyncio.to_thread(parse_ern, await request.body())
         async with connect() as conn:
             return await service.import_ern(conn, caller, message)
+
+    @post("/imports/cwr", status_code=HTTP_201_CREATED,
+          opt={**IMPORTS, "body_media_type": "text/plain", "body_description": "a CWR 2.1 or 2.2 file"})  # fmt: skip
+    async def import_cwr(
+        self, connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]], caller: Principal,
+        request: Request[Any, Any, Any],
+    ) -> ImportReport:  # fmt: skip
+        """Body: a CWR file (ASCII or Latin-1 text), parsed before a connection is taken."""
+        text = (await request.body()).decode("latin-1")
+        batch = await asyncio.to_thread(parse_cwr, text)
+        async with connect() as conn:
+            return await service.import_cwr(conn, caller, batch)
+
+    @get("/exports/cwr", opt=RIGHTS_HOLDERS, media_type="text/plain")
+    async def export_cwr(self, conn: asyncpg.Connection, caller: Principal) -> Response[bytes]:
+        """The organisation's works as CWR 2.1 (Latin-1 text, as societies read it)."""
+        text = await service.export_cwr(conn, caller, datetime.now(UTC))
+        return Response(text.encode("latin-1", errors="replace"), media_type="text/plain; charset=latin-1",
+                        headers={"Content-Disposition": 'attachment; filename="works.cwr"'})  # fmt: skip
+
+
+Limit = Annotated[int, Parameter(ge=1, le=500)]
+Offset = Annotated[int, Parameter(ge=0, le=1_000_000)]
+Filter = Annotated[str | None, Parameter(max_length=300)]
+
+
+class HoldingsController(Controller):
+    """What your organisation holds (imported or recorded): recordings, works, parties and shares."""
+
+    path = "/api/rights/catalogue"
+    tags: Sequence[str] | None = ("rights",)
+
+    @get("/recordings", opt=RIGHTS_HOLDERS)
+    async def recordings(
+        self, conn: asyncpg.Connection, caller: Principal, isrc: Filter = None, title: Filter = None,
+        awaiting_audio: bool | None = None, limit: Limit = 100, offset: Offset = 0,
+    ) -> list[Recording]:  # fmt: skip
+        """`awaiting_audio=true`: recordings not linked to a catalogue track yet."""
+        return await service.recordings(conn, caller, isrc=isrc, title=title, awaiting_audio=awaiting_audio,
+                                        page=service.Page(limit=limit, offset=offset))  # fmt: skip
+
+    @get("/recordings/{recording_id:uuid}", opt=RIGHTS_HOLDERS)
+    async def recording(self, conn: asyncpg.Connection, caller: Principal, recording_id: UUID) -> Recording:
+        return await service.recording(conn, caller, recording_id)
+
+    @delete("/recordings/{recording_id:uuid}", status_code=HTTP_204_NO_CONTENT, opt=RIGHTS_HOLDERS)
+    async def delete_recording(self, conn: asyncpg.Connection, caller: Principal, recording_id: UUID) -> None:
+        """Only a recording awaiting audio (409 otherwise); its shares go with it."""
+        await service.delete_recording(conn, caller, recording_id)
+
+    @get("/works", opt=RIGHTS_HOLDERS)
+    async def works(
+        self, conn: asyncpg.Connection, caller: Principal, iswc: Filter = None, title: Filter = None,
+        limit: Limit = 100, offset: Offset = 0,
+    ) -> list[Work]:  # fmt: skip
+        return await service.works(conn, caller, iswc=iswc, title=title,
+                                   page=service.Page(limit=limit, offset=offset))  # fmt: skip
+
+    @get("/works/{work_id:uuid}", opt=RIGHTS_HOLDERS)
+    async def work(self, conn: asyncpg.Connection, caller: Principal, work_id: UUID) -> Work:
+        return await service.work(conn, caller, work_id)
+
+    @get("/parties", opt=RIGHTS_HOLDERS)
+    async def parties(
+        self, conn: asyncpg.Connection, caller: Principal, name: Filter = None, kind: PartyKind | None = None,
+        identifier: Filter = None, limit: Limit = 100, offset: Offset = 0,
+    ) -> list[Party]:  # fmt: skip
+        """`identifier` as SCHEME:value, e.g. IPI:00012345678 or DPID:PADPIDA2013042401U."""
+        return await service.parties(conn, caller, name=name, kind=kind, identifier=identifier,
+                                     page=service.Page(limit=limit, offset=offset))  # fmt: skip
+
+    @get("/shares", opt=RIGHTS_HOLDERS)
+    async def shares(
+        self, conn: asyncpg.Connection, caller: Principal, subject_id: UUID | None = None,
+        party_id: UUID | None = None, right: Right | None = None, limit: Limit = 100, offset: Offset = 0,
+    ) -> list[ControlEdge]:  # fmt: skip
+        return await service.shares(conn, caller, subject_id=subject_id, party_id=party_id, right=right,
+                                    page=service.Page(limit=limit, offset=offset))  # fmt: skip
+
+
+class ImportHistoryController(Controller):
+    """Your organisation's accepted imports, newest first, each with its report."""
+
+    path = "/api/rights/imports"
+    tags: Sequence[str] | None = ("rights",)
+
+    @get("/", opt=RIGHTS_HOLDERS)
+    async def history(
+        self, conn: asyncpg.Connection, caller: Principal, source: ImportSource | None = None,
+        limit: Limit = 100, offset: Offset = 0,
+    ) -> list[ImportRecord]:  # fmt: skip
+        return await service.import_history(conn, caller, source=source.value if source else None,
+                                            page=service.Page(limit=limit, offset=offset))  # fmt: skip
+
+    @get("/{import_id:uuid}", opt=RIGHTS_HOLDERS)
+    async def one(self, conn: asyncpg.Connection, caller: Principal, import_id: UUID) -> ImportRecord:
+        return await service.import_record(conn, caller, import_id)
 
 
 class ClaimsController(Controller):
@@ -239,4 +344,10 @@ class ClaimsController(Controller):
         return await service.decide_claim(conn, caller, claim_id, accept=False, now=datetime.now(UTC))
 
 
-route_handlers: list[ControllerRouterHandler] = [CatalogueController, RightsController, ClaimsController]
+route_handlers: list[ControllerRouterHandler] = [
+    CatalogueController,
+    RightsController,
+    HoldingsController,
+    ImportHistoryController,
+    ClaimsController,
+]

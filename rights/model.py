@@ -31,6 +31,12 @@ class Right(enum.StrEnum):
     PUBLISHING = "publishing"
 
 
+class ImportSource(enum.StrEnum):
+    SPLIT_SHEET = "split_sheet"
+    DDEX = "ddex"
+    CWR = "cwr"
+
+
 class Mechanism(enum.StrEnum):
     """How a licence may be priced: at list price, by auction, or by negotiation."""
 
@@ -87,6 +93,8 @@ class Party(msgspec.Struct, frozen=True, kw_only=True):
     ipi: str | None = None
     isni: str | None = None
     organisation_id: UUID | None = None
+    # Every identifier a file gave, as SCHEME:value (IPI:…, ISNI:…, DPID:…, PROPRIETARY:namespace:…).
+    identifiers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -112,6 +120,9 @@ class Recording(msgspec.Struct, frozen=True, kw_only=True):
     work_id: UUID | None = None
     track_id: UUID | None = None
     organisation_id: UUID | None = None  # the organisation that controls it (its track's owner)
+    artist: str = ""
+    duration_seconds: int | None = None
+    proprietary_id: str | None = None  # the sender's own id (namespace:value), for recordings without ISRC
 
 
 class Subject(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,6 +153,31 @@ class ControlEdge(msgspec.Struct, frozen=True, kw_only=True):
             raise RightsError(
                 f"a share must be between 1 and {FULL_SHARE_BP} basis points, got {self.share_bp}"
             )
+
+
+class UnknownShare(msgspec.Struct, frozen=True, kw_only=True):
+    """A party controls some unknown part of one side (DDEX RightShareUnknown): never ownership, a gap
+    for clearance until its share is known."""
+
+    id: UUID
+    party_id: UUID
+    subject_id: UUID
+    right: Right
+    territories: TerritoryScope = msgspec.field(default_factory=TerritoryScope)
+    period: Period
+
+
+class Release(msgspec.Struct, frozen=True, kw_only=True):
+    """A product a label delivers (an album, or one track of it) and where and when its deals offer it."""
+
+    id: UUID
+    title: str
+    kind: str  # "release" or "track_release"
+    identifier: str | None = None  # ICPN:…, GRID:… or PROPRIETARY:namespace:…
+    recording_ids: tuple[UUID, ...] = ()
+    territories: TerritoryScope | None = None  # None: no deal in the message
+    period: Period | None = None
+    organisation_id: UUID | None = None
 
 
 class AdministrationEdge(msgspec.Struct, frozen=True, kw_only=True):

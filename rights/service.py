@@ -20,6 +20,7 @@ from rights.audit import append_audit
 from rights.clearance import Clearance, Outcome, Ownership
 from rights.identity import Principal
 from rights.imports import ImportBatch, ImportFailed
+from rights.imports.cwr import render_cwr
 from rights.imports.split_sheet import parse_split_sheet
 from rights.model import (
     AdministrationEdge,
@@ -38,7 +39,8 @@ from rights.model import (
     TrackRights,
     Work,
 )
-from rights.store import RightsStore, catalogue, open_store
+from rights.splits import over_full
+from rights.store import RightsStore, catalogue, ingestion, open_store
 from rights.store import claims as claim_store
 from rights.terms import Media, Usage
 from rights.territories import TerritoryScope, resolve
@@ -66,12 +68,21 @@ class ShareChange(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What an import changed, counted from what was stored (not from what the file holds)."""
+
     parties_created: int
-    parties_matched: int
-    works: int
-    recordings: int
-    shares: int
-    administration: int
+    parties_matched: int  # known already, by an identifier (or, without one, by name in your organisation)
+    works_created: int = 0
+    works_matched: int = 0
+    recordings_created: int = 0
+    recordings_updated: int = 0  # matched by ISRC or your own id, and changed
+    recordings_matched: int = 0  # matched and unchanged
+    releases_created: int = 0
+    releases_updated: int = 0
+    shares: int = 0  # shares written
+    shares_replaced: int = 0  # stored shares of the same right, territories and period they replaced
+    unknown_shares: int = 0  # delivered as unknown: gaps for clearance
+    administration: int = 0
     disputed_claims: int = 0  # shares claimed on other organisations' recordings or works, awaiting them
     warnings: tuple[str, ...]
 
@@ -230,7 +241,7 @@ async def add_share(
         subject = await _side_of(conn, store, caller, track_id, right)
         edge = ControlEdge(id=uuid4(), party_id=party.id, subject_id=subject, right=right, share_bp=share_bp,
                            territories=territories, period=period)  # fmt: skip
-        gaps = await _write_share(conn, store, track_id, edge)
+        gaps = await _write_share(store, edge)
         await append_audit(conn, "rights", track_id, "share_added", edge, caller.user_id)
     return ShareChange(share=edge, gaps=gaps)
 
@@ -249,14 +260,16 @@ async def _side_of(
     return subject
 
 
-async def _write_share(
-    conn: asyncpg.Connection, store: RightsStore, track_id: UUID, edge: ControlEdge
-) -> tuple[str, ...]:
-    """Store the share, refusing it (409) when the claims would add up to more than 100 % anywhere."""
+async def _write_share(store: RightsStore, edge: ControlEdge) -> tuple[str, ...]:
+    """Store the share, refusing it (409) when the claims on its side would pass 100 % anywhere on any of
+    the side's tracks; the gaps that remain."""
     await store.add_control(edge)
-    rights = await store.track_rights(track_id)
-    assert rights is not None
-    return _refuse_overlaps(rights, edge.period)
+    gaps: list[str] = []
+    for track_id in await store.tracks_of(edge.subject_id):
+        rights = await store.track_rights(track_id)
+        assert rights is not None
+        gaps.extend(gap for gap in _refuse_overlaps(rights, edge.period) if gap not in gaps)
+    return tuple(gaps)
 
 
 async def remove_share(conn: asyncpg.Connection, caller: Principal, share_id: UUID) -> None:
@@ -404,6 +417,29 @@ async def import_ern(conn: asyncpg.Connection, caller: Principal, message: Impor
     return await _import(conn, caller, message, source="ddex")
 
 
+async def import_cwr(conn: asyncpg.Connection, caller: Principal, batch: ImportBatch) -> ImportReport:
+    """Import a parsed CWR 2.1/2.2 registration file (`rights.imports.cwr.parse_cwr`, run off the event
+    loop) in one transaction: all of it, or nothing."""
+    return await _import(conn, caller, batch, source="cwr")
+
+
+async def export_cwr(conn: asyncpg.Connection, caller: Principal, now: datetime) -> str:
+    """The organisation's works, their publishers' chains and writers, as a CWR 2.1 file for its societies."""
+    held = await ingestion.works_of(
+        conn, caller.organisation_id, iswc=None, title=None, limit=1_000_000, offset=0
+    )
+    ids = [w.id for w in held]
+    control = await ingestion.shares_of(conn, ids)
+    administration = await ingestion.administration_of(conn, ids)
+    party_ids = {e.party_id for e in control} | {a.administrator_id for a in administration}
+    return render_cwr(
+        sender_name=await ingestion.organisation_name(conn, caller.organisation_id),
+        sender_id=caller.organisation_id.hex[:9].upper(), works=held,
+        parties=await ingestion.parties_by_id(conn, sorted(party_ids | {w for x in held for w in x.writer_ids})),
+        control=control, administration=administration, now=now,
+    )  # fmt: skip
+
+
 @dataclasses.dataclass
 class _Resolution:
     """Ids in the file mapped to the ids of records already stored (matched by IPI, ISNI, ISWC, ISRC)."""
@@ -418,48 +454,74 @@ async def _import(
     conn: asyncpg.Connection, caller: Principal, batch: ImportBatch, *, source: str
 ) -> ImportReport:
     """Store what the file says about the caller's catalogue; what it says about recordings or works another
-    organisation controls (matched by ISRC or ISWC) becomes disputed claims that organisation decides on."""
+    organisation controls (matched by ISRC or ISWC) becomes disputed claims that organisation decides on.
+
+    A re-delivery updates in place: parties are matched by any identifier (or, without IPI or ISNI, by name
+    among the organisation's own), recordings by ISRC, the sender's own id, or title and artist when they
+    have neither; works by ISWC (or title among the organisation's own without one); a share replaces the
+    stored ones of the same side, right, territories and period. Any side over 100 % refuses the file.
+    Look-ups and writes go in bulk, so a file costs a few round trips, not a few per record."""
     store = open_store(conn)
+    organisation = caller.organisation_id
     errors: list[str] = []
     warnings = list(batch.warnings)
     known = _Resolution()
-    foreign: dict[UUID, Subject] = {}  # stored recordings and works the file names that others control
     async with conn.transaction():
-        new_parties = []
-        stored_parties: dict[UUID, Party] = {}
-        for party in batch.parties:
-            found = (
-                await store.find_party(ipi=party.ipi, isni=party.isni) if party.ipi or party.isni else None
-            )
-            if found:
-                known.ids[party.id] = found.id
-                stored_parties[found.id] = found
-            else:
-                new_parties.append(party)
+        new_parties = await _match_parties(conn, caller, batch.parties, known)
+        by_iswc = await ingestion.works_by_iswc(conn, [w.iswc for w in batch.works if w.iswc])
+        by_title = await ingestion.works_by_title(
+            conn, organisation, [w.title for w in batch.works if not w.iswc]
+        )
         new_works = []
         for work in batch.works:
-            found_work = await store.find_work(work.iswc) if work.iswc else None
+            found_work = by_iswc.get(work.iswc) if work.iswc else by_title.get(work.title)
             if found_work:
-                known.ids[work.id] = found_work.id
-                subject = await _subject(store, found_work.id)
-                if not _controls(caller, subject.organisation_id):
-                    foreign[subject.id] = subject
+                known.ids[work.id] = found_work
             else:
                 new_works.append(msgspec.structs.replace(
-                    work, writer_ids=tuple(map(known, work.writer_ids)), organisation_id=caller.organisation_id))  # fmt: skip
-        new_recordings = []
-        tracks_touched: set[UUID] = set()
+                    work, writer_ids=tuple(map(known, work.writer_ids)), organisation_id=organisation))  # fmt: skip
+        by_isrc, by_own_id, by_name = await ingestion.recordings_matching(
+            conn, organisation, isrcs=[r.isrc for r in batch.recordings if r.isrc],
+            proprietary_ids=[r.proprietary_id for r in batch.recordings if r.proprietary_id and not r.isrc],
+            titles=[r.title for r in batch.recordings if not r.isrc and not r.proprietary_id],
+        )  # fmt: skip
+        matched: dict[UUID, tuple[Recording, Recording]] = {}  # stored id: (stored, delivered)
         for recording in batch.recordings:
-            found_recording = await store.find_recording(recording.isrc) if recording.isrc else None
+            if recording.isrc:
+                found_recording = by_isrc.get(recording.isrc)
+            elif recording.proprietary_id:
+                found_recording = by_own_id.get(recording.proprietary_id)
+            else:
+                found_recording = by_name.get((recording.title, recording.artist))
             if found_recording:
                 known.ids[recording.id] = found_recording.id
-                subject = await _subject(store, found_recording.id)
-                if not _controls(caller, subject.organisation_id):
-                    foreign[subject.id] = subject
-                elif found_recording.track_id:
-                    tracks_touched.add(found_recording.track_id)
+                matched[found_recording.id] = (found_recording, recording)
+        stored = await ingestion.subjects(
+            conn, [*matched, *(known(w.id) for w in batch.works if w.id in known.ids)]
+        )
+        foreign = {
+            i: subject for i, subject in stored.items() if not _controls(caller, subject.organisation_id)
+        }
+        changed: list[Recording] = []
+        tracks_touched: set[UUID] = set()
+        for stored_recording, delivered in matched.values():
+            if stored_recording.id in foreign:
                 continue
-            owner = caller.organisation_id
+            if stored_recording.track_id:
+                tracks_touched.add(stored_recording.track_id)
+            update = msgspec.structs.replace(
+                stored_recording, title=delivered.title, artist=delivered.artist,
+                duration_seconds=delivered.duration_seconds,
+                work_id=known(delivered.work_id) if delivered.work_id else stored_recording.work_id,
+                proprietary_id=delivered.proprietary_id or stored_recording.proprietary_id,
+            )  # fmt: skip
+            if update != stored_recording:
+                changed.append(update)
+        new_recordings = []
+        for recording in batch.recordings:
+            if recording.id in known.ids:
+                continue
+            owner = organisation
             if recording.track_id:
                 track = await catalogue.track(conn, recording.track_id)
                 if track is None:
@@ -472,67 +534,240 @@ async def _import(
                     continue
                 owner = track.owner_organisation_id
                 tracks_touched.add(track.id)
-            else:
-                warnings.append(f"recording {recording.title!r} is not linked to a catalogue track")
             work_id = known(recording.work_id) if recording.work_id else None
             new_recordings.append(msgspec.structs.replace(recording, work_id=work_id, organisation_id=owner))
-        names = {p.id: p.name for p in batch.parties}
-        control: list[ControlEdge] = []
-        claims: list[DisputedClaim] = []
-        for e in batch.control:
-            edge = msgspec.structs.replace(e, party_id=known(e.party_id), subject_id=known(e.subject_id))
-            claimed = foreign.get(edge.subject_id)
-            if claimed is None:
-                control.append(edge)
-            elif claimed.organisation_id is None:
-                errors.append(
-                    f"the {claimed.describe()} is controlled by no organisation yet: ask the platform"
-                )
-            else:
-                claims.append(DisputedClaim(
-                    id=uuid4(), claimant_organisation_id=caller.organisation_id,
-                    controller_organisation_id=claimed.organisation_id, subject_id=claimed.id,
-                    subject_title=claimed.title, share=edge, party_name=names[e.party_id], source=source,
-                ))  # fmt: skip
-        administration = []
-        for a in batch.administration:
-            edge_a = msgspec.structs.replace(
-                a, administrator_id=known(a.administrator_id), administered_id=known(a.administered_id),
-                subject_id=known(a.subject_id) if a.subject_id else None,
-            )  # fmt: skip
-            administered = stored_parties.get(edge_a.administered_id)
-            if edge_a.subject_id in foreign:
-                errors.append(f"the administration of the {foreign[edge_a.subject_id].describe()} is for the "
-                              "organisation controlling it to record")  # fmt: skip
-            elif (edge_a.subject_id is None and administered is not None
-                  and administered.organisation_id is not None and not caller.acts_for(administered.organisation_id)):  # fmt: skip
-                errors.append(f"{administered.name} is managed by another organisation: only it can say who "
-                              "administers its catalogue")  # fmt: skip
-            else:
-                administration.append(edge_a)
+        awaiting_audio = sum(1 for r in new_recordings if r.track_id is None)
+        if awaiting_audio:
+            warnings.append(
+                f"{awaiting_audio} recordings are not linked to a catalogue track: they await audio"
+            )
+        control, claims = _shares_and_claims(batch, known, foreign, caller, source, errors)
+        administration = _allowed_administration(batch, known, foreign, errors)
+        unknown = [
+            msgspec.structs.replace(u, party_id=known(u.party_id), subject_id=known(u.subject_id))
+            for u in batch.unknown_shares if known(u.subject_id) not in foreign
+        ]  # fmt: skip
         if errors:
             raise ImportFailed(errors)
+        await ingestion.remove_same_administration(conn, administration)
+        replaced = await ingestion.replace_shares(conn, control)
         await store.add_batch(
             ImportBatch(parties=tuple(new_parties), works=tuple(new_works), recordings=tuple(new_recordings),
                         control=tuple(control), administration=tuple(administration))
         )  # fmt: skip
+        await ingestion.update_recordings(conn, changed)
+        await ingestion.put_unknown_shares(conn, unknown)
+        releases = [msgspec.structs.replace(r, recording_ids=tuple(map(known, r.recording_ids)))
+                    for r in batch.releases]  # fmt: skip
+        releases_created = await ingestion.put_releases(conn, organisation, releases)
         await claim_store.insert_claims(conn, claims)
+        await _refuse_over_full(conn, {e.subject_id for e in control})
         for track_id in sorted(tracks_touched):
             rights = await store.track_rights(track_id)
             assert rights is not None
             try:
-                _refuse_overlaps(rights, Period(start=min(e.period.start for e in rights.control)))
+                if rights.control:
+                    _refuse_overlaps(rights, Period(start=min(e.period.start for e in rights.control)))
             except SplitConflict as conflict:
                 raise SplitConflict(
                     f"the import contradicts the shares already recorded: {conflict}"
                 ) from None
+        own_matched = sum(1 for i in matched if i not in foreign)
         report = ImportReport(
             parties_created=len(new_parties), parties_matched=len(batch.parties) - len(new_parties),
-            works=len(batch.works), recordings=len(batch.recordings), shares=len(control),
-            administration=len(administration), disputed_claims=len(claims), warnings=tuple(warnings),
+            works_created=len(new_works), works_matched=len(batch.works) - len(new_works),
+            recordings_created=len(new_recordings), recordings_updated=len(changed),
+            recordings_matched=own_matched - len(changed), releases_created=releases_created,
+            releases_updated=len(releases) - releases_created, shares=len(control), shares_replaced=replaced,
+            unknown_shares=len(unknown), administration=len(administration), disputed_claims=len(claims),
+            warnings=tuple(warnings),
         )  # fmt: skip
-        await append_audit(conn, "rights", caller.organisation_id, "rights_imported", report, caller.user_id)
+        await ingestion.record_import(conn, uuid4(), organisation, caller.user_id, source, report)
+        await append_audit(conn, "rights", organisation, "rights_imported", report, caller.user_id)
     return report
+
+
+async def _match_parties(
+    conn: asyncpg.Connection, caller: Principal, parties: Collection[Party], known: _Resolution
+) -> list[Party]:
+    """The file's parties not stored yet (now the caller's organisation's); the others mapped in `known`."""
+    by_identifier = await ingestion.parties_by_identifier(
+        conn, sorted({i for p in parties for i in (*p.identifiers, *_legacy_ids(p))})
+    )
+    by_name = await ingestion.parties_by_name(
+        conn, caller.organisation_id, sorted({p.name for p in parties if not p.ipi and not p.isni})
+    )
+    new_parties = []
+    for party in parties:
+        found = next((by_identifier[i] for i in (*party.identifiers, *_legacy_ids(party)) if i in by_identifier),
+                     None)  # fmt: skip
+        if found is None and not party.ipi and not party.isni:
+            found = by_name.get(party.name)
+        if found:
+            known.ids[party.id] = found.id
+        else:
+            new_parties.append(msgspec.structs.replace(party, organisation_id=caller.organisation_id))
+    return new_parties
+
+
+def _legacy_ids(party: Party) -> tuple[str, ...]:
+    return (*([f"IPI:{party.ipi}"] if party.ipi else []), *([f"ISNI:{party.isni}"] if party.isni else []))
+
+
+async def _refuse_over_full(conn: asyncpg.Connection, subject_ids: Collection[UUID]) -> None:
+    """Refuse (409) when the shares now stored on any of these sides pass 100 % anywhere on any day."""
+    if not subject_ids:
+        return
+    titles = {
+        i: subject.title for i, subject in (await ingestion.subjects(conn, sorted(subject_ids))).items()
+    }
+    if problems := over_full(await ingestion.shares_of(conn, sorted(subject_ids)), titles):
+        raise SplitConflict("; ".join(problems))
+
+
+def _shares_and_claims(
+    batch: ImportBatch, known: _Resolution, foreign: dict[UUID, Subject], caller: Principal, source: str,
+    errors: list[str],
+) -> tuple[list[ControlEdge], list[DisputedClaim]]:  # fmt: skip
+    """The file's shares on what the caller controls, and its claims on what other organisations control."""
+    names = {p.id: p.name for p in batch.parties}
+    control: list[ControlEdge] = []
+    claims: list[DisputedClaim] = []
+    for e in batch.control:
+        edge = msgspec.structs.replace(e, party_id=known(e.party_id), subject_id=known(e.subject_id))
+        claimed = foreign.get(edge.subject_id)
+        if claimed is None:
+            control.append(edge)
+        elif claimed.organisation_id is None:
+            errors.append(f"the {claimed.describe()} is controlled by no organisation yet: ask the platform")
+        else:
+            claims.append(DisputedClaim(
+                id=uuid4(), claimant_organisation_id=caller.organisation_id,
+                controller_organisation_id=claimed.organisation_id, subject_id=claimed.id,
+                subject_title=claimed.title, share=edge, party_name=names[e.party_id], source=source,
+            ))  # fmt: skip
+    return control, claims
+
+
+def _allowed_administration(
+    batch: ImportBatch, known: _Resolution, foreign: dict[UUID, Subject], errors: list[str]
+) -> list[AdministrationEdge]:
+    """The file's administration edges, none of them over another organisation's recordings or works
+    (imports only write administration of one recording or work, never of a party's whole catalogue)."""
+    administration = []
+    for a in batch.administration:
+        edge = msgspec.structs.replace(
+            a, administrator_id=known(a.administrator_id), administered_id=known(a.administered_id),
+            subject_id=known(a.subject_id) if a.subject_id else None,
+        )  # fmt: skip
+        if edge.subject_id in foreign:
+            errors.append(f"the administration of the {foreign[edge.subject_id].describe()} is for the "
+                          "organisation controlling it to record")  # fmt: skip
+        else:
+            administration.append(edge)
+    return administration
+
+
+# What an organisation holds, and what it imported
+
+
+class ImportRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    source: str
+    created_at: datetime
+    report: ImportReport
+
+
+class Page(msgspec.Struct, frozen=True, kw_only=True):
+    limit: int = 100
+    offset: int = 0
+
+
+FIRST_PAGE = Page()
+
+
+def _import_record(row: asyncpg.Record) -> ImportRecord:
+    return ImportRecord(id=row["id"], source=row["source"], created_at=row["created_at"],
+                        report=msgspec.convert(row["report"], ImportReport))  # fmt: skip
+
+
+async def import_history(
+    conn: asyncpg.Connection, caller: Principal, *, source: str | None = None, page: Page = FIRST_PAGE
+) -> list[ImportRecord]:
+    rows = await ingestion.imports_of(conn, caller.organisation_id, source, page.limit, page.offset)
+    return [_import_record(r) for r in rows]
+
+
+async def import_record(conn: asyncpg.Connection, caller: Principal, import_id: UUID) -> ImportRecord:
+    row = await ingestion.import_of(conn, caller.organisation_id, import_id)
+    if row is None:
+        raise NotFound(f"no import {import_id} by your organisation")
+    return _import_record(row)
+
+
+async def recordings(
+    conn: asyncpg.Connection, caller: Principal, *, isrc: str | None = None, title: str | None = None,
+    awaiting_audio: bool | None = None, page: Page = FIRST_PAGE,
+) -> list[Recording]:  # fmt: skip
+    """The organisation's recordings; `awaiting_audio` those not linked to a catalogue track yet."""
+    return await ingestion.recordings_of(conn, caller.organisation_id, isrc=isrc, title=title,
+                                         awaiting_audio=awaiting_audio, limit=page.limit, offset=page.offset)  # fmt: skip
+
+
+async def recording(conn: asyncpg.Connection, caller: Principal, recording_id: UUID) -> Recording:
+    found = await ingestion.recordings_of(conn, caller.organisation_id, isrc=None, title=None,
+                                          awaiting_audio=None, limit=1, offset=0, recording_id=recording_id)  # fmt: skip
+    if not found:
+        raise NotFound(f"no recording {recording_id} of your organisation")
+    return found[0]
+
+
+async def delete_recording(conn: asyncpg.Connection, caller: Principal, recording_id: UUID) -> None:
+    """Remove a recording the caller's organisation controls and that awaits audio, with its shares."""
+    async with conn.transaction():
+        await require_control(conn, caller, subject_id=recording_id)
+        found = await recording(conn, caller, recording_id)
+        if found.track_id is not None:
+            raise SplitConflict(
+                f"the recording {found.title!r} is a catalogue track's; it goes with its track"
+            )
+        await ingestion.delete_recording(conn, recording_id)
+        await append_audit(conn, "rights", recording_id, "recording_deleted", found, caller.user_id)
+
+
+async def works(
+    conn: asyncpg.Connection, caller: Principal, *, iswc: str | None = None, title: str | None = None,
+    page: Page = FIRST_PAGE,
+) -> list[Work]:  # fmt: skip
+    return await ingestion.works_of(conn, caller.organisation_id, iswc=iswc, title=title, limit=page.limit,
+                                    offset=page.offset)  # fmt: skip
+
+
+async def work(conn: asyncpg.Connection, caller: Principal, work_id: UUID) -> Work:
+    found = await ingestion.works_of(conn, caller.organisation_id, iswc=None, title=None, limit=1, offset=0,
+                                     work_id=work_id)  # fmt: skip
+    if not found:
+        raise NotFound(f"no work {work_id} of your organisation")
+    return found[0]
+
+
+async def parties(
+    conn: asyncpg.Connection, caller: Principal, *, name: str | None = None, kind: PartyKind | None = None,
+    identifier: str | None = None, page: Page = FIRST_PAGE,
+) -> list[Party]:  # fmt: skip
+    """The organisation's parties; `identifier` as SCHEME:value (IPI:00012345678, DPID:PADPIDA…)."""
+    return await ingestion.parties_filtered(conn, caller.organisation_id, name=name,
+                                            kind=kind.value if kind else None, identifier=identifier,
+                                            limit=page.limit, offset=page.offset)  # fmt: skip
+
+
+async def shares(
+    conn: asyncpg.Connection, caller: Principal, *, subject_id: UUID | None = None, party_id: UUID | None = None,
+    right: Right | None = None, page: Page = FIRST_PAGE,
+) -> list[ControlEdge]:  # fmt: skip
+    """Shares recorded on the recordings and works the organisation controls."""
+    return await ingestion.shares_held(conn, caller.organisation_id, subject_id=subject_id, party_id=party_id,
+                                       right=right, limit=page.limit, offset=page.offset)  # fmt: skip
 
 
 # Disputed claims
@@ -560,11 +795,7 @@ async def decide_claim(
         status = ClaimStatus.ACCEPTED if accept else ClaimStatus.REJECTED
         if accept:
             await require_control(conn, caller, subject_id=claim.subject_id)
-            await store.add_control(claim.share)
-            for track_id in await store.tracks_of(claim.subject_id):
-                rights = await store.track_rights(track_id)
-                assert rights is not None
-                _refuse_overlaps(rights, claim.share.period)
+            await _write_share(store, claim.share)
         await claim_store.decide(conn, claim.id, status, caller.user_id, now)
         decided = msgspec.structs.replace(claim, status=status, decided_at=now)
         await append_audit(conn, "rights", claim.subject_id, f"claim_{status.value}", decided, caller.user_id)

@@ -65,6 +65,7 @@ def upgrade() -> None:
     CREATE TABLE chain_cursors (
         chain_id    bigint PRIMARY KEY,
         applied_to  bigint NOT NULL CHECK (applied_to >= -1),
+        block_hash  text,  -- of block applied_to when it was reached: a change means a deep re-organisation
         updated_at  timestamptz NOT NULL
     );
     """)

@@ -56,6 +56,7 @@ class ChainClient:
     def __init__(self, node: ChainNode) -> None:
         self.node = node
         self.web3 = AsyncWeb3(AsyncHTTPProvider(node.rpc_url, request_kwargs={"timeout": 10}))
+        self.known_chain_id: int | None = None  # a node's chain id never changes: asked once
 
     async def close(self) -> None:
         """Close the HTTP session the provider keeps open."""
@@ -75,12 +76,25 @@ class ChainClient:
             ) from error
 
     async def chain_id(self) -> int:
-        found: int = await self._call(self.web3.eth.chain_id)
-        return found
+        if self.known_chain_id is None:
+            self.known_chain_id = int(await self._call(self.web3.eth.chain_id))
+        return self.known_chain_id
 
     async def head(self) -> int:
         found: int = await self._call(self.web3.eth.block_number)
         return found
+
+    async def block_hash(self, number: int) -> str | None:
+        """The hash of block `number` now, or None when there is no such block (yet, or any more)."""
+        if number < 0:
+            return None
+        try:
+            block = await self._call(self.web3.eth.get_block(number))
+        except (ChainReverted, ChainUnavailable) as missing:  # nodes word "no such block" differently
+            if "not found" in str(missing).lower():
+                return None
+            raise
+        return str(block["hash"].to_0x_hex())
 
     async def has_code(self, address: str) -> bool:
         code: bytes = await self._call(self.web3.eth.get_code(self.web3.to_checksum_address(address)))

@@ -12,6 +12,7 @@ import msgspec
 from contracts.chain.model import SettledLog
 
 MAX_BLOCKS_PER_STEP = 2_000  # bounds one eth_getLogs request; a long outage is caught up in steps
+REWIND_BLOCKS = 64  # how far back to read again after a re-organisation deeper than the confirmations
 
 
 class FollowStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +38,27 @@ def next_step(applied_to: int, head: int) -> FollowStep:
     return FollowStep(from_block=applied_to + 1, to_block=min(head, applied_to + MAX_BLOCKS_PER_STEP))
 
 
+def confirmed_to(applied_to: int, head: int, confirmations: int, step: FollowStep) -> int:
+    """The block the cursor reaches after this step: the highest one read with enough confirmations."""
+    if confirmations < 1:
+        raise ValueError("confirmations must be at least 1")
+    return max(applied_to, min(head - confirmations + 1, step.to_block))
+
+
+def rewind(
+    *, applied_to: int, head: int, hash_then: str | None, hash_now: str | None, floor: int
+) -> int | None:
+    """Where to read again from when the block under the cursor changed (None: it stands).
+
+    The cursor's block vanished or changed hash only in a re-organisation deeper than the
+    confirmations. Decided logs are keyed by transaction and log index, so reading blocks again
+    decides nothing twice; it only finds logs re-mined into block numbers already passed.
+    """
+    if hash_then is None or (head >= applied_to and hash_now == hash_then):
+        return None
+    return max(floor, min(head, applied_to) - REWIND_BLOCKS)
+
+
 def plan(
     *,
     applied_to: int,
@@ -53,9 +75,7 @@ def plan(
     earlier (always above the cursor) that is not among the logs now read — same transaction, log
     index and block hash — vanished in a re-organisation and is dropped.
     """
-    if confirmations < 1:
-        raise ValueError("confirmations must be at least 1")
-    safe = min(head - confirmations + 1, step.to_block)
+    reached = confirmed_to(applied_to, head, confirmations, step)
     ordered = sorted(logs, key=lambda log: (log.block_number, log.log_index))
     present = {(log.tx_hash, log.log_index, log.block_hash) for log in ordered}
     drop = [
@@ -65,8 +85,8 @@ def plan(
         if (old.tx_hash, old.log_index, old.block_hash) not in present
     ]
     return FollowPlan(
-        confirm=[log for log in ordered if log.block_number <= safe],
-        sight=[log for log in ordered if log.block_number > safe],
+        confirm=[log for log in ordered if log.block_number <= reached],
+        sight=[log for log in ordered if log.block_number > reached],
         drop=drop,
-        applied_to=max(applied_to, safe),
+        applied_to=reached,
     )

@@ -29,7 +29,7 @@ async def follow_settlements(ctx: dict[str, Any]) -> dict[str, Any]:
         )
         return {"skipped": str(unavailable)}
     if report is None:
-        return {"skipped": "no contracts deployed"}
+        return {"skipped": "no contracts deployed, or another worker stepped first"}
     await Notifier(publish=ctx["redis"].publish, jobs=ctx["redis"]).updates(report.updates)
     if report.paid or report.flagged or report.dropped:
         log.info(

@@ -68,6 +68,7 @@ class FollowReport(msgspec.Struct, frozen=True, kw_only=True):
     dropped: list[str]
     seen: list[str]
     updates: list[deals.DealUpdate]  # for the parties, to publish once the step has committed
+    rewound: bool = False  # the cursor went back after a re-organisation deeper than the confirmations
 
 
 def platform_account() -> LocalAccount:
@@ -132,8 +133,8 @@ async def _deploy(
     )  # fmt: skip
 
 
-async def _deployment_for(conn: asyncpg.Connection, currency: str) -> Deployment:
-    for deployment in await chain_store.deployments(conn, await _recorded_chain_id(conn)):
+async def _deployment_for(conn: asyncpg.Connection, client: ChainClient, currency: str) -> Deployment:
+    for deployment in await chain_store.deployments(conn, _known_chain_id(client)):
         if deployment.currency == currency:
             return deployment
     raise ChainPaymentRefused(
@@ -141,12 +142,11 @@ async def _deployment_for(conn: asyncpg.Connection, currency: str) -> Deployment
     )
 
 
-async def _recorded_chain_id(conn: asyncpg.Connection) -> int:
-    """The chain the deployments were recorded for (one chain per installation)."""
-    found: int | None = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
-    if found is None:
-        raise ChainPaymentRefused("on-chain payment is not set up on this server yet")
-    return found
+def _known_chain_id(client: ChainClient) -> int:
+    """The node's chain id as learnt at start-up, so code holding a connection never waits on the node."""
+    if client.known_chain_id is None:
+        raise ChainUnavailable("the chain node has not answered since this server started; try again shortly")
+    return client.known_chain_id
 
 
 # ---------------------------------------------------------------- payout addresses and demo wallets
@@ -239,7 +239,7 @@ async def payment_for(
     deal = await _buyers_deal(conn, caller, deal_id)
     if deal.state is not DealState.AWAITING_PAYMENT:
         raise ChainPaymentRefused(f"this deal is {deal.state.value.replace('_', ' ')}, not awaiting payment")
-    deployment = await _deployment_for(conn, deal.price.currency)
+    deployment = await _deployment_for(conn, client, deal.price.currency)
     lines = payout_lines(deal.price, deal.payees, deals.settlement_terms().platform_fee_bps)
     members = [line.organisation_id for line in lines if line.organisation_id is not None]
     addresses = await chain_store.payout_addresses(conn, members)
@@ -306,11 +306,12 @@ async def pay_with_demo_wallet(
 
 async def payout_balances(pool: asyncpg.Pool, client: ChainClient, caller: Principal) -> list[PayoutBalance]:
     """What the caller's payout address can withdraw from each Settlement contract."""
+    chain_id = await client.chain_id()
     async with pool.acquire() as conn:
         address = (await chain_store.payout_addresses(conn, [caller.organisation_id])).get(
             caller.organisation_id
         )
-        recorded = await chain_store.deployments(conn, await _recorded_chain_id(conn))
+        recorded = await chain_store.deployments(conn, chain_id)
     if address is None:
         return []
     balances = []
@@ -346,19 +347,35 @@ async def follow_settlements(
     """One step of the listener: read new Settled logs, pay or flag the confirmed, drop the vanished.
 
     Safe to run concurrently and repeatedly: the cursor row is locked and re-checked before writing,
-    and every log is keyed by its transaction hash and log index. None before any deployment.
+    and every log is keyed by its transaction hash and log index. None before any deployment, or
+    when another worker moved the cursor first.
     """
+    chain_id = await client.chain_id()
     async with pool.acquire() as conn:
-        chain_id = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
-        if chain_id is None:
-            return None
         recorded = await chain_store.deployments(conn, chain_id)
-        applied_to = await chain_store.applied_to(conn, chain_id)
+        position = await chain_store.cursor(conn, chain_id)
         seen = [s.log for s in await chain_store.open_sightings(conn, chain_id)]
-    if applied_to is None:
+    if not recorded or position is None:
         return None
+    applied_to, hash_then = position
     head = await client.head()
+    back = follow.rewind(
+        applied_to=applied_to, head=head, hash_then=hash_then,
+        hash_now=await client.block_hash(applied_to) if hash_then is not None and head >= applied_to else None,
+        floor=min(d.deployed_block for d in recorded) - 1,
+    )  # fmt: skip
+    if back is not None:
+        log.warning("re-organisation deeper than the confirmations: reading again from block %s", back + 1)
+        back_hash = await client.block_hash(back)
+        async with pool.acquire() as conn, conn.transaction():
+            if await chain_store.cursor(conn, chain_id, lock=True) != position:
+                return None  # another worker got there first
+            await chain_store.move_cursor(conn, chain_id, back, back_hash, now)
+        applied_to, hash_then = back, back_hash
+        position = (applied_to, hash_then)
     step = follow.next_step(applied_to, head)
+    reaching = follow.confirmed_to(applied_to, head, client.node.confirmations, step)
+    reached_hash = hash_then if reaching == applied_to else await client.block_hash(reaching)
     logs = await client.settled_logs([d.settlement_address for d in recorded], step.from_block, step.to_block)
     plan = follow.plan(
         applied_to=applied_to,
@@ -370,10 +387,11 @@ async def follow_settlements(
     )
     currency_of = {d.settlement_address: d.currency for d in recorded}
     report = FollowReport(
-        head=head, applied_to=plan.applied_to, paid=[], flagged=[], dropped=[], seen=[], updates=[]
-    )
+        head=head, applied_to=plan.applied_to, paid=[], flagged=[], dropped=[], seen=[], updates=[],
+        rewound=back is not None,
+    )  # fmt: skip
     async with pool.acquire() as conn, conn.transaction():
-        if await chain_store.applied_to(conn, chain_id, lock=True) != applied_to:
+        if await chain_store.cursor(conn, chain_id, lock=True) != position:
             return report  # another worker moved the cursor meanwhile; the next step starts from there
         for vanished in plan.drop:
             await chain_store.drop_sighting(conn, vanished)
@@ -393,7 +411,7 @@ async def follow_settlements(
                 report.updates.append(deals.DealUpdate(deal_id=paid.id, seq=seq, kind=kind, at=at, deal=paid))
             elif decided is SightingStatus.FLAGGED:
                 report.flagged.append(f"{confirmed.tx_hash}:{confirmed.log_index}")
-        await chain_store.move_cursor(conn, chain_id, plan.applied_to, now)
+        await chain_store.move_cursor(conn, chain_id, plan.applied_to, reached_hash, now)
     return report
 
 
@@ -458,11 +476,11 @@ async def deal_sightings(conn: asyncpg.Connection, caller: Principal, deal_id: U
 # ---------------------------------------------------------------- audit anchoring and the admin's view
 
 
-async def _anchor_contract(pool: asyncpg.Pool) -> Deployment | None:
+async def _anchor_contract(pool: asyncpg.Pool, client: ChainClient) -> Deployment | None:
     """The audit chain is anchored on one Settlement contract: the first currency's."""
+    chain_id = await client.chain_id()
     async with pool.acquire() as conn:
-        chain_id = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
-        recorded = await chain_store.deployments(conn, chain_id) if chain_id is not None else []
+        recorded = await chain_store.deployments(conn, chain_id)
     return recorded[0] if recorded else None
 
 
@@ -471,7 +489,7 @@ async def anchor_head(pool: asyncpg.Pool, client: ChainClient, head_hash: bytes,
 
     Signed with the platform account; the contract refuses an anchor that does not move forward.
     """
-    deployment = await _anchor_contract(pool)
+    deployment = await _anchor_contract(pool, client)
     if deployment is None:
         raise ChainUnavailable("no Settlement contract is deployed to anchor on")
     contract = client.contract("Settlement", deployment.settlement_address)
@@ -482,7 +500,7 @@ async def anchor_head(pool: asyncpg.Pool, client: ChainClient, head_hash: bytes,
 
 async def anchored_heads(pool: asyncpg.Pool, client: ChainClient) -> list[AnchoredHead]:
     """Every audit head anchored on-chain, oldest first, with the time of the block that holds it."""
-    deployment = await _anchor_contract(pool)
+    deployment = await _anchor_contract(pool, client)
     if deployment is None:
         return []
     return await client.anchored_heads(deployment.settlement_address, deployment.deployed_block)
@@ -490,7 +508,7 @@ async def anchored_heads(pool: asyncpg.Pool, client: ChainClient) -> list[Anchor
 
 async def newest_anchored_head(pool: asyncpg.Pool, client: ChainClient) -> AnchoredHead | None:
     """The last head anchored: read from the contract's storage, timed by its one Anchored event."""
-    deployment = await _anchor_contract(pool)
+    deployment = await _anchor_contract(pool, client)
     if deployment is None:
         return None
     contract = client.contract("Settlement", deployment.settlement_address)
@@ -502,11 +520,11 @@ async def newest_anchored_head(pool: asyncpg.Pool, client: ChainClient) -> Ancho
 
 
 async def overview(pool: asyncpg.Pool, client: ChainClient) -> ChainOverview:
+    chain_id = await client.chain_id()
     async with pool.acquire() as conn:
-        chain_id = await conn.fetchval("SELECT chain_id FROM chain_deployments LIMIT 1")
-        recorded = await chain_store.deployments(conn, chain_id) if chain_id is not None else []
-        applied_to = await chain_store.applied_to(conn, chain_id) if chain_id is not None else None
-        flagged = await chain_store.flagged(conn, chain_id) if chain_id is not None else []
+        recorded = await chain_store.deployments(conn, chain_id)
+        applied_to = await chain_store.applied_to(conn, chain_id)
+        flagged = await chain_store.flagged(conn, chain_id)
     head = anchored_seq = anchored_head = None
     if recorded:
         head = await client.head()
@@ -515,6 +533,6 @@ async def overview(pool: asyncpg.Pool, client: ChainClient) -> ChainOverview:
         if anchored_seq:
             anchored_head = bytes(await client.read(contract.functions.anchored_head())).hex()
     return ChainOverview(
-        chain_id=chain_id or 0, embedded=client.node.embedded, head_block=head, applied_to_block=applied_to,
+        chain_id=chain_id, embedded=client.node.embedded, head_block=head, applied_to_block=applied_to,
         deployments=recorded, anchored_seq=anchored_seq, anchored_head=anchored_head, flagged=flagged,
     )  # fmt: skip

@@ -86,11 +86,22 @@ async def set_demo_wallet(conn: asyncpg.Connection, organisation_id: UUID, accou
     )  # fmt: skip
 
 
-async def applied_to(conn: asyncpg.Connection, chain_id: int, *, lock: bool = False) -> int | None:
+async def applied_to(conn: asyncpg.Connection, chain_id: int) -> int | None:
     found: int | None = await conn.fetchval(
-        f"SELECT applied_to FROM chain_cursors WHERE chain_id = $1{' FOR UPDATE' if lock else ''}", chain_id
+        "SELECT applied_to FROM chain_cursors WHERE chain_id = $1", chain_id
     )
     return found
+
+
+async def cursor(
+    conn: asyncpg.Connection, chain_id: int, *, lock: bool = False
+) -> tuple[int, str | None] | None:
+    """The last block whose logs are all decided, and its hash then."""
+    row = await conn.fetchrow(
+        f"SELECT applied_to, block_hash FROM chain_cursors WHERE chain_id = $1{' FOR UPDATE' if lock else ''}",
+        chain_id,
+    )
+    return None if row is None else (row["applied_to"], row["block_hash"])
 
 
 async def start_cursor(
@@ -99,18 +110,18 @@ async def start_cursor(
     """Follow from `applied_to + 1`: a new cursor, or (`restart`) an existing one moved there."""
     await conn.execute(
         f"""INSERT INTO chain_cursors (chain_id, applied_to, updated_at) VALUES ($1, $2, $3)
-            ON CONFLICT (chain_id) DO {'UPDATE SET applied_to = EXCLUDED.applied_to, updated_at = EXCLUDED.updated_at' if restart else 'NOTHING'}""",
+            ON CONFLICT (chain_id) DO {'UPDATE SET applied_to = EXCLUDED.applied_to, block_hash = NULL, updated_at = EXCLUDED.updated_at' if restart else 'NOTHING'}""",
         chain_id, applied_to, now,
     )  # fmt: skip
 
 
-async def move_cursor(conn: asyncpg.Connection, chain_id: int, applied_to: int, now: datetime) -> None:
+async def move_cursor(
+    conn: asyncpg.Connection, chain_id: int, applied_to: int, block_hash: str | None, now: datetime
+) -> None:
     await conn.execute(
-        "UPDATE chain_cursors SET applied_to = $2, updated_at = $3 WHERE chain_id = $1",
-        chain_id,
-        applied_to,
-        now,
-    )
+        "UPDATE chain_cursors SET applied_to = $2, block_hash = $3, updated_at = $4 WHERE chain_id = $1",
+        chain_id, applied_to, block_hash, now,
+    )  # fmt: skip
 
 
 async def open_sightings(conn: asyncpg.Connection, chain_id: int) -> list[Sighting]:

@@ -6,7 +6,7 @@ from datetime import date
 
 import msgspec
 
-from rights.model import AdministrationEdge, ControlEdge, Party, Recording, Work
+from rights.model import AdministrationEdge, ControlEdge, Party, Recording, Release, UnknownShare, Work
 
 # Split sheets and DDEX messages rarely date a share; an undated share counts as held since then.
 UNDATED_START = date(1900, 1, 1)
@@ -30,4 +30,6 @@ class ImportBatch(msgspec.Struct, frozen=True, kw_only=True):
     recordings: tuple[Recording, ...] = ()
     control: tuple[ControlEdge, ...] = ()
     administration: tuple[AdministrationEdge, ...] = ()
+    unknown_shares: tuple[UnknownShare, ...] = ()
+    releases: tuple[Release, ...] = ()
     warnings: tuple[str, ...] = ()

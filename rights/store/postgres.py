@@ -42,7 +42,7 @@ def _period(row: asyncpg.Record) -> Period:
 
 def _party(row: asyncpg.Record) -> Party:
     return Party(id=row["id"], name=row["name"], kind=PartyKind(row["kind"]), ipi=row["ipi"], isni=row["isni"],
-                 organisation_id=row["organisation_id"])  # fmt: skip
+                 organisation_id=row["organisation_id"], identifiers=tuple(row["identifiers"]))  # fmt: skip
 
 
 def _work(row: asyncpg.Record) -> Work:
@@ -52,7 +52,8 @@ def _work(row: asyncpg.Record) -> Work:
 
 def _recording(row: asyncpg.Record) -> Recording:
     return Recording(id=row["id"], title=row["title"], isrc=row["isrc"], work_id=row["work_id"],
-                     track_id=row["track_id"], organisation_id=row["organisation_id"])  # fmt: skip
+                     track_id=row["track_id"], organisation_id=row["organisation_id"], artist=row["artist"],
+                     duration_seconds=row["duration_seconds"], proprietary_id=row["proprietary_id"])  # fmt: skip
 
 
 def _control(row: asyncpg.Record) -> ControlEdge:
@@ -86,12 +87,15 @@ def _scope_values(scope: TerritoryScope) -> tuple[list[str], list[str], list[str
 
 
 _PARTY_SQL = """
-    INSERT INTO rights_parties (id, name, kind, ipi, isni, organisation_id) VALUES ($1, $2, $3, $4, $5, $6)
+    INSERT INTO rights_parties (id, name, kind, ipi, isni, organisation_id, identifiers)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 _WORK_SQL = "INSERT INTO rights_works (id, title, iswc, organisation_id) VALUES ($1, $2, $3, $4)"
 _WRITER_SQL = "INSERT INTO rights_work_writers (work_id, party_id, position) VALUES ($1, $2, $3)"
 _RECORDING_SQL = """
-    INSERT INTO rights_recordings (id, title, isrc, work_id, track_id, organisation_id) VALUES ($1, $2, $3, $4, $5, $6)
+    INSERT INTO rights_recordings (id, title, isrc, work_id, track_id, organisation_id, artist, duration_seconds,
+                                   proprietary_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 _CONTROL_SQL = """
     INSERT INTO rights_control (id, party_id, "right", recording_id, work_id, share_bp, include, exclude,
@@ -107,7 +111,7 @@ _ADMINISTRATION_SQL = """
 
 
 def _party_args(p: Party) -> tuple[Any, ...]:
-    return (p.id, p.name, p.kind.value, p.ipi, p.isni, p.organisation_id)
+    return (p.id, p.name, p.kind.value, p.ipi, p.isni, p.organisation_id, list(p.identifiers))
 
 
 def _work_args(w: Work) -> tuple[Any, ...]:
@@ -115,7 +119,17 @@ def _work_args(w: Work) -> tuple[Any, ...]:
 
 
 def _recording_args(r: Recording) -> tuple[Any, ...]:
-    return (r.id, r.title, r.isrc, r.work_id, r.track_id, r.organisation_id)
+    return (
+        r.id,
+        r.title,
+        r.isrc,
+        r.work_id,
+        r.track_id,
+        r.organisation_id,
+        r.artist,
+        r.duration_seconds,
+        r.proprietary_id,
+    )
 
 
 def _control_args(e: ControlEdge) -> tuple[Any, ...]:

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.auction import live
 from tests.auction.live import open_round, sealed
@@ -43,7 +43,7 @@ async def test_two_buyers_and_the_rights_holder_all_see_the_winner_and_the_secon
                 await page.fill("#bid-form input[name=amount]", amount)
                 await page.click("#bid-form button")
                 await page.wait_for_selector("#message.good")
-            await rooms[seller].wait_for_function("document.getElementById('bid-count').textContent === '2'")
+            await expect(rooms[seller].locator("#bid-count")).to_have_text("2", timeout=30_000)
             for page in rooms.values():
                 await page.wait_for_selector("#result[data-price]", timeout=40_000)
                 assert await page.get_attribute("#result", "data-winner") == str(
@@ -68,5 +68,6 @@ async def _room(browser: Browser, base: str, who: SignedIn, round_id: str) -> Pa
     await context.add_cookies([{"name": "mp_session", "value": session, "url": base}])
     page = await context.new_page()
     await page.goto(f"{base}/rounds/{round_id}")
-    await page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    # A locator wait, not wait_for_function: the page's CSP forbids the eval that one needs.
+    await expect(page.locator("#connection")).to_have_text("live", timeout=30_000)
     return page

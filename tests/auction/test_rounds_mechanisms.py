@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
+from redis.asyncio import Redis
 
 from auction.commit_reveal import commitment_digest
 from auction.live import Closed
@@ -25,7 +26,7 @@ timers = live.timers  # the session's arq worker, shared by the live-round tests
 
 
 async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_deal_with_payees(
-    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any, redis_url: str
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
     opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=10_000), duration=3)
@@ -54,6 +55,9 @@ async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_
         (seller.principal.organisation_id, 5_000)
     }
     assert sum(p.share_bps for p in deal.payees) == 10_000
+    # The close announced the deal and set its payment deadline's timer.
+    async with Redis.from_url(redis_url) as redis:
+        assert await redis.exists(f"arq:job:deal-deadline:{deal.id}:awaiting_payment")
 
 
 async def test_first_price_winner_pays_own_bid(
@@ -248,7 +252,7 @@ async def test_opening_rounds_is_checked_for_role_ownership_and_terms(
     body = {"track_id": track_id, "usage": live.USAGE, "params": sealed(), "duration_seconds": 60}
     assert (await buyer.client.post("/api/rounds", json=body)).status_code == 403
     not_theirs = await stranger.client.post("/api/rounds", json=body)
-    assert not_theirs.status_code == 403 and "rights holder" in not_theirs.json()["detail"]
+    assert not_theirs.status_code == 403 and "belongs to another organisation" in not_theirs.json()["detail"]
     bad_reserve = await seller.client.post("/api/rounds", json={**body, "params": sealed(reserve=0)})
     assert bad_reserve.status_code == 400 and "reserve must be positive" in bad_reserve.text
     no_track = await seller.client.post("/api/rounds", json={**body, "track_id": str(UUID(int=9))})

@@ -3,6 +3,7 @@ never beside a live sale of an overlapping exclusive usage, nor over an exclusiv
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
@@ -123,3 +124,12 @@ async def test_a_round_by_a_mechanism_some_rights_holder_does_not_offer_is_refus
     refused = await _open(seller, track, live.USAGE)
     assert refused.status_code == 409
     assert refused.json()["detail"] == "the rights holders license online ads by negotiation, not by vickrey"
+
+
+async def test_rounds_opened_at_once_for_one_exclusive_usage_open_exactly_once(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> None:
+    seller = await sign_in("rights_holder")
+    track = await new_track(pg_pool, seller)
+    answers = await asyncio.gather(*(_open(seller, track, EXCLUSIVE_WORLD) for _ in range(5)))
+    assert sorted(answer.status_code for answer in answers) == [201, 409, 409, 409, 409]

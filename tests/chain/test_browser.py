@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page, async_playwright, expect
 
 from contracts.chain import service
 from contracts.chain import store as chain_store
@@ -87,9 +88,8 @@ async def test_the_demo_wallet_pays_the_deal_and_the_page_says_it_is_paid(
         await page.goto(f"{live_server}/deals/{deal.id}/pay-on-chain")
         assert "Demo only." in await page.inner_text(".demo")
         await page.click("#pay-demo-wallet")
-        await page.wait_for_function(
-            "document.getElementById('chain-status').textContent.startsWith('Paid.')", timeout=30_000
-        )
+        # Locator waits, not wait_for_function: the page's CSP forbids the eval that one needs.
+        await expect(page.locator("#chain-status")).to_have_text(re.compile(r"^Paid\."), timeout=30_000)
         await page.wait_for_selector("text=this deal is licensed, not awaiting payment", timeout=30_000)
         assert "paid" in await page.inner_text("main")
 
@@ -112,9 +112,7 @@ async def test_a_demo_wallet_without_enough_stablecoin_is_told_so_in_a_sentence(
     async with browser_page(live_server, buyer.email) as page:
         await page.goto(f"{live_server}/deals/{deal.id}/pay-on-chain")
         await page.click("#pay-demo-wallet")
-        await page.wait_for_function(
-            "document.getElementById('chain-error').textContent.length > 0", timeout=30_000
-        )
+        await expect(page.locator("#chain-error")).not_to_be_empty(timeout=30_000)
         assert (
             await page.inner_text("#chain-error")
             == "The demo wallet could not pay: insufficient stablecoin balance."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.chain.follow import MAX_BLOCKS_PER_STEP, FollowStep, next_step, plan
+from contracts.chain.follow import MAX_BLOCKS_PER_STEP, REWIND_BLOCKS, FollowStep, next_step, plan, rewind
 from contracts.chain.model import SettledLog
 
 
@@ -86,3 +86,16 @@ def test_every_log_read_is_confirmed_or_sighted_never_both_and_the_cursor_never_
     assert all(log.block_number > decided.applied_to for log in decided.sight)
     assert all(head - log.block_number + 1 >= confirmations for log in decided.confirm)
     assert decided.applied_to >= applied_to
+
+
+def test_the_cursor_stands_while_its_block_is_unchanged() -> None:
+    assert rewind(applied_to=50, head=60, hash_then="0xa", hash_now="0xa", floor=9) is None
+    assert rewind(applied_to=50, head=60, hash_then=None, hash_now=None, floor=9) is None
+
+
+def test_a_changed_or_vanished_cursor_block_reads_again_from_further_back_but_not_before_the_deployment() -> (
+    None
+):
+    assert rewind(applied_to=500, head=600, hash_then="0xa", hash_now="0xb", floor=9) == 500 - REWIND_BLOCKS
+    assert rewind(applied_to=500, head=480, hash_then="0xa", hash_now=None, floor=9) == 480 - REWIND_BLOCKS
+    assert rewind(applied_to=30, head=20, hash_then="0xa", hash_now=None, floor=9) == 9

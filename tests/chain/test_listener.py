@@ -143,3 +143,21 @@ async def test_an_unreachable_node_changes_nothing(
     await offline.close()
     async with pg_pool.acquire() as conn:
         assert await chain_store.applied_to(conn, deployments["EUR"].chain_id) == before
+
+
+async def test_a_re_organisation_deeper_than_the_confirmations_is_read_again_and_a_re_mined_payment_is_found(
+    pg_pool: asyncpg.Pool, chain: ChainClient, deployments: dict[str, Deployment], make_deal: MakeDeal
+) -> None:
+    deal = await make_deal()
+    await service.follow_settlements(pg_pool, chain, now=now())
+    snapshot = await chain.rpc("evm_snapshot")
+    await chain.rpc("anvil_mine", "0x8")
+    passed = await service.follow_settlements(pg_pool, chain, now=now())  # the cursor passes the 8 blocks
+    assert await chain.rpc("evm_revert", snapshot) is True
+    key = await pay_on_chain(chain, deployments["EUR"], deal)  # lands in block numbers the cursor passed
+    assert passed is not None and await chain.head() <= passed.applied_to
+
+    rewound = await service.follow_settlements(pg_pool, chain, now=now())
+    assert rewound is not None and rewound.rewound and deal.id in rewound.paid
+    assert await status_of(pg_pool, key) == (SightingStatus.PAID, None)
+    assert await deal_state(pg_pool, deal) is DealState.LICENSED

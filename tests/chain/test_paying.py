@@ -127,7 +127,7 @@ async def test_the_listener_pays_a_deal_once_across_a_restart_from_an_older_bloc
         sighting = await chain_store.sighting(conn, tx_hash, int(log_index))
         assert sighting is not None and sighting.status is SightingStatus.PAID
         await chain_store.move_cursor(
-            conn, deployments["EUR"].chain_id, sighting.log.block_number - 1, datetime.now(UTC)
+            conn, deployments["EUR"].chain_id, sighting.log.block_number - 1, None, datetime.now(UTC)
         )
     restarted = ChainClient(chain.node)
     try:

@@ -19,7 +19,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from marketplace.anchors import AnchorSink, SignedFileSink
-from marketplace.audit import GENESIS, ChainBreak, GlobalHead, checkpoint_and_anchor, verify_audit
+from marketplace.audit import (
+    GENESIS,
+    ChainBreak,
+    GlobalHead,
+    checkpoint_and_anchor,
+    read_anchors,
+    take_checkpoint,
+    verify_audit,
+)
 from marketplace.keys import load_or_create_platform_key
 from marketplace.migrations import upgrade_async
 from tests.auction.live import wait_for
@@ -34,7 +42,7 @@ def _stream() -> str:
 async def _breaks_in(
     conn: asyncpg.Connection, chain: str, sinks: list[AnchorSink] | None = None
 ) -> list[ChainBreak]:
-    report = await verify_audit(conn, sinks or [])
+    report = await verify_audit(conn, await read_anchors(sinks or []))
     return [found for found in report.breaks if found.chain == chain]
 
 
@@ -219,9 +227,8 @@ def test_the_platform_key_is_made_once_and_readable_by_its_owner_only(tmp_path: 
 async def _anchored_bid(pg_pool: asyncpg.Pool, sinks: list[AnchorSink]) -> tuple[str, GlobalHead]:
     """A committed bid event in a new round, checkpointed and anchored: only committed heads are anchored."""
     stream = _stream()
-    async with pg_pool.acquire() as conn:
-        await conn.fetchval(APPEND, "round", stream, "bid", {"amount": 500}, None)
-        head = await checkpoint_and_anchor(conn, sinks)
+    await pg_pool.fetchval(APPEND, "round", stream, "bid", {"amount": 500}, None)
+    head = await checkpoint_and_anchor(pg_pool, sinks)
     assert head is not None
     return stream, head
 
@@ -230,7 +237,7 @@ async def test_anchoring_inside_a_transaction_is_refused(
     db: asyncpg.Connection, file_sink: SignedFileSink
 ) -> None:
     with pytest.raises(RuntimeError, match="outside a transaction"):
-        await checkpoint_and_anchor(db, [file_sink])
+        await take_checkpoint(db)
 
 
 async def test_a_checkpoint_chain_rewritten_from_an_anchored_checkpoint_on_is_caught_by_the_anchor(
@@ -252,7 +259,7 @@ async def test_a_checkpoint_chain_rewritten_from_an_anchored_checkpoint_on_is_ca
         "UPDATE audit_checkpoints SET hash = sha256(prev_hash || audit_checkpoint_canonical(seq, taken_at)) WHERE seq = $1",
         head.seq,
     )
-    report = await verify_audit(db, [file_sink])
+    report = await verify_audit(db, await read_anchors([file_sink]))
     assert not [found for found in report.breaks if found.chain in (f"round {stream}", "checkpoints")]
     anchored = [found for found in report.breaks if found.chain == "signed anchors file: checkpoint"]
     assert [(found.seq, "the checkpoint chain was rewritten" in found.problem) for found in anchored] == [
@@ -321,7 +328,7 @@ async def test_cli_audit_verify_catches_the_newest_events_deleted_after_they_wer
             await conn.execute("UPDATE audit_streams SET checkpointed_seq = 0")
         code, out, err = await _audit(scratch_database, tmp_path, "verify")
         assert code == 1
-        assert "signed anchors file: checkpoint entry 1: anchored at" in err
+        assert "signed anchors file: checkpoint entry 1: anchored (taken" in err
         assert "the checkpoint is gone" in err
     finally:
         await conn.close()

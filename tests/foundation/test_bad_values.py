@@ -86,3 +86,12 @@ async def test_a_reserve_of_ten_to_the_thirty_is_refused(sign_in: SignIn, pg_poo
         },
     )
     _refused(response, "reserve.amount")
+
+
+async def test_paging_numbers_past_a_postgresql_integer_are_refused(sign_in: SignIn) -> None:
+    """Found by the fuzzing: `offset=1.7e29` on the deals list was a 500."""
+    buyer = await sign_in("buyer")
+    _refused(await buyer.client.get("/api/deals", params={"offset": str(10**30)}), "offset")
+    _refused(
+        await buyer.client.get(f"/api/rounds/{uuid.uuid4()}/events", params={"after": str(10**30)}), "after"
+    )

@@ -92,7 +92,8 @@ async def test_ten_uploads_trickling_one_byte_a_second_stop_neither_health_nor_a
             headers={"Authorization": f"Bearer {rival.token}"},
         )
         elapsed = time.monotonic() - started
-    assert health.status_code == 200, health.text
+    # /health also reports the worker (none runs here): what matters is that it got a connection.
+    assert health.json()["postgres"] == "up", health.text
     assert bid.status_code == 201, bid.text
     assert elapsed < 3, f"health and a bid took {elapsed:.1f} s while uploads trickled in"
 

@@ -46,7 +46,7 @@ def test_split_sheet_errors_name_the_line() -> None:
     assert failed.value.errors == [
         "line 6: right must be master or publishing, got 'sync'",
         "line 7: share '120' must be a percentage above 0 and at most 100",
-        "line 8: unknown territory 'XX': use an ISO 3166-1 alpha-2 code, WORLD or one of "
+        "line 8: unknown territory 'XX': use an ISO 3166-1 alpha-2 code, a TIS number, WORLD or one of "
         "APAC, DACH, EU, EUROPE, LATAM, NORDICS, NORTH_AMERICA",
         "line 9: start '31/01/2026' is not a date like 2026-01-31",
     ]
@@ -90,7 +90,7 @@ ERN = b"""<?xml version="1.0" encoding="UTF-8"?>
     <SoundRecording>
       <ResourceReference>A1</ResourceReference>
       <SoundRecordingEdition><ResourceId><ISRC>GBAYE2600001</ISRC></ResourceId></SoundRecordingEdition>
-      <WorkId><ISWC>T-123.456.789-0</ISWC></WorkId>
+      <WorkId><ISWC>T-123.456.789-4</ISWC></WorkId>
       <DisplayTitleText>Harbour Lights</DisplayTitleText>
       <ResourceRightsController>
         <RightsControllerPartyReference>PLabel</RightsControllerPartyReference>
@@ -127,7 +127,7 @@ def test_ern_yields_parties_recording_work_and_master_shares() -> None:
     (work,) = batch.works
     writer = next(p for p in batch.parties if p.name == "Ada Writer")
     assert recording.isrc == "GBAYE2600001" and recording.work_id == work.id
-    assert work.iswc == "T-123.456.789-0" and work.writer_ids == (writer.id,)
+    assert work.iswc == "T1234567894" and work.writer_ids == (writer.id,)
     assert writer.ipi == "00012345678"
     label, dist = batch.control
     assert (label.share_bp, dist.share_bp) == (8_000, 2_000)
@@ -146,7 +146,7 @@ def test_ern_yields_parties_recording_work_and_master_shares() -> None:
         (b"<RightSharePercentage>20</RightSharePercentage>",
          "ResourceList/SoundRecording[1]/ResourceRightsController[2]/RightSharePercentage: 'lots' is not"),
         (b"<StartDate>2026-03-01</StartDate>",
-         "DealList/ReleaseDeal[1]/ValidityPeriod/StartDate: 'soon' is not a date"),
+         "DealList/ReleaseDeal[1]/Deal[1]/DealTerms/ValidityPeriod/StartDate: 'soon' is not a date"),
         (b"<DealReleaseReference>R0</DealReleaseReference>",
          "DealList/ReleaseDeal[1]/DealReleaseReference: no Release 'R9'"),
     ],
@@ -179,3 +179,76 @@ def test_ern_that_is_not_xml_or_not_a_release_is_refused() -> None:
         parse_ern(b"<NewReleaseMessage>")
     with pytest.raises(ImportFailed, match="expected an ERN NewReleaseMessage"):
         parse_ern(b"<PurgeReleaseMessage/>")
+
+
+def _controllers(*controllers: bytes) -> bytes:
+    start = ERN.index(b"<ResourceRightsController>")
+    end = ERN.rindex(b"</ResourceRightsController>") + len(b"</ResourceRightsController>")
+    return ERN[:start] + b"".join(controllers) + ERN[end:]
+
+
+def test_ern_411_role_element_is_read_so_an_administrator_owns_nothing() -> None:
+    batch = parse_ern(_controllers(
+        b"<ResourceRightsController><RightsControllerPartyReference>PLabel</RightsControllerPartyReference>"
+        b"<RightsControllerRole>RightsController</RightsControllerRole></ResourceRightsController>",
+        b"<ResourceRightsController><RightsControllerPartyReference>PDist</RightsControllerPartyReference>"
+        b"<RightsControllerRole>RoyaltyAdministrator</RightsControllerRole></ResourceRightsController>",
+    ))  # fmt: skip
+    label = next(p for p in batch.parties if p.name == "Northern Lights Records")
+    dist = next(p for p in batch.parties if p.name == "Far Shore Music")
+    (owner,) = batch.control
+    assert (owner.party_id, owner.share_bp) == (label.id, 10_000)
+    (administration,) = batch.administration
+    assert (administration.administrator_id, administration.administered_id) == (dist.id, label.id)
+
+
+def test_ern_unknown_share_is_recorded_as_unknown_not_as_ownership() -> None:
+    batch = parse_ern(_controllers(
+        b"<ResourceRightsController><RightsControllerPartyReference>PLabel</RightsControllerPartyReference>"
+        b"<RightsControlType>RightsController</RightsControlType><RightShareUnknown>true</RightShareUnknown>"
+        b"</ResourceRightsController>",
+    ))  # fmt: skip
+    assert batch.control == ()
+    (unknown,) = batch.unknown_shares
+    assert unknown.subject_id == batch.recordings[0].id
+    assert any("share of the master is unknown" in w for w in batch.warnings)
+
+
+def test_ern_every_deal_and_numeric_tis_territory_is_read() -> None:
+    deals = (
+        b"<Deal><DealTerms><TerritoryCode>276</TerritoryCode><TerritoryCode>040</TerritoryCode>"
+        b"<ValidityPeriod><StartDate>2026-03-01</StartDate></ValidityPeriod></DealTerms></Deal>"
+        b"<Deal><DealTerms><TerritoryCode>US</TerritoryCode>"
+        b"<ValidityPeriod><StartDate>2025-01-01</StartDate></ValidityPeriod></DealTerms></Deal>"
+    )
+    start, end = ERN.index(b"<Deal>"), ERN.index(b"</Deal>") + len(b"</Deal>")
+    batch = parse_ern(ERN[:start] + deals + ERN[end:])
+    (release,) = batch.releases
+    assert release.territories is not None and release.territories.countries() == {"DE", "AT", "US"}
+    assert release.period is not None and release.period.start == date(2025, 1, 1)
+    numeric = parse_ern(ERN.replace(b"<TerritoryCode>Worldwide", b"<TerritoryCode>2136"))
+    assert numeric.releases[0].territories == parse_ern(ERN).releases[0].territories
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "error"),
+    [
+        (b"<ISRC>GBAYE2600001</ISRC>", b"<ISRC>GB-AYE</ISRC>",
+         "ResourceList/SoundRecording[1]/ResourceId/ISRC: 'GB-AYE' is not an ISRC"),
+        (b"<ISWC>T-123.456.789-4</ISWC>", b"<ISWC>T-123.456.789-0</ISWC>",
+         "ResourceList/SoundRecording[1]/WorkId/ISWC: 'T-123.456.789-0' is not a valid ISWC: its check digit"),
+        (b"<IpiNameNumber>00012345678</IpiNameNumber>", b"<IpiNameNumber>I-12</IpiNameNumber>",
+         "PartyList/Party[3]/PartyId[1]/IpiNameNumber: 'I-12' is not an IPI name number"),
+    ],
+)  # fmt: skip
+def test_ern_invalid_identifier_is_refused_naming_its_element(
+    before: bytes, after: bytes, error: str
+) -> None:
+    with pytest.raises(ImportFailed) as failed:
+        parse_ern(ERN.replace(before, after))
+    assert any(e.startswith(error) for e in failed.value.errors), failed.value.errors
+
+
+def test_ern_isrc_is_normalised() -> None:
+    batch = parse_ern(ERN.replace(b"<ISRC>GBAYE2600001</ISRC>", b"<ISRC>gb-aye-26-00001</ISRC>"))
+    assert batch.recordings[0].isrc == "GBAYE2600001"

@@ -13,7 +13,7 @@ from tests.rights.test_imports import ERN
 
 
 def _isrc() -> str:
-    return "GB" + secrets.token_hex(5).upper()[:10]
+    return "GBAYE" + str(secrets.randbelow(10**7)).zfill(7)
 
 
 async def _upload_sheet(holder: SignedIn, sheet: str) -> Any:
@@ -140,3 +140,21 @@ async def test_ddex_file_carrying_another_labels_isrc_takes_over_nothing(sign_in
     assert await _master_holders(label, track, "US") == {label_name: 10_000}
     sources = {c["source"] for c in (await label.client.get("/api/rights/claims")).json()}
     assert sources == {"ddex"}
+
+
+async def test_a_file_cannot_say_who_administers_another_labels_recording(sign_in: SignIn) -> None:
+    label, rival = await sign_in("rights_holder"), await sign_in("rights_holder")
+    track, isrc, label_name = await _label_track_with_isrc(label)
+    response = await rival.client.post(
+        "/api/rights/imports/split-sheet",
+        content=("right,party,share,isrc,recording_title,territories,administrator\n"
+                 f"master,Rival Owner,100,{isrc},Harbour Lights,US,Rival Admin\n").encode(),
+        headers={"content-type": "text/csv"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert (
+        "the administration of the recording 'Harbour Lights' is for the organisation controlling it"
+        in (response.json()["detail"])
+    )
+    assert (await label.client.get("/api/rights/claims")).json() == []
+    assert await _master_holders(label, track, "US") == {label_name: 10_000}
