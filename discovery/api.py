@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ import asyncpg
 import msgspec
 from arq import ArqRedis
 from litestar import Controller, delete, get, post, put
-from litestar.datastructures import UploadFile
+from litestar.datastructures import State, UploadFile
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
@@ -23,6 +24,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 from litestar.types import ControllerRouterHandler
 
 from discovery import service
+from discovery.analysis import Audio
+from discovery.audio import AudioLimits
 from discovery.model import (
     IdentifiedTrack,
     Key,
@@ -38,8 +41,10 @@ from rights.identity import Principal
 from rights.terms import Media, Usage
 
 RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
-# Audio is read whole, under the upload limit, before the handler runs (see marketplace.bodies).
-AUDIO = {"body": "upload"}
+# Audio is spooled to disk, under its limit, before the handler runs (see marketplace.bodies).
+TRACK_AUDIO = {"body": "upload"}
+SNIPPET_AUDIO = {"body": "snippet"}
+Connect = service.Connect
 
 
 @dataclass
@@ -62,11 +67,21 @@ class NewTag(msgspec.Struct, frozen=True):
 Multipart = Body(media_type=RequestEncodingType.MULTI_PART)
 
 
-async def _read(upload: UploadFile) -> bytes:
-    # Read one byte past the limit: enough to know a file is too large without holding all of it.
-    data = await upload.read(service.MAX_UPLOAD_BYTES + 1)
-    await upload.close()
-    return data
+def track_limits(state: State) -> AudioLimits:
+    """A track upload as configured: UPLOAD_LIMIT_BYTES and TRACK_MAX_SECONDS."""
+    return AudioLimits("track", state.settings.track_max_seconds, state.settings.upload_limit_bytes)
+
+
+def snippet_limits(state: State) -> AudioLimits:
+    """A clip to identify or search by: SNIPPET_LIMIT_BYTES and SNIPPET_MAX_SECONDS."""
+    return AudioLimits("snippet", state.settings.snippet_max_seconds, state.settings.snippet_limit_bytes)
+
+
+async def _snippet(upload: UploadFile, state: State) -> Audio:
+    try:
+        return await asyncio.to_thread(service.snippet_samples, upload.file, snippet_limits(state))
+    finally:
+        await upload.close()
 
 
 def search_request(
@@ -109,24 +124,36 @@ class DiscoveryController(Controller):
     # Both searches read the same query string.
     dependencies = {"search": Provide(search_request, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/tracks", status_code=HTTP_202_ACCEPTED, opt={**RIGHTS_HOLDERS, **AUDIO})
+    @post("/tracks", status_code=HTTP_202_ACCEPTED, opt={**RIGHTS_HOLDERS, **TRACK_AUDIO})
     async def upload(
-        self, conn: asyncpg.Connection, jobs: ArqRedis, caller: Principal, data_dir: Path,
+        self, connect: Connect, jobs: ArqRedis, caller: Principal, data_dir: Path, state: State,
         data: Annotated[TrackUpload, Multipart],
     ) -> TrackAnalysis:  # fmt: skip
-        """A new track from WAV, FLAC, OGG or MP3 audio, queued for analysis; follow it at /analysis."""
-        return await service.upload_track(
-            conn, jobs, caller, data_dir, await _read(data.file),
-            title=data.title, artist=data.artist, description=data.description,
-        )  # fmt: skip
+        """A new track from WAV, FLAC, OGG or MP3 audio, queued for analysis; follow it at /analysis.
 
-    @put("/tracks/{track_id:uuid}/audio", status_code=HTTP_202_ACCEPTED, opt={**RIGHTS_HOLDERS, **AUDIO})
+        At most UPLOAD_LIMIT_BYTES and TRACK_MAX_SECONDS (by default 800 MiB and 20 minutes)."""
+        try:
+            return await service.upload_track(
+                connect, jobs, caller, data_dir, data.file.file, title=data.title, artist=data.artist,
+                description=data.description, limits=track_limits(state),
+            )  # fmt: skip
+        finally:
+            await data.file.close()
+
+    @put(
+        "/tracks/{track_id:uuid}/audio", status_code=HTTP_202_ACCEPTED, opt={**RIGHTS_HOLDERS, **TRACK_AUDIO}
+    )
     async def replace_audio(
-        self, conn: asyncpg.Connection, jobs: ArqRedis, caller: Principal, data_dir: Path, track_id: UUID,
+        self, connect: Connect, jobs: ArqRedis, caller: Principal, data_dir: Path, state: State, track_id: UUID,
         data: Annotated[AudioUpload, Multipart],
     ) -> TrackAnalysis:  # fmt: skip
         """Audio for a track already in the catalogue (say, made through the rights API)."""
-        return await service.replace_audio(conn, jobs, caller, data_dir, track_id, await _read(data.file))
+        try:
+            return await service.replace_audio(
+                connect, jobs, caller, data_dir, track_id, data.file.file, track_limits(state)
+            )
+        finally:
+            await data.file.close()
 
     @get("/tracks/{track_id:uuid}/analysis")
     async def analysis(self, conn: asyncpg.Connection, track_id: UUID) -> TrackAnalysis:
@@ -146,26 +173,38 @@ class DiscoveryController(Controller):
         """Words, filters, clearability and "similar to" a track, in one ranked, explained page."""
         return await service.search(conn, search)
 
-    @post("/search", status_code=HTTP_200_OK, opt=AUDIO)
+    @post("/search", status_code=HTTP_200_OK, opt=SNIPPET_AUDIO)
     async def search_by_example(
         self,
-        conn: asyncpg.Connection,
+        connect: Connect,
         caller: Principal,
+        state: State,
         data: Annotated[AudioUpload, Multipart],
         search: SearchRequest,
     ) -> SearchPage:
-        """Tracks that sound like the uploaded snippet, with the same filters as GET."""
-        if search.similar_to is not None:
-            raise ValidationException("search by an uploaded example or by similar_to, not both")
-        example = await service.snippet_features(await _read(data.file))
-        return await service.search(conn, search, snippet=example)
+        """Tracks that sound like the uploaded snippet (at most 60 s), with the same filters as GET.
 
-    @post("/identify", status_code=HTTP_200_OK, opt=AUDIO)
+        A snippet of a catalogue recording is searched from that recording's own analysis."""
+        if search.similar_to is not None:
+            await data.file.close()
+            raise ValidationException("search by an uploaded example or by similar_to, not both")
+        samples = await _snippet(data.file, state)
+        query = await service.clip_fingerprint(samples)
+        async with connect() as conn:
+            example = await service.identified_example(conn, query)
+        if example is None:
+            example = await service.snippet_features(samples)
+        async with connect() as conn:
+            return await service.search(conn, search, snippet=example)
+
+    @post("/identify", status_code=HTTP_200_OK, opt=SNIPPET_AUDIO)
     async def identify(
-        self, conn: asyncpg.Connection, caller: Principal, data: Annotated[AudioUpload, Multipart]
+        self, connect: Connect, caller: Principal, state: State, data: Annotated[AudioUpload, Multipart]
     ) -> IdentifiedTrack:
-        """The catalogue track a clip comes from, its offset and a confidence; or matched: false."""
-        return await service.identify(conn, await _read(data.file))
+        """The catalogue track a clip (at most 60 s) comes from, its offset and a confidence; or matched: false."""
+        query = await service.clip_fingerprint(await _snippet(data.file, state))
+        async with connect() as conn:
+            return await service.identify(conn, query)
 
     @get("/tracks/{track_id:uuid}/tags")
     async def track_tags(self, conn: asyncpg.Connection, track_id: UUID) -> list[StoredTag]:

@@ -9,7 +9,7 @@ with other tracks scatter over many offsets, so the tallest offset histogram bin
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from uuid import UUID
 
 import librosa
@@ -93,12 +93,37 @@ def landmarks(audio: Array, peaks_per_second: int = PEAKS_PER_SECOND) -> list[La
     return out
 
 
-def identify(query: Sequence[Landmark], hits: Iterable[FingerprintHit]) -> Identification:
+def recording_groups(duplicates: Iterable[tuple[UUID, UUID]]) -> dict[UUID, frozenset[UUID]]:
+    """Each track's recording group: the tracks joined to it by near-duplicate links, however indirectly."""
+    parent: dict[UUID, UUID] = {}
+
+    def root(track: UUID) -> UUID:
+        while parent.setdefault(track, track) != track:
+            parent[track] = parent[parent[track]]
+            track = parent[track]
+        return track
+
+    for copy, original in duplicates:
+        parent[root(copy)] = root(original)
+    members: defaultdict[UUID, set[UUID]] = defaultdict(set)
+    for track in list(parent):
+        members[root(track)].add(track)
+    return {track: frozenset(members[root(track)]) for track in parent}
+
+
+def identify(
+    query: Sequence[Landmark],
+    hits: Iterable[FingerprintHit],
+    groups: Mapping[UUID, frozenset[UUID]] | None = None,
+) -> Identification:
     """The track and offset most query hashes agree on, or no match when too few agree.
 
     `hits` are the stored landmarks whose hash occurs in the query (one lookup per clip).
-    Confidence grows with the aligned count above the runner-up track's, reaching 1 at 4× MIN_ALIGNED.
-    Fingerprint the clip with `landmarks(clip, QUERY_PEAKS_PER_SECOND)`.
+    Near-duplicates of one recording (`groups`, from `recording_groups`) share their votes, so the
+    runner-up is the best track outside the winner's group, and the answer names the group.
+    Confidence grows with the aligned count above that runner-up's, reaching 1 at 4× MIN_ALIGNED.
+    The offset is where in the track the clip starts: negative when the clip begins before the
+    track does (a lead-in). Fingerprint the clip with `landmarks(clip, QUERY_PEAKS_PER_SECOND)`.
     """
     by_hash: defaultdict[int, list[int]] = defaultdict(list)
     for landmark in query:
@@ -121,15 +146,17 @@ def identify(query: Sequence[Landmark], hits: Iterable[FingerprintHit]) -> Ident
     if not ranked:
         return Identification(matched=False, query_hashes=len(query))
     track, (aligned, delta) = ranked[0]
-    runner_up = ranked[1][1][0] if len(ranked) > 1 else 0
+    group = (groups or {}).get(track, frozenset({track}))
+    runner_up = next((count for other, (count, _) in ranked if other not in group), 0)
     if aligned < max(MIN_ALIGNED, MIN_ALIGNED_FRACTION * len(query)) or aligned < 2 * runner_up:
         return Identification(matched=False, aligned_hashes=aligned, query_hashes=len(query))
     confidence = min(1.0, (aligned - runner_up) / (4 * MIN_ALIGNED))
     return Identification(
         matched=True,
         track_id=track,
-        offset_s=round(max(0.0, frames_to_seconds(delta)), 3),
+        offset_s=round(frames_to_seconds(delta), 3),
         confidence=round(confidence, 3),
         aligned_hashes=aligned,
         query_hashes=len(query),
+        recording_group=tuple(sorted(group, key=str)) if len(group) > 1 else (),
     )

@@ -149,6 +149,8 @@ class Identification(msgspec.Struct, frozen=True, kw_only=True):
     confidence: float = 0.0
     aligned_hashes: int = 0
     query_hashes: int = 0
+    # Every catalogue track that is a near-duplicate of the match (the match too); empty when none.
+    recording_group: tuple[UUID, ...] = ()
 
 
 class GroupExplanation(msgspec.Struct, frozen=True, kw_only=True):
@@ -242,9 +244,18 @@ class SearchPage(msgspec.Struct, frozen=True, kw_only=True):
     method: str  # "exact", "hnsw", "text" or "filter": how the candidates were found
 
 
+class SameRecording(msgspec.Struct, frozen=True, kw_only=True):
+    """Another catalogue track holding the same recording as the match."""
+
+    track_id: UUID
+    title: str
+    artist: str
+
+
 class IdentifiedTrack(msgspec.Struct, frozen=True, kw_only=True):
     """An identification with the catalogue entry's title, as the identify endpoint answers."""
 
     identification: Identification
     title: str | None = None
     artist: str | None = None
+    same_recording: tuple[SameRecording, ...] = ()

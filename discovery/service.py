@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
 import os
-import struct
+import secrets
+import shutil
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from uuid import UUID
 
 import asyncpg
@@ -23,14 +26,18 @@ import numpy.typing as npt
 import soundfile as sf
 from arq import ArqRedis
 
-from discovery import analysis, embedding, fingerprint, similarity, store, tags, waveform
+from discovery import analysis, audio, embedding, fingerprint, similarity, store, tags, waveform
 from discovery.analysis import AudioDecodeError
+from discovery.audio import AudioLimits, AudioRejected, AudioTooLarge
 from discovery.model import (
     AnalysisStatus,
     AudioFeatures,
     Candidate,
+    Identification,
     IdentifiedTrack,
+    Landmark,
     Neighbour,
+    SameRecording,
     SearchFilters,
     SearchPage,
     SearchResult,
@@ -49,7 +56,9 @@ from rights.terms import Usage
 
 log = logging.getLogger("discovery.service")
 
-MAX_UPLOAD_BYTES = 30 * 1024 * 1024  # a few minutes of FLAC, ten of MP3
+# The limits an endpoint applies when none are configured (the demo, tests); the app passes its settings'.
+TRACK_LIMITS = AudioLimits("track", max_seconds=20 * 60, max_bytes=800 * 1024 * 1024)
+SNIPPET_LIMITS = AudioLimits("snippet", max_seconds=60, max_bytes=64 * 1024 * 1024)
 ANALYSE_JOB = "discovery.analyse_track"
 MAX_ATTEMPTS = 3
 NEIGHBOURS_FOR_SUGGESTIONS = 5
@@ -58,19 +67,8 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 50
 MAX_DURATION_SECONDS = 24 * 3600  # a duration filter past a day is a typo or an attack (1e39 overflowed)
 
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 Publish = Callable[[str, bytes], Awaitable[Any]]
-
-
-class AudioRejected(ValueError):
-    """An upload that is not audio we accept; the message names the problem (400)."""
-
-
-class UnsupportedAudio(AudioRejected):
-    status_code = 415
-
-
-class AudioTooLarge(AudioRejected):
-    status_code = 413
 
 
 class NotAnalysed(LookupError):
@@ -80,11 +78,11 @@ class NotAnalysed(LookupError):
 
 
 class CheckedAudio(msgspec.Struct, frozen=True):
-    """An upload that decoded completely: its hash, format, samples (mono, 22,050 Hz) and duration."""
+    """An upload that decoded completely, with signal in it: its hash, format, size and duration."""
 
     sha256: str
     format: str
-    samples: npt.NDArray[np.float32]
+    size_bytes: int
     duration_s: float
 
 
@@ -93,65 +91,72 @@ def channel(track_id: UUID) -> str:
     return f"discovery:analysis:{track_id}"
 
 
-def sniff_format(data: bytes) -> str:
-    """The container by its first bytes, never by the file's name."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return "wav"
-    if data[:4] == b"fLaC":
-        return "flac"
-    if data[:4] == b"OggS":
-        return "ogg"
-    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
-        return "mp3"
-    raise UnsupportedAudio(
-        "the file is not WAV, FLAC, OGG or MP3 audio (judged by its content, not its name)"
-    )
-
-
-def _wav_truncation(data: bytes) -> str | None:
-    """libsndfile quietly plays a cut-off WAV, so compare its data chunk's declared size with what is there."""
-    position = 12
-    while position + 8 <= len(data):
-        chunk, size = data[position : position + 4], struct.unpack("<I", data[position + 4 : position + 8])[0]
-        if chunk == b"data":
-            present = len(data) - position - 8
-            if present < size:
-                return f"the WAV file is truncated: it declares {size} bytes of audio but holds {present}"
-            return None
-        position += 8 + size + (size & 1)
-    return "the WAV file has no audio data chunk"
-
-
-def check_audio(data: bytes) -> CheckedAudio:
-    """Accept an upload only if it is small enough, a format we take, and decodes to the end."""
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise AudioTooLarge(f"the file is {len(data):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}")
-    if not data:
+def _size(file: IO[bytes], limits: AudioLimits) -> int:
+    file.seek(0, os.SEEK_END)
+    size = file.tell()
+    if size > limits.max_bytes:
+        raise AudioTooLarge(f"the file is {size:,} bytes; the limit is {limits.max_bytes:,}")
+    if size == 0:
         raise AudioRejected("the file is empty")
-    fmt = sniff_format(data)
-    if fmt == "wav" and (problem := _wav_truncation(data)):
+    return size
+
+
+def _too_short(duration_s: float) -> None:
+    if duration_s < 1.0:
+        raise AudioRejected(f"the recording is {duration_s:.2f} s long; at least 1 s is needed")
+
+
+def _sha256(file: IO[bytes]) -> str:
+    file.seek(0)
+    digest = hashlib.sha256()
+    while chunk := file.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_file(file: IO[bytes], limits: AudioLimits = TRACK_LIMITS) -> CheckedAudio:
+    """Accept a recording only if it is within the limits, a format we take, decodes to the end and
+    is not silence; blocking, and never holding more than a block of it in memory."""
+    size = _size(file, limits)
+    scanned = audio.scan(file, limits)
+    _too_short(scanned.duration_s)
+    if problem := audio.silence_problem(scanned.level_dbfs):
         raise AudioRejected(problem)
+    return CheckedAudio(_sha256(file), scanned.header.format, size, scanned.duration_s)
+
+
+def check_audio(data: bytes, limits: AudioLimits = TRACK_LIMITS) -> CheckedAudio:
+    return check_file(io.BytesIO(data), limits)
+
+
+def snippet_samples(file: IO[bytes], limits: AudioLimits = SNIPPET_LIMITS) -> analysis.Audio:
+    """A clip to identify or search by, decoded (mono, 22,050 Hz) within the snippet limits; blocking."""
+    _size(file, limits)
     try:
-        samples, duration = analysis.decode(data)
-    except AudioDecodeError as error:
-        raise AudioRejected(f"the {fmt.upper()} file cannot be read: {error}") from None
-    if duration < 1.0:
-        raise AudioRejected(f"the recording is {duration:.2f} s long; at least 1 s is needed")
-    return CheckedAudio(hashlib.sha256(data).hexdigest(), fmt, samples, duration)
+        samples, duration = audio.decode_mono(file, limits, analysis.SAMPLE_RATE)
+    finally:
+        file.seek(0)
+    _too_short(duration)
+    return samples
 
 
 def audio_path(data_dir: Path, sha256: str, fmt: str) -> Path:
     return data_dir / "audio" / sha256[:2] / f"{sha256}.{fmt}"
 
 
-def _write_audio(data_dir: Path, checked: CheckedAudio, data: bytes) -> None:
+def _write_audio(data_dir: Path, checked: CheckedAudio, data: bytes | IO[bytes]) -> None:
     """Write once under its hash; a temporary name and a rename keep readers from half a file."""
     path = audio_path(data_dir, checked.sha256, checked.format)
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(data)
+    partial = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.partial")
+    with partial.open("wb") as out:
+        if isinstance(data, bytes):
+            out.write(data)
+        else:
+            data.seek(0)
+            shutil.copyfileobj(data, out, 1 << 20)
     partial.replace(path)
 
 
@@ -167,18 +172,18 @@ async def store_audio(
     conn: asyncpg.Connection,
     data_dir: Path,
     track_id: UUID,
-    data: bytes,
+    data: bytes | IO[bytes],
     checked: CheckedAudio,
     actor: UUID | None,
 ) -> None:
     """Keep the file, point the track at it and mark it pending analysis (inside the caller's transaction)."""
-    await store.add_audio(conn, checked.sha256, checked.format, len(data), checked.duration_s)
+    await store.add_audio(conn, checked.sha256, checked.format, checked.size_bytes, checked.duration_s)
     await store.attach_audio(conn, track_id, checked.sha256)
     track = await rights.get_track(conn, track_id)
     await store.update_document(conn, track_id, track.title, track.artist, track.description)
     await append_audit(conn, "discovery", track_id, "audio_attached",
                  {"sha256": checked.sha256, "format": checked.format, "duration_s": checked.duration_s}, actor)  # fmt: skip
-    _write_audio(data_dir, checked, data)
+    await asyncio.to_thread(_write_audio, data_dir, checked, data)
 
 
 async def enqueue_analysis(jobs: ArqRedis, track_id: UUID, sha256: str) -> None:
@@ -186,35 +191,52 @@ async def enqueue_analysis(jobs: ArqRedis, track_id: UUID, sha256: str) -> None:
     await jobs.enqueue_job(ANALYSE_JOB, str(track_id), _job_id=f"discovery:analyse:{track_id}:{sha256[:16]}")
 
 
+async def keep_audio(data_dir: Path, checked: CheckedAudio, data: bytes | IO[bytes]) -> None:
+    """Write checked audio to its place before any transaction, so no connection waits on the disk."""
+    await asyncio.to_thread(_write_audio, data_dir, checked, data)
+
+
 async def upload_track(
-    conn: asyncpg.Connection, jobs: ArqRedis, caller: Principal, data_dir: Path, data: bytes, *,
-    title: str, artist: str, description: str = "",
+    connect: Connect, jobs: ArqRedis, caller: Principal, data_dir: Path, data: bytes | IO[bytes], *,
+    title: str, artist: str, description: str = "", limits: AudioLimits = TRACK_LIMITS,
 ) -> TrackAnalysis:  # fmt: skip
-    """A new catalogue track from an audio file, queued for analysis; a bad file stores nothing."""
-    checked = await asyncio.to_thread(check_audio, data)
-    async with conn.transaction():
-        track = await rights.create_track(
-            conn,
-            owner_organisation_id=caller.organisation_id,
-            title=title,
-            artist=artist,
-            description=description,
-        )
-        await store_audio(conn, data_dir, track.id, data, checked, caller.user_id)
-    await enqueue_analysis(jobs, track.id, checked.sha256)
-    return await analysis_state(conn, track.id)
+    """A new catalogue track from an audio file, queued for analysis; a bad file stores nothing.
+
+    The file is checked and written with no connection held: a big upload takes seconds of CPU.
+    """
+    file = io.BytesIO(data) if isinstance(data, bytes) else data
+    checked = await asyncio.to_thread(check_file, file, limits)
+    await keep_audio(data_dir, checked, file)
+    async with connect() as conn:
+        async with conn.transaction():
+            track = await rights.create_track(
+                conn,
+                owner_organisation_id=caller.organisation_id,
+                title=title,
+                artist=artist,
+                description=description,
+            )
+            await store_audio(conn, data_dir, track.id, file, checked, caller.user_id)
+        await enqueue_analysis(jobs, track.id, checked.sha256)
+        return await analysis_state(conn, track.id)
 
 
 async def replace_audio(
-    conn: asyncpg.Connection, jobs: ArqRedis, caller: Principal, data_dir: Path, track_id: UUID, data: bytes
-) -> TrackAnalysis:
+    connect: Connect, jobs: ArqRedis, caller: Principal, data_dir: Path, track_id: UUID,
+    data: bytes | IO[bytes], limits: AudioLimits = TRACK_LIMITS,
+) -> TrackAnalysis:  # fmt: skip
     """Give an existing track of the caller's organisation (new) audio, and analyse it."""
-    await _owned_track(conn, caller, track_id)
-    checked = await asyncio.to_thread(check_audio, data)
-    async with conn.transaction():
-        await store_audio(conn, data_dir, track_id, data, checked, caller.user_id)
-    await enqueue_analysis(jobs, track_id, checked.sha256)
-    return await analysis_state(conn, track_id)
+    async with connect() as conn:
+        await _owned_track(conn, caller, track_id)
+    file = io.BytesIO(data) if isinstance(data, bytes) else data
+    checked = await asyncio.to_thread(check_file, file, limits)
+    await keep_audio(data_dir, checked, file)
+    async with connect() as conn:
+        async with conn.transaction():
+            await _owned_track(conn, caller, track_id)
+            await store_audio(conn, data_dir, track_id, file, checked, caller.user_id)
+        await enqueue_analysis(jobs, track_id, checked.sha256)
+        return await analysis_state(conn, track_id)
 
 
 async def analysis_state(conn: asyncpg.Connection, track_id: UUID) -> TrackAnalysis:
@@ -330,7 +352,10 @@ async def analyse(
     await _publish(publish, track_id, AnalysisStatus.RUNNING, 0.05)
     try:
         path = audio_path(data_dir, *found)
-        samples, _ = await asyncio.to_thread(analysis.decode, await asyncio.to_thread(path.read_bytes))
+        samples, _ = await asyncio.to_thread(_decode_stored, path)
+        level = audio.level_dbfs(float(np.dot(samples, samples)), len(samples))
+        if problem := audio.silence_problem(level):  # stored before uploads were checked for it: never tag it
+            raise AudioDecodeError(problem)
         await asyncio.to_thread(make_preview, data_dir, *found, samples)
         await _step(conn, publish, track_id, 0.25)
         features = await asyncio.to_thread(analysis.analyse, samples)
@@ -360,6 +385,11 @@ async def analyse(
     return await store.analysis(conn, track_id)
 
 
+def _decode_stored(path: Path) -> tuple[analysis.Audio, float]:
+    with path.open("rb") as file:
+        return analysis.decode(file)
+
+
 async def _step(conn: asyncpg.Connection, publish: Publish | None, track_id: UUID, progress: float) -> None:
     await store.set_progress(conn, track_id, progress)
     await _publish(publish, track_id, AnalysisStatus.RUNNING, progress)
@@ -372,13 +402,22 @@ async def _near_duplicate(
     probe = int(DUPLICATE_PROBE_SECONDS * analysis.SAMPLE_RATE)
     start = max(0, (len(samples) - probe) // 2)
     query = await asyncio.to_thread(fingerprint.landmarks, samples[start : start + probe])
+    found = await _identify(conn, query, exclude=track_id)
+    return found.track_id if found.matched else None
+
+
+async def _identify(
+    conn: asyncpg.Connection, query: list[Landmark], exclude: UUID | None = None
+) -> Identification:
+    """Vote with the catalogue's landmarks, near-duplicates counted as one recording."""
     hits = [
         h
         for h in await store.fingerprint_hits(conn, sorted({q.hash for q in query}))
-        if h.track_id != track_id
+        if h.track_id != exclude
     ]
-    found = fingerprint.identify(query, hits)
-    return found.track_id if found.matched else None
+    links = await store.near_duplicate_links(conn, list({h.track_id for h in hits}))
+    groups = fingerprint.recording_groups((c, o) for c, o in links if exclude not in (c, o))
+    return fingerprint.identify(query, hits, groups)
 
 
 async def _refresh_suggestions(
@@ -405,10 +444,9 @@ async def refresh_suggestions(conn: asyncpg.Connection, track_id: UUID) -> None:
             await store.update_document(conn, track_id, track.title, track.artist, track.description)
 
 
-async def snippet_features(data: bytes) -> AudioFeatures:
+async def snippet_features(samples: analysis.Audio) -> AudioFeatures:
     """Analyse an uploaded example ("something that sounds like this") without storing it."""
-    checked = await asyncio.to_thread(check_audio, data)
-    return await asyncio.to_thread(analysis.analyse, checked.samples)
+    return await asyncio.to_thread(analysis.analyse, samples)
 
 
 # Search
@@ -438,11 +476,15 @@ async def nearest(
     rows: small filtered sets are scanned exactly, large ones over-fetched through the index, and
     an index answer that still comes up short is redone exactly.
     """
-    matching, total = await store.count_matching(conn, filters)
-    if matching <= store.EXACT_SEARCH_MAX_ROWS:
-        return await store.exact_neighbours(conn, vector, filters, k), "exact"
-    found = await store.hnsw_neighbours(conn, vector, filters, k, matching / max(total, 1))
-    if len(found) < min(k, matching):
+    if store.narrows(filters):
+        matching, total = await store.estimated_matching(conn, filters)
+        if matching <= store.EXACT_SEARCH_MAX_ROWS:
+            return await store.exact_neighbours(conn, vector, filters, k), "exact"
+        selectivity = matching / total
+    else:
+        selectivity = 1.0
+    found = await store.hnsw_neighbours(conn, vector, filters, k, selectivity)
+    if len(found) < k:  # the filter was unluckier than estimated, or the catalogue is smaller than k
         return await store.exact_neighbours(conn, vector, filters, k), "exact"
     return found, "hnsw"
 
@@ -527,18 +569,35 @@ async def _results(
 # Identification
 
 
-async def identify(conn: asyncpg.Connection, data: bytes) -> IdentifiedTrack:
-    """Which catalogue track a clip comes from, where in it, and how sure; or no match."""
-    checked = await asyncio.to_thread(check_audio, data)
-    query = await asyncio.to_thread(
-        fingerprint.landmarks, checked.samples, fingerprint.QUERY_PEAKS_PER_SECOND
-    )
-    hits = await store.fingerprint_hits(conn, sorted({q.hash for q in query}))
-    found = fingerprint.identify(query, hits)
+async def clip_fingerprint(samples: analysis.Audio) -> list[Landmark]:
+    """A clip's landmarks (see snippet_samples), computed before any connection is taken."""
+    return await asyncio.to_thread(fingerprint.landmarks, samples, fingerprint.QUERY_PEAKS_PER_SECOND)
+
+
+async def identified_example(conn: asyncpg.Connection, query: list[Landmark]) -> AudioFeatures | None:
+    """The stored features of the catalogue track an example clip comes from, if it is one.
+
+    A noisy 10 s snippet's own analysis ranked demo tracks above its source; when the clip is a
+    catalogue recording, searching from that recording is both right and noise-proof.
+    """
+    found = await _identify(conn, query)
+    if not found.matched or found.track_id is None:
+        return None
+    return (await store.features_of(conn, [found.track_id])).get(found.track_id)
+
+
+async def identify(conn: asyncpg.Connection, query: list[Landmark]) -> IdentifiedTrack:
+    """Which catalogue track a clip (see clip_fingerprint) comes from, where in it, and how sure; or no match."""
+    found = await _identify(conn, query)
     if not found.matched or found.track_id is None:
         return IdentifiedTrack(identification=found)
     track = await rights.get_track(conn, found.track_id)
-    return IdentifiedTrack(identification=found, title=track.title, artist=track.artist)
+    others = [t for t in found.recording_group if t != found.track_id]
+    same = await rights.list_tracks(conn, ids=others, limit=max(len(others), 1)) if others else []
+    return IdentifiedTrack(
+        identification=found, title=track.title, artist=track.artist,
+        same_recording=tuple(SameRecording(track_id=t.id, title=t.title, artist=t.artist) for t in same),
+    )  # fmt: skip
 
 
 # Tags

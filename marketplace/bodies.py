@@ -1,5 +1,9 @@
 """Request bodies are read whole, bounded and against a clock before any handler runs.
 
+Audio (`opt={"body": "upload"}` for tracks, `"snippet"` for clips to identify or search by) is
+spooled to a temporary file as it arrives instead of being held in memory, then handed on from
+there: a 700 MB master costs a file on disk, not 700 MB of RAM.
+
 So no handler can hold a database connection while a client trickles its body in, and no body is
 decoded before its size and (for JSON) its nesting depth are known to be reasonable, nor any text
 stored that holds a NUL (marketplace.inputs). A handler
@@ -12,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import tempfile
 import time
-from typing import Any
+from typing import IO, Any
 
+import multipart  # type: ignore[import-untyped]  # the streaming parser Litestar itself uses
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -40,8 +46,13 @@ def body_limit(settings: Settings, kind: str) -> int:
         "json": settings.json_limit_bytes,
         "import": settings.import_limit_bytes,
         "upload": settings.upload_limit_bytes,
+        "snippet": settings.snippet_limit_bytes,
     }
     return limits[kind]
+
+
+SPOOLED_KINDS = frozenset({"upload", "snippet"})
+SPOOL_CHUNK_BYTES = 1 << 20
 
 
 def json_depth(body: bytes) -> int:
@@ -54,11 +65,20 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):g} MiB" if size >= 1024 * 1024 else f"{size / 1024:g} KiB"
 
 
-async def read_body(receive: Receive, limit: int, settings: Settings) -> tuple[bytes, bool]:
-    """The whole body, or BodyRefused; the flag says whether the client went away instead."""
-    chunks: list[bytes] = []
+def _too_large(limit: int, kind: str, size: int | None = None) -> BodyRefused:
+    if kind not in SPOOLED_KINDS:
+        return BodyRefused(413, f"the request body is larger than {_megabytes(limit)}")
+    if size is None:  # still arriving: what is known for certain is that it passed the limit
+        return BodyRefused(413, f"the upload is larger than the limit of {limit:,} bytes")
+    return BodyRefused(413, f"the upload is {size:,} bytes; the limit is {limit:,} bytes")
+
+
+async def _chunks(receive: Receive, limit: int, kind: str, settings: Settings) -> Any:
+    """The body's chunks as they arrive, each within the read timeout and all within the body's; a
+    None at the end means the client went away."""
     size = 0
-    deadline = time.monotonic() + settings.body_timeout_seconds
+    total = settings.upload_timeout_seconds if kind in SPOOLED_KINDS else settings.body_timeout_seconds
+    deadline = time.monotonic() + total
     while True:
         wait = min(settings.body_read_timeout_seconds, deadline - time.monotonic())
         try:
@@ -67,14 +87,72 @@ async def read_body(receive: Receive, limit: int, settings: Settings) -> tuple[b
         except TimeoutError:
             raise BodyRefused(408, "the request body arrived too slowly: send it again in one go") from None
         if message["type"] == "http.disconnect":
-            return b"", True
+            yield None
+            return
         chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
         size += len(chunk)
         if size > limit:
-            raise BodyRefused(413, f"the request body is larger than {_megabytes(limit)}")
-        chunks.append(chunk)
+            raise _too_large(limit, kind)
+        yield chunk
         if not message.get("more_body", False):
-            return b"".join(chunks), False
+            return
+
+
+async def read_body(receive: Receive, limit: int, settings: Settings) -> tuple[bytes, bool]:
+    """The whole body, or BodyRefused; the flag says whether the client went away instead."""
+    chunks: list[bytes] = []
+    async for chunk in _chunks(receive, limit, "json", settings):
+        if chunk is None:
+            return b"", True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+class _TextFieldWatch:
+    """Follows a multipart body as it streams past and remembers the first text field holding a NUL."""
+
+    def __init__(self, boundary: str | None) -> None:
+        self.parser = multipart.PushMultipartParser(boundary.encode("latin-1")) if boundary else None
+        self.segment: Any = None
+        self.field_with_nul: str | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self.parser is None or self.field_with_nul is not None:
+            return
+        try:
+            for part in self.parser.parse(chunk):
+                if isinstance(part, multipart.MultipartSegment):
+                    self.segment = part
+                elif part and self.segment is not None and not self.segment.filename and b"\x00" in part:
+                    self.field_with_nul = self.segment.name
+        except multipart.ParserError:
+            self.parser = None  # not ours to judge: Litestar's own parser will refuse it
+
+
+async def spool_body(
+    receive: Receive, limit: int, kind: str, settings: Settings, boundary: str | None
+) -> tuple[IO[bytes] | None, bool]:
+    """The body written to an anonymous temporary file (removed when closed), or BodyRefused."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  # handed to the caller, which closes it
+    watch = _TextFieldWatch(boundary)
+    pending = bytearray()
+    try:
+        async for chunk in _chunks(receive, limit, kind, settings):
+            if chunk is None:
+                spool.close()
+                return None, True
+            watch.feed(chunk)
+            pending += chunk
+            if len(pending) >= SPOOL_CHUNK_BYTES:
+                await asyncio.to_thread(spool.write, bytes(pending))
+                pending.clear()
+        await asyncio.to_thread(spool.write, bytes(pending))
+        _refuse_nul(watch.field_with_nul, "the field")
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, False
 
 
 def _check_json(body: bytes, content_type: str) -> None:
@@ -89,6 +167,21 @@ def _refuse_nul(field: str | None, where: str) -> None:
         raise BodyRefused(400, f"{where} `{field}` must not contain a NUL character")
 
 
+def _replay_file(spool: IO[bytes], receive: Receive) -> Receive:
+    """A receive that hands the app the spooled body a chunk at a time, then the client's own events."""
+    done = False
+
+    async def replay() -> Any:
+        nonlocal done
+        if done:
+            return await receive()
+        chunk = await asyncio.to_thread(spool.read, SPOOL_CHUNK_BYTES)
+        done = len(chunk) < SPOOL_CHUNK_BYTES
+        return {"type": "http.request", "body": chunk, "more_body": not done}
+
+    return replay
+
+
 def body_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -100,20 +193,31 @@ def body_middleware(app: ASGIApp) -> ASGIApp:
         headers = dict(scope["headers"])
         content_type_header = headers.get(b"content-type", b"").decode("latin-1")
         content_type = content_type_header.split(";")[0].strip().lower()
+        spool: IO[bytes] | None = None
+        body = b""
         try:
             _refuse_nul(nul_in_query(scope.get("query_string", b"")), "the query parameter")
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise BodyRefused(413, f"the request body is larger than {_megabytes(limit)}")
-            body, gone = await read_body(receive, limit, settings)
+                raise _too_large(limit, kind, int(declared))
+            if kind in SPOOLED_KINDS:
+                spool, gone = await spool_body(
+                    receive, limit, kind, settings, boundary_of(content_type_header)
+                )
+            else:
+                body, gone = await read_body(receive, limit, settings)
             if kind == "json":
                 _check_json(body, content_type)
-            if kind != "import":
+            if kind not in SPOOLED_KINDS | {"import"}:
                 _refuse_nul(nul_in_body(body, content_type, boundary_of(content_type_header)), "the field")
         except BodyRefused as refusal:
             await send_problem(send, refusal.status, refusal.detail, close=refusal.status in (408, 413))
             return
         if gone:
+            return
+        if spool is not None:
+            with spool:
+                await app(scope, _replay_file(spool, receive), send)
             return
         delivered = False
 

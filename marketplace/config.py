@@ -35,7 +35,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     invitations_per_hour: int
     below_floor_offers: int
     below_floor_window_seconds: int
+    # Audio uploads: a track of at most so many bytes and seconds (one source of truth for both);
+    # a snippet to identify or search by its own, smaller pair.
     upload_limit_bytes: int
+    track_max_seconds: float
+    snippet_limit_bytes: int
+    snippet_max_seconds: float
+    upload_timeout_seconds: float
     json_limit_bytes: int
     import_limit_bytes: int
     body_read_timeout_seconds: float
@@ -178,7 +184,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         invitations_per_hour=_positive_int(env, "INVITATIONS_PER_HOUR", 20),
         below_floor_offers=_positive_int(env, "BELOW_FLOOR_OFFERS", 3),
         below_floor_window_seconds=_positive_int(env, "BELOW_FLOOR_WINDOW_SECONDS", 600),
-        upload_limit_bytes=_positive_int(env, "UPLOAD_LIMIT_BYTES", 50 * 1024 * 1024),
+        # 20 minutes of 24-bit 96 kHz stereo is 691 MB.
+        upload_limit_bytes=_positive_int(env, "UPLOAD_LIMIT_BYTES", 800 * 1024 * 1024),
+        track_max_seconds=_positive_seconds(env, "TRACK_MAX_SECONDS", 20 * 60),
+        snippet_limit_bytes=_positive_int(env, "SNIPPET_LIMIT_BYTES", 64 * 1024 * 1024),
+        snippet_max_seconds=_positive_seconds(env, "SNIPPET_MAX_SECONDS", 60),
+        # A whole upload may take this long (each read still has BODY_READ_TIMEOUT_SECONDS).
+        upload_timeout_seconds=_positive_seconds(env, "UPLOAD_TIMEOUT_SECONDS", 3600),
         json_limit_bytes=_positive_int(env, "JSON_LIMIT_BYTES", 1024 * 1024),
         import_limit_bytes=_positive_int(env, "IMPORT_LIMIT_BYTES", 4 * 1024 * 1024),
         body_read_timeout_seconds=_positive_seconds(env, "BODY_READ_TIMEOUT_SECONDS", 10),

@@ -88,7 +88,7 @@ async def indexed(
                     await store.upsert_tag(conn, track.id, human)
                 await store.save_analysis(
                     conn, track.id, t.features, embedding.embed(t.features), tags.ai_tags(t.features),
-                    fingerprint.landmarks(checked.samples), None,
+                    fingerprint.landmarks(t.audio()), None,
                 )  # fmt: skip
                 await store.update_document(conn, track.id, track.title, track.artist, track.description)
             track_ids[t.truth.slug] = track.id

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from discovery import fingerprint, synth
-from discovery.model import FingerprintHit, Identification
+from discovery.model import FingerprintHit, Identification, Landmark
 from tests.discovery.conftest import RenderedTrack
 
 Index = dict[int, list[tuple[uuid.UUID, int]]]
@@ -91,3 +91,43 @@ def test_a_clean_clip_is_matched_with_full_confidence(catalogue: list[RenderedTr
 
 def test_no_hits_is_no_match() -> None:
     assert fingerprint.identify([], []) == Identification(matched=False)
+
+
+def _hits(query: list[Landmark], stored: list[Landmark], tracks: list[uuid.UUID]) -> list[FingerprintHit]:
+    wanted = {q.hash for q in query}
+    return [FingerprintHit(s.hash, t, s.offset) for t in tracks for s in stored if s.hash in wanted]
+
+
+def test_near_duplicates_count_as_one_recording_and_the_answer_names_them(
+    catalogue: list[RenderedTrack],
+) -> None:
+    source = catalogue[3].audio()
+    original, copy = uuid.uuid4(), uuid.uuid4()
+    clip = synth.add_noise(source[5 * synth.SAMPLE_RATE : 10 * synth.SAMPLE_RATE], snr_db=5, seed=8)
+    query = fingerprint.landmarks(clip, fingerprint.QUERY_PEAKS_PER_SECOND)
+    hits = _hits(query, fingerprint.landmarks(source), [original, copy])
+    assert not fingerprint.identify(
+        query, hits
+    ).matched  # two equal tracks: neither has twice the other's votes
+    found = fingerprint.identify(query, hits, fingerprint.recording_groups([(copy, original)]))
+    assert found.matched and found.track_id in {original, copy}
+    assert set(found.recording_group) == {original, copy}
+    assert found.offset_s == pytest.approx(5.0, abs=0.05)
+
+
+def test_a_clip_starting_before_the_track_reports_its_true_negative_offset(
+    catalogue: list[RenderedTrack],
+) -> None:
+    source = catalogue[4].audio()
+    lead_in = np.zeros(2 * synth.SAMPLE_RATE, dtype=np.float32)
+    clip = np.concatenate([lead_in, source[: 5 * synth.SAMPLE_RATE]])
+    query = fingerprint.landmarks(clip, fingerprint.QUERY_PEAKS_PER_SECOND)
+    found = fingerprint.identify(query, _hits(query, fingerprint.landmarks(source), [uuid.uuid4()]))
+    assert found.matched and found.offset_s == pytest.approx(-2.0, abs=0.05)
+
+
+def test_recording_groups_follow_links_however_indirect() -> None:
+    a, b, c, d, e = (uuid.uuid4() for _ in range(5))
+    groups = fingerprint.recording_groups([(b, a), (c, b), (e, d)])
+    assert groups[a] == groups[b] == groups[c] == {a, b, c}
+    assert groups[d] == groups[e] == {d, e}

@@ -43,6 +43,8 @@ async def many_vectors(db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) 
             track.id, "0" * 64, mood, 60 + i % 120,
         )  # fmt: skip
         await db.execute("INSERT INTO discovery_embeddings VALUES ($1, 1, $2)", track.id, vector)
+    # Search steers by the planner's statistics, which autovacuum keeps for committed rows.
+    await db.execute("ANALYZE discovery_tracks")
     return vectors
 
 
