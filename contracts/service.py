@@ -389,10 +389,12 @@ async def announce_deal(conn: asyncpg.Connection, notifier: Notifier, deal_id: U
 
 
 class DealView(msgspec.Struct, frozen=True, kw_only=True):
-    """A deal as its parties see it: the deal and each co-owner's consent."""
+    """A deal as its parties see it: the deal, each co-owner's consent, and its licence once issued
+    (the id anyone verifies at /api/licences/{id}/verify)."""
 
     deal: Deal
     consents: tuple[ConsentRequest, ...]
+    licence_id: UUID | None = None
 
 
 async def get_deal(conn: asyncpg.Connection, deal_id: UUID) -> Deal:
@@ -420,7 +422,12 @@ async def deal_for(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -
     found = await store.deal(conn, deal_id)
     if found is None or not _party_to(caller, found):
         raise DealNotFound(f"no deal {deal_id}")
-    return DealView(deal=found, consents=tuple(await store.consents_of(conn, deal_id)))
+    issued = await store.licence_of_deal(conn, deal_id)
+    return DealView(
+        deal=found,
+        consents=tuple(await store.consents_of(conn, deal_id)),
+        licence_id=None if issued is None else issued.id,
+    )
 
 
 async def deals_for(conn: asyncpg.Connection, caller: Principal, *, limit: int, offset: int) -> list[Deal]:

@@ -6,8 +6,12 @@ key detector, so the key comes from correlating mean chroma with published key p
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import io
 import math
+import tempfile
+from pathlib import Path
 from typing import IO
 
 import librosa
@@ -282,7 +286,22 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
 
 
 def warm_up() -> None:
-    """Run one short analysis so numba compiles librosa's kernels now, not on the first real track."""
-    t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
-    clicks = (np.sin(2 * np.pi * 2 * t) > 0.99).astype(np.float64)
-    analyse((0.3 * np.sin(2 * np.pi * 220 * t) + 0.5 * clicks).astype(np.float32))
+    """Run one short analysis so numba compiles librosa's kernels now, not on the first real track.
+
+    Processes of one installation (demo, workers, test sessions) share numba's on-disk cache, and
+    numba's cache is not safe for two processes writing it at once: each picks the same free data
+    file for its own signature, and the index one writes can end up naming the other's machine code,
+    which the next load runs with the wrong types (a segfault). So one process warms up at a time;
+    the others wait, then load what it wrote.
+    """
+    with open(warm_up_lock_path(), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
+        clicks = (np.sin(2 * np.pi * 2 * t) > 0.99).astype(np.float64)
+        analyse((0.3 * np.sin(2 * np.pi * 220 * t) + 0.5 * clicks).astype(np.float32))
+
+
+def warm_up_lock_path() -> Path:
+    """One lock file per librosa installation (so per numba cache), in the system's temporary directory."""
+    installation = hashlib.sha256(str(Path(librosa.__file__).resolve().parent).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"librosa-warm-up-{installation}.lock"

@@ -75,6 +75,24 @@ def _policies(parties: dict[str, Party]) -> list[LicensingPolicy]:
     ]  # fmt: skip
 
 
+def demo_isrc(track_id: UUID) -> str:
+    """A well-formed ISRC (country, registrant, year, designation) drawn from the track id, so licences,
+    agreements and statements of demo deals carry one; the id's spread keeps them unique."""
+    digits = track_id.int
+    registrant = "".join(_ALPHANUMERIC[(digits >> (6 * i)) % 36] for i in range(3))
+    return f"ZZ{registrant}26{(digits >> 18) % 100_000:05d}"
+
+
+def demo_iswc(track_id: UUID) -> str:
+    """A well-formed ISWC (T, nine digits, check digit) drawn from the track id."""
+    number = f"{(track_id.int >> 40) % 1_000_000_000:09d}"
+    check = (10 - (1 + sum(weight * int(d) for weight, d in enumerate(number, start=1))) % 10) % 10
+    return f"T-{number[:3]}.{number[3:6]}.{number[6:]}-{check}"
+
+
+_ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
 async def _parties(store: RightsStore, organisations: dict[str, UUID]) -> tuple[dict[str, Party], set[UUID]]:
     """The demo parties, created with their administration chain when missing; also which were new."""
     parties: dict[str, Party] = {}
@@ -101,9 +119,10 @@ async def _rights_for(conn: asyncpg.Connection, store: RightsStore, parties: dic
 
     The track's owner controls the recording; Harbour Songs Publishing controls the work."""
     track_id, title = track.id, track.title
-    work = Work(id=uuid4(), title=title, writer_ids=(parties["mara"].id, parties["jonas"].id),
+    work = Work(id=uuid4(), title=title, iswc=demo_iswc(track_id),
+                writer_ids=(parties["mara"].id, parties["jonas"].id),
                 organisation_id=parties["publisher"].organisation_id or track.owner_organisation_id)  # fmt: skip
-    recording = Recording(id=uuid4(), title=title, work_id=work.id, track_id=track_id,
+    recording = Recording(id=uuid4(), title=title, isrc=demo_isrc(track_id), work_id=work.id, track_id=track_id,
                           organisation_id=track.owner_organisation_id)  # fmt: skip
     await store.add_work(work)
     await store.add_recording(recording)

@@ -72,6 +72,16 @@ async def test_issuing_is_once_per_deal_and_the_terms_hash_is_audited(
     assert issued[0]["agreed_terms_sha256"] == licences.terms_hash(licensed.deal)
 
 
+async def test_the_buyer_learns_the_licence_to_share_for_verification_from_its_deal(
+    client: httpx.AsyncClient, make_licensed: MakeLicensed
+) -> None:
+    licensed = await make_licensed()
+    view = (await licensed.buyer.client.get(f"/api/deals/{licensed.deal.id}")).json()
+    assert view["licence_id"] == str(licensed.licence.id)
+    check = (await client.get(f"/api/licences/{view['licence_id']}/verify")).json()
+    assert check["status"] == "valid"
+
+
 async def test_the_licence_is_shown_to_its_parties_only(make_licensed: MakeLicensed, sign_in: SignIn) -> None:
     licensed = await make_licensed()
     stranger = await sign_in("buyer")

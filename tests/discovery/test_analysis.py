@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from discovery import analysis, synth
-from discovery.model import Key, Mode
+from discovery.model import AudioFeatures, Key, Mode
 from tests.discovery.conftest import RenderedTrack
 
 
@@ -139,3 +140,26 @@ def test_a_truncated_flac_is_rejected() -> None:
     data = _encode(tone, 22_050, "FLAC")
     with pytest.raises(analysis.AudioDecodeError):
         analysis.decode(data[: len(data) // 2])
+
+
+def test_warm_up_compiles_only_while_holding_the_installations_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes filling numba's shared cache at once can corrupt it (a segfault later): one at a time."""
+    real_analyse = analysis.analyse
+    held_during_analysis: list[bool] = []
+
+    def analyse_noting_the_lock(samples: synth.Audio, sr: int = analysis.SAMPLE_RATE) -> AudioFeatures:
+        with open(analysis.warm_up_lock_path(), "a") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held_during_analysis.append(True)
+            else:
+                fcntl.flock(other, fcntl.LOCK_UN)
+                held_during_analysis.append(False)
+        return real_analyse(samples, sr)
+
+    monkeypatch.setattr(analysis, "analyse", analyse_noting_the_lock)
+    analysis.warm_up()
+    assert held_during_analysis == [True]
+    with open(analysis.warm_up_lock_path(), "a") as after:
+        fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released once warm-up is done

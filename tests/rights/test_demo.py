@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from uuid import UUID
@@ -10,6 +11,7 @@ import asyncpg
 
 from rights import demo, service
 from rights.clearance import Outcome
+from rights.store import open_store
 from rights.terms import Media, Usage
 
 
@@ -43,3 +45,32 @@ async def test_seed_is_idempotent_and_covers_tracks_added_later(
         tracks[0].id,
         tracks[2].id,
     }
+
+
+async def test_demo_recordings_and_works_carry_well_formed_isrc_and_iswc(
+    db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Licences, agreements and earnings statements of demo deals name the track by its codes."""
+    org: UUID = await db.fetchval(
+        "INSERT INTO organisations (name, kind) VALUES ('Demo codes test', 'label') RETURNING id"
+    )
+    tracks = [
+        await service.create_track(db, owner_organisation_id=org, title=f"Coded {i}", artist="Demo")
+        for i in range(5)
+    ]
+    await demo.seed(db, {"label": org}, tmp_path)
+    store = open_store(db)
+    for track in tracks:
+        recording = await store.recording_for_track(track.id)
+        assert recording is not None and recording.isrc is not None
+        assert re.fullmatch(r"[A-Z]{2}[A-Z0-9]{3}\d{7}", recording.isrc)
+        iswc = await db.fetchval("SELECT iswc FROM rights_works WHERE id = $1", recording.work_id)
+        found = re.fullmatch(r"T-(\d{3})\.(\d{3})\.(\d{3})-(\d)", iswc or "")
+        assert found is not None
+        digits = "".join(found.groups()[:3])
+        weighted = 1 + sum(weight * int(d) for weight, d in enumerate(digits, start=1))
+        assert (weighted + int(found.group(4))) % 10 == 0
+
+
+def test_the_demo_iswc_check_digit_matches_a_published_iswc() -> None:
+    assert demo.demo_iswc(UUID(int=34_524_680 << 40)) == "T-034.524.680-1"
