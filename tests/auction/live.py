@@ -200,7 +200,7 @@ async def until_healthy(base: str) -> None:
         except httpx.TransportError:
             return False
 
-    await wait_for(healthy, within=30, what=f"{base} to answer /health")
+    await wait_for(healthy, within=60, what=f"{base} to answer /health")
 
 
 async def until_worker_started(worker: subprocess.Popen[bytes]) -> None:

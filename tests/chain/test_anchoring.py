@@ -1,10 +1,11 @@
-"""The audit chain's head anchored on the Settlement contract, read back, and shown to admins."""
+"""The audit chain's global head anchored on the Settlement contract beside the signed file, read back,
+and shown to admins. Only real checkpoints are anchored: the session's contract is the app's too."""
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -12,51 +13,41 @@ import pytest
 from contracts.chain import service
 from contracts.chain.client import ChainClient, ChainReverted
 from contracts.chain.model import Deployment
-from marketplace.anchors import Anchor
-from marketplace.audit import GlobalHead, anchor, anchor_sinks, read_anchors
-from marketplace.chain import ChainAnchorSink
+from marketplace.anchors import Anchor, AnchorSink
+from marketplace.audit import GlobalHead, anchor_sinks, checkpoint_and_anchor, read_anchors
+from rights.audit import append_audit
 
 
-async def test_anchors_published_on_chain_read_back_in_order_and_show_in_the_overview(
-    pg_pool: asyncpg.Pool, chain: ChainClient, deployments: dict[str, Deployment]
-) -> None:
-    sink = ChainAnchorSink(pg_pool, chain)
-    newest = await sink.newest()
-    start = newest.seq if newest else 0
-    heads = [hashlib.sha256(f"head {n}".encode()).hexdigest() for n in (1, 2)]
-    for offset, head in enumerate(heads, start=1):
-        await sink.publish(Anchor(seq=start + offset, hash=head, taken_at=datetime.now(UTC)))
-
-    anchors = await sink.anchors()
-    assert [(a.seq, a.hash) for a in anchors[-2:]] == [(start + 1, heads[0]), (start + 2, heads[1])]
-    assert (await sink.newest()) == anchors[-1]
-    overview = await service.overview(pg_pool, chain)
-    assert (overview.anchored_seq, overview.anchored_head) == (start + 2, heads[1])
-    assert {d.currency for d in overview.deployments} == {"EUR", "USD"}
+async def _new_head(pg_pool: asyncpg.Pool, sinks: Sequence[AnchorSink]) -> GlobalHead:
+    async with pg_pool.acquire() as conn:
+        await append_audit(conn, "round", uuid4(), "opened", {"by": "anchoring test"}, None)
+    head = await checkpoint_and_anchor(pg_pool, sinks)
+    assert head is not None
+    return head
 
 
-async def test_an_anchor_that_does_not_move_forward_is_refused(
-    pg_pool: asyncpg.Pool, chain: ChainClient, deployments: dict[str, Deployment]
-) -> None:
-    sink = ChainAnchorSink(pg_pool, chain)
-    await sink.publish(Anchor(seq=10_000, hash="ab" * 32, taken_at=datetime.now(UTC)))
-    with pytest.raises(ChainReverted, match="forward"):
-        await sink.publish(Anchor(seq=10_000, hash="cd" * 32, taken_at=datetime.now(UTC)))
-
-
-async def test_the_global_audit_head_is_anchored_in_the_file_and_on_chain_alike(
+async def test_each_global_head_is_anchored_in_the_file_and_on_chain_and_shows_in_the_overview(
     pg_pool: asyncpg.Pool, chain: ChainClient, deployments: dict[str, Deployment], tmp_path: Path
 ) -> None:
     sinks = anchor_sinks(tmp_path, pg_pool, chain)
     assert [sink.name for sink in sinks] == ["signed anchors file", "Settlement contract on-chain"]
-    on_chain = await sinks[1].newest()
-    # Past whatever earlier tests anchored on this session's contract, which only moves forward.
-    head = GlobalHead(
-        seq=(on_chain.seq if on_chain else 0) + 1, hash=hashlib.sha256(b"global head").hexdigest(),
-        taken_at=datetime.now(UTC), streams=1,
-    )  # fmt: skip
 
-    await anchor(head, sinks)
+    heads = [await _new_head(pg_pool, sinks) for _ in range(2)]
 
+    on_chain = await sinks[1].anchors()
+    assert [(a.seq, a.hash) for a in on_chain[-2:]] == [(h.seq, h.hash) for h in heads]
+    assert (await sinks[1].newest()) == on_chain[-1]
     held = {found.sink: found.anchors[-1] for found in await read_anchors(sinks)}
-    assert {(anchor.seq, anchor.hash) for anchor in held.values()} == {(head.seq, head.hash)}
+    assert {(anchor.seq, anchor.hash) for anchor in held.values()} == {(heads[1].seq, heads[1].hash)}
+    overview = await service.overview(pg_pool, chain)
+    assert (overview.anchored_seq, overview.anchored_head) == (heads[1].seq, heads[1].hash)
+    assert {d.currency for d in overview.deployments} == {"EUR", "USD"}
+
+
+async def test_an_anchor_that_does_not_move_forward_is_refused(
+    pg_pool: asyncpg.Pool, chain: ChainClient, deployments: dict[str, Deployment], tmp_path: Path
+) -> None:
+    sinks = anchor_sinks(tmp_path, pg_pool, chain)
+    head = await _new_head(pg_pool, sinks)
+    with pytest.raises(ChainReverted, match="forward"):
+        await sinks[1].publish(Anchor(seq=head.seq, hash="cd" * 32, taken_at=head.taken_at))

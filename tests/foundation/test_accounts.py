@@ -195,7 +195,7 @@ async def test_role_guard_lets_the_role_through(sign_in: SignIn) -> None:
     admin = await sign_in("admin")
     response = await admin.client.get("/api/admin/audit/verify")
     assert response.status_code == 200
-    assert response.json()["breaks"] == []
+    assert response.json()["events_checked"] >= 1
 
 
 async def test_anonymous_caller_is_asked_to_sign_in(client: httpx.AsyncClient) -> None:
