@@ -5,7 +5,8 @@ directory, one server process (uvicorn) and one arq worker, then for 100, 500 an
 (100 and 250 with --quick): every bidder watches the round's websocket, then all of them place one
 sealed bid at once over HTTP. It reports acknowledged bids per second, bid-to-ack latency, and
 commit-to-every-watcher latency (from the bid's commit time, read from the database's clock inside
-its transaction, until the last watcher has the event). The same harness then drives a bare
+its transaction, until the last watcher is current: has the event, or a state message at or after it,
+since state is conflated per watcher). The same harness then drives a bare
 Litestar app (POST publishes to Channels over the same Redis, websockets relay it; no database,
 no sign-in) in its own server process: our figures are printed as a ratio to that ceiling.
 Last, twenty rounds with two-second deadlines measure how late the worker closes a round.
@@ -99,12 +100,33 @@ class Run:
     n: int
     ack_ms: list[float] = field(default_factory=list)
     committed: dict[int, float] = field(default_factory=dict)  # seq → commit time (epoch seconds)
-    arrivals: dict[int, list[float]] = field(default_factory=dict)  # seq → each watcher's receipt time
+    # per watcher, (seq, receipt time) of each event or state message, in arrival order
+    arrivals: list[list[tuple[int, float]]] = field(default_factory=list)
     elapsed: float = 0.0
-    dropped: int = 0
+    gone: set[int] = field(default_factory=set)  # watchers whose socket was dropped
+
+    @property
+    def dropped(self) -> int:
+        return len(self.gone)
+
+    def current(self, watcher: int, seq: int) -> float | None:
+        """When the watcher first knew of event `seq`: the first message at or after it (a state
+        message stands for the updates it replaced)."""
+        return next((at for got, at in self.arrivals[watcher] if got >= seq), None)
+
+    def everyone_current(self) -> bool:
+        last = max(self.committed, default=0)
+        return all(w in self.gone or (seen and seen[-1][0] >= last) for w, seen in enumerate(self.arrivals))
 
     def fan_out_ms(self) -> list[float]:
-        return [(max(self.arrivals[seq]) - at) * 1000 for seq, at in self.committed.items()]
+        """Commit → the last watcher current, per acknowledged bid."""
+        late = []
+        for seq, at in self.committed.items():
+            times = [
+                t for w in range(len(self.arrivals)) if w not in self.gone and (t := self.current(w, seq))
+            ]
+            late.append((max(times) - at) * 1000)
+        return late
 
 
 async def drive(
@@ -116,16 +138,17 @@ async def drive(
     decoder = msgspec.json.Decoder(Frame)
     ready = asyncio.Semaphore(0)
 
-    async def watch(socket: ClientConnection) -> None:
+    async def watch(socket: ClientConnection, w: int) -> None:
+        seen = run.arrivals[w]
         try:
             async for message in socket:
                 frame = decoder.decode(message)
                 if frame.type == "round":
                     ready.release()
-                elif frame.type == "event" and frame.seq is not None:
-                    run.arrivals.setdefault(frame.seq, []).append(time.time())
+                elif frame.type in ("event", "state") and frame.seq is not None:
+                    seen.append((frame.seq, time.time()))
         except Exception:
-            run.dropped += 1
+            run.gone.add(w)
 
     sockets: list[ClientConnection] = []
     for start in range(0, n, 100):  # connect in batches, as a crowd arriving, not one SYN flood
@@ -134,7 +157,8 @@ async def drive(
               for i in range(start, min(n, start + 100)))
         )  # fmt: skip
         sockets.extend(batch)
-    readers = [asyncio.create_task(watch(socket)) for socket in sockets]
+    run.arrivals = [[] for _ in sockets]
+    readers = [asyncio.create_task(watch(socket, w)) for w, socket in enumerate(sockets)]
     for _ in range(n):
         await asyncio.wait_for(ready.acquire(), 60)
 
@@ -152,7 +176,7 @@ async def drive(
         run.elapsed = time.perf_counter() - started
 
     deadline = time.monotonic() + 600
-    while any(len(run.arrivals.get(seq, ())) < n - run.dropped for seq in run.committed):
+    while not run.everyone_current():
         if time.monotonic() > deadline:
             raise TimeoutError("not every watcher received every acknowledged bid within 10 minutes")
         await asyncio.sleep(0.05)
