@@ -313,7 +313,7 @@ class RoundStream:
         self.seller = seller
         self.round_id = round_id
         self.last_seq = 0  # the last event put in the outbox
-        self.sent_seq = 0  # the last event sent (or superseded by a state message sent)
+        self.sent_seq = 0  # the last event passed on: sent, replaced by a state sent, or not to be shown
         self.outbox = Outbox(bound=conflation.EVENT_BOUND)
         self.wake = asyncio.Event()
 
@@ -380,6 +380,8 @@ class RoundStream:
                 for item in ready:
                     await self.send_bytes(self.encode(item))
                     self.sent_seq = item.event.seq
+                if self.outbox.empty:  # events this watcher may not see are passed too
+                    self.sent_seq = self.last_seq
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
         except (TimeoutError, OSError, RuntimeError):

@@ -50,6 +50,10 @@ class Outbox:
         self.state: Outgoing | None = None
         self.last_state_at = float("-inf")
 
+    @property
+    def empty(self) -> bool:
+        return not self.events and self.state is None
+
     def put(self, seen: RoundEvent) -> None:
         """Queue the next event shown to this watcher (events arrive in sequence order)."""
         if is_state(seen):
