@@ -127,8 +127,9 @@ class Watcher:
         return await wait_for(lambda: check(self), within, what)
 
     async def event(self, kind: str, within: float = 10.0) -> dict[str, Any]:
+        """The first event or state message about `kind` (another buyer's bid comes as state)."""
         found: dict[str, Any] = await self.until(
-            lambda w: next((f for f in w.events if f["event"]["kind"] == kind), None),
+            lambda w: next((f for f in w.updates if f["event"]["kind"] == kind), None),
             within,
             f"a {kind} event",
         )
