@@ -3,9 +3,11 @@
 The websocket: missed events are replayed from PostgreSQL, then live ones come from Channels.
 Events are numbered per round. Each stream remembers the last number it passed on, drops repeats,
 and fills any gap (Redis pub/sub loses messages during a reconnect; a full backlog drops the
-oldest) from PostgreSQL, so a watcher sees every event it may see exactly once and in order.
-A socket that cannot take a frame within `SEND_TIMEOUT` seconds is closed; the page reconnects
-with `after=<last seq>` and loses nothing.
+oldest) from PostgreSQL. Each watcher then gets, through its `auction.conflation.Outbox`, every
+event it must see exactly once and in order, and state (another buyer's bid) at most every 150 ms,
+the newest replacing the unsent. A socket that cannot take a frame within `SEND_TIMEOUT` seconds, or
+with too many events unsent, is closed (1013); the page reconnects with `after=<last seq>` and
+loses nothing.
 """
 
 from __future__ import annotations
@@ -316,6 +318,7 @@ class RoundStream:
         self.sent_seq = 0  # the last event passed on: sent, replaced by a state sent, or not to be shown
         self.outbox = Outbox(bound=conflation.EVENT_BOUND)
         self.wake = asyncio.Event()
+        self.dropped = False
 
     async def run(self, channels: ChannelsPlugin, after: int) -> None:
         """Subscribe first, then replay, so nothing committed in between is missed. The round frame
@@ -369,7 +372,8 @@ class RoundStream:
             self.last_seq = event.seq
             self.wake.set()
         except FellBehind:
-            await self.drop()
+            if not self.dropped:
+                await self.drop()
 
     async def write(self) -> None:
         """Send what the outbox has ready, waking when something is put or a state message falls due."""
@@ -384,7 +388,7 @@ class RoundStream:
                     self.sent_seq = self.last_seq
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
-        except (TimeoutError, OSError, RuntimeError):
+        except Exception:  # a socket that is slow, gone or broken: never one left open but unfed
             await self.drop()
 
     def encode(self, item: Outgoing) -> bytes:
@@ -398,6 +402,7 @@ class RoundStream:
         return msgspec.json.encode(state)
 
     async def drop(self) -> None:
+        self.dropped = True
         log.info("dropping a slow or gone watcher", extra={"round_id": str(self.round_id)})
         with contextlib.suppress(Exception):
             await self.socket.close(TOO_SLOW, f"too slow: reconnect with after={self.sent_seq}")
