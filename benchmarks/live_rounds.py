@@ -240,13 +240,18 @@ async def open_round(base: str, seller_token: str, track_id: UUID, duration: int
     return round_id
 
 
-async def marketplace_run(base: str, buyers: list[Buyer], seller_token: str, track_id: UUID, n: int) -> Run:
-    round_id = await open_round(base, seller_token, track_id, duration=3_600)
-    ws = base.replace("http://", "ws://")
+async def marketplace_run(
+    bases: list[str], buyers: list[Buyer], seller_token: str, track_id: UUID, n: int
+) -> Run:
+    """Client i watches and bids through server process i mod len(bases)."""
+    round_id = await open_round(bases[0], seller_token, track_id, duration=3_600)
+
+    def server(i: int) -> str:
+        return bases[i % len(bases)]
 
     async def place_bid(client: httpx.AsyncClient, i: int) -> tuple[int, float]:
         response = await client.post(
-            f"/api/rounds/{round_id}/bids", json={"amount": {"amount": 1_000 + i, "currency": "EUR"}},
+            f"{server(i)}/api/rounds/{round_id}/bids", json={"amount": {"amount": 1_000 + i, "currency": "EUR"}},
             headers={"Authorization": f"Bearer {buyers[i].token}"},
         )  # fmt: skip
         response.raise_for_status()
@@ -254,8 +259,8 @@ async def marketplace_run(base: str, buyers: list[Buyer], seller_token: str, tra
         return receipt["seq"], datetime.fromisoformat(receipt["committed_at"]).timestamp()
 
     return await drive(
-        n, lambda i: f"{ws}/ws/rounds/{round_id}", lambda i: {"Authorization": f"Bearer {buyers[i].token}"},
-        place_bid, base,
+        n, lambda i: f"{server(i).replace('http://', 'ws://')}/ws/rounds/{round_id}",
+        lambda i: {"Authorization": f"Bearer {buyers[i].token}"}, place_bid, bases[0],
     )  # fmt: skip
 
 
@@ -314,7 +319,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, servers: int) -> None:
     sizes = (100, 250) if quick else (100, 500, 1_000)
     data_dir = tempfile.mkdtemp(prefix="live-rounds-bench-")
     secret = secrets.token_urlsafe(48)
@@ -328,17 +333,19 @@ async def main(quick: bool) -> None:
         # rather than answering 503 after the default 5 s.
         "DATABASE_ACQUIRE_TIMEOUT_SECONDS": "60",
     }  # fmt: skip
-    ports = [str(port) for port in (8731, 8732)]
-    ours, bare = (f"http://127.0.0.1:{port}" for port in ports)
+    our_ports = [str(8733 + i) for i in range(servers)]
+    ours = [f"http://127.0.0.1:{port}" for port in our_ports]
+    bare = "http://127.0.0.1:8732"
     uvicorn = ["uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
     processes = [
-        start([*uvicorn, "--port", ports[0], "marketplace.app:create_app"], env),
+        *(start([*uvicorn, "--port", port, "marketplace.app:create_app"], env) for port in our_ports),
         start(["marketplace.cli", "worker"], env),
-        start([*uvicorn, "--port", ports[1], "benchmarks.live_rounds:bare_app"], env),
+        start([*uvicorn, "--port", "8732", "benchmarks.live_rounds:bare_app"], env),
     ]
     pool = await create_pool(urls.database_url)
     try:
-        await until_up(ours, "GET", "/health")
+        for base in ours:
+            await until_up(base, "GET", "/health")
         await until_up(bare, "POST", "/bid/warmup")
         buyers = await make_buyers(pool, max(sizes))
         seller_token, track_id = await make_seller(pool)
@@ -347,7 +354,7 @@ async def main(quick: bool) -> None:
             results.append(
                 (n, await marketplace_run(ours, buyers, seller_token, track_id, n), await bare_run(bare, n))
             )
-        late = await close_lateness(ours, pool, seller_token, track_id, 20)
+        late = await close_lateness(ours[0], pool, seller_token, track_id, 20)
     finally:
         await pool.close()
         for process in processes:
@@ -358,6 +365,7 @@ async def main(quick: bool) -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+    print(f"{servers} marketplace server process(es), one worker, the bare broadcast in one process.\n")
     print_report(results, late)
 
 
@@ -395,4 +403,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--quick", action="store_true", help="100 and 250 bidders instead of 100, 500 and 1,000"
     )
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--servers", type=int, default=1, help="marketplace server processes; clients are spread over them"
+    )
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.quick, arguments.servers))
