@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -295,9 +296,11 @@ async def close_lateness(
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """In its own process group, so that stopping it also stops what it started (the Stripe stand-in)."""
     return subprocess.Popen(
-        [sys.executable, "-m", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+        [sys.executable, "-m", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
 
 
 async def until_up(base: str, method: str, path: str) -> None:
@@ -358,12 +361,12 @@ async def main(quick: bool, servers: int) -> None:
     finally:
         await pool.close()
         for process in processes:
-            process.terminate()
+            os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
     print(f"{servers} marketplace server process(es), one worker, the bare broadcast in one process.\n")
     print_report(results, late)
