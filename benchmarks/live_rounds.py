@@ -47,6 +47,7 @@ from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
 from marketplace.migrations import upgrade_async
+from marketplace.stripe_standin import process as stripe_standin
 from rights import demo as rights_demo
 from rights import service as rights
 from rights.identity import Role
@@ -296,7 +297,7 @@ async def close_lateness(
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """In its own process group, so that stopping it also stops what it started (the Stripe stand-in)."""
+    """In its own process group, stopped whole with whatever it started there."""
     return subprocess.Popen(
         [sys.executable, "-m", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -368,6 +369,9 @@ async def main(quick: bool, servers: int) -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        # The Stripe stand-in runs in its own session and stops when its last user leaves; be that user.
+        stripe_standin.join(settings.data_dir)
+        stripe_standin.release(settings.data_dir)
     print(f"{servers} marketplace server process(es), one worker, the bare broadcast in one process.\n")
     print_report(results, late)
 
