@@ -371,7 +371,7 @@ class RoundStream:
                 self.outbox.put(mine)
             self.last_seq = event.seq
             self.wake.set()
-        except FellBehind:
+        except (FellBehind, TimeoutError, OSError, RuntimeError):  # behind, or its gap unreadable now
             if not self.dropped:
                 await self.drop()
 
