@@ -3,9 +3,11 @@
 The websocket: missed events are replayed from PostgreSQL, then live ones come from Channels.
 Events are numbered per round. Each stream remembers the last number it passed on, drops repeats,
 and fills any gap (Redis pub/sub loses messages during a reconnect; a full backlog drops the
-oldest) from PostgreSQL, so a watcher sees every event it may see exactly once and in order.
-A socket that cannot take a frame within `SEND_TIMEOUT` seconds is closed; the page reconnects
-with `after=<last seq>` and loses nothing.
+oldest) from PostgreSQL. Each watcher then gets, through its `auction.conflation.Outbox`, every
+event it must see exactly once and in order, and state (another buyer's bid) at most every 150 ms,
+the newest replacing the unsent. A socket that cannot take a frame within `SEND_TIMEOUT` seconds, or
+with too many events unsent, is closed (1013); the page reconnects with `after=<last seq>` and
+loses nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from litestar.params import Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ControllerRouterHandler
 
-from auction import service
+from auction import conflation, service
+from auction.conflation import FellBehind, Outbox, Outgoing, is_state
 from auction.live import (
     BidReceipt,
     ClockReceipt,
@@ -234,14 +237,16 @@ class NegotiationController(Controller):
 
 
 class SharedFrames:
-    """Each published event decoded once per process, and each of its views encoded once for every
-    socket in the same audience: with a thousand watchers, fan-out is then a thousand sends of the
-    same bytes instead of a thousand decodes and encodes."""
+    """Each published event decoded once per process, and each of its views shown and encoded once for
+    every socket in the same audience: with a thousand watchers, fan-out is then a thousand sends of
+    the same bytes instead of a thousand decodes and encodes."""
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
         self.events: OrderedDict[bytes, RoundEvent] = OrderedDict()
-        self.frames: OrderedDict[tuple[UUID, int, Audience], tuple[float, bytes | None]] = OrderedDict()
+        self.frames: OrderedDict[tuple[UUID, int, Audience], tuple[float, RoundEvent | None, bytes]] = (
+            OrderedDict()
+        )
 
     def event(self, data: bytes) -> RoundEvent:
         found = self.events.get(data)
@@ -250,22 +255,30 @@ class SharedFrames:
             _trim(self.events, self.size)
         return found
 
-    def frame(self, event: RoundEvent, to: Audience) -> bytes | None:
+    def seen(self, event: RoundEvent, to: Audience) -> RoundEvent | None:
+        return self._cached(event, to)[1]
+
+    def frame(self, event: RoundEvent, to: Audience) -> bytes:
+        """The event frame of `event` as shown to `to` (which must see it)."""
+        return self._cached(event, to)[2]
+
+    def _cached(self, event: RoundEvent, to: Audience) -> tuple[float, RoundEvent | None, bytes]:
         key = (event.round_id, event.seq, to)
         now = time.monotonic()
         cached = self.frames.get(key)
         if cached is not None and now - cached[0] < FRESH_FOR:
-            return cached[1]
+            return cached
         seen = shown(event, to)
-        encoded = None
+        encoded = b""
         if seen is not None:
-            frame = Frame(
-                type="event", server_time=server_time(), seq=seen.seq, event=seen.payload, at=seen.at
-            )
-            encoded = msgspec.json.encode(frame)
-        self.frames[key] = (now, encoded)
+            encoded = msgspec.json.encode(event_frame(seen))
+        cached = self.frames[key] = (now, seen, encoded)
         _trim(self.frames, self.size)
-        return encoded
+        return cached
+
+
+def event_frame(seen: RoundEvent) -> Frame:
+    return Frame(type="event", server_time=server_time(), seq=seen.seq, event=seen.payload, at=seen.at)
 
 
 def _trim(cache: OrderedDict[Any, Any], size: int) -> None:
@@ -285,6 +298,9 @@ def server_time() -> datetime:
 
 
 class RoundStream:
+    """One watcher's socket: live events pass through its `Outbox` (state conflated, events in order)
+    and a writer task sends them, so a slow socket delays only itself."""
+
     def __init__(
         self,
         socket: WebSocket[Any, Any, Any],
@@ -298,19 +314,30 @@ class RoundStream:
         self.watcher = watcher
         self.seller = seller
         self.round_id = round_id
-        self.last_seq = 0
+        self.last_seq = 0  # the last event put in the outbox
+        self.sent_seq = 0  # the last event passed on: sent, replaced by a state sent, or not to be shown
+        self.outbox = Outbox(bound=conflation.EVENT_BOUND)
+        self.wake = asyncio.Event()
+        self.dropped = False
 
     async def run(self, channels: ChannelsPlugin, after: int) -> None:
-        """Subscribe first, then replay, so nothing committed in between is missed."""
+        """Subscribe first, then replay, so nothing committed in between is missed. The round frame
+        carries the state as of its seq, so only the replayed events that must arrive are sent."""
         async with channels.start_subscription(service.channel(self.round_id)) as subscriber:
             async with self.pool.acquire() as conn:
                 view, missed = await service.watch(conn, self.watcher, self.round_id, after)
             await self.send(Frame(type="round", server_time=server_time(), seq=view.seq, round=view))
-            for event in missed:
-                await self.send_event(event)
-            self.last_seq = max(after, view.seq)
-            async with subscriber.run_in_background(self.on_live, join=False):
-                await self.answer_frames()
+            for seen in missed:
+                if not is_state(seen):
+                    await self.send_bytes(msgspec.json.encode(event_frame(seen)))
+            self.last_seq = self.sent_seq = max(after, view.seq)
+            writer = asyncio.create_task(self.write())
+            try:
+                async with subscriber.run_in_background(self.on_live, join=False):
+                    await self.answer_frames()
+            finally:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
 
     async def answer_frames(self) -> None:
         while True:
@@ -325,7 +352,7 @@ class RoundStream:
                     Frame(type="error", server_time=server_time(), detail=f"unreadable frame: {exc}")
                 )
                 continue
-            await self.send(Frame(type="pong", server_time=server_time(), seq=self.last_seq))
+            await self.send(Frame(type="pong", server_time=server_time(), seq=self.sent_seq))
 
     async def on_live(self, data: bytes) -> None:
         try:
@@ -337,19 +364,48 @@ class RoundStream:
                     missed = await service.events_between(
                         conn, self.watcher, self.seller, self.round_id, self.last_seq, event.seq - 1
                     )
-                for earlier in missed:
-                    await self.send_event(earlier)
-            await self.send_event(event)
-        except (TimeoutError, OSError, RuntimeError):
-            log.info("dropping a slow or gone watcher", extra={"round_id": str(self.round_id)})
-            with contextlib.suppress(Exception):
-                await self.socket.close(TOO_SLOW, f"too slow: reconnect with after={self.last_seq}")
+                for seen in missed:
+                    self.outbox.put(seen)
+            mine = shared.seen(event, audience(event, self.seller, self.watcher))
+            if mine is not None:
+                self.outbox.put(mine)
+            self.last_seq = event.seq
+            self.wake.set()
+        except (FellBehind, TimeoutError, OSError, RuntimeError):  # behind, or its gap unreadable now
+            if not self.dropped:
+                await self.drop()
 
-    async def send_event(self, event: RoundEvent) -> None:
-        encoded = shared.frame(event, audience(event, self.seller, self.watcher))
-        if encoded is not None:
-            await self.send_bytes(encoded)
-        self.last_seq = event.seq
+    async def write(self) -> None:
+        """Send what the outbox has ready, waking when something is put or a state message falls due."""
+        try:
+            while True:
+                self.wake.clear()
+                ready, wait = self.outbox.take(time.monotonic())
+                for item in ready:
+                    await self.send_bytes(self.encode(item))
+                    self.sent_seq = item.event.seq
+                if self.outbox.empty:  # events this watcher may not see are passed too
+                    self.sent_seq = self.last_seq
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), wait)
+        except Exception:  # a socket that is slow, gone or broken: never one left open but unfed
+            await self.drop()
+
+    def encode(self, item: Outgoing) -> bytes:
+        if not item.state:
+            return shared.frame(item.event, audience(item.event, self.seller, self.watcher))
+        seen = item.event
+        state = Frame(
+            type="state", server_time=server_time(), seq=seen.seq, event=seen.payload, at=seen.at,
+            replaced=item.replaced,
+        )  # fmt: skip
+        return msgspec.json.encode(state)
+
+    async def drop(self) -> None:
+        self.dropped = True
+        log.info("dropping a slow or gone watcher", extra={"round_id": str(self.round_id)})
+        with contextlib.suppress(Exception):
+            await self.socket.close(TOO_SLOW, f"too slow: reconnect with after={self.sent_seq}")
 
     async def send(self, frame: Frame) -> None:
         await self.send_bytes(msgspec.json.encode(frame))

@@ -143,7 +143,9 @@ class RoundEvent(msgspec.Struct, frozen=True, kw_only=True):
 class Frame(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A websocket message to a watcher; `server_time` lets the page count down on the server's clock.
 
-    `type` is "round" (the round as it stands, up to event `seq`), "event", "pong" or "error".
+    `type` is "round" (the round as it stands, up to event `seq`), "event" (one that must arrive),
+    "state" (the latest bid count and deadline as of event `seq`, standing for `replaced` older state
+    updates never sent), "pong" or "error".
     """
 
     type: str
@@ -153,6 +155,7 @@ class Frame(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     at: datetime | None = None
     round: RoundView | None = None
     detail: str | None = None
+    replaced: int | None = None
 
 
 # ---------------------------------------------------------------- what callers get back

@@ -107,8 +107,18 @@ class Watcher:
     def events(self) -> list[dict[str, Any]]:
         return [frame for frame in self.frames if frame["type"] == "event"]
 
+    @property
+    def updates(self) -> list[dict[str, Any]]:
+        """Event and state messages, in the order they came."""
+        return [frame for frame in self.frames if frame["type"] in ("event", "state")]
+
     def seqs(self) -> list[int]:
-        return [frame["seq"] for frame in self.events]
+        return [frame["seq"] for frame in self.updates]
+
+    def bids(self) -> int:
+        """The bid count as the watcher last heard it."""
+        counts = [f["event"]["bids"] for f in self.updates if f["event"]["kind"] == "bid"]
+        return counts[-1] if counts else int(self.frames[0]["round"]["bids"])
 
     def kinds(self) -> list[str]:
         return [frame["event"]["kind"] for frame in self.events]
@@ -117,8 +127,9 @@ class Watcher:
         return await wait_for(lambda: check(self), within, what)
 
     async def event(self, kind: str, within: float = 10.0) -> dict[str, Any]:
+        """The first event or state message about `kind` (another buyer's bid comes as state)."""
         found: dict[str, Any] = await self.until(
-            lambda w: next((f for f in w.events if f["event"]["kind"] == kind), None),
+            lambda w: next((f for f in w.updates if f["event"]["kind"] == kind), None),
             within,
             f"a {kind} event",
         )

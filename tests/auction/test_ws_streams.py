@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from uuid import UUID
@@ -12,12 +13,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from auction import service
+from auction import conflation, service
 from auction.service import Relay
 from rights.terms import Money
 from tests.auction import live
-from tests.auction.live import eur, open_round, sealed, watching, ws_url
-from tests.conftest import TEST_PASSWORD, SignIn
+from tests.auction.live import eur, open_round, sealed, wait_for, watching, ws_url
+from tests.conftest import TEST_PASSWORD, SignedIn, SignIn
 
 timers = live.timers  # an arq worker running in the test's event loop
 
@@ -40,38 +41,41 @@ async def test_sealed_bids_never_reach_anyone_but_their_bidder_before_the_close(
         for room in rooms.values():
             await room.event("closed")
     for name, room in rooms.items():
-        before_close = [f for f in room.events if f["event"]["kind"] != "closed"]
+        before_close = [f for f in room.updates if f["event"]["kind"] != "closed"]
         text = json.dumps(before_close)
         own = {"alice": amounts[alice], "bob": amounts[bob]}.get(name)
         for amount in amounts.values():
             if amount != own:
                 assert str(amount) not in text, f"{name} saw someone else's bid before the close"
         bids = [f["event"] for f in before_close if f["event"]["kind"] == "bid"]
-        assert [bid["bids"] for bid in bids] == [1, 2], f"{name} sees the count"
+        counts = [bid["bids"] for bid in bids]
+        assert counts == sorted(counts) and counts[-1] == 2, f"{name} sees the count, never going back"
         if own is not None:
             assert [bid["amount"]["amount"] for bid in bids if "amount" in bid] == [own]
     assert alice_room.events[-1]["event"]["outcome"]["winner"]["bid"] == eur(123_457), "the close is public"
 
 
-async def test_a_watcher_that_drops_and_resumes_with_after_sees_every_event_once_in_order(
+async def test_a_watcher_that_leaves_and_resumes_with_after_misses_nothing_and_sees_nothing_twice(
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
 ) -> None:
     seller, watcher = await sign_in("rights_holder"), await sign_in("buyer")
-    buyers = [await sign_in("buyer") for _ in range(6)]
+    buyers = [await sign_in("buyer") for _ in range(5)]
     opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
     bids = f"/api/rounds/{opened['id']}/bids"
     async with watching(live_server, watcher, opened["id"]) as first:
         for amount, buyer in enumerate(buyers[:3], start=2_000):
             await buyer.client.post(bids, json={"amount": eur(amount)})
-        await first.until(lambda w: len(w.events) == 4, what="the opening and three bids")
-        last_seen = first.events[-1]["seq"]
-    for amount, buyer in enumerate(buyers[3:], start=3_000):  # while the watcher is away
-        await buyer.client.post(bids, json={"amount": eur(amount)})
+        await first.until(lambda w: w.bids() == 3, what="the third bid's state")
+        last_seen = first.seqs()[-1]
+    await buyers[3].client.post(bids, json={"amount": eur(3_000)})  # while the watcher is away
+    await watcher.client.post(bids, json={"amount": eur(3_001)})
+    await buyers[4].client.post(bids, json={"amount": eur(3_002)})
     async with watching(live_server, watcher, opened["id"], after=last_seen) as resumed:
-        await resumed.until(lambda w: len(w.events) == 3, what="the three missed bids")
-        assert resumed.frames[0]["round"]["bids"] == 6
-    seen = first.seqs() + resumed.seqs()
-    assert seen == list(range(1, 8)), "every event once, in order"
+        await resumed.until(lambda w: len(w.events) == 1, what="the watcher's own receipt")
+        assert resumed.frames[0]["round"]["bids"] == 6 and resumed.frames[0]["seq"] == 7
+    assert first.seqs() == sorted(set(first.seqs())) and first.kinds()[0] == "opened"
+    assert [f["seq"] for f in resumed.events] == [6], "the own receipt missed while away, once"
+    assert resumed.events[0]["event"]["amount"] == eur(3_001)
 
 
 async def test_events_redis_never_delivered_are_filled_in_from_postgresql(
@@ -80,13 +84,61 @@ async def test_events_redis_never_delivered_are_filled_in_from_postgresql(
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
     opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
     lost = Relay(publish=_drop, jobs=app.state.jobs)
-    async with watching(live_server, seller, opened["id"]) as room:
+    async with watching(live_server, alice, opened["id"]) as room:
         async with pg_pool.acquire() as conn:
             await service.place_bid(
                 conn, lost, alice.principal, UUID(opened["id"]), Money(4_000, "EUR"), None
             )
         await bob.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(5_000)})
-        await room.until(lambda w: w.seqs() == [1, 2, 3], what="the lost bid filled in before the next")
+        await room.until(lambda w: w.seqs() == [1, 2, 3], what="the lost receipt filled in before the next")
+    assert [f["type"] for f in room.updates] == ["event", "event", "state"]
+    assert room.updates[1]["event"]["amount"] == eur(4_000)
+
+
+async def test_a_watcher_gets_the_latest_state_and_every_event_in_order_while_bids_pour_in(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
+) -> None:
+    seller, watcher = await sign_in("rights_holder"), await sign_in("buyer")
+    buyers = [await sign_in("buyer") for _ in range(24)]
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    bids = f"/api/rounds/{opened['id']}/bids"
+    async with watching(live_server, watcher, opened["id"]) as room:
+
+        async def bid(who: SignedIn, amount: int) -> None:
+            assert (await who.client.post(bids, json={"amount": eur(amount)})).status_code == 201
+
+        await asyncio.gather(*(bid(b, 2_000 + i) for i, b in enumerate(buyers[:12])))
+        await bid(watcher, 9_999)
+        await asyncio.gather(*(bid(b, 3_000 + i) for i, b in enumerate(buyers[12:])))
+        await room.until(lambda w: w.bids() == 25, what="the state after the last bid")
+    seqs = room.seqs()
+    assert seqs == sorted(set(seqs)), "in order, never an older state after a newer one"
+    counts = [f["event"]["bids"] for f in room.updates if f["event"]["kind"] == "bid"]
+    assert counts == sorted(counts)
+    own = [f for f in room.events if f["event"]["kind"] == "bid"]
+    assert [f["event"]["amount"] for f in own] == [eur(9_999)], "the own receipt arrives, whole"
+    states = [f for f in room.updates if f["type"] == "state"]
+    assert sum(1 + f["replaced"] for f in states) == 24, "every other bid sent or counted as replaced"
+
+
+async def test_a_watcher_that_falls_behind_is_dropped_and_resumes_from_postgresql_without_a_gap(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seller, watcher, other = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    bids = f"/api/rounds/{opened['id']}/bids"
+    monkeypatch.setattr(conflation, "EVENT_BOUND", 0)  # any unsent event puts this watcher behind
+    async with watching(live_server, watcher, opened["id"]) as room:
+        await other.client.post(bids, json={"amount": eur(2_000)})
+        await watcher.client.post(bids, json={"amount": eur(2_500)})
+        await wait_for(room.closed.is_set, what="the watcher to be dropped")
+    assert room.socket.close_code == 1013
+    after = int((room.socket.close_reason or "").rsplit("after=", 1)[1])
+    monkeypatch.undo()
+    async with watching(live_server, watcher, opened["id"], after=after) as resumed:
+        await resumed.until(lambda w: [f["seq"] for f in w.events] == [3], what="the own receipt")
+    assert after == max([*room.seqs(), 1]) < 3, "resumes after the last message it was sent"
+    assert resumed.frames[0]["round"]["bids"] == 2
 
 
 async def _drop(channel: str, data: bytes) -> None:

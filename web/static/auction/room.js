@@ -67,16 +67,17 @@ function receive(frame) {
       lastSeq = frame.seq;
     }
     render();
-  } else if (frame.type === "event" && frame.seq > lastSeq) {
+  } else if ((frame.type === "event" || frame.type === "state") && frame.seq > lastSeq) {
+    // A state message stands for the bids up to its seq (the older ones it replaced were never sent).
     lastSeq = frame.seq;
-    apply(frame.event, frame.at);
+    apply(frame.event, frame.at, frame.type === "state");
     render();
   } else if (frame.type === "error") {
     say(frame.detail, "bad");
   }
 }
 
-function apply(event, at) {
+function apply(event, at, stateOnly = false) {
   if (event.kind === "opened") {
     log(at, "The round opened.");
   } else if (event.kind === "bid") {
@@ -84,6 +85,7 @@ function apply(event, at) {
       bids: event.bids, deadline: event.deadline, deadline_version: event.deadline_version,
       extensions: event.extensions, closes_at: event.closes_at,
     });
+    if (stateOnly) return;
     const whose = event.amount ? `Your bid of ${money(event.amount)} was taken` : event.digest ? "Your sealed commitment was taken" : "A bid came in";
     log(at, `${whose} (${event.bids} in all).`);
     if (event.extended) {

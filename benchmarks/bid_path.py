@@ -1,0 +1,118 @@
+"""Where one bid's milliseconds go, phase by phase, on embedded PostgreSQL and Redis in this process.
+
+`python -m benchmarks.bid_path [--quick]` places sealed bids one after another on one round and
+times each phase the HTTP path runs for a bid: the bearer token's principal lookup (a pooled
+connection and one query), the rate limit (one Redis pipeline), the bid's transaction (lock the
+round, check, insert, count, append the event and its audit entry, commit), encoding the event,
+and publishing it to Redis. No HTTP and no websockets: this is the server's own cost per bid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import secrets
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import msgspec
+from arq import create_pool as create_arq_pool
+from arq.connections import RedisSettings
+from redis.asyncio import Redis
+
+from auction import service
+from auction.live import BidReceipt, NewRound, RoundEvent
+from auction.service import Relay
+from benchmarks.live_rounds import USAGE, make_buyers, make_seller, pct
+from marketplace.accounts import service as accounts
+from marketplace.config import load_settings
+from marketplace.db import create_pool
+from marketplace.embedded import store_urls
+from marketplace.migrations import upgrade_async
+from marketplace.ratelimit import seconds_until_allowed
+from rights.identity import Principal
+from rights.terms import Money
+
+T = TypeVar("T")
+
+
+async def timed(phase: list[float], step: Callable[[], Awaitable[T]]) -> T:
+    started = time.perf_counter()
+    result = await step()
+    phase.append((time.perf_counter() - started) * 1000)
+    return result
+
+
+async def main(quick: bool) -> None:
+    bids = 100 if quick else 500
+    data_dir = tempfile.mkdtemp(prefix="bid-path-bench-")
+    settings = load_settings({"MARKETPLACE_DATA_DIR": data_dir, "SECRET_KEY": secrets.token_urlsafe(48)})
+    urls = store_urls(settings)
+    await upgrade_async(urls.database_url)
+    pool = await create_pool(urls.database_url)
+    redis = Redis.from_url(urls.redis_url)
+    jobs = await create_arq_pool(RedisSettings.from_dsn(urls.redis_url))
+    phases: dict[str, list[float]] = {
+        name: [] for name in ("principal", "rate limit", "transaction", "encode", "publish", "total")
+    }
+
+    async def publish(channel: str, data: bytes) -> None:
+        event = msgspec.json.decode(data, type=RoundEvent)
+        started = time.perf_counter()
+        msgspec.json.encode(event)
+        phases["encode"].append((time.perf_counter() - started) * 1000)
+        await timed(phases["publish"], lambda: redis.publish(channel, data))
+
+    relay = Relay(publish=publish, jobs=jobs)
+    try:
+        buyers = await make_buyers(pool, bids)
+        seller_token, track_id = await make_seller(pool)
+        async with pool.acquire() as conn:
+            seller = await accounts.principal_for_token(conn, seller_token)
+            assert seller is not None
+            params = {"mechanism": "vickrey", "reserve": {"amount": 100, "currency": "EUR"}}
+            body = {"track_id": str(track_id), "usage": USAGE, "params": params, "duration_seconds": 3_600}
+            new = msgspec.convert(body, NewRound)
+            opened = await service.open_round(conn, relay, seller, new)
+        for i, buyer in enumerate(buyers):
+            started = time.perf_counter()
+
+            async def principal(token: str = buyer.token) -> Principal | None:
+                async with pool.acquire() as conn:
+                    return await accounts.principal_for_token(conn, token)
+
+            caller = await timed(phases["principal"], principal)
+            assert caller is not None
+            key = f"bids:{caller.user_id}"
+            await timed(phases["rate limit"], functools.partial(seconds_until_allowed, redis, key, 10**6, 60))
+
+            async def bid(amount: int = 1_000 + i, caller: Principal = caller) -> BidReceipt:
+                async with pool.acquire() as conn:
+                    return await service.place_bid(conn, relay, caller, opened.id, Money(amount, "EUR"), None)
+
+            await timed(phases["transaction"], bid)
+            phases["transaction"][-1] -= phases["encode"][-1] + phases["publish"][-1]
+            phases["total"].append((time.perf_counter() - started) * 1000)
+    finally:
+        await pool.close()
+        await redis.aclose()
+        await jobs.aclose()
+    print(f"{bids} sealed bids on one round, one after another:\n")
+    print("| phase | p50 ms | p99 ms | share of p50 total |")
+    print("| --- | ---: | ---: | ---: |")
+    total = pct(phases["total"], 0.5)
+    for name, values in phases.items():
+        print(
+            f"| {name} | {pct(values, 0.5):.2f} | {pct(values, 0.99):.2f} | {pct(values, 0.5) / total:.0%} |"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="100 bids instead of 500")
+    asyncio.run(main(parser.parse_args().quick))
