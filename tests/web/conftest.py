@@ -30,13 +30,14 @@ class ListedTrack(msgspec.Struct, frozen=True, kw_only=True):
 class Rendered(msgspec.Struct, frozen=True):
     wav: bytes
     features: AudioFeatures
+    landmarks: list[fingerprint.Landmark]
 
 
 @pytest.fixture(scope="session")
 def rendered() -> Rendered:
     analysis.warm_up()
     audio = synth.render(synth.demo_track(3, seed=7), seconds=8)
-    return Rendered(synth.to_wav(audio), analysis.analyse(audio))
+    return Rendered(synth.to_wav(audio), analysis.analyse(audio), fingerprint.landmarks(audio))
 
 
 ListTrack = Callable[..., Awaitable[ListedTrack]]
@@ -65,7 +66,7 @@ async def list_track(
                 )
                 await store.save_analysis(
                     conn, built.track_id, rendered.features, embedding.embed(rendered.features),
-                    tags.ai_tags(rendered.features), fingerprint.landmarks(checked.samples), None,
+                    tags.ai_tags(rendered.features), rendered.landmarks, None,
                 )  # fmt: skip
                 await store.update_document(
                     conn, built.track_id, "Night Drive", "Zoë", f"a night drive {word}"
