@@ -49,7 +49,10 @@ form.addEventListener("submit", async (event) => {
     [
       `${file.name} is imported.`,
       `Parties: ${data.parties_created} created, ${data.parties_matched} matched to ones already known.`,
-      `${count(data.works, "work")}, ${count(data.recordings, "recording")}, ${count(data.shares, "share")}, ` +
+      `Works: ${data.works_created} created, ${data.works_matched} matched.`,
+      `Recordings: ${data.recordings_created} created, ${data.recordings_updated} updated, ${data.recordings_matched} unchanged.`,
+      `${count(data.shares, "share")} written (${data.shares_replaced} replaced), ` +
+        `${count(data.unknown_shares, "share")} of unknown owners, ` +
         `${count(data.administration, "administration agreement")}.`,
       ...(data.disputed_claims
         ? [`${count(data.disputed_claims, "share")} on other organisations' recordings or works wait for them to accept.`]
