@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 import web
 import web.discover
+import web.licences
 import web.pages
 import web.track
 from auction import api as auction_api
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *accounts_pages.page_handlers,
             *web.pages.page_handlers,
             *web.discover.page_handlers,
+            *web.licences.page_handlers,
             *web.track.page_handlers,
             *rights_api.route_handlers,
             *rights_pages.page_handlers,
