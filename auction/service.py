@@ -43,6 +43,7 @@ from auction.model import (
     BidAccepted,
     Commitment,
     DuplicateBid,
+    Mechanism,
     Negotiation,
     NegotiationOver,
     NegotiationState,
@@ -309,6 +310,28 @@ async def round_events(
         raise RoundNotFound(f"no round {round_id}")
     events = await store.events_after(conn, round_id, after, limit)
     return [seen for event in events if (seen := event_for(event, stored.round.seller, watcher)) is not None]
+
+
+class Participation(msgspec.Struct, frozen=True, kw_only=True):
+    """A round a buyer took part in: the round as they may see it, their own bids, their negotiations."""
+
+    round: RoundView
+    bids: tuple[MyBid, ...]
+    negotiations: tuple[NegotiationView, ...]
+
+
+async def rounds_joined(conn: asyncpg.Connection, caller: Principal, limit: int = 50) -> list[Participation]:
+    """The rounds the caller's organisation bid in or negotiated on, latest first, with its own moves."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        ids = await store.rounds_joined_by(conn, caller.organisation_id, limit)
+        found = []
+        for view in await _views(conn, caller, ids):
+            bids = await store.bids_by(conn, view.id, caller.organisation_id)
+            talks = (
+                await negotiations(conn, caller, view.id) if view.mechanism is Mechanism.NEGOTIATION else []
+            )
+            found.append(Participation(round=view, bids=tuple(bids), negotiations=tuple(talks)))
+    return found
 
 
 async def my_bids(conn: asyncpg.Connection, caller: Principal, round_id: UUID) -> list[MyBid]:

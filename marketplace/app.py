@@ -30,6 +30,7 @@ import web
 import web.discover
 import web.licences
 import web.pages
+import web.rounds_joined
 import web.track
 from auction import api as auction_api
 from auction import pages as auction_pages
@@ -214,6 +215,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *web.pages.page_handlers,
             *web.discover.page_handlers,
             *web.licences.page_handlers,
+            *web.rounds_joined.page_handlers,
             *web.track.page_handlers,
             *rights_api.route_handlers,
             *rights_pages.page_handlers,
