@@ -13,6 +13,8 @@ from litestar.response import Redirect, Template
 from auction import service
 from auction.live import RoundView
 from auction.model import RoundState
+from contracts import service as contracts
+from contracts.model import DealSource
 from rights import service as rights
 from rights.identity import Principal, Role
 
@@ -46,13 +48,18 @@ async def room_page(
         "role": optional_caller.role,
         "seller": optional_caller.organisation_id == view.seller,
     }
+    winner = view.outcome.winner if view.outcome is not None else None
+    names = await rights.organisation_names(conn, {view.seller} | ({winner.bidder} if winner else set()))
+    deal = await contracts.deal_made_by(conn, optional_caller, DealSource.ROUND, view.id) if winner else None
+    shown = {
+        "round": view,
+        "me": me,
+        "names": {str(k): v for k, v in names.items()},
+        "deal_id": str(deal.id) if deal else None,
+    }
     return Template(
         "auction/room.html",
-        context={
-            "round": view,
-            "track": track,
-            "data": msgspec.json.encode({"round": view, "me": me}).decode(),
-        },
+        context={"round": view, "track": track, "data": msgspec.json.encode(shown).decode()},
     )
 
 

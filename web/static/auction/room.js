@@ -4,7 +4,10 @@
 import { api, formatMoney } from "/static/js/api.js";
 
 const root = document.getElementById("room");
-const { round: initial, me } = JSON.parse(root.dataset.round);
+const { round: initial, me, names: initialNames, deal_id: initialDeal } = JSON.parse(root.dataset.round);
+let names = initialNames ?? {};
+let dealId = initialDeal ?? null;
+let serverBids = []; // this organisation's own bids, as the server keeps them
 let round = initial;
 let lastSeq = round.seq;
 let clockOffset = Date.parse(round.server_time) - Date.now(); // server time = Date.now() + clockOffset
@@ -27,9 +30,34 @@ const BASIS = {
   clock: "the clock's price",
 };
 
-function say(text, tone = "") {
+function say(text, tone = "", { focus = false } = {}) {
   $("message").textContent = text;
   $("message").className = tone;
+  if (focus && text) $("message").focus();
+}
+
+// Problem details as sentences: "round 4ebf… closed at 2026-11-28T01:17:48…" → "This round closed at 01:17:48 — your bid was not placed."
+function sentence(error, notDone) {
+  const text = error?.message ?? String(error);
+  const closed = text.match(/closed at \d{4}-\d{2}-\d{2}T(\d{2}:\d{2}:\d{2})/);
+  if (closed) return `This round closed at ${closed[1]} — ${notDone}.`;
+  if (/^Validation failed/.test(text)) return `The amount must be a number above zero — ${notDone}.`;
+  const plain = text
+    .replace(/round [0-9a-f-]{36}/g, "this round")
+    .replace(/\d{4}-\d{2}-\d{2}T(\d{2}:\d{2}:\d{2})\S*/g, "$1 UTC")
+    .replace(/\.$/, "");
+  return `${plain.charAt(0).toUpperCase()}${plain.slice(1)} — ${notDone}.`;
+}
+
+// Asks before anything that spends money; warns when the amount is far above the reserve or starting price.
+function confirmSpend(question, amount) {
+  const reference = round.params?.reserve ?? round.params?.start;
+  let warning = "";
+  if (reference && amount && amount.amount >= 10 * reference.amount) {
+    const times = Math.round(amount.amount / reference.amount).toLocaleString("en");
+    warning = `\n\nCareful: that is ${times} times the ${round.params.reserve ? "reserve" : "starting price"} of ${money(reference)}.`;
+  }
+  return window.confirm(`${question}${warning}`);
 }
 
 function log(at, text) {
@@ -84,7 +112,7 @@ function apply(event, at) {
       bids: event.bids, deadline: event.deadline, deadline_version: event.deadline_version,
       extensions: event.extensions, closes_at: event.closes_at,
     });
-    const whose = event.amount ? `Your bid of ${money(event.amount)} was taken` : event.digest ? "Your sealed commitment was taken" : "A bid came in";
+    const whose = event.amount ? `Your bid of ${money(event.amount)} was taken` : event.digest ? "Your sealed commitment was taken" : "Another buyer's bid came in";
     log(at, `${whose} (${event.bids} in all).`);
     if (event.extended) {
       $("extended").hidden = false;
@@ -102,6 +130,8 @@ function apply(event, at) {
   } else if (event.kind === "closed") {
     Object.assign(round, { state: "closed", closed_at: event.closed_at, outcome: event.outcome });
     log(at, "The round closed.");
+    say(""); // "Your bid is in" and the like no longer hold
+    learnNames();
   }
 }
 
@@ -119,8 +149,12 @@ function render() {
   $("price-fact").hidden = mechanism !== "clock" || !open;
   const buyer = !me.seller && me.role !== "rights_holder";
   $("seller-note").hidden = !me.seller;
-  $("bid-form").hidden = !(buyer && open && sealed && !afterDeadline && !myBid());
-  $("reveal").hidden = !(buyer && open && commitReveal && afterDeadline && myBid() && !myBid().revealed);
+  const placed = serverBids.length > 0 || myBid();
+  const unrevealed = serverBids.some((b) => b.digest && !b.revealed) || (myBid() && !myBid().revealed && !serverBids.length);
+  const revealDue = buyer && open && commitReveal && afterDeadline && unrevealed;
+  $("bid-form").hidden = !(buyer && open && sealed && !afterDeadline && !placed);
+  $("reveal").hidden = !(revealDue && myBid()?.nonce);
+  $("reveal-file").hidden = !(revealDue && !myBid()?.nonce);
   $("accept").hidden = !(buyer && open && mechanism === "clock");
   renderNegotiation(open, buyer);
   renderResult();
@@ -159,10 +193,30 @@ function renderResult() {
     result.dataset.winner = winner.bidder;
     result.dataset.price = winner.price.amount;
     const how = `${money(winner.price)}, set by ${BASIS[winner.basis]}`;
+    const won = winner.bidder === me.organisation_id;
     result.textContent =
-      winner.bidder === me.organisation_id ? `You won: you pay ${how}.`
-      : me.seller ? `Sold to buyer ${winner.bidder.slice(0, 8)} for ${how}.`
+      won ? `You won: you pay ${how}.`
+      : me.seller ? `Sold to ${names[winner.bidder] ?? "a buyer"} for ${how}.`
       : `Another buyer won and pays ${how}.`;
+    if (won) {
+      const link = document.createElement("a");
+      link.href = dealId ? `/licences#deal-${dealId}` : "/licences";
+      link.textContent = "Pay and download in My licences";
+      result.append(" ", link, ".");
+    }
+  }
+}
+
+// The winner's name and the deal are read from the room page itself after a close seen live.
+async function learnNames() {
+  try {
+    const page = await (await fetch(location.pathname, { headers: { Accept: "text/html" } })).text();
+    const data = JSON.parse(new DOMParser().parseFromString(page, "text/html").getElementById("room").dataset.round);
+    names = { ...names, ...data.names };
+    dealId = data.deal_id ?? dealId;
+    render();
+  } catch {
+    // the result stands without the name
   }
 }
 
@@ -184,7 +238,8 @@ function tick() {
   if (round.mechanism === "clock" && round.state === "open") {
     const { start, floor, step, step_seconds: stepSeconds } = round.params;
     const steps = Math.max(0, Math.floor((now - Date.parse(round.opens_at)) / (stepSeconds * 1000)));
-    $("clock-price").textContent = money({ amount: Math.max(floor.amount, start.amount - step.amount * steps), currency: start.currency });
+    round.clock_price = { amount: Math.max(floor.amount, start.amount - step.amount * steps), currency: start.currency };
+    $("clock-price").textContent = money(round.clock_price);
   }
 }
 
@@ -193,14 +248,34 @@ function tick() {
 const myBidKey = () => `round:${round.id}:bid`;
 const myBid = () => JSON.parse(localStorage.getItem(myBidKey()) ?? "null");
 
-async function act(action, done) {
+async function act(action, done, notDone) {
+  say("");
   try {
     const answer = await action();
-    say(done(answer), "good");
+    say(done(answer), "good", { focus: true });
   } catch (error) {
-    say(error.message, "bad");
+    say(sentence(error, notDone), "bad", { focus: true });
   }
+  await loadMyBids();
   render();
+}
+
+async function loadMyBids() {
+  if (me.seller || me.role === "rights_holder" || round.mechanism === "negotiation") return;
+  try {
+    serverBids = await api(`/api/rounds/${round.id}/bids/mine`);
+  } catch {
+    // keep what we knew; the next action asks again
+  }
+}
+
+// A commitment's secret as a small file, so the bid can be revealed from another browser.
+function offerReceipt(receipt) {
+  const blob = new Blob([JSON.stringify(receipt, null, 2)], { type: "application/json" });
+  const link = $("receipt-link");
+  link.href = URL.createObjectURL(blob);
+  link.download = `reveal-receipt-${round.id.slice(0, 8)}.json`;
+  link.hidden = false;
 }
 
 async function digestOf(text) {
@@ -211,6 +286,7 @@ async function digestOf(text) {
 $("bid-form").addEventListener("submit", (submitted) => {
   submitted.preventDefault();
   const amount = { amount: minorUnits(submitted.target.amount.value), currency: round.currency };
+  if (!confirmSpend(`Place a sealed bid of ${money(amount)}? It cannot be withdrawn.`, amount)) return;
   act(async () => {
     if (!round.params?.reveal_seconds) {
       const receipt = await api(`/api/rounds/${round.id}/bids`, { method: "POST", body: { amount } });
@@ -220,45 +296,69 @@ $("bid-form").addEventListener("submit", (submitted) => {
     const nonce = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("");
     const digest = await digestOf(`${amount.amount}|${amount.currency}|${nonce}|${me.organisation_id}|${round.id}`);
     const receipt = await api(`/api/rounds/${round.id}/commitments`, { method: "POST", body: { digest } });
-    localStorage.setItem(myBidKey(), JSON.stringify({ bid_id: receipt.bid_id, amount, nonce }));
+    const secret = { round_id: round.id, bid_id: receipt.bid_id, amount, nonce };
+    localStorage.setItem(myBidKey(), JSON.stringify(secret));
+    offerReceipt(secret);
     return receipt;
-  }, () => "Your bid is in. Only you can see it until the round closes.");
+  }, () => round.params?.reveal_seconds
+    ? "Your sealed bid is in. Keep the reveal receipt: you need it to reveal after the deadline, from any browser."
+    : "Your bid is in. Only you can see it until the round closes.",
+  "your bid was not placed");
 });
 
-$("reveal").addEventListener("click", () => {
-  const bid = myBid();
+function reveal(bid) {
   act(async () => {
     const receipt = await api(`/api/rounds/${round.id}/reveals`, { method: "POST", body: { bid_id: bid.bid_id, amount: bid.amount, nonce: bid.nonce } });
     localStorage.setItem(myBidKey(), JSON.stringify({ ...bid, revealed: true }));
     return receipt;
-  }, () => "Revealed: your bid counts.");
+  }, () => "Revealed: your bid counts.", "your bid was not revealed");
+}
+
+$("reveal").addEventListener("click", () => reveal(myBid()));
+
+$("reveal-file").addEventListener("submit", async (submitted) => {
+  submitted.preventDefault();
+  const file = submitted.target.receipt.files[0];
+  try {
+    const bid = JSON.parse(await file.text());
+    if (bid.round_id !== round.id) throw new Error("that receipt is for another round");
+    reveal(bid);
+  } catch (error) {
+    say(sentence(error, "nothing was revealed"), "bad", { focus: true });
+  }
 });
 
-$("accept").addEventListener("click", () =>
-  act(() => api(`/api/rounds/${round.id}/accept`, { method: "POST" }), (receipt) => `You bought the licence at ${money(receipt.price)}.`),
-);
+$("accept").addEventListener("click", () => {
+  const price = round.clock_price ?? null;
+  if (!confirmSpend(`Accept ${$("clock-price").textContent} now? The licence is yours at that price.`, price)) return;
+  act(() => api(`/api/rounds/${round.id}/accept`, { method: "POST" }), (receipt) => `You bought the licence at ${money(receipt.price)}.`,
+    "nothing was bought");
+});
 
 $("offer-form").addEventListener("submit", (submitted) => {
   submitted.preventDefault();
   const amount = { amount: minorUnits(submitted.target.amount.value), currency: round.currency };
   const standing = [...negotiations.values()].filter((n) => n.respond_by).at(-1);
   const path = standing ? `/api/negotiations/${standing.id}/counter` : `/api/rounds/${round.id}/negotiations`;
+  if (!me.seller && !confirmSpend(`Offer ${money(amount)} for this licence? If the rights holder accepts, you pay it.`, amount)) return;
   act(async () => {
     const negotiation = await api(path, { method: "POST", body: { amount } });
     negotiations.set(negotiation.id, negotiation);
     return negotiation;
-  }, (negotiation) => `Negotiation ${negotiation.state.replaceAll("_", " ")}.`);
+  }, (negotiation) => `Negotiation ${negotiation.state.replaceAll("_", " ")}.`, "your offer was not sent");
 });
 
 $("negotiation-moves").addEventListener("click", (clicked) => {
   const move = clicked.target.dataset?.move;
   const standing = [...negotiations.values()].filter((n) => n.respond_by).at(-1);
   if (!move || !standing) return;
+  const last = standing.offers.at(-1);
+  if (move === "accept" && !confirmSpend(`Accept ${money(last.amount)} now?`, null)) return;
   act(async () => {
     const negotiation = await api(`/api/negotiations/${standing.id}/${move}`, { method: "POST" });
     negotiations.set(negotiation.id, negotiation);
     return negotiation;
-  }, (negotiation) => `Negotiation ${negotiation.state.replaceAll("_", " ")}.`);
+  }, (negotiation) => `Negotiation ${negotiation.state.replaceAll("_", " ")}.`, "nothing changed");
 });
 
 if (round.mechanism === "negotiation") {
@@ -269,5 +369,6 @@ if (round.mechanism === "negotiation") {
 }
 setInterval(tick, 200);
 setInterval(render, 1000); // the deadline passing changes which actions are shown
+loadMyBids().then(render);
 render();
 connect();
