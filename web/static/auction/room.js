@@ -234,7 +234,9 @@ function tick() {
   const until = Date.parse(revealing ? round.closes_at : round.deadline);
   const left = Math.max(0, until - now);
   $("countdown").textContent = round.state === "closed" ? "closed" : formatLeft(left);
-  $("countdown-label").textContent = revealing ? "left to reveal" : "until the deadline";
+  $("countdown-label").textContent = round.state === "closed"
+    ? `at ${new Date(round.closed_at ?? round.deadline).toISOString().slice(11, 19)} UTC`
+    : revealing ? "left to reveal" : "until the deadline";
   if (round.mechanism === "clock" && round.state === "open") {
     const { start, floor, step, step_seconds: stepSeconds } = round.params;
     const steps = Math.max(0, Math.floor((now - Date.parse(round.opens_at)) / (stepSeconds * 1000)));
