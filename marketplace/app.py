@@ -48,7 +48,7 @@ from contracts.chain.client import ChainClient
 from contracts.payments import StripeGateway
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
-from marketplace import audit, heartbeat
+from marketplace import audit, demo, heartbeat
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
@@ -110,6 +110,10 @@ def provide_offer_limits(state: State) -> OfferLimits:
     return OfferLimits(
         below_floor_offers=settings.below_floor_offers, window_seconds=settings.below_floor_window_seconds
     )
+
+
+def provide_demo_password() -> str:
+    return demo.DEMO_PASSWORD
 
 
 def provide_data_dir(state: State) -> Path:
@@ -242,6 +246,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "pool": Provide(provide_pool, sync_to_thread=False),
             "payments": Provide(provide_payments, sync_to_thread=False),
             "chain": Provide(provide_chain, sync_to_thread=False),
+            "demo_sign_ins": Provide(demo.sign_ins),
+            "demo_password": Provide(provide_demo_password, sync_to_thread=False),
         },
         state=State(
             {
