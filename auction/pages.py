@@ -31,6 +31,8 @@ async def rounds_page(conn: asyncpg.Connection, optional_caller: Principal | Non
         context={
             "sections": [("Your rounds", mine), ("Open now", open_rounds), ("Recently closed", closed)],
             "titles": await _titles(conn, [*mine, *open_rounds, *closed]),
+            "winners": await _winner_names(conn, [*mine, *closed]),
+            "me": optional_caller.organisation_id if optional_caller is not None else None,
         },
     )
 
@@ -61,6 +63,15 @@ async def room_page(
         "auction/room.html",
         context={"round": view, "track": track, "data": msgspec.json.encode(shown).decode()},
     )
+
+
+async def _winner_names(conn: asyncpg.Connection, views: list[RoundView]) -> dict[UUID, str]:
+    """Each closed round's winner by name (every round publishes who won and at what price)."""
+    bidders = {
+        v.id: v.outcome.winner.bidder for v in views if v.outcome is not None and v.outcome.winner is not None
+    }
+    names = await rights.organisation_names(conn, set(bidders.values()))
+    return {round_id: names.get(bidder, "a buyer") for round_id, bidder in bidders.items()}
 
 
 async def _titles(conn: asyncpg.Connection, views: list[RoundView]) -> dict[UUID, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Dialog, Page, async_playwright
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from tests.auction import live
 from tests.auction.live import open_round, sealed
@@ -43,7 +43,7 @@ async def test_two_buyers_and_the_rights_holder_all_see_the_winner_and_the_secon
                 await page.fill("#bid-form input[name=amount]", amount)
                 await page.click("#bid-form button")
                 await page.wait_for_selector("#message.good")
-            await rooms[seller].wait_for_function("document.getElementById('bid-count').textContent === '2'")
+            await expect(rooms[seller].locator("#bid-count")).to_have_text("2")
             for page in rooms.values():
                 await page.wait_for_selector("#result[data-price]", timeout=40_000)
                 assert await page.get_attribute("#result", "data-winner") == str(
@@ -51,9 +51,7 @@ async def test_two_buyers_and_the_rights_holder_all_see_the_winner_and_the_secon
                 )
                 assert await page.get_attribute("#result", "data-price") == "12000"
             # The seller's page learns the winner's name after the close.
-            await rooms[seller].wait_for_function(
-                "!document.getElementById('result').textContent.includes('a buyer')"
-            )
+            await expect(rooms[seller].locator("#result")).not_to_contain_text("a buyer")
             texts = {who: await page.inner_text("#result") for who, page in rooms.items()}
             messages = {who: await page.inner_text("#message") for who, page in rooms.items()}
         finally:
@@ -83,5 +81,5 @@ async def _room(browser: Browser, base: str, who: SignedIn, round_id: str) -> Pa
     page = await context.new_page()
     page.on("dialog", _accept)  # "Place a sealed bid of €150.00?"
     await page.goto(f"{base}/rounds/{round_id}")
-    await page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+    await expect(page.locator("#connection")).to_have_text("live")
     return page

@@ -44,8 +44,10 @@ async def test_a_vickrey_round_bid_live_from_two_browsers_the_winner_pays_the_se
             page = await signed_in_page(browser, live_server, who)
             page.on("dialog", _agree)
             await page.goto(f"{live_server}/rounds/{opened['id']}")
-            await page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+            await expect(page.locator("#connection")).to_have_text("live")
             rooms[who] = page
+        listing = await rooms[seller].context.new_page()
+        await listing.goto(f"{live_server}/rounds")
         for who, amount in ((alice, "150.00"), (bob, "120.00")):
             await rooms[who].fill("#bid-form input[name=amount]", amount)
             await rooms[who].click("#bid-form button")
@@ -53,12 +55,17 @@ async def test_a_vickrey_round_bid_live_from_two_browsers_the_winner_pays_the_se
         await screenshot(rooms[bob], "vickrey-bob-bid-in")
         for page in rooms.values():
             await page.wait_for_selector("#result[data-price]", timeout=40_000)
-        await rooms[seller].wait_for_function(
-            "!document.getElementById('result').textContent.includes('a buyer')"
-        )
+        await expect(rooms[seller].locator("#result")).not_to_contain_text("a buyer")
         for who, name in ((seller, "seller"), (alice, "alice"), (bob, "bob")):
             await screenshot(rooms[who], f"vickrey-closed-{name}")
         bob_message = await rooms[bob].inner_text("#message")
+        async with pg_pool.acquire() as conn:
+            winner = await conn.fetchval(
+                "SELECT name FROM organisations WHERE id = $1", alice.principal.organisation_id
+            )
+        row = listing.locator("tr", has=listing.locator(f"a[href='/rounds/{opened['id']}']")).first
+        await expect(row).to_contain_text(f"sold to {winner} at 120.00 EUR", timeout=15_000)  # no reload
+        await screenshot(listing, "vickrey-rounds-list")
         state = await _pay_in_my_licences(rooms[alice], "€120.00", "vickrey-alice")
     assert "Your bid is in" not in bob_message
     assert state.startswith("Licensed")
@@ -83,7 +90,7 @@ async def test_a_negotiation_with_one_counter_offer_accepted_and_paid(
         page = await signed_in_page(browser, live_server, buyer)
         page.on("dialog", agree)
         await page.goto(f"{live_server}/rounds/{opened['id']}")
-        await page.wait_for_function("document.getElementById('connection').textContent === 'live'")
+        await expect(page.locator("#connection")).to_have_text("live")
         await page.fill("#offer-form input[name=amount]", "80.00")
         await page.click("#offer-form button")
         await page.wait_for_selector("#negotiation-moves button[data-move=accept]:not([hidden])")
