@@ -439,7 +439,16 @@ async def reveal_bid(
         _, count, _ = (await store.counts(conn, [round_id]))[round_id]
         payload = Revealed(revealed=count, bid_id=bid_id, bidder=commitment.bidder, amount=amount)
         event = await store.append_event(conn, round_id, payload, caller.user_id, now)
-    await relay.events([event])
+        events, deal_id = [event], None
+        bids, reveals = await store.bids_of(conn, round_id), await store.reveals_of(conn, round_id)
+        if mechanisms.every_commitment_revealed(
+            stored.round, bids, reveals, now
+        ):  # close now, not at the window's end
+            outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
+            closed, deal_id = await _close(conn, stored, outcome, now, caller.user_id)
+            events.append(closed)
+    await relay.events(events)
+    await relay.deal(conn, deal_id)
     round = stored.round
     return BidReceipt(
         bid_id=bid_id, round_id=round_id, committed_at=commitment.committed_at, deadline=round.deadline,
