@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -113,3 +114,43 @@ async def test_a_negotiation_with_one_counter_offer_accepted_and_paid(
     ]
     assert "You offered €80.00" in moves and "countered automatically with €130.00" in moves
     assert "Negotiation · agreed at €130.00" in moves
+
+
+async def test_a_sealed_bid_committed_in_one_browser_is_revealed_from_another_with_its_receipt(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any, tmp_path: Path
+) -> None:
+    seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
+    opened = await open_round(
+        pg_pool, seller, sealed("vickrey", reserve=1_000, reveal_seconds=300), duration=15
+    )
+    room = f"{live_server}/rounds/{opened['id']}"
+    receipt = tmp_path / "receipt.json"
+    async with chromium() as browser:
+        pages = {}
+        for who, amount in ((alice, "150.00"), (bob, "120.00")):
+            page = await signed_in_page(browser, live_server, who)
+            page.on("dialog", _agree)
+            await page.goto(room)
+            await expect(page.locator("#connection")).to_have_text("live")
+            await page.fill("#bid-form input[name=amount]", amount)
+            await page.click("#bid-form button")
+            await expect(page.locator("#message")).to_contain_text("Keep the reveal receipt")
+            pages[who] = page
+        async with pages[alice].expect_download() as download:
+            await pages[alice].click("#receipt-link")
+        await (await download.value).save_as(receipt)
+        await screenshot(pages[alice], "commit-reveal-receipt")
+        await pages[alice].context.close()  # alice moves to another browser
+
+        await expect(pages[bob].locator("#reveal")).to_be_visible(timeout=40_000)
+        await pages[bob].click("#reveal")
+        await expect(pages[bob].locator("#message")).to_contain_text("Revealed")
+
+        elsewhere = await signed_in_page(browser, live_server, alice)
+        await elsewhere.goto(room)
+        await expect(elsewhere.locator("#reveal-file")).to_be_visible()
+        await elsewhere.set_input_files("#reveal-file input[name=receipt]", str(receipt))
+        await elsewhere.click("#reveal-file button")
+        # Every commitment is open: the round closes now, not when the five-minute window ends.
+        await expect(elsewhere.locator("#result")).to_contain_text("You won: you pay €120.00", timeout=15_000)
+        await screenshot(elsewhere, "commit-reveal-won-elsewhere")
