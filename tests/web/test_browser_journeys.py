@@ -49,6 +49,12 @@ async def test_a_vickrey_round_bid_live_from_two_browsers_the_winner_pays_the_se
             rooms[who] = page
         listing = await rooms[seller].context.new_page()
         await listing.goto(f"{live_server}/rounds")
+        asked: list[str] = []
+        rooms[alice].on("dialog", lambda dialog: asked.append(dialog.message))
+        await rooms[bob].fill("#bid-form input[name=amount]", "5.00")
+        await rooms[bob].click("#bid-form button")
+        await expect(rooms[bob].locator("#message.bad")).to_contain_text("— your bid was not placed.")
+        refused = await rooms[bob].inner_text("#message")
         for who, amount in ((alice, "150.00"), (bob, "120.00")):
             await rooms[who].fill("#bid-form input[name=amount]", amount)
             await rooms[who].click("#bid-form button")
@@ -59,6 +65,7 @@ async def test_a_vickrey_round_bid_live_from_two_browsers_the_winner_pays_the_se
         await expect(rooms[seller].locator("#result")).not_to_contain_text("a buyer")
         for who, name in ((seller, "seller"), (alice, "alice"), (bob, "bob")):
             await screenshot(rooms[who], f"vickrey-closed-{name}")
+        await expect(rooms[seller].locator("#timeline-caption")).to_contain_text("Bids over time: 2 since")
         bob_message = await rooms[bob].inner_text("#message")
         async with pg_pool.acquire() as conn:
             winner = await conn.fetchval(
@@ -69,6 +76,10 @@ async def test_a_vickrey_round_bid_live_from_two_browsers_the_winner_pays_the_se
         await screenshot(listing, "vickrey-rounds-list")
         state = await _pay_in_my_licences(rooms[alice], "€120.00", "vickrey-alice")
     assert "Your bid is in" not in bob_message
+    assert "reserve" in refused and "round " not in refused.lower().replace("this round", "")
+    assert asked == [
+        "Place a sealed bid of €150.00? It cannot be withdrawn.\n\nCareful: that is 15 times the reserve of €10.00."
+    ]
     assert state.startswith("Licensed")
 
 

@@ -8,6 +8,7 @@ const { round: initial, me, names: initialNames, deal_id: initialDeal } = JSON.p
 let names = initialNames ?? {};
 let dealId = initialDeal ?? null;
 let serverBids = []; // this organisation's own bids, as the server keeps them
+const bidTimes = []; // when each bid came in (server time), for the chart
 let round = initial;
 let lastSeq = round.seq;
 let clockOffset = Date.parse(round.server_time) - Date.now(); // server time = Date.now() + clockOffset
@@ -108,6 +109,7 @@ function apply(event, at) {
   if (event.kind === "opened") {
     log(at, "The round opened.");
   } else if (event.kind === "bid") {
+    bidTimes.push(Date.parse(at));
     Object.assign(round, {
       bids: event.bids, deadline: event.deadline, deadline_version: event.deadline_version,
       extensions: event.extensions, closes_at: event.closes_at,
@@ -158,6 +160,7 @@ function render() {
   $("accept").hidden = !(buyer && open && mechanism === "clock");
   renderNegotiation(open, buyer);
   renderResult();
+  drawTimeline();
   tick();
 }
 
@@ -218,6 +221,56 @@ async function learnNames() {
   } catch {
     // the result stands without the name
   }
+}
+
+// ---------------------------------------------------------------- the chart: bids or the clock price over time
+
+const SVG = "http://www.w3.org/2000/svg";
+
+async function loadHistory() {
+  if (round.mechanism === "negotiation") return;
+  try {
+    const events = await api(`/api/rounds/${round.id}/events?limit=5000`);
+    for (const e of events) if (e.payload.kind === "bid" && e.seq <= initial.seq) bidTimes.push(Date.parse(e.at));
+    bidTimes.sort((a, b) => a - b);
+  } catch {
+    // the chart starts from the bids seen live
+  }
+}
+
+function clockPriceAt(time) {
+  const { start, floor, step, step_seconds: stepSeconds } = round.params;
+  const steps = Math.max(0, Math.floor((time - Date.parse(round.opens_at)) / (stepSeconds * 1000)));
+  return Math.max(floor.amount, start.amount - step.amount * steps);
+}
+
+function drawTimeline() {
+  const figure = $("timeline-figure");
+  if (round.mechanism === "negotiation" || (round.mechanism === "clock" && !round.params)) return;
+  const from = Date.parse(round.opens_at);
+  const to = round.state === "closed" ? Date.parse(round.closed_at ?? round.deadline) : Math.min(serverNow(), Date.parse(round.closes_at));
+  if (!(to > from)) return;
+  const x = (time) => ((time - from) / (to - from)) * 300;
+  let points;
+  if (round.mechanism === "clock") {
+    const top = round.params.start.amount;
+    points = Array.from({ length: 61 }, (_, i) => from + ((to - from) * i) / 60).map((t) => `${x(t)},${58 - (clockPriceAt(t) / top) * 56}`);
+    $("timeline-caption").textContent = `Clock price over time: from ${money(round.params.start)} down to ${money({ amount: clockPriceAt(to), currency: round.currency })}.`;
+  } else {
+    const most = Math.max(bidTimes.length, 1);
+    points = [`0,58`];
+    bidTimes.forEach((t, i) => points.push(`${x(t)},${58 - (i / most) * 56}`, `${x(t)},${58 - ((i + 1) / most) * 56}`));
+    points.push(`300,${58 - (bidTimes.length / most) * 56}`);
+    $("timeline-caption").textContent = `Bids over time: ${bidTimes.length} since the round opened.`;
+  }
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("points", points.join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#3b4fd8");
+  line.setAttribute("stroke-width", "2");
+  line.setAttribute("vector-effect", "non-scaling-stroke");
+  $("timeline").replaceChildren(line);
+  figure.hidden = false;
 }
 
 // Tenths of a second matter in the last hour; beyond it, days and hours read better than 2877:46.
@@ -371,6 +424,6 @@ if (round.mechanism === "negotiation") {
 }
 setInterval(tick, 200);
 setInterval(render, 1000); // the deadline passing changes which actions are shown
-loadMyBids().then(render);
+Promise.all([loadMyBids(), loadHistory()]).then(render);
 render();
 connect();
