@@ -78,7 +78,8 @@ async def test_a_vickrey_round_bid_live_from_two_browsers_the_winner_pays_the_se
     assert "Your bid is in" not in bob_message
     assert "reserve" in refused and "round " not in refused.lower().replace("this round", "")
     assert asked == [
-        "Place a sealed bid of €150.00? It cannot be withdrawn.\n\nCareful: that is 15 times the reserve of €10.00."
+        "Place a sealed bid of €150.00? It cannot be withdrawn.\n\nCareful: that is 15 times the reserve of €10.00.",
+        "Pay €120.00 now for “Harbour Lights” with the test card?",
     ]
     assert state.startswith("Licensed")
 
