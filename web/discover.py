@@ -33,7 +33,9 @@ from web.search_form import (
 PAGE_SIZE = 20
 
 
-def _wanted(form: SearchForm, usage: UsageChoice, today: date, *, page_size: int = PAGE_SIZE) -> SearchRequest:
+def _wanted(
+    form: SearchForm, usage: UsageChoice, today: date, *, page_size: int = PAGE_SIZE
+) -> SearchRequest:
     return SearchRequest(
         text=form.q or None, similar_to=form.similar_to, filters=form.filters(),
         clearable_for=usage.usage(today) if form.clearable_only else None, page=form.page, page_size=page_size,
