@@ -123,6 +123,20 @@ def close_due_at(round: Round) -> datetime:
     return round.deadline
 
 
+def every_commitment_revealed(
+    round: Round, bids: Sequence[Bid | Commitment], reveals: Sequence[Reveal], now: datetime
+) -> bool:
+    """A commit–reveal round past its deadline with every commitment opened: nothing is left to wait for."""
+    if (
+        not isinstance(round.params, SealedBidParams)
+        or round.params.reveal_seconds is None
+        or now < round.deadline
+    ):
+        return False
+    opened = {reveal.bid_id for reveal in reveals}
+    return all(bid.id in opened for bid in bids)
+
+
 def close(
     round: Round,
     bids: Sequence[Bid | Commitment],
@@ -131,7 +145,8 @@ def close(
     reveals: Sequence[Reveal] = (),
     ranked: bool = False,
 ) -> Outcome:
-    """The outcome of a sealed or clock round at `now`, which must not be before `close_due_at`.
+    """The outcome of a sealed or clock round at `now`, which must not be before `close_due_at`
+    unless every commitment of a commit–reveal round is revealed.
 
     `reveals` (commit–reveal rounds) holds the reveals `validate_reveal` accepted, one per commitment.
     Every bid is checked again, so a bid stored by mistake is rejected with its reason rather
@@ -141,7 +156,7 @@ def close(
     """
     require_utc(now)
     due = close_due_at(round)
-    if now < due:
+    if now < due and not every_commitment_revealed(round, bids, reveals, now):
         raise NotDueYet(f"round {round.id} closes at {due.isoformat()}")
     if isinstance(round.params, NegotiationTerms):
         raise WrongMechanism("negotiations conclude by accepting, rejecting or expiring, not by closing")

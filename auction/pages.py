@@ -13,6 +13,8 @@ from litestar.response import Redirect, Template
 from auction import service
 from auction.live import RoundView
 from auction.model import RoundState
+from contracts import service as contracts
+from contracts.model import DealSource
 from rights import service as rights
 from rights.identity import Principal, Role
 
@@ -29,6 +31,8 @@ async def rounds_page(conn: asyncpg.Connection, optional_caller: Principal | Non
         context={
             "sections": [("Your rounds", mine), ("Open now", open_rounds), ("Recently closed", closed)],
             "titles": await _titles(conn, [*mine, *open_rounds, *closed]),
+            "winners": await _winner_names(conn, [*mine, *closed]),
+            "me": optional_caller.organisation_id if optional_caller is not None else None,
         },
     )
 
@@ -46,14 +50,28 @@ async def room_page(
         "role": optional_caller.role,
         "seller": optional_caller.organisation_id == view.seller,
     }
+    winner = view.outcome.winner if view.outcome is not None else None
+    names = await rights.organisation_names(conn, {view.seller} | ({winner.bidder} if winner else set()))
+    deal = await contracts.deal_made_by(conn, optional_caller, DealSource.ROUND, view.id) if winner else None
+    shown = {
+        "round": view,
+        "me": me,
+        "names": {str(k): v for k, v in names.items()},
+        "deal_id": str(deal.id) if deal else None,
+    }
     return Template(
         "auction/room.html",
-        context={
-            "round": view,
-            "track": track,
-            "data": msgspec.json.encode({"round": view, "me": me}).decode(),
-        },
+        context={"round": view, "track": track, "data": msgspec.json.encode(shown).decode()},
     )
+
+
+async def _winner_names(conn: asyncpg.Connection, views: list[RoundView]) -> dict[UUID, str]:
+    """Each closed round's winner by name (every round publishes who won and at what price)."""
+    bidders = {
+        v.id: v.outcome.winner.bidder for v in views if v.outcome is not None and v.outcome.winner is not None
+    }
+    names = await rights.organisation_names(conn, set(bidders.values()))
+    return {round_id: names.get(bidder, "a buyer") for round_id, bidder in bidders.items()}
 
 
 async def _titles(conn: asyncpg.Connection, views: list[RoundView]) -> dict[UUID, Any]:

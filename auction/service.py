@@ -43,6 +43,7 @@ from auction.model import (
     BidAccepted,
     Commitment,
     DuplicateBid,
+    Mechanism,
     Negotiation,
     NegotiationOver,
     NegotiationState,
@@ -311,6 +312,28 @@ async def round_events(
     return [seen for event in events if (seen := event_for(event, stored.round.seller, watcher)) is not None]
 
 
+class Participation(msgspec.Struct, frozen=True, kw_only=True):
+    """A round a buyer took part in: the round as they may see it, their own bids, their negotiations."""
+
+    round: RoundView
+    bids: tuple[MyBid, ...]
+    negotiations: tuple[NegotiationView, ...]
+
+
+async def rounds_joined(conn: asyncpg.Connection, caller: Principal, limit: int = 50) -> list[Participation]:
+    """The rounds the caller's organisation bid in or negotiated on, latest first, with its own moves."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        ids = await store.rounds_joined_by(conn, caller.organisation_id, limit)
+        found = []
+        for view in await _views(conn, caller, ids):
+            bids = await store.bids_by(conn, view.id, caller.organisation_id)
+            talks = (
+                await negotiations(conn, caller, view.id) if view.mechanism is Mechanism.NEGOTIATION else []
+            )
+            found.append(Participation(round=view, bids=tuple(bids), negotiations=tuple(talks)))
+    return found
+
+
 async def my_bids(conn: asyncpg.Connection, caller: Principal, round_id: UUID) -> list[MyBid]:
     if await store.get_round(conn, round_id) is None:
         raise RoundNotFound(f"no round {round_id}")
@@ -416,7 +439,16 @@ async def reveal_bid(
         _, count, _ = (await store.counts(conn, [round_id]))[round_id]
         payload = Revealed(revealed=count, bid_id=bid_id, bidder=commitment.bidder, amount=amount)
         event = await store.append_event(conn, round_id, payload, caller.user_id, now)
-    await relay.events([event])
+        events, deal_id = [event], None
+        bids, reveals = await store.bids_of(conn, round_id), await store.reveals_of(conn, round_id)
+        if mechanisms.every_commitment_revealed(
+            stored.round, bids, reveals, now
+        ):  # close now, not at the window's end
+            outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
+            closed, deal_id = await _close(conn, stored, outcome, now, caller.user_id)
+            events.append(closed)
+    await relay.events(events)
+    await relay.deal(conn, deal_id)
     round = stored.round
     return BidReceipt(
         bid_id=bid_id, round_id=round_id, committed_at=commitment.committed_at, deadline=round.deadline,

@@ -256,6 +256,20 @@ async def bids_by(conn: asyncpg.Connection, round_id: UUID, bidder: UUID) -> lis
     ]
 
 
+async def rounds_joined_by(conn: asyncpg.Connection, organisation_id: UUID, limit: int) -> list[UUID]:
+    """Rounds the organisation bid in or negotiated on, the latest it took part in first."""
+    rows = await conn.fetch(
+        """SELECT round_id, max(at) AS last FROM (
+               SELECT round_id, committed_at AS at FROM bids WHERE bidder_id = $1
+               UNION ALL
+               SELECT n.round_id, o.made_at FROM negotiations n JOIN offers o ON o.negotiation_id = n.id
+                WHERE n.buyer_id = $1
+           ) AS taken GROUP BY round_id ORDER BY last DESC, round_id LIMIT $2""",
+        organisation_id, limit,
+    )  # fmt: skip
+    return [row["round_id"] for row in rows]
+
+
 # ---------------------------------------------------------------- negotiations
 
 

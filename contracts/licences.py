@@ -290,6 +290,12 @@ def agreement_for(found: Licence | Verification) -> agreement_document.Agreement
     )  # fmt: skip
 
 
+async def licence_of_deal(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> Licence | None:
+    """The licence issued on a deal the caller is party to, or None while it has none."""
+    await _party_deal(conn, caller, deal_id)
+    return await store.licence_of_deal(conn, deal_id)
+
+
 async def agreement_of_deal(
     conn: asyncpg.Connection, caller: Principal, deal_id: UUID
 ) -> tuple[Licence, agreement_document.Agreement]:

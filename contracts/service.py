@@ -430,6 +430,14 @@ async def deal_for(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -
     )
 
 
+async def deal_made_by(
+    conn: asyncpg.Connection, caller: Principal, source: DealSource, source_id: UUID
+) -> Deal | None:
+    """The deal a round, negotiation or quote made, if the caller is party to it (None otherwise or before it)."""
+    found = await store.deal_from(conn, source, source_id)
+    return found if found is not None and _party_to(caller, found) else None
+
+
 async def deals_for(conn: asyncpg.Connection, caller: Principal, *, limit: int, offset: int) -> list[Deal]:
     """The deals the caller's organisation buys, sells or is paid by, newest first."""
     return await store.deals_of(conn, caller.organisation_id, limit=limit, offset=offset)

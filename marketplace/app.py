@@ -30,7 +30,9 @@ import web
 import web.discover
 import web.earnings
 import web.inbox
+import web.licences
 import web.pages
+import web.rounds_joined
 import web.track
 import web.workspace
 from auction import api as auction_api
@@ -49,7 +51,7 @@ from contracts.chain.client import ChainClient
 from contracts.payments import StripeGateway
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
-from marketplace import audit, heartbeat
+from marketplace import audit, demo, heartbeat
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
@@ -111,6 +113,10 @@ def provide_offer_limits(state: State) -> OfferLimits:
     return OfferLimits(
         below_floor_offers=settings.below_floor_offers, window_seconds=settings.below_floor_window_seconds
     )
+
+
+def provide_demo_password() -> str:
+    return demo.DEMO_PASSWORD
 
 
 def provide_data_dir(state: State) -> Path:
@@ -215,6 +221,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *accounts_pages.page_handlers,
             *web.pages.page_handlers,
             *web.discover.page_handlers,
+            *web.licences.page_handlers,
+            *web.rounds_joined.page_handlers,
             *web.track.page_handlers,
             *web.workspace.page_handlers,
             *web.inbox.page_handlers,
@@ -244,6 +252,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "pool": Provide(provide_pool, sync_to_thread=False),
             "payments": Provide(provide_payments, sync_to_thread=False),
             "chain": Provide(provide_chain, sync_to_thread=False),
+            "demo_sign_ins": Provide(demo.sign_ins),
+            "demo_password": Provide(provide_demo_password, sync_to_thread=False),
         },
         state=State(
             {

@@ -17,6 +17,7 @@ from marketplace.accounts import store as account_store
 from marketplace.accounts.model import OrganisationKind
 from marketplace.licensing import configure_licensing
 from rights.identity import Role
+from web.pages import DemoSignIn
 
 log = logging.getLogger("marketplace.demo")
 
@@ -35,6 +36,26 @@ DEMO_USERS: list[tuple[str, str, str, Role]] = [
     ("studio", "studio@demo.test", "Sam Studio", Role.BUYER),
     ("operator", "admin@demo.test", "Ada Admin", Role.ADMIN),
 ]
+
+
+async def sign_ins(conn: asyncpg.Connection) -> list[DemoSignIn]:
+    """The demo's accounts that exist in this database (none unless the demo was loaded), in the list's order."""
+    emails = [email for _, email, _, _ in DEMO_USERS]
+    rows = await conn.fetch(
+        """SELECT u.email, u.display_name, u.role, o.name FROM users u JOIN organisations o ON o.id = u.organisation_id
+            WHERE u.email = ANY($1::text[])""",
+        emails,
+    )
+    found = {row["email"]: row for row in rows}
+    return [
+        DemoSignIn(
+            email=email, display_name=row["display_name"], role=Role(row["role"]), organisation=row["name"]
+        )
+        for email in emails
+        if (row := found.get(email)) is not None
+    ]
+
+
 # Each package's `demo` module with `async def seed(conn, organisations, data_dir)`, in dependency order.
 SEEDERS: list[Any] = [discovery.demo, rights.demo, auction.demo]
 

@@ -812,6 +812,11 @@ async def decide_claim(
     return decided
 
 
+async def organisation_names(conn: asyncpg.Connection, ids: Collection[UUID]) -> dict[UUID, str]:
+    """Organisations' names, to show people names instead of ids."""
+    return await request_store.organisation_names(conn, ids)
+
+
 # Licence requests
 
 MAX_REQUEST_MESSAGE = 2000

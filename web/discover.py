@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -33,7 +33,9 @@ from web.search_form import (
 PAGE_SIZE = 20
 
 
-def _wanted(form: SearchForm, usage: UsageChoice, today: Any, *, page_size: int = PAGE_SIZE) -> SearchRequest:
+def _wanted(
+    form: SearchForm, usage: UsageChoice, today: date, *, page_size: int = PAGE_SIZE
+) -> SearchRequest:
     return SearchRequest(
         text=form.q or None, similar_to=form.similar_to, filters=form.filters(),
         clearable_for=usage.usage(today) if form.clearable_only else None, page=form.page, page_size=page_size,
@@ -41,7 +43,7 @@ def _wanted(form: SearchForm, usage: UsageChoice, today: Any, *, page_size: int 
 
 
 async def _removable(
-    conn: asyncpg.Connection, form: SearchForm, usage: UsageChoice, today: Any
+    conn: asyncpg.Connection, form: SearchForm, usage: UsageChoice, today: date
 ) -> list[ActiveFilter]:
     """The filters that, taken away alone, would let some track through: what "0 results" names."""
     found = []

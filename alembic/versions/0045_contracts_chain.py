@@ -8,7 +8,7 @@ decided, so the listener resumes there after a restart.
 from marketplace.migrations import run_sql
 
 revision = "0045_contracts_chain"
-down_revision = "0035_contracts_licences"
+down_revision = "0040_contracts_stripe_payments"
 branch_labels = None
 depends_on = None
 

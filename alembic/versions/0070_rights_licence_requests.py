@@ -6,7 +6,7 @@ One pending request per buyer organisation, track and usage; the track owner's i
 from marketplace.migrations import run_sql
 
 revision = "0070_rights_licence_requests"
-down_revision = "0011_rights_ownership"
+down_revision = "0061_rights_import_history"
 branch_labels = None
 depends_on = None
 

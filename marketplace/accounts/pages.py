@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 
 from marketplace.accounts import service
@@ -46,10 +46,15 @@ def _form_error(exc: Exception) -> str:
 
 
 @get("/login", include_in_schema=False)
-async def login_page(request: Request[Any, Any, Any], next: str | None = None) -> Template:
+async def login_page(
+    request: Request[Any, Any, Any],
+    next: str | None = None,
+    email: Annotated[str, Parameter(max_length=320)] = "",
+) -> Template:
+    """`email` fills the form in (the home page's demo sign-ins link here with theirs)."""
     return Template(
         "accounts/login.html",
-        context={"next": _safe_next(next), "error": None, "email": ""},
+        context={"next": _safe_next(next), "error": None, "email": email},
         cookies=await ensure_presession(request),
     )
 

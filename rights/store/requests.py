@@ -1,7 +1,8 @@
-"""Licence requests (always in PostgreSQL, whichever backend keeps the graph)."""
+"""Licence requests and organisations' names (always in PostgreSQL, whichever backend keeps the graph)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from uuid import UUID
 
 import asyncpg
@@ -70,3 +71,8 @@ async def requests_by(
         requester_organisation_id, limit,
     )  # fmt: skip
     return [_request(r) for r in rows]
+
+
+async def organisation_names(conn: asyncpg.Connection, ids: Collection[UUID]) -> dict[UUID, str]:
+    rows = await conn.fetch("SELECT id, name FROM organisations WHERE id = ANY($1::uuid[])", list(ids))
+    return {row["id"]: row["name"] for row in rows}

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from tests.auction import live
 from tests.auction.live import open_round, sealed
@@ -50,12 +50,24 @@ async def test_two_buyers_and_the_rights_holder_all_see_the_winner_and_the_secon
                     alice.principal.organisation_id
                 )
                 assert await page.get_attribute("#result", "data-price") == "12000"
+            # The seller's page learns the winner's name after the close.
+            await expect(rooms[seller].locator("#result")).not_to_contain_text("a buyer")
             texts = {who: await page.inner_text("#result") for who, page in rooms.items()}
+            messages = {who: await page.inner_text("#message") for who, page in rooms.items()}
         finally:
             await browser.close()
     assert texts[alice].startswith("You won: you pay €120.00, set by the second-highest bid")
     assert texts[bob].startswith("Another buyer won and pays €120.00")
-    assert texts[seller].startswith("Sold to buyer") and "€120.00" in texts[seller]
+    async with pg_pool.acquire() as conn:
+        winner = await conn.fetchval(
+            "SELECT name FROM organisations WHERE id = $1", alice.principal.organisation_id
+        )
+    assert texts[seller].startswith(f"Sold to {winner} for €120.00")
+    assert "Pay and download in My licences" in texts[alice] and "Your bid is in" not in messages[bob]
+
+
+async def _accept(dialog: Dialog) -> None:
+    await dialog.accept()
 
 
 async def _room(browser: Browser, base: str, who: SignedIn, round_id: str) -> Page:
@@ -67,6 +79,7 @@ async def _room(browser: Browser, base: str, who: SignedIn, round_id: str) -> Pa
     context = await browser.new_context()
     await context.add_cookies([{"name": "mp_session", "value": session, "url": base}])
     page = await context.new_page()
+    page.on("dialog", _accept)  # "Place a sealed bid of €150.00?"
     await page.goto(f"{base}/rounds/{round_id}")
     # A locator wait, not wait_for_function: the page's CSP forbids the eval that one needs.
     await expect(page.locator("#connection")).to_have_text("live", timeout=30_000)

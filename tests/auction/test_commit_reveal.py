@@ -18,6 +18,7 @@ from auction.model import (
     ClientTimestamp,
     Commitment,
     InvalidCommitment,
+    NotDueYet,
     Outcome,
     OutcomeMismatch,
     Refusal,
@@ -183,3 +184,23 @@ def test_commit_reveal_accepts_honest_reveals_and_rejects_every_altered_field(
         sealed = msgspec.structs.replace(sealed, round_id=round.id)
     with pytest.raises(RevealMismatch):
         validate_reveal(round, sealed, revealed, REVEALING)
+
+
+def test_a_round_whose_every_commitment_is_revealed_closes_before_the_window_ends_and_verifies() -> None:
+    round = committed_round()
+    first, second = commitment(round, 5_000), commitment(round, 7_000)
+    reveals = [reveal_of(first, 5_000), reveal_of(second, 7_000)]
+    outcome = close(round, [first, second], REVEALING, reveals=reveals)
+    assert (
+        close_due_at(round) > REVEALING
+        and outcome.winner is not None
+        and outcome.winner.bidder == second.bidder
+    )
+    assert verify_outcome(round, [first, second], reveals, outcome) == outcome
+
+
+def test_a_round_with_one_commitment_still_sealed_waits_for_the_window() -> None:
+    round = committed_round()
+    first, second = commitment(round, 5_000), commitment(round, 7_000)
+    with pytest.raises(NotDueYet, match="closes at"):
+        close(round, [first, second], REVEALING, reveals=[reveal_of(first, 5_000)])

@@ -40,7 +40,7 @@ async def signed_in_page(browser: Browser, base: str, who: SignedIn, *, width: i
         response = await client.post("/api/auth/login", json={"email": who.email, "password": TEST_PASSWORD})
         response.raise_for_status()
         session = client.cookies["mp_session"]
-    context = await browser.new_context(viewport={"width": width, "height": 900})
+    context = await browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
     await context.add_cookies([{"name": "mp_session", "value": session, "url": base}])
     return await context.new_page()
 

@@ -21,6 +21,7 @@ from tests.contracts.world import world
 class ListedTrack(msgspec.Struct, frozen=True, kw_only=True):
     track_id: UUID
     word: str  # a word only this track's description holds
+    audio: bytes  # the original, as a licensee downloads it
     mood: str
     label: SignedIn
     publisher: SignedIn
@@ -75,7 +76,7 @@ async def list_track(
                 "SELECT value FROM discovery_tags WHERE track_id = $1 AND kind = 'mood' LIMIT 1",
                 built.track_id,
             )
-        return ListedTrack(track_id=built.track_id, word=word, mood=mood or "", label=label, publisher=publisher,
+        return ListedTrack(track_id=built.track_id, word=word, audio=rendered.wav, mood=mood or "", label=label, publisher=publisher,
                            buyer=buyer)  # fmt: skip
 
     return make

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 from playwright.async_api import Dialog
 
@@ -44,13 +47,34 @@ async def test_a_buyer_buys_now_at_the_list_price_after_confirming(
         await screenshot(page, "discover-bought")
         await page.goto(f"{live_server}/discover/tracks/{listed.track_id}")
         await screenshot(page, "track-page")
+
+        await page.goto(f"{live_server}/licences")
+        assert "Agreed — waiting for your payment" in await page.inner_text(".deal")
+        await screenshot(page, "licences-awaiting-payment")
+        await page.click("button[data-pay-card]")
+        await page.wait_for_selector("button[data-downloads]")
+        assert "Licensed" in await page.inner_text(".deal .state")
+        await page.click("button[data-downloads]")
+        await page.wait_for_selector(".downloads li a")
+        await screenshot(page, "licences-licensed")
+        async with page.expect_download() as audio_download:
+            await page.click("text=The original audio file")
+        audio = await asyncio.to_thread(Path(await (await audio_download.value).path()).read_bytes)
+        async with page.expect_download() as pdf_download:
+            await page.click("text=The agreement (PDF)")
+        pdf = await asyncio.to_thread(Path(await (await pdf_download.value).path()).read_bytes)
+        await page.click("text=Verify this licence")
+        verdict = await page.inner_text("#verdict")
+    assert audio == listed.audio and pdf.startswith(b"%PDF")
+    assert "This licence is valid." in verdict
+    assert asked[1] == "Pay €2,000.00 now for “Night Drive” with the test card?"
     assert asked and asked[0].startswith(
         "Buy a licence for “Night Drive” (online ads worldwide for 12 months"
     )
     assert "at €2,000.00 now?" in asked[0]
     assert status.startswith("Deal made for “Night Drive” at €2,000.00.")
     deals = (await listed.buyer.client.get("/api/deals")).json()
-    assert [(d["track_id"], d["state"]) for d in deals] == [(str(listed.track_id), "awaiting_payment")]
+    assert [(d["track_id"], d["state"]) for d in deals] == [(str(listed.track_id), "licensed")]
 
 
 async def test_at_390_pixels_nothing_scrolls_sideways_and_sign_out_is_on_screen(

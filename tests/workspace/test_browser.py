@@ -191,7 +191,11 @@ async def test_imports_inbox_and_earnings_read_well_in_the_browser_at_desktop_an
             await page.wait_for_selector("#import-report .good:has-text('paper-boats.csv is imported.')")
             report = await page.inner_text("#import-report")
             await _shot(page, "9-import-report")
-            assert "Parties: 1 created, 0 matched" in report and "Recordings: 1 created" in report and "1 share written" in report
+            assert (
+                "Parties: 1 created, 0 matched" in report
+                and "Recordings: 1 created" in report
+                and "1 share written" in report
+            )
             await page.click("text=See the catalogue with what was imported")
             await page.wait_for_selector(f"text=ISRC {isrc}")
             await page.close()

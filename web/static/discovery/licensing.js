@@ -44,7 +44,7 @@ async function buy(result, button) {
     const deal = await api(`/api/quotes/${quote.id}/accept`, {
       method: "POST", headers: { "Idempotency-Key": crypto.randomUUID() },
     });
-    say(result, [`Deal made for “${title}” at ${formatMoney(deal.price)}. `, link(`/deals/${deal.id}/agreement`, "Read the agreement"), "."]);
+    say(result, [`Deal made for “${title}” at ${formatMoney(deal.price)}. `, link(`/licences#deal-${deal.id}`, "Pay and download in My licences"), "."]);
   } catch (error) {
     say(result, [`${title}: ${error.message}`], { error: true });
   } finally {
