@@ -50,7 +50,8 @@ async def test_zero_results_say_which_filter_removed_the_track(list_track: ListT
         "/discover", params={"q": listed.word, "mood": other.value}, headers=HTML
     )
     assert "0 results." in page.text
-    assert f"remove the mood “{other.value}”" in page.text and "remove the words" not in page.text
+    # Other tests' tracks may have that mood, so only the mood is certain to be named.
+    assert f"remove the mood “{other.value}”" in page.text
 
 
 async def test_a_clearable_track_offers_buy_now_at_its_list_price(list_track: ListTrack) -> None:
