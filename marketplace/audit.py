@@ -23,7 +23,7 @@ from litestar.datastructures import State
 
 from auction import service as auction
 from contracts import service as contracts
-from contracts.chain.client import ChainClient, ChainUnavailable
+from contracts.chain.client import ChainClient, ChainReverted, ChainUnavailable
 from marketplace.anchors import ANCHORS_FILE, Anchor, AnchorSink, AnchorUnreadable, SignedFileSink
 from marketplace.chain import ChainAnchorSink
 from marketplace.keys import load_or_create_platform_key
@@ -134,8 +134,12 @@ async def anchor(head: GlobalHead, sinks: Sequence[AnchorSink]) -> None:
             newest = await sink.newest()
             if newest is None or newest.seq < head.seq:
                 await sink.publish(Anchor(seq=head.seq, hash=head.hash, taken_at=head.taken_at))
-        except ChainUnavailable as unavailable:  # the other sinks still anchor; this one catches up later
-            log.warning("audit head not anchored", extra={"sink": sink.name, "reason": str(unavailable)})
+        except (
+            ChainUnavailable,
+            ChainReverted,
+        ) as failed:  # the other sinks still anchor; this one catches up
+            # (a revert is another process anchoring the same head first: the contract only moves forward)
+            log.warning("audit head not anchored", extra={"sink": sink.name, "reason": str(failed)})
 
 
 async def checkpoint_and_anchor(pool: asyncpg.Pool, sinks: Sequence[AnchorSink]) -> GlobalHead | None:
