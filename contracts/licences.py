@@ -200,7 +200,7 @@ def _checked_urls(urls: list[str]) -> tuple[str, ...]:
 async def _party_deal(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> Deal:
     """The deal, if the caller acts for its buyer, seller or a payee (the rule deals are read by); else 404."""
     found = await store.deal(conn, deal_id)
-    if found is None or not any(caller.acts_for(org) for org in found.organisations()):
+    if found is None or not found.is_read_by(caller):
         raise LicenceNotFound(f"no deal {deal_id}")
     return found
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 
+from rights.identity import Principal
 from rights.pricing import PriceLine
 from rights.terms import Money, Usage
 
@@ -122,6 +123,10 @@ class Deal(msgspec.Struct, frozen=True, kw_only=True):
         """Every organisation party to the deal: buyer, seller and each payee that is a member."""
         payee_orgs = {p.organisation_id for p in self.payees if p.organisation_id is not None}
         return frozenset({self.buyer, self.seller, *payee_orgs})
+
+    def is_read_by(self, caller: Principal) -> bool:
+        """The one rule for reading a deal: the caller acts for its buyer, its seller or one of its payees."""
+        return any(caller.acts_for(organisation) for organisation in self.organisations())
 
 
 class ConsentRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -412,15 +412,10 @@ async def deals_disagreeing_with_audit(
     return await store.deal_count(conn), await store.deals_disagreeing_with_audit(conn, limit)
 
 
-def _party_to(caller: Principal, deal: Deal) -> bool:
-    """The one rule for reading a deal: the caller acts for its buyer, its seller or one of its payees."""
-    return any(caller.acts_for(organisation) for organisation in deal.organisations())
-
-
 async def deal_for(conn: asyncpg.Connection, caller: Principal, deal_id: UUID) -> DealView:
     """A deal the caller's organisation is party to, with its consents; 404 to anyone else."""
     found = await store.deal(conn, deal_id)
-    if found is None or not _party_to(caller, found):
+    if found is None or not found.is_read_by(caller):
         raise DealNotFound(f"no deal {deal_id}")
     issued = await store.licence_of_deal(conn, deal_id)
     return DealView(
@@ -435,7 +430,7 @@ async def deal_made_by(
 ) -> Deal | None:
     """The deal a round, negotiation or quote made, if the caller is party to it (None otherwise or before it)."""
     found = await store.deal_from(conn, source, source_id)
-    return found if found is not None and _party_to(caller, found) else None
+    return found if found is not None and found.is_read_by(caller) else None
 
 
 async def deals_for(conn: asyncpg.Connection, caller: Principal, *, limit: int, offset: int) -> list[Deal]:
@@ -457,7 +452,7 @@ async def answer_consent(
     """
     async with conn.transaction():
         deal = await _locked(conn, deal_id)
-        if not _party_to(caller, deal):
+        if not deal.is_read_by(caller):
             raise DealNotFound(f"no deal {deal_id}")
         consents = await store.consents_of(conn, deal_id)
         asked = [c for c in consents if c.status is not ConsentStatus.BY_POLICY and _answers_for(caller, c)]
