@@ -11,6 +11,7 @@ import msgspec
 import numpy as np
 import pytest
 
+from benchmarks import real_music
 from discovery import analysis, embedding, fingerprint, service, store, synth, tags
 from discovery.model import AudioFeatures, Tag, TagKind, TagSource
 from marketplace.accounts import service as accounts
@@ -18,6 +19,15 @@ from marketplace.accounts.model import OrganisationKind
 from marketplace.config import Settings
 from rights import service as rights
 from rights.identity import Role
+
+
+@pytest.fixture(scope="session")
+def real_recordings() -> list[Path]:
+    """Real recorded music from a Debian package, installed here when missing (benchmarks.real_music)."""
+    reason = real_music.ensure_installed()
+    if reason:
+        pytest.skip(reason)
+    return real_music.recordings()
 
 
 class RenderedTrack(msgspec.Struct, frozen=True):
