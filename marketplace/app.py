@@ -68,6 +68,7 @@ from marketplace.headers import add_security_headers
 from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
 from marketplace.openapi import document_file_bodies, document_refusals
+from marketplace.principals import PrincipalCache, listen_for_revocations
 from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
 from rights import api as rights_api
 from rights import pages as rights_pages
@@ -198,12 +199,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         fallback = asyncio.create_task(
             sweep_while_no_worker(app, auction_api.relay(channels, app.state.jobs))
         )
+        revocations = asyncio.create_task(listen_for_revocations(urls.redis_url, app.state.principals))
         await prepare_chain(app.state.pool, chain)
         try:
             yield
         finally:
             fallback.cancel()
-            await asyncio.gather(fallback, return_exceptions=True)
+            revocations.cancel()
+            await asyncio.gather(fallback, revocations, return_exceptions=True)
             await app.state.jobs.aclose()
             if chain is not None:
                 await chain.close()
@@ -262,6 +265,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "urls": urls,
                 "payments": payments,
                 "chain": chain,
+                "principals": PrincipalCache(),
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
                     "login_failures": (

@@ -1,11 +1,14 @@
 """Who is calling and may they: principal resolution, CSRF, JSON, role and rate-limit guards, `caller` injection.
 
+Principals are remembered per process for a few seconds (`marketplace.principals`), never past a revocation.
+
 Business packages declare what a handler needs (`opt={"roles": [...], "rate_limit": "bids"}`,
 `caller: Principal`) and import nothing from here.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -44,6 +47,7 @@ from marketplace.accounts.sessions import (
 from marketplace.addresses import scope_client_address
 from marketplace.connections import acquire
 from marketplace.errors import send_problem
+from marketplace.principals import Via, remembered
 from marketplace.ratelimit import seconds_until_allowed
 from marketplace.signout import close_when_revoked
 from rights.identity import Principal, Role
@@ -104,19 +108,22 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
         authorization = headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
             credential = authorization[7:].strip()
-            conn = await acquire(state)
-            try:
-                principal = await accounts.principal_for_token(conn, credential)
-            finally:
-                await state.pool.release(conn)
+            principal = await remembered(
+                state.principals, Via.TOKEN, credential_id(credential),
+                functools.partial(_principal_for_token, state, credential),
+            )  # fmt: skip
             if principal is None:
                 await send_problem(send, 401, "the API token is unknown or revoked")
                 return
             via = "token"
         elif SESSION_COOKIE in cookies:
-            principal = await session_principal(state.redis, cookies[SESSION_COOKIE])
+            session = cookies[SESSION_COOKIE]
+            principal = await remembered(
+                state.principals, Via.SESSION, credential_id(session),
+                functools.partial(session_principal, state.redis, session),
+            )  # fmt: skip
             via = "session" if principal else None
-            credential = cookies[SESSION_COOKIE] if principal else None
+            credential = session if principal else None
         scope["user"] = principal
         scope["auth"] = via
 
@@ -205,6 +212,14 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             )
 
     return middleware
+
+
+async def _principal_for_token(state: Any, token: str) -> Principal | None:
+    conn = await acquire(state)
+    try:
+        return await accounts.principal_for_token(conn, token)
+    finally:
+        await state.pool.release(conn)
 
 
 def _sets_cookie(message: Message, name: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -94,9 +95,9 @@ async def db(pg_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
             await transaction.rollback()
 
 
-@pytest.fixture(scope="session")
-async def app(settings: Settings, urls: StoreUrls) -> AsyncIterator[Litestar]:
-    """The app with its lifespan running for the whole session.
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Litestar]:
+    """An app built on `settings` with its lifespan running, as one server process has it.
 
     The lifespan is entered and left in one task of its own: its cancel scopes must not cross tasks.
     """
@@ -112,12 +113,21 @@ async def app(settings: Settings, urls: StoreUrls) -> AsyncIterator[Litestar]:
     await asyncio.wait([task, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
     if task.done():
         task.result()
-    yield application
-    stop.set()
-    await task
+    try:
+        yield application
+    finally:
+        stop.set()
+        await task
 
 
-def _client(app: Litestar, token: str | None = None) -> httpx.AsyncClient:
+@pytest.fixture(scope="session")
+async def app(settings: Settings, urls: StoreUrls) -> AsyncIterator[Litestar]:
+    """The app with its lifespan running for the whole session."""
+    async with running(settings) as application:
+        yield application
+
+
+def app_client(app: Litestar, token: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver.local", headers=headers
@@ -126,7 +136,7 @@ def _client(app: Litestar, token: str | None = None) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with _client(app) as anonymous:
+    async with app_client(app) as anonymous:
         yield anonymous
 
 
@@ -163,7 +173,7 @@ async def sign_in(app: Litestar, pg_pool: asyncpg.Pool) -> AsyncIterator[SignIn]
             )
             principal = await accounts.authenticate(conn, user.email, TEST_PASSWORD)
             issued = await accounts.issue_token(conn, principal, "tests")
-        signed_in = _client(app, issued.token)
+        signed_in = app_client(app, issued.token)
         clients.append(signed_in)
         return SignedIn(client=signed_in, principal=principal, token=issued.token, email=email)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from uuid import UUID
 
 import msgspec
 from redis.asyncio import Redis
@@ -26,13 +27,39 @@ def credential_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+REVOKED_PREFIX = "credential-revoked:"
+USER_CHANGED_PREFIX = "user-changed:"
+# What a process subscribes to in order to hear of every revocation (`marketplace.principals`).
+REVOCATION_PATTERNS = (REVOKED_PREFIX + "*", USER_CHANGED_PREFIX + "*")
+
+
 def revocation_channel(credential: str) -> str:
     """Where the end of the session or token with this `credential_id` is told to the sockets it opened."""
-    return f"credential-revoked:{credential}"
+    return REVOKED_PREFIX + credential
 
 
 async def announce_revocation(redis: Redis, credential: str) -> None:
     await redis.publish(revocation_channel(credential), b"revoked")
+
+
+def user_changed_channel(user_id: UUID) -> str:
+    """Where a change to the user (its role) is told to every process that remembers its sign-ins."""
+    return f"{USER_CHANGED_PREFIX}{user_id}"
+
+
+def revoked_credential(channel: str) -> str | None:
+    """The credential id a revocation channel names, or None for another channel."""
+    return channel.removeprefix(REVOKED_PREFIX) if channel.startswith(REVOKED_PREFIX) else None
+
+
+def user_changed(channel: str) -> UUID | None:
+    """The user a user-changed channel names, or None for another channel."""
+    if not channel.startswith(USER_CHANGED_PREFIX):
+        return None
+    try:
+        return UUID(channel.removeprefix(USER_CHANGED_PREFIX))
+    except ValueError:
+        return None
 
 
 def _key(session_token: str) -> str:
@@ -58,7 +85,8 @@ async def open_session(redis: Redis, principal: Principal) -> str:
 
 
 async def close_user_sessions(redis: Redis, principal: Principal) -> None:
-    """End every session of the user (its role changed: a session keeps the principal it started with)."""
+    """End every session of the user (its role changed: a session keeps the principal it started with),
+    and tell every process to forget the principals it remembers for the user's API tokens."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.smembers(_user_key(principal))
         pipe.delete(_user_key(principal))
@@ -69,6 +97,7 @@ async def close_user_sessions(redis: Redis, principal: Principal) -> None:
         await announce_revocation(
             redis, (key.decode() if isinstance(key, bytes) else key).removeprefix("session:")
         )
+    await redis.publish(user_changed_channel(principal.user_id), b"changed")
 
 
 async def session_principal(redis: Redis, token: str) -> Principal | None:
