@@ -85,6 +85,9 @@ class NewOffer(msgspec.Struct, frozen=True, kw_only=True):
     amount: Money
 
 
+Connect = service.Connect
+
+
 def relay(channels: ChannelsPlugin, jobs: ArqRedis) -> Relay:
     return Relay(publish=lambda name, data: channels.wait_published(data, name), jobs=jobs)
 
@@ -106,13 +109,13 @@ class RoundController(Controller):
     @post("/", status_code=HTTP_201_CREATED, opt={"roles": ["rights_holder"]})
     async def open_round(
         self,
-        conn: asyncpg.Connection,
+        connect: Connect,
         caller: Principal,
         channels: ChannelsPlugin,
         jobs: ArqRedis,
         data: NewRound,
     ) -> RoundView:
-        return await service.open_round(conn, relay(channels, jobs), caller, data)
+        return await service.open_round(connect, relay(channels, jobs), caller, data)
 
     @get("/{round_id:uuid}")
     async def get_round(
@@ -133,11 +136,11 @@ class RoundController(Controller):
 
     @post("/{round_id:uuid}/bids", status_code=HTTP_201_CREATED, opt=BUYERS)
     async def place_bid(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         round_id: UUID, data: NewBid,
     ) -> BidReceipt:  # fmt: skip
         return await service.place_bid(
-            conn, relay(channels, jobs), caller, round_id, data.amount, data.bid_id
+            connect, relay(channels, jobs), caller, round_id, data.amount, data.bid_id
         )
 
     @get("/{round_id:uuid}/bids/mine")
@@ -146,43 +149,43 @@ class RoundController(Controller):
 
     @post("/{round_id:uuid}/commitments", status_code=HTTP_201_CREATED, opt=BUYERS)
     async def commit_bid(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         round_id: UUID, data: NewCommitment,
     ) -> BidReceipt:  # fmt: skip
         return await service.commit_bid(
-            conn, relay(channels, jobs), caller, round_id, data.digest, data.bid_id
+            connect, relay(channels, jobs), caller, round_id, data.digest, data.bid_id
         )
 
     @post("/{round_id:uuid}/reveals", status_code=HTTP_200_OK, opt=BUYERS)
     async def reveal_bid(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         round_id: UUID, data: NewReveal,
     ) -> BidReceipt:  # fmt: skip
         return await service.reveal_bid(
-            conn, relay(channels, jobs), caller, round_id, data.bid_id, data.amount, data.nonce
+            connect, relay(channels, jobs), caller, round_id, data.bid_id, data.amount, data.nonce
         )
 
     @post("/{round_id:uuid}/accept", status_code=HTTP_201_CREATED, opt=BUYERS)
     async def accept_clock(
         self,
-        conn: asyncpg.Connection,
+        connect: Connect,
         caller: Principal,
         channels: ChannelsPlugin,
         jobs: ArqRedis,
         round_id: UUID,
     ) -> ClockReceipt:
-        return await service.accept_clock(conn, relay(channels, jobs), caller, round_id)
+        return await service.accept_clock(connect, relay(channels, jobs), caller, round_id)
 
     @post("/{round_id:uuid}/negotiations", status_code=HTTP_201_CREATED, opt=BUYERS)
     async def start_negotiation(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         offer_limits: OfferLimits, round_id: UUID, data: NewOffer,
     ) -> NegotiationView:  # fmt: skip
         """Make an opening offer. The rights holder's range is never stated: an offer under its floor is
         refused (after a few such refusals the buyer waits, 429), one at or above its ceiling concludes at
         the ceiling."""
         return await service.start_negotiation(
-            conn, relay(channels, jobs), caller, round_id, data.amount, offer_limits
+            connect, relay(channels, jobs), caller, round_id, data.amount, offer_limits
         )
 
     @get("/{round_id:uuid}/negotiations")
@@ -204,33 +207,33 @@ class NegotiationController(Controller):
 
     @post("/{negotiation_id:uuid}/counter", status_code=HTTP_200_OK, opt=PARTIES)
     async def counter(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         offer_limits: OfferLimits, negotiation_id: UUID, data: NewOffer,
     ) -> NegotiationView:  # fmt: skip
         return await service.move(
-            conn, relay(channels, jobs), caller, negotiation_id, Move.COUNTER, data.amount, offer_limits
+            connect, relay(channels, jobs), caller, negotiation_id, Move.COUNTER, data.amount, offer_limits
         )
 
     @post("/{negotiation_id:uuid}/accept", status_code=HTTP_200_OK, opt=PARTIES)
     async def accept(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         negotiation_id: UUID,
     ) -> NegotiationView:  # fmt: skip
-        return await service.move(conn, relay(channels, jobs), caller, negotiation_id, Move.ACCEPT)
+        return await service.move(connect, relay(channels, jobs), caller, negotiation_id, Move.ACCEPT)
 
     @post("/{negotiation_id:uuid}/reject", status_code=HTTP_200_OK, opt=PARTIES)
     async def reject(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         negotiation_id: UUID,
     ) -> NegotiationView:  # fmt: skip
-        return await service.move(conn, relay(channels, jobs), caller, negotiation_id, Move.REJECT)
+        return await service.move(connect, relay(channels, jobs), caller, negotiation_id, Move.REJECT)
 
     @post("/{negotiation_id:uuid}/withdraw", status_code=HTTP_200_OK, opt=PARTIES)
     async def withdraw(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         negotiation_id: UUID,
     ) -> NegotiationView:  # fmt: skip
-        return await service.move(conn, relay(channels, jobs), caller, negotiation_id, Move.WITHDRAW)
+        return await service.move(connect, relay(channels, jobs), caller, negotiation_id, Move.WITHDRAW)
 
 
 # ---------------------------------------------------------------- the websocket

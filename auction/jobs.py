@@ -29,30 +29,30 @@ def _relay(ctx: dict[str, Any]) -> Relay:
 
 
 async def close_round(ctx: dict[str, Any], round_id: str, deadline_version: int) -> None:
-    async with ctx["pool"].acquire() as conn:
-        fired, wait = await service.close_round(conn, _relay(ctx), UUID(round_id), deadline_version)
+    fired, wait = await service.close_round(
+        ctx["pool"].acquire, _relay(ctx), UUID(round_id), deadline_version
+    )
     if fired is Fired.EARLY:  # the queue's clock ran ahead of the database's: try again when due
         raise Retry(defer=wait)
 
 
 async def expire_negotiation(ctx: dict[str, Any], negotiation_id: str, moves: int) -> None:
-    async with ctx["pool"].acquire() as conn:
-        fired, wait = await service.expire_negotiation(conn, _relay(ctx), UUID(negotiation_id), moves)
+    fired, wait = await service.expire_negotiation(
+        ctx["pool"].acquire, _relay(ctx), UUID(negotiation_id), moves
+    )
     if fired is Fired.EARLY:
         raise Retry(defer=wait)
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
-    async with ctx["pool"].acquire() as conn:
-        done = await service.sweep(conn, _relay(ctx))
+    done = await service.sweep(ctx["pool"].acquire, _relay(ctx))
     if done:
         log.warning("the sweep closed or expired what its timers had not", extra={"count": done})
     return done
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    async with ctx["pool"].acquire() as conn:
-        timers = await service.reschedule_timers(conn, _relay(ctx))
+    timers = await service.reschedule_timers(ctx["pool"].acquire, _relay(ctx))
     log.info("round timers scheduled from PostgreSQL", extra={"timers": timers})
 
 

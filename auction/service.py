@@ -2,8 +2,9 @@
 
 Each write is one transaction that locks the round's row, reads the database's clock as `now`,
 lets the pure mechanisms decide, stores the result and appends the round's event (which the
-database chains into the audit log). Only after the commit are watchers told (Channels over
-Redis) and timers set (arq deferred jobs keyed by round and deadline version).
+database chains into the audit log). Only after the commit, and after its pooled connection is given
+back, are watchers told (Channels over Redis) and timers set (arq deferred jobs keyed by round and
+deadline version): a stalled Redis never holds a database connection.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import enum
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +67,7 @@ from auction.policy import IN_POLICY_WORDS, check_within_policy, policy_of
 from auction.views import event_for, round_view
 from contracts import service as contracts
 from contracts.model import DealSource, HoldSource
+from contracts.service import DealUpdate
 from rights import service as rights
 from rights.audit import append_audit
 from rights.identity import Principal
@@ -122,6 +125,9 @@ def _as_conflicts() -> Iterator[None]:
 
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+"""How a write takes its pooled connection (`pool.acquire`, the `connect` dependency): it gives it back
+when its transaction ends, before it waits on Redis."""
 
 
 @dataclass(frozen=True)
@@ -144,16 +150,14 @@ class Relay:
                     "publishing a round event failed", exc_info=True, extra={"round_id": str(event.round_id)}
                 )
 
-    async def deal(self, conn: asyncpg.Connection, deal_id: UUID | None) -> None:
+    async def deal(self, created: DealUpdate | None) -> None:
         """Tell the new deal's parties about it and set its deadline (after the commit that made it)."""
-        if deal_id is None:
+        if created is None:
             return
         try:
-            await contracts.announce_deal(
-                conn, contracts.Notifier(publish=self.publish, jobs=self.jobs), deal_id
-            )
+            await contracts.Notifier(publish=self.publish, jobs=self.jobs).updates([created])
         except Exception:
-            log.warning("announcing a deal failed", exc_info=True, extra={"deal_id": str(deal_id)})
+            log.warning("announcing a deal failed", exc_info=True, extra={"deal_id": str(created.deal_id)})
 
     async def close_timer(self, round_id: UUID, deadline_version: int, at: datetime) -> None:
         await self._enqueue(
@@ -173,12 +177,11 @@ class Relay:
 # ---------------------------------------------------------------- opening and reading rounds
 
 
-async def open_round(
-    conn: asyncpg.Connection, relay: Relay, caller: Principal, request: NewRound
-) -> RoundView:
+async def open_round(connect: Connect, relay: Relay, caller: Principal, request: NewRound) -> RoundView:
     """Open a round on one of the caller's tracks, within its licensing policy for that track."""
-    await rights.require_control(conn, caller, track_id=request.track_id)
-    stored, event = await start_round(conn, request, created_by=caller.user_id)
+    async with connect() as conn:
+        await rights.require_control(conn, caller, track_id=request.track_id)
+        stored, event = await start_round(conn, request, created_by=caller.user_id)
     await relay.events([event])
     await relay.close_timer(stored.round.id, stored.round.deadline_version, stored.closes_at)
     return round_view(stored, bids=0, revealed=0, seq=event.seq, watcher=caller, now=event.at)
@@ -344,7 +347,7 @@ async def my_bids(conn: asyncpg.Connection, caller: Principal, round_id: UUID) -
 
 
 async def place_bid(
-    conn: asyncpg.Connection,
+    connect: Connect,
     relay: Relay,
     caller: Principal,
     round_id: UUID,
@@ -352,7 +355,7 @@ async def place_bid(
     bid_id: UUID | None,
 ) -> BidReceipt:
     """A sealed bid in the clear, taken at the server's time."""
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         stored, now = await _locked_open(conn, round_id)
         bid = Bid(
             id=bid_id or uuid4(), round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id,
@@ -367,7 +370,7 @@ async def place_bid(
 
 
 async def commit_bid(
-    conn: asyncpg.Connection,
+    connect: Connect,
     relay: Relay,
     caller: Principal,
     round_id: UUID,
@@ -375,7 +378,7 @@ async def commit_bid(
     bid_id: UUID | None,
 ) -> BidReceipt:
     """A commitment to a sealed bid (see `auction.commit_reveal`), revealed after the deadline."""
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         stored, now = await _locked_open(conn, round_id)
         commitment = Commitment(
             id=bid_id or uuid4(), round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id,
@@ -420,11 +423,11 @@ async def _after_bid(relay: Relay, stored: StoredRound, accepted: BidAccepted, e
 
 
 async def reveal_bid(
-    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID, bid_id: UUID, amount: Money,
+    connect: Connect, relay: Relay, caller: Principal, round_id: UUID, bid_id: UUID, amount: Money,
     nonce: str,
 ) -> BidReceipt:  # fmt: skip
     """Open one's commitment after the deadline; a commitment not revealed in the window is forfeited."""
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         stored, now = await _locked_open(conn, round_id)
         found = await store.commitment(conn, round_id, bid_id)
         if found is None or found[0].bidder != caller.organisation_id:
@@ -439,16 +442,16 @@ async def reveal_bid(
         _, count, _ = (await store.counts(conn, [round_id]))[round_id]
         payload = Revealed(revealed=count, bid_id=bid_id, bidder=commitment.bidder, amount=amount)
         event = await store.append_event(conn, round_id, payload, caller.user_id, now)
-        events, deal_id = [event], None
+        events, created = [event], None
         bids, reveals = await store.bids_of(conn, round_id), await store.reveals_of(conn, round_id)
         if mechanisms.every_commitment_revealed(
             stored.round, bids, reveals, now
         ):  # close now, not at the window's end
             outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-            closed, deal_id = await _close(conn, stored, outcome, now, caller.user_id)
+            closed, created = await _close(conn, stored, outcome, now, caller.user_id)
             events.append(closed)
     await relay.events(events)
-    await relay.deal(conn, deal_id)
+    await relay.deal(created)
     round = stored.round
     return BidReceipt(
         bid_id=bid_id, round_id=round_id, committed_at=commitment.committed_at, deadline=round.deadline,
@@ -459,11 +462,9 @@ async def reveal_bid(
 # ---------------------------------------------------------------- the clock
 
 
-async def accept_clock(
-    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID
-) -> ClockReceipt:
+async def accept_clock(connect: Connect, relay: Relay, caller: Principal, round_id: UUID) -> ClockReceipt:
     """Buy at the clock's price now: the round closes at once with the caller as winner."""
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         stored, now = await _locked_open(conn, round_id)
         bid_id = uuid4()
         with _as_conflicts():
@@ -477,12 +478,12 @@ async def accept_clock(
             committed_at=now,
         )  # fmt: skip
         await store.insert_bid(conn, acceptance, "clock")
-        event, deal_id = await _close(conn, stored, outcome, now, caller.user_id)
+        event, created = await _close(conn, stored, outcome, now, caller.user_id)
     await relay.events([event])
-    await relay.deal(conn, deal_id)
-    assert deal_id is not None
+    await relay.deal(created)
+    assert created is not None
     return ClockReceipt(
-        bid_id=bid_id, round_id=round_id, price=price, outcome=outcome, deal_id=deal_id, seq=event.seq
+        bid_id=bid_id, round_id=round_id, price=price, outcome=outcome, deal_id=created.deal_id, seq=event.seq
     )
 
 
@@ -498,14 +499,14 @@ class Fired(enum.Enum):
 
 
 async def close_round(
-    conn: asyncpg.Connection, relay: Relay, round_id: UUID, deadline_version: int
+    connect: Connect, relay: Relay, round_id: UUID, deadline_version: int
 ) -> tuple[Fired, float]:
     """Close the round if this deadline version is still current and due; with `EARLY`, the seconds to wait.
 
     Safe to run any number of times from any number of workers: only the guarded update that
     finds the round open at this deadline version closes it.
     """
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         stored = await store.lock_round(conn, round_id)
         if stored is None or stored.round.state is RoundState.CLOSED:
             return Fired.STALE, 0.0
@@ -519,16 +520,17 @@ async def close_round(
             bids = await store.bids_of(conn, round_id)
             reveals = await store.reveals_of(conn, round_id)
             outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-        event, deal_id = await _close(conn, stored, outcome, now, None)
+        event, created = await _close(conn, stored, outcome, now, None)
     await relay.events([event])
-    await relay.deal(conn, deal_id)
+    await relay.deal(created)
     return Fired.DONE, 0.0
 
 
 async def _close(
     conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None
-) -> tuple[RoundEvent, UUID | None]:
-    """The guarded update, the winner's deal and the close event, in the caller's transaction."""
+) -> tuple[RoundEvent, DealUpdate | None]:
+    """The guarded update, the winner's deal and the close event, in the caller's transaction; with the
+    update that announces the deal after the commit."""
     round = stored.round
     if not await store.close_round(conn, round.id, round.deadline_version, outcome, now):
         raise RoundNotOpen(f"round {round.id} is already closed")
@@ -548,19 +550,20 @@ async def _close(
         commitments = tuple(bid for bid in await store.bids_of(conn, round.id) if isinstance(bid, Commitment))
         reveals = tuple(await store.reveals_of(conn, round.id))
     closed = Closed(closed_at=now, outcome=outcome, deal_id=deal_id, commitments=commitments, reveals=reveals)
-    return await store.append_event(conn, round.id, closed, actor, now), deal_id
+    created = None if deal_id is None else await contracts.deal_created(conn, deal_id)
+    return await store.append_event(conn, round.id, closed, actor, now), created
 
 
 # ---------------------------------------------------------------- negotiation
 
 
 async def start_negotiation(
-    conn: asyncpg.Connection, relay: Relay, caller: Principal, round_id: UUID, amount: Money,
+    connect: Connect, relay: Relay, caller: Principal, round_id: UUID, amount: Money,
     limits: OfferLimits = DEFAULT_OFFER_LIMITS,
 ) -> NegotiationView:  # fmt: skip
     """A buyer's opening offer; the rights holder's range may answer it at once."""
     refused = None
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         stored, now = await _locked_open(conn, round_id)
         if await store.standing_negotiation(conn, round_id, caller.organisation_id) is not None:
             raise AlreadyDone("you are already negotiating on this round: answer or withdraw that offer")
@@ -575,11 +578,11 @@ async def start_negotiation(
             await _note_below_floor(conn, stored.round.id, caller, None, amount, now)
         else:
             await store.insert_negotiation(conn, negotiation, caller.user_id)
-            event, deal_id = await _record_move(conn, stored, negotiation, caller, now)
+            event, created = await _record_move(conn, stored, negotiation, caller, now)
     if refused is not None:
         raise refused  # after the commit, so the refusal counts
     await _after_move(relay, negotiation, event)
-    await relay.deal(conn, deal_id)
+    await relay.deal(created)
     return NegotiationView.of(negotiation)
 
 
@@ -623,12 +626,12 @@ class Move(enum.Enum):
 
 
 async def move(
-    conn: asyncpg.Connection, relay: Relay, caller: Principal, negotiation_id: UUID, move: Move,
+    connect: Connect, relay: Relay, caller: Principal, negotiation_id: UUID, move: Move,
     amount: Money | None = None, limits: OfferLimits = DEFAULT_OFFER_LIMITS,
 ) -> NegotiationView:  # fmt: skip
     """Counter, accept, reject or withdraw in a negotiation the caller is a party to."""
     refused = None
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         stored, negotiation = await _locked_negotiation(conn, negotiation_id, caller)
         party = Party.BUYER if caller.organisation_id == negotiation.buyer else Party.RIGHTS_HOLDER
         now = await store.server_now(conn)
@@ -653,19 +656,19 @@ async def move(
             await _note_below_floor(conn, stored.round.id, caller, negotiation.id, amount, now)
         else:
             await store.save_negotiation(conn, moved, len(negotiation.offers), caller.user_id)
-            event, deal_id = await _record_move(conn, stored, moved, caller, now)
+            event, created = await _record_move(conn, stored, moved, caller, now)
     if refused is not None:
         raise refused  # after the commit, so the refusal counts
     await _after_move(relay, moved, event)
-    await relay.deal(conn, deal_id)
+    await relay.deal(created)
     return NegotiationView.of(moved)
 
 
 async def expire_negotiation(
-    conn: asyncpg.Connection, relay: Relay, negotiation_id: UUID, moves: int
+    connect: Connect, relay: Relay, negotiation_id: UUID, moves: int
 ) -> tuple[Fired, float]:
     """End a negotiation whose standing offer went unanswered, if the offer this timer was set for still stands."""
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         round_id = await store.negotiation_round(conn, negotiation_id)
         stored = None if round_id is None else await store.lock_round(conn, round_id)
         if stored is None or not isinstance(stored.round.params, NegotiationTerms):
@@ -728,8 +731,8 @@ async def _negotiation_for(
 async def _record_move(
     conn: asyncpg.Connection, stored: StoredRound, negotiation: Negotiation, caller: Principal | None,
     now: datetime,
-) -> tuple[RoundEvent, UUID | None]:  # fmt: skip
-    """The negotiation's event and, when it was accepted, its deal.
+) -> tuple[RoundEvent, DealUpdate | None]:  # fmt: skip
+    """The negotiation's event and, when it was accepted, the update that announces its deal.
 
     An exclusive licence is sold once: the round's row lock serialises acceptances, and any after the
     first are refused, rolling their move back.
@@ -748,7 +751,8 @@ async def _record_move(
         )  # fmt: skip
         deal_id = deal.id
     payload = NegotiationMoved(negotiation=NegotiationView.of(negotiation), deal_id=deal_id)
-    return await store.append_event(conn, round.id, payload, actor, now), deal_id
+    created = None if deal_id is None else await contracts.deal_created(conn, deal_id)
+    return await store.append_event(conn, round.id, payload, actor, now), created
 
 
 async def _after_move(relay: Relay, negotiation: Negotiation, event: RoundEvent) -> None:
@@ -760,26 +764,29 @@ async def _after_move(relay: Relay, negotiation: Negotiation, event: RoundEvent)
 # ---------------------------------------------------------------- timers from PostgreSQL
 
 
-async def reschedule_timers(conn: asyncpg.Connection, relay: Relay) -> int:
+async def reschedule_timers(connect: Connect, relay: Relay) -> int:
     """Set every open round's and standing negotiation's timer again (jobs already queued stay single)."""
-    timers = 0
-    for round_id, version, closes_at in await store.round_timers(conn):
+    async with connect() as conn:
+        rounds = await store.round_timers(conn)
+        negotiations = await store.negotiation_timers(conn, overdue_only=False)
+    for round_id, version, closes_at in rounds:
         await relay.close_timer(round_id, version, closes_at)
-        timers += 1
-    for negotiation_id, moves, respond_by in await store.negotiation_timers(conn, overdue_only=False):
+    for negotiation_id, moves, respond_by in negotiations:
         await relay.expiry_timer(negotiation_id, moves, respond_by)
-        timers += 1
-    return timers
+    return len(rounds) + len(negotiations)
 
 
-async def sweep(conn: asyncpg.Connection, relay: Relay, limit: int = 200) -> int:
+async def sweep(connect: Connect, relay: Relay, limit: int = 200) -> int:
     """Close overdue rounds and expire lapsed offers straight from PostgreSQL, whatever became of their timers."""
+    async with connect() as conn:
+        rounds = await store.overdue_rounds(conn, limit)
+        negotiations = await store.negotiation_timers(conn, overdue_only=True)
     done = 0
-    for round_id, version in await store.overdue_rounds(conn, limit):
-        fired, _ = await close_round(conn, relay, round_id, version)
+    for round_id, version in rounds:
+        fired, _ = await close_round(connect, relay, round_id, version)
         done += fired is Fired.DONE
-    for negotiation_id, moves, _ in await store.negotiation_timers(conn, overdue_only=True):
-        fired, _ = await expire_negotiation(conn, relay, negotiation_id, moves)
+    for negotiation_id, moves, _ in negotiations:
+        fired, _ = await expire_negotiation(connect, relay, negotiation_id, moves)
         done += fired is Fired.DONE
     return done
 

@@ -76,7 +76,7 @@ async def main(quick: bool) -> None:
             params = {"mechanism": "vickrey", "reserve": {"amount": 100, "currency": "EUR"}}
             body = {"track_id": str(track_id), "usage": USAGE, "params": params, "duration_seconds": 3_600}
             new = msgspec.convert(body, NewRound)
-            opened = await service.open_round(conn, relay, seller, new)
+        opened = await service.open_round(pool.acquire, relay, seller, new)
         for i, buyer in enumerate(buyers):
             started = time.perf_counter()
 
@@ -90,8 +90,9 @@ async def main(quick: bool) -> None:
             await timed(phases["rate limit"], functools.partial(seconds_until_allowed, redis, key, 10**6, 60))
 
             async def bid(amount: int = 1_000 + i, caller: Principal = caller) -> BidReceipt:
-                async with pool.acquire() as conn:
-                    return await service.place_bid(conn, relay, caller, opened.id, Money(amount, "EUR"), None)
+                return await service.place_bid(
+                    pool.acquire, relay, caller, opened.id, Money(amount, "EUR"), None
+                )
 
             await timed(phases["transaction"], bid)
             phases["transaction"][-1] -= phases["encode"][-1] + phases["publish"][-1]

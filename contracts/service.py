@@ -379,10 +379,14 @@ async def create_deal(
 
 async def announce_deal(conn: asyncpg.Connection, notifier: Notifier, deal_id: UUID) -> None:
     """After the commit that made a deal elsewhere (a round's close, a negotiation): tell its parties, set its timer."""
+    await notifier.updates([await deal_created(conn, deal_id)])
+
+
+async def deal_created(conn: asyncpg.Connection, deal_id: UUID) -> DealUpdate:
+    """The update that announces a new deal. Read inside the transaction that made the deal, it can be
+    told after the commit without holding a connection while Redis answers."""
     deal = await get_deal(conn, deal_id)
-    await notifier.updates(
-        [DealUpdate(deal_id=deal.id, seq=1, kind="created", at=deal.created_at, deal=deal)]
-    )
+    return DealUpdate(deal_id=deal.id, seq=1, kind="created", at=deal.created_at, deal=deal)
 
 
 # ---------------------------------------------------------------- reading deals

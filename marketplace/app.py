@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -159,8 +160,7 @@ async def sweep_while_no_worker(app: Litestar, relay: Relay) -> None:
         try:
             if heartbeat.worker_alive(await heartbeat.seconds_since_a_worker_was_seen(app.state.redis)):
                 continue
-            async with app.state.pool.acquire(timeout=5) as conn:
-                done = await auction.sweep(conn, relay)
+            done = await auction.sweep(functools.partial(app.state.pool.acquire, timeout=5), relay)
             if done:
                 log.warning("no worker is alive: the server closed what was overdue", extra={"count": done})
         except Exception:  # a store away for a moment must not end the loop

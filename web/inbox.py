@@ -119,7 +119,7 @@ async def inbox_page(conn: asyncpg.Connection, caller: Principal, done: str | No
 
 @post("/workspace/negotiations/{negotiation_id:uuid}/{decision:str}", include_in_schema=False, opt=HOLDERS)
 async def answer_offer(
-    conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, negotiation_id: UUID,
+    connect: auction.Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, negotiation_id: UUID,
     decision: str, data: Form,
 ) -> Template | Redirect:  # fmt: skip
     if decision not in MOVES:
@@ -128,9 +128,10 @@ async def answer_offer(
         amount = None
         if MOVES[decision] is auction.Move.COUNTER:
             amount = forms.money("Counter-offer", data.get("amount", ""), data.get("currency", ""))
-        await auction.move(conn, relay(channels, jobs), caller, negotiation_id, MOVES[decision], amount)
+        await auction.move(connect, relay(channels, jobs), caller, negotiation_id, MOVES[decision], amount)
     except ValueError as exc:
-        context = await _inbox(conn, caller, done=None, error=forms.sentence(exc))
+        async with connect() as conn:
+            context = await _inbox(conn, caller, done=None, error=forms.sentence(exc))
         return Template("workspace/inbox.html", context=context, status_code=forms.refusal_status(exc))
     return Redirect(f"/workspace/inbox?done=offer-{decision}", status_code=303)
 

@@ -437,14 +437,15 @@ async def round_page(
 
 @post("/workspace/tracks/{track_id:uuid}/round", include_in_schema=False, opt=HOLDERS)
 async def open_round(
-    conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, track_id: UUID,
+    connect: auction.Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, track_id: UUID,
     data: Form,
 ) -> Template | Redirect:  # fmt: skip
     try:
         request = read_round(data, track_id=track_id, today=_today())
-        opened = await auction.open_round(conn, relay(channels, jobs), caller, request)
+        opened = await auction.open_round(connect, relay(channels, jobs), caller, request)
     except (*FORM_ERRORS, TermsError, TerritoryError) as exc:
-        context = await _round_context(conn, caller, track_id)
+        async with connect() as conn:
+            context = await _round_context(conn, caller, track_id)
         return Template("workspace/round.html", status_code=forms.refusal_status(exc),
                         context={**context, "error": forms.sentence(exc), "form": data})  # fmt: skip
     return Redirect(f"/rounds/{opened.id}", status_code=303)

@@ -63,10 +63,9 @@ async def test_a_late_bid_extends_the_deadline_once_and_the_stale_timer_does_not
         assert not await arq.exists(job_key_prefix + stale_job, result_key_prefix + stale_job), (
             "the first deadline's timer ran, kept no result and left its id free"
         )
-        async with pg_pool.acquire() as conn:
-            relay = Relay(publish=arq.publish, jobs=arq)
-            assert await service.close_round(conn, relay, UUID(opened["id"]), 1) == (Fired.STALE, 0.0)
-            assert await service.close_round(conn, relay, UUID(opened["id"]), 2) == (Fired.STALE, 0.0)
+        relay = Relay(publish=arq.publish, jobs=arq)
+        assert await service.close_round(pg_pool.acquire, relay, UUID(opened["id"]), 1) == (Fired.STALE, 0.0)
+        assert await service.close_round(pg_pool.acquire, relay, UUID(opened["id"]), 2) == (Fired.STALE, 0.0)
     finally:
         await arq.aclose()
 

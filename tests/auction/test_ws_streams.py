@@ -85,10 +85,9 @@ async def test_events_redis_never_delivered_are_filled_in_from_postgresql(
     opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
     lost = Relay(publish=_drop, jobs=app.state.jobs)
     async with watching(live_server, alice, opened["id"]) as room:
-        async with pg_pool.acquire() as conn:
-            await service.place_bid(
-                conn, lost, alice.principal, UUID(opened["id"]), Money(4_000, "EUR"), None
-            )
+        await service.place_bid(
+            pg_pool.acquire, lost, alice.principal, UUID(opened["id"]), Money(4_000, "EUR"), None
+        )
         await bob.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(5_000)})
         await room.until(lambda w: w.seqs() == [1, 2, 3], what="the lost receipt filled in before the next")
     assert [f["type"] for f in room.updates] == ["event", "event", "state"]
