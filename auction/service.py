@@ -355,13 +355,16 @@ async def place_bid(
     bid_id: UUID | None,
 ) -> BidReceipt:
     """A sealed bid in the clear, taken at the server's time."""
+    bid_id = bid_id or uuid4()
     async with connect() as conn, conn.transaction():
-        stored, now = await _locked_open(conn, round_id)
+        stored = await _locked_open_round(conn, round_id)
+        check = await store.bid_check(conn, round_id, bid_id, caller.organisation_id)
+        now = check.now
         bid = Bid(
-            id=bid_id or uuid4(), round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id,
-            amount=amount, committed_at=now,
+            id=bid_id, round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id, amount=amount,
+            committed_at=now,
         )  # fmt: skip
-        event, accepted = await _take_bid(conn, stored, bid, "sealed", caller, now)
+        event, accepted = await _take_bid(conn, stored, bid, "sealed", caller, check)
     await _after_bid(relay, stored, accepted, event)
     return BidReceipt(
         bid_id=bid.id, round_id=round_id, committed_at=now, deadline=accepted.round.deadline,
@@ -378,13 +381,16 @@ async def commit_bid(
     bid_id: UUID | None,
 ) -> BidReceipt:
     """A commitment to a sealed bid (see `auction.commit_reveal`), revealed after the deadline."""
+    bid_id = bid_id or uuid4()
     async with connect() as conn, conn.transaction():
-        stored, now = await _locked_open(conn, round_id)
+        stored = await _locked_open_round(conn, round_id)
+        check = await store.bid_check(conn, round_id, bid_id, caller.organisation_id)
+        now = check.now
         commitment = Commitment(
-            id=bid_id or uuid4(), round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id,
-            digest=digest, committed_at=now,
+            id=bid_id, round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id, digest=digest,
+            committed_at=now,
         )  # fmt: skip
-        event, accepted = await _take_bid(conn, stored, commitment, "commitment", caller, now)
+        event, accepted = await _take_bid(conn, stored, commitment, "commitment", caller, check)
     await _after_bid(relay, stored, accepted, event)
     return BidReceipt(
         bid_id=commitment.id, round_id=round_id, committed_at=now, deadline=accepted.round.deadline,
@@ -394,25 +400,26 @@ async def commit_bid(
 
 async def _take_bid(
     conn: asyncpg.Connection, stored: StoredRound, bid: Bid | Commitment, kind: str, caller: Principal,
-    now: datetime,
+    check: store.BidCheck,
 ) -> tuple[RoundEvent, BidAccepted]:  # fmt: skip
-    round = stored.round
-    existing = await store.bids_like(conn, round.id, bid.id, bid.bidder)
+    """Check the bid against what `check` read under the round's lock, then store it with its event.
+
+    Every bid is inserted under its round's lock, so the round then has `check.bids + 1` bids.
+    """
+    now = check.now
     with _as_conflicts():
-        accepted = mechanisms.validate_bid(round, existing, bid, now)
-    await store.insert_bid(conn, bid, kind)
+        accepted = mechanisms.validate_bid(stored.round, check.existing, bid, now)
     after = accepted.round
     closes_at = mechanisms.close_due_at(after)
     if accepted.extended:
         await store.move_deadline(conn, after, closes_at)
-    bids, _, _ = (await store.counts(conn, [round.id]))[round.id]
     taken = BidTaken(
-        bids=bids, deadline=after.deadline, deadline_version=after.deadline_version, extensions=after.extensions,
+        bids=check.bids + 1, deadline=after.deadline, deadline_version=after.deadline_version, extensions=after.extensions,
         extended=accepted.extended, closes_at=closes_at, bid_id=bid.id, bidder=bid.bidder,
         amount=bid.amount if isinstance(bid, Bid) else None,
         digest=bid.digest if isinstance(bid, Commitment) else None, committed_at=now,
     )  # fmt: skip
-    return await store.append_event(conn, round.id, taken, caller.user_id, now), accepted
+    return await store.insert_bid_and_event(conn, bid, kind, taken, caller.user_id, now), accepted
 
 
 async def _after_bid(relay: Relay, stored: StoredRound, accepted: BidAccepted, event: RoundEvent) -> None:
@@ -796,13 +803,19 @@ async def sweep(connect: Connect, relay: Relay, limit: int = 200) -> int:
 
 async def _locked_open(conn: asyncpg.Connection, round_id: UUID) -> tuple[StoredRound, datetime]:
     """The round, locked, and the database's time read after the lock; 404 or 409 when it cannot take bids."""
+    return await _locked_open_round(conn, round_id), await store.server_now(conn)
+
+
+async def _locked_open_round(conn: asyncpg.Connection, round_id: UUID) -> StoredRound:
+    """The round, locked; 404 or 409 when it cannot take bids. The time is read after this, never with it:
+    a statement that waited for the lock would have read the clock before the wait."""
     stored = await store.lock_round(conn, round_id)
     if stored is None:
         raise RoundNotFound(f"no round {round_id}")
     if stored.round.state is RoundState.CLOSED:
         assert stored.closed_at is not None
         raise RoundNotOpen(f"round {round_id} closed at {stored.closed_at.isoformat()}")
-    return stored, await store.server_now(conn)
+    return stored
 
 
 # ---------------------------------------------------------------- audit

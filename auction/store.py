@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -169,28 +170,44 @@ def _bid(row: asyncpg.Record) -> Bid | Commitment:
     )  # fmt: skip
 
 
-async def insert_bid(conn: asyncpg.Connection, bid: Bid | Commitment, kind: str) -> None:
+_INSERT_BID = """INSERT INTO bids (id, round_id, bidder_id, placed_by, kind, amount, currency, digest, committed_at)
+                 VALUES ({})"""
+
+
+def _bid_values(bid: Bid | Commitment, kind: str) -> tuple[object, ...]:
     amount = bid.amount if isinstance(bid, Bid) else None
-    await conn.execute(
-        """INSERT INTO bids (id, round_id, bidder_id, placed_by, kind, amount, currency, digest, committed_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+    return (
         bid.id, bid.round_id, bid.bidder, bid.placed_by, kind, amount and amount.amount,
         amount and amount.currency, bid.digest if isinstance(bid, Commitment) else None, bid.committed_at,
     )  # fmt: skip
 
 
+async def insert_bid(conn: asyncpg.Connection, bid: Bid | Commitment, kind: str) -> None:
+    await conn.execute(_INSERT_BID.format("$1, $2, $3, $4, $5, $6, $7, $8, $9"), *_bid_values(bid, kind))
+
+
+class BidCheck(NamedTuple):
+    now: datetime
+    existing: list[Bid | Commitment]
+    bids: int
+
+
+async def bid_check(conn: asyncpg.Connection, round_id: UUID, bid_id: UUID, bidder: UUID) -> BidCheck:
+    """In one round trip, under the round's lock: the database's time, the round's bids with this id or
+    from this bidder (all a new bid is checked against), and how many bids the round has."""
+    rows = await conn.fetch(
+        """SELECT clock_timestamp() AS server_now, (SELECT count(*) FROM bids WHERE round_id = $1) AS round_bids,
+                  b.*
+             FROM (SELECT) AS one
+             LEFT JOIN bids b ON b.id = $2 OR (b.round_id = $1 AND b.bidder_id = $3)""",
+        round_id, bid_id, bidder,
+    )  # fmt: skip
+    existing = [_bid(row) for row in rows if row["id"] is not None]
+    return BidCheck(now=rows[0]["server_now"], existing=existing, bids=rows[0]["round_bids"])
+
+
 async def bids_of(conn: asyncpg.Connection, round_id: UUID) -> list[Bid | Commitment]:
     rows = await conn.fetch("SELECT * FROM bids WHERE round_id = $1 ORDER BY committed_at, id", round_id)
-    return [_bid(row) for row in rows]
-
-
-async def bids_like(
-    conn: asyncpg.Connection, round_id: UUID, bid_id: UUID, bidder: UUID
-) -> list[Bid | Commitment]:
-    """The round's bids with this id or from this bidder: all a new bid is checked against."""
-    rows = await conn.fetch(
-        "SELECT * FROM bids WHERE id = $2 OR (round_id = $1 AND bidder_id = $3)", round_id, bid_id, bidder
-    )
     return [_bid(row) for row in rows]
 
 
@@ -425,16 +442,33 @@ async def append_event(
     The caller holds the round's row lock, so numbers are taken one at a time.
     """
     seq: int = await conn.fetchval(
-        """WITH appended AS (
-               INSERT INTO round_events (round_id, seq, kind, payload, actor_id, occurred_at)
-               VALUES ($1, (SELECT coalesce(max(seq), 0) + 1 FROM round_events WHERE round_id = $1), $2, $3, $4, $5)
-               RETURNING seq, payload
-           )
-           SELECT seq FROM appended,
-                  LATERAL audit_append('round', $1::text, $2, jsonb_build_object('seq', seq) || payload, $4)""",
-        round_id, payload.__struct_config__.tag, payload, actor, at,
-    )  # fmt: skip
+        "WITH " + _APPENDED, round_id, payload.__struct_config__.tag, payload, actor, at
+    )
     return RoundEvent(round_id=round_id, seq=seq, payload=payload, at=at)
+
+
+async def insert_bid_and_event(
+    conn: asyncpg.Connection, bid: Bid | Commitment, kind: str, payload: EventPayload, actor: UUID | None,
+    at: datetime,
+) -> RoundEvent:  # fmt: skip
+    """`insert_bid` and `append_event` in one statement (one round trip per bid instead of two)."""
+    seq: int = await conn.fetchval(
+        f"WITH bid AS ({_INSERT_BID.format('$6, $1, $7, $8, $9, $10, $11, $12, $13')}), {_APPENDED}",
+        bid.round_id, payload.__struct_config__.tag, payload, actor, at, bid.id, *_bid_values(bid, kind)[2:],
+    )  # fmt: skip
+    return RoundEvent(round_id=bid.round_id, seq=seq, payload=payload, at=at)
+
+
+# The event numbered after the round's last one and chained into the audit log; parameters $1 round,
+# $2 kind, $3 payload, $4 actor, $5 time. The caller holds the round's row lock, so numbers are taken
+# one at a time.
+_APPENDED = """appended AS (
+           INSERT INTO round_events (round_id, seq, kind, payload, actor_id, occurred_at)
+           VALUES ($1, (SELECT coalesce(max(seq), 0) + 1 FROM round_events WHERE round_id = $1), $2, $3, $4, $5)
+           RETURNING seq, payload
+       )
+       SELECT seq FROM appended,
+              LATERAL audit_append('round', $1::text, $2, jsonb_build_object('seq', seq) || payload, $4)"""
 
 
 async def events_after(conn: asyncpg.Connection, round_id: UUID, after: int, limit: int) -> list[RoundEvent]:
