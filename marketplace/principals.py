@@ -29,7 +29,7 @@ log = logging.getLogger("marketplace.principals")
 
 REMEMBER_SECONDS = 30.0
 MAX_PRINCIPALS = 10_000
-# The subscription is pinged this often; silent for `SILENT_AFTER_SECONDS`, it counts as down.
+# The subscription is pinged this often; a ping unanswered for `SILENT_AFTER_SECONDS` counts it as down.
 PING_SECONDS = 2.0
 SILENT_AFTER_SECONDS = 5.0
 RETRY_SECONDS = 1.0
@@ -137,7 +137,7 @@ async def listen_for_revocations(
     """Keep `cache` emptied by every revocation announcement, for as long as this task runs.
 
     The cache is live only between a confirmed subscription and the first sign of trouble: an error,
-    or no answer to a ping for `SILENT_AFTER_SECONDS` (a connection that died without a word).
+    or a ping unanswered for `SILENT_AFTER_SECONDS` (a connection that died without a word).
     """
     while True:
         redis = Redis.from_url(redis_url, client_name=LISTENER_NAME)
@@ -159,25 +159,26 @@ async def listen_for_revocations(
 
 async def _listen(pubsub: PubSub, cache: PrincipalCache) -> None:
     confirmed: set[str] = set()
-    heard_at = time.monotonic()
-    pinged_at = heard_at
+    pinged_at = time.monotonic()
+    unanswered_since: float | None = None  # when the oldest ping still without an answer was sent
     while True:
         message = await pubsub.get_message(timeout=PING_SECONDS / 2)
         now = time.monotonic()
         if message is not None:
-            heard_at = now
+            unanswered_since = None  # anything from Redis shows the connection is alive
             kind = message["type"]
             if kind == "psubscribe":
                 confirmed.add(_text(message["channel"]))
-                if confirmed == set(REVOCATION_PATTERNS):
+                if confirmed == set(REVOCATION_PATTERNS):  # again after a reconnect: start from empty
                     cache.go_live()
             elif kind == "pmessage":
                 cache.apply(_text(message["channel"]))
-        if now - heard_at > SILENT_AFTER_SECONDS:
-            raise TimeoutError(f"the revocation subscription was silent for {SILENT_AFTER_SECONDS} s")
+        elif unanswered_since is not None and now - unanswered_since > SILENT_AFTER_SECONDS:
+            raise TimeoutError(f"Redis left a ping unanswered for {SILENT_AFTER_SECONDS} s")
         if now - pinged_at >= PING_SECONDS:
             await pubsub.ping()
             pinged_at = now
+            unanswered_since = unanswered_since or now
 
 
 def _text(value: bytes | str) -> str:
