@@ -14,7 +14,6 @@ import enum
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,9 +124,7 @@ def _as_conflicts() -> Iterator[None]:
 
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
-Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
-"""How a write takes its pooled connection (`pool.acquire`, the `connect` dependency): it gives it back
-when its transaction ends, before it waits on Redis."""
+Connect = contracts.Connect
 
 
 @dataclass(frozen=True)

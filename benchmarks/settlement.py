@@ -30,7 +30,7 @@ from marketplace.licensing import configure_licensing
 from marketplace.migrations import upgrade_async
 from rights.identity import Role
 from rights.terms import Money
-from tests.contracts.world import USAGE, World, member, world
+from tests.contracts.world import USAGE, World, borrowed, member, world
 
 
 async def settle_one(conn: asyncpg.Connection, w: World, buyer_name: str) -> float:
@@ -40,7 +40,9 @@ async def settle_one(conn: asyncpg.Connection, w: World, buyer_name: str) -> flo
     started = time.perf_counter()
     now = datetime.now(UTC)
     quote = await service.request_quote(conn, buyer, w.track_id, USAGE, now)
-    deal = await service.accept_quote(conn, notifier, buyer, quote.id, idempotency_key=str(uuid4()), now=now)
+    deal = await service.accept_quote(
+        borrowed(conn), notifier, buyer, quote.id, idempotency_key=str(uuid4()), now=now
+    )
     async with conn.transaction():
         settled = await service.record_payment(
             conn, deal.id, method="card", reference=f"pi_{uuid4().hex}", amount=deal.price, now=now

@@ -124,13 +124,13 @@ class SettlementController(Controller):
 
     @post("/quotes/{quote_id:uuid}/accept", status_code=HTTP_201_CREATED, opt=BUYERS)
     async def accept_quote(
-        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: service.Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         quote_id: UUID,
         idempotency_key: Annotated[str, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH)],
     ) -> Deal:  # fmt: skip
         """Make the deal. The same Idempotency-Key again answers the same deal; another accept is 409."""
         return await service.accept_quote(
-            conn, notifier(channels, jobs), caller, quote_id, idempotency_key=idempotency_key, now=_now()
+            connect, notifier(channels, jobs), caller, quote_id, idempotency_key=idempotency_key, now=_now()
         )
 
     @get("/deals")
@@ -149,7 +149,7 @@ class SettlementController(Controller):
     @post("/deals/{deal_id:uuid}/consent/approve", status_code=HTTP_200_OK)
     async def approve(
         self,
-        conn: asyncpg.Connection,
+        connect: service.Connect,
         caller: Principal,
         channels: ChannelsPlugin,
         jobs: ArqRedis,
@@ -157,13 +157,13 @@ class SettlementController(Controller):
     ) -> DealView:
         """Approve the deal for your organisation's share (only an asked co-owner's organisation)."""
         return await service.answer_consent(
-            conn, notifier(channels, jobs), caller, deal_id, approve=True, now=_now()
+            connect, notifier(channels, jobs), caller, deal_id, approve=True, now=_now()
         )
 
     @post("/deals/{deal_id:uuid}/consent/decline", status_code=HTTP_200_OK)
     async def decline(
         self,
-        conn: asyncpg.Connection,
+        connect: service.Connect,
         caller: Principal,
         channels: ChannelsPlugin,
         jobs: ArqRedis,
@@ -171,7 +171,7 @@ class SettlementController(Controller):
     ) -> DealView:
         """Decline the deal: it is cancelled."""
         return await service.answer_consent(
-            conn, notifier(channels, jobs), caller, deal_id, approve=False, now=_now()
+            connect, notifier(channels, jobs), caller, deal_id, approve=False, now=_now()
         )
 
     @get("/earnings")

@@ -36,16 +36,14 @@ async def deal_deadline(ctx: dict[str, Any], deal_id: str) -> None:
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
-    async with ctx["pool"].acquire() as conn:
-        done = await service.sweep(conn, _notifier(ctx), datetime.now(UTC))
+    done = await service.sweep(ctx["pool"].acquire, _notifier(ctx), datetime.now(UTC))
     if done:
         log.info("the deal sweep enforced deadlines", extra={"count": done})
     return done
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    async with ctx["pool"].acquire() as conn:
-        timers = await service.reschedule_deadlines(conn, _notifier(ctx))
+    timers = await service.reschedule_deadlines(ctx["pool"].acquire, _notifier(ctx))
     log.info("deal deadline timers scheduled from PostgreSQL", extra={"timers": timers})
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,6 +116,9 @@ class DealUpdate(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+"""How a write that tells others after its commit takes its pooled connection (`pool.acquire`, the
+`connect` dependency): it gives it back when its transaction ends, before it waits on Redis."""
 
 
 @dataclass(frozen=True)
@@ -377,14 +381,10 @@ async def create_deal(
     return deal
 
 
-async def announce_deal(conn: asyncpg.Connection, notifier: Notifier, deal_id: UUID) -> None:
-    """After the commit that made a deal elsewhere (a round's close, a negotiation): tell its parties, set its timer."""
-    await notifier.updates([await deal_created(conn, deal_id)])
-
-
 async def deal_created(conn: asyncpg.Connection, deal_id: UUID) -> DealUpdate:
-    """The update that announces a new deal. Read inside the transaction that made the deal, it can be
-    told after the commit without holding a connection while Redis answers."""
+    """The update that announces a new deal (a round's close, a negotiation, a quote) to its parties and
+    sets its timer (`Notifier.updates`). Read inside the transaction that made the deal, so it is told
+    after the commit without holding a connection while Redis answers."""
     deal = await get_deal(conn, deal_id)
     return DealUpdate(deal_id=deal.id, seq=1, kind="created", at=deal.created_at, deal=deal)
 
@@ -446,15 +446,14 @@ async def deals_for(conn: asyncpg.Connection, caller: Principal, *, limit: int, 
 
 
 async def answer_consent(
-    conn: asyncpg.Connection, notifier: Notifier, caller: Principal, deal_id: UUID, *, approve: bool,
-    now: datetime,
-) -> DealView:  # fmt: skip
+    connect: Connect, notifier: Notifier, caller: Principal, deal_id: UUID, *, approve: bool, now: datetime
+) -> DealView:
     """A co-owner approves or declines a deal it was asked about.
 
     Only the organisation of an asked co-owner may answer, and it answers for every party of its
     own that was asked. A decline cancels the deal; the last approval moves it to awaiting payment.
     """
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         deal = await _locked(conn, deal_id)
         if not deal.is_read_by(caller):
             raise DealNotFound(f"no deal {deal_id}")
@@ -518,25 +517,27 @@ async def enforce_deadline(conn: asyncpg.Connection, deal_id: UUID, now: datetim
     return update
 
 
-async def sweep(conn: asyncpg.Connection, notifier: Notifier, now: datetime, limit: int = 200) -> int:
+async def sweep(connect: Connect, notifier: Notifier, now: datetime, limit: int = 200) -> int:
     """Enforce every deadline that has passed, straight from PostgreSQL, whatever became of its timer."""
     updates = []
-    for state in (DealState.AWAITING_CONSENT, DealState.AWAITING_PAYMENT):
-        for deal_id in await store.overdue(conn, state, now, limit):
-            update = await enforce_deadline(conn, deal_id, now)
-            if update is not None:
-                updates.append(update)
+    async with connect() as conn:
+        for state in (DealState.AWAITING_CONSENT, DealState.AWAITING_PAYMENT):
+            for deal_id in await store.overdue(conn, state, now, limit):
+                update = await enforce_deadline(conn, deal_id, now)
+                if update is not None:
+                    updates.append(update)
     await notifier.updates(updates)
     return len(updates)
 
 
-async def reschedule_deadlines(conn: asyncpg.Connection, notifier: Notifier) -> int:
+async def reschedule_deadlines(connect: Connect, notifier: Notifier) -> int:
     """Set every waiting deal's deadline timer again (at worker start-up)."""
-    waiting = await store.waiting(conn)
-    for deal_id in {deal_id for deal_id, _, _ in waiting}:
-        found = await store.deal(conn, deal_id)
-        if found is not None:
-            await notifier.deadline(found)
+    async with connect() as conn:
+        waiting = await store.waiting(conn)
+        found = [await store.deal(conn, deal_id) for deal_id in {deal_id for deal_id, _, _ in waiting}]
+    for deal in found:
+        if deal is not None:
+            await notifier.deadline(deal)
     return len(waiting)
 
 
@@ -846,13 +847,13 @@ async def _price(
 
 
 async def accept_quote(
-    conn: asyncpg.Connection, notifier: Notifier, caller: Principal, quote_id: UUID, *, idempotency_key: str,
+    connect: Connect, notifier: Notifier, caller: Principal, quote_id: UUID, *, idempotency_key: str,
     now: datetime,
 ) -> Deal:  # fmt: skip
     """Make the deal a quote offered. The same key again returns the same deal; anything else after is 409."""
     if not 1 <= len(idempotency_key) <= 200:
         raise ValueError("the Idempotency-Key header must be 1 to 200 characters")
-    async with conn.transaction():
+    async with connect() as conn, conn.transaction():
         found = await store.quote(conn, quote_id, for_update=True)
         if found is None or not caller.acts_for(found[0].buyer):
             raise QuoteNotFound(f"no quote {quote_id} for your organisation")
@@ -878,7 +879,8 @@ async def accept_quote(
             mechanism=Mechanism.FIXED_PRICE, agreed_at=now, actor=caller.user_id,
         )  # fmt: skip
         await store.mark_quote_accepted(conn, quote.id, deal.id, idempotency_key)
-    await announce_deal(conn, notifier, deal.id)
+        created = await deal_created(conn, deal.id)
+    await notifier.updates([created])
     return deal
 
 

@@ -138,16 +138,17 @@ async def answer_offer(
 
 @post("/workspace/deals/{deal_id:uuid}/consent/{decision:str}", include_in_schema=False, opt=HOLDERS)
 async def answer_consent(
-    conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, deal_id: UUID,
+    connect: contracts.Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, deal_id: UUID,
     decision: str,
 ) -> Template | Redirect:  # fmt: skip
     if decision not in ("approve", "decline"):
         raise LookupError(f"a consent is approved or declined, not {decision!r}")
     try:
-        await contracts.answer_consent(conn, notifier(channels, jobs), caller, deal_id,
+        await contracts.answer_consent(connect, notifier(channels, jobs), caller, deal_id,
                                        approve=decision == "approve", now=datetime.now(UTC))  # fmt: skip
     except contracts.DealConflict as exc:
-        context = await _inbox(conn, caller, done=None, error=forms.sentence(exc))
+        async with connect() as conn:
+            context = await _inbox(conn, caller, done=None, error=forms.sentence(exc))
         return Template("workspace/inbox.html", context=context, status_code=409)
     return Redirect(f"/workspace/inbox?done=consent-{decision}d", status_code=303)
 

@@ -15,7 +15,7 @@ from contracts.model import ConsentStatus, DealState
 from rights.identity import Principal, Role
 from rights.store import open_store
 from rights.terms import Money
-from tests.contracts.world import NOW, USAGE, Recorded, member, round_deal, world
+from tests.contracts.world import NOW, USAGE, Recorded, borrowed, member, round_deal, world
 
 EUR = "EUR"
 
@@ -73,7 +73,7 @@ async def test_a_co_owner_without_a_covering_policy_is_asked_and_its_approval_op
     ]
     recorded = Recorded()
     view = await service.answer_consent(
-        db, recorded.notifier(), w.publisher, deal.id, approve=True, now=NOW + timedelta(hours=1)
+        borrowed(db), recorded.notifier(), w.publisher, deal.id, approve=True, now=NOW + timedelta(hours=1)
     )
     assert view.deal.state is DealState.AWAITING_PAYMENT
     assert view.deal.payment_due_at == NOW + timedelta(hours=73)
@@ -88,31 +88,39 @@ async def test_a_co_owners_decline_cancels_the_deal(db: asyncpg.Connection) -> N
     w = await world(db, publisher_policy=False)
     deal = await round_deal(db, w)
     view = await service.answer_consent(
-        db, Recorded().notifier(), w.publisher, deal.id, approve=False, now=NOW
+        borrowed(db), Recorded().notifier(), w.publisher, deal.id, approve=False, now=NOW
     )
     assert view.deal.state is DealState.CANCELLED
     with pytest.raises(service.DealConflict, match="cancelled"):
-        await service.answer_consent(db, Recorded().notifier(), w.publisher, deal.id, approve=True, now=NOW)
+        await service.answer_consent(
+            borrowed(db), Recorded().notifier(), w.publisher, deal.id, approve=True, now=NOW
+        )
 
 
 async def test_only_the_asked_co_owners_organisation_may_answer(db: asyncpg.Connection) -> None:
     w = await world(db, publisher_policy=False)
     deal = await round_deal(db, w)
     with pytest.raises(service.NotYourConsent):
-        await service.answer_consent(db, Recorded().notifier(), w.buyer, deal.id, approve=True, now=NOW)
+        await service.answer_consent(
+            borrowed(db), Recorded().notifier(), w.buyer, deal.id, approve=True, now=NOW
+        )
     with pytest.raises(service.NotYourConsent):
-        await service.answer_consent(db, Recorded().notifier(), w.label, deal.id, approve=True, now=NOW)
+        await service.answer_consent(
+            borrowed(db), Recorded().notifier(), w.label, deal.id, approve=True, now=NOW
+        )
     stranger = await member(db, "Someone Else", Role.RIGHTS_HOLDER)
     with pytest.raises(service.DealNotFound):
-        await service.answer_consent(db, Recorded().notifier(), stranger, deal.id, approve=True, now=NOW)
+        await service.answer_consent(
+            borrowed(db), Recorded().notifier(), stranger, deal.id, approve=True, now=NOW
+        )
 
 
 async def test_consent_not_given_before_the_deadline_cancels_the_deal(db: asyncpg.Connection) -> None:
     w = await world(db, publisher_policy=False)
     deal = await round_deal(db, w)
     recorded = Recorded()
-    assert await service.sweep(db, recorded.notifier(), NOW + timedelta(hours=47)) == 0
-    assert await service.sweep(db, recorded.notifier(), NOW + timedelta(hours=48)) >= 1
+    assert await service.sweep(borrowed(db), recorded.notifier(), NOW + timedelta(hours=47)) == 0
+    assert await service.sweep(borrowed(db), recorded.notifier(), NOW + timedelta(hours=48)) >= 1
     assert (await service.get_deal(db, deal.id)).state is DealState.CANCELLED
     timed_out = {c.party_name: c.status for c in await store.consents_of(db, deal.id)}
     assert timed_out["Harbour Songs"] is ConsentStatus.TIMED_OUT

@@ -6,7 +6,9 @@ publishing. Harbour's policy decides whether it consents by policy or is asked.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
@@ -25,6 +27,17 @@ from rights.territories import TerritoryScope
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 USAGE = Usage(media=Media.ONLINE_ADS, territories=("WORLD",), term_months=12, start=date(2027, 1, 1))
 ALWAYS = Period(start=date(2000, 1, 1))
+
+
+def borrowed(conn: asyncpg.Connection) -> service.Connect:
+    """`conn` lent to a service that takes its own connection (`Connect`), and kept after it: a test's
+    transaction stays open around what the service does."""
+
+    @contextlib.asynccontextmanager
+    async def lend() -> AsyncIterator[asyncpg.Connection]:
+        yield conn
+
+    return lend
 
 
 async def member(conn: asyncpg.Connection, name: str, role: Role, kind: str = "label") -> Principal:
