@@ -55,7 +55,7 @@ from discovery import pages as discovery_pages
 from marketplace import audit, demo, heartbeat
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
-from marketplace.accounts.sessions import CSRF_FIELD
+from marketplace.accounts.sessions import CSRF_FIELD, hear_own_announcements
 from marketplace.apidocs import LocalSwaggerRenderPlugin, assets_router
 from marketplace.bodies import body_middleware
 from marketplace.chain import chain_client
@@ -184,6 +184,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     urls = store_urls(settings)
     payments = stripe_gateway(settings)
     redis = Redis.from_url(urls.redis_url)
+    principals = PrincipalCache()
+    hear_own_announcements(redis, principals.apply)
     chain = chain_client(settings)
     channels = ChannelsPlugin(
         backend=RedisChannelsPubSubBackend(redis=redis),
@@ -199,7 +201,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         fallback = asyncio.create_task(
             sweep_while_no_worker(app, auction_api.relay(channels, app.state.jobs))
         )
-        revocations = asyncio.create_task(listen_for_revocations(urls.redis_url, app.state.principals))
+        revocations = asyncio.create_task(listen_for_revocations(urls.redis_url, principals))
         await prepare_chain(app.state.pool, chain)
         try:
             yield
@@ -265,7 +267,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "urls": urls,
                 "payments": payments,
                 "chain": chain,
-                "principals": PrincipalCache(),
+                "principals": principals,
                 "rate_limits": {
                     "login": (settings.login_attempts_per_minute, 60),
                     "login_failures": (

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import weakref
+from collections.abc import Callable
 from uuid import UUID
 
 import msgspec
@@ -38,8 +40,24 @@ def revocation_channel(credential: str) -> str:
     return REVOKED_PREFIX + credential
 
 
+# The announcing process hears its own announcement first: what it remembers is forgotten before the
+# announcement goes out, so its very next request is refused, not only once Redis delivers it back.
+_heard_here: weakref.WeakKeyDictionary[Redis, Callable[[str], None]] = weakref.WeakKeyDictionary()
+
+
+def hear_own_announcements(redis: Redis, hear: Callable[[str], None]) -> None:
+    """Call `hear(channel)` with every announcement made through this Redis client, as it is made."""
+    _heard_here[redis] = hear
+
+
+async def _announce(redis: Redis, channel: str) -> None:
+    if (hear := _heard_here.get(redis)) is not None:
+        hear(channel)
+    await redis.publish(channel, b"announced")
+
+
 async def announce_revocation(redis: Redis, credential: str) -> None:
-    await redis.publish(revocation_channel(credential), b"revoked")
+    await _announce(redis, revocation_channel(credential))
 
 
 def user_changed_channel(user_id: UUID) -> str:
@@ -97,7 +115,7 @@ async def close_user_sessions(redis: Redis, principal: Principal) -> None:
         await announce_revocation(
             redis, (key.decode() if isinstance(key, bytes) else key).removeprefix("session:")
         )
-    await redis.publish(user_changed_channel(principal.user_id), b"changed")
+    await _announce(redis, user_changed_channel(principal.user_id))
 
 
 async def session_principal(redis: Redis, token: str) -> Principal | None:
