@@ -34,6 +34,10 @@ PING_SECONDS = 2.0
 SILENT_AFTER_SECONDS = 5.0
 RETRY_SECONDS = 1.0
 LISTENER_NAME = "principal-revocations"
+UNHEARD = (
+    "revocation announcements are not reaching this process: "
+    "principals are read from the stores on every request until they do"
+)
 
 
 class Via(enum.Enum):
@@ -149,8 +153,7 @@ async def listen_for_revocations(
             raise
         except Exception as exc:
             if cache.live:
-                log.warning("revocation announcements are not reaching this process: principals are "
-                            "read from the stores on every request until they do", extra={"error": repr(exc)})  # fmt: skip
+                log.warning(UNHEARD, extra={"error": repr(exc)})
         finally:
             cache.go_dark()
             await redis.aclose()
