@@ -136,19 +136,20 @@ async def remembered(
 
 
 async def listen_for_revocations(
-    redis_url: str, cache: PrincipalCache, *, retry_seconds: float = RETRY_SECONDS
-) -> None:
+    redis_url: str, cache: PrincipalCache, *, retry_seconds: float = RETRY_SECONDS,
+    ping_seconds: float = PING_SECONDS, silent_after_seconds: float = SILENT_AFTER_SECONDS,
+) -> None:  # fmt: skip
     """Keep `cache` emptied by every revocation announcement, for as long as this task runs.
 
     The cache is live only between a confirmed subscription and the first sign of trouble: an error,
-    or a ping unanswered for `SILENT_AFTER_SECONDS` (a connection that died without a word).
+    or a ping unanswered for `silent_after_seconds` (a connection that died without a word).
     """
     while True:
         redis = Redis.from_url(redis_url, client_name=LISTENER_NAME)
         try:
             async with redis.pubsub() as pubsub:
                 await pubsub.psubscribe(*REVOCATION_PATTERNS)
-                await _listen(pubsub, cache)
+                await _listen(pubsub, cache, ping_seconds, silent_after_seconds)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -160,12 +161,14 @@ async def listen_for_revocations(
         await asyncio.sleep(retry_seconds)
 
 
-async def _listen(pubsub: PubSub, cache: PrincipalCache) -> None:
+async def _listen(
+    pubsub: PubSub, cache: PrincipalCache, ping_seconds: float, silent_after_seconds: float
+) -> None:
     confirmed: set[str] = set()
     pinged_at = time.monotonic()
     unanswered_since: float | None = None  # when the oldest ping still without an answer was sent
     while True:
-        message = await pubsub.get_message(timeout=PING_SECONDS / 2)
+        message = await pubsub.get_message(timeout=ping_seconds / 2)
         now = time.monotonic()
         if message is not None:
             unanswered_since = None  # anything from Redis shows the connection is alive
@@ -176,9 +179,9 @@ async def _listen(pubsub: PubSub, cache: PrincipalCache) -> None:
                     cache.go_live()
             elif kind == "pmessage":
                 cache.apply(_text(message["channel"]))
-        elif unanswered_since is not None and now - unanswered_since > SILENT_AFTER_SECONDS:
-            raise TimeoutError(f"Redis left a ping unanswered for {SILENT_AFTER_SECONDS} s")
-        if now - pinged_at >= PING_SECONDS:
+        elif unanswered_since is not None and now - unanswered_since > silent_after_seconds:
+            raise TimeoutError(f"Redis left a ping unanswered for {silent_after_seconds} s")
+        if now - pinged_at >= ping_seconds:
             await pubsub.ping()
             pinged_at = now
             unanswered_since = unanswered_since or now

@@ -140,11 +140,10 @@ async def until(condition: Callable[[], bool], what: str, within: float = PROMPT
 async def listening(redis_url: str) -> AsyncIterator[Callable[..., Awaitable[PrincipalCache]]]:
     tasks: list[asyncio.Task[None]] = []
 
-    async def start(retry_seconds: float = 0.05) -> PrincipalCache:
+    async def start(retry_seconds: float = 0.05, **timing: float) -> PrincipalCache:
         cache = PrincipalCache()
-        tasks.append(
-            asyncio.create_task(listen_for_revocations(redis_url, cache, retry_seconds=retry_seconds))
-        )
+        listener = listen_for_revocations(redis_url, cache, retry_seconds=retry_seconds, **timing)
+        tasks.append(asyncio.create_task(listener))
         await until(lambda: cache.live, "the subscription")
         return cache
 
@@ -188,6 +187,22 @@ async def test_the_cache_is_off_while_its_subscription_is_down(
     assert cache.lookup(Via.TOKEN, "c", time.monotonic()) is None
     cache.remember(Via.TOKEN, "d", principal(), now=time.monotonic(), ticket=cache.ticket())
     assert len(cache) == 0
+
+
+async def test_a_subscription_redis_stops_answering_turns_the_cache_off_until_it_answers_again(
+    listening: Callable[..., Awaitable[PrincipalCache]], redis_url: str
+) -> None:
+    """A connection can die without a word (a partition, a frozen Redis): an unanswered ping says so."""
+    cache = await listening(ping_seconds=0.1, silent_after_seconds=0.5)
+    cache.remember(Via.TOKEN, "c", principal(), now=time.monotonic(), ticket=cache.ticket())
+    admin = Redis.from_url(redis_url)
+    try:
+        await admin.execute_command("CLIENT", "PAUSE", 2_000, "ALL")  # every client waits, pings included
+        await until(lambda: not cache.live, "the cache to go dark while Redis is silent")
+        assert cache.lookup(Via.TOKEN, "c", time.monotonic()) is None
+        await until(lambda: cache.live, "the subscription to come back after the pause", within=10)
+    finally:
+        await admin.aclose()
 
 
 async def test_the_cache_comes_back_empty_when_the_subscription_does(
