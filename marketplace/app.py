@@ -56,7 +56,7 @@ from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD
 from marketplace.apidocs import LocalSwaggerRenderPlugin, assets_router
-from marketplace.bodies import body_middleware
+from marketplace.bodies import body_middleware, spool_dir
 from marketplace.chain import chain_client
 from marketplace.chain import prepare as prepare_chain
 from marketplace.config import Settings, load_settings
@@ -179,6 +179,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging()
     configure_licensing(settings.data_dir)
+    spool_dir(settings).mkdir(parents=True, exist_ok=True)
     contracts_service.configure(settings.settlement)
     urls = store_urls(settings)
     payments = stripe_gateway(settings)
@@ -274,8 +275,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
         plugins=[channels],
-        # Outermost first: bodies are read whole before anything else, and no connection outlives its request.
-        middleware=[body_middleware, connection_middleware, security_middleware],
+        # Outermost first: who is calling is known from the headers before any body is read (a request its
+        # handler would refuse is refused unread), bodies are read whole before a handler runs, and no
+        # connection outlives its request.
+        middleware=[security_middleware, body_middleware, connection_middleware],
         before_send=[add_security_headers],
         guards=GUARDS,
         exception_handlers=EXCEPTION_HANDLERS,

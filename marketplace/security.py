@@ -42,6 +42,7 @@ from marketplace.accounts.sessions import (
     session_principal,
 )
 from marketplace.addresses import scope_client_address
+from marketplace.bodies import BodyRefused, read_body, refuse_before_body, replay_body
 from marketplace.connections import acquire
 from marketplace.errors import send_problem
 from marketplace.ratelimit import seconds_until_allowed
@@ -52,7 +53,6 @@ log = logging.getLogger("marketplace.requests")
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-MAX_FORM_BYTES = 64 * 1024
 PER_ADDRESS_BUCKETS = frozenset({"login"})
 
 
@@ -67,26 +67,6 @@ def _cookies(headers: dict[str, str]) -> dict[str, str]:
     except Exception:  # a malformed Cookie header counts as no cookies
         return {}
     return {name: morsel.value for name, morsel in jar.items()}
-
-
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, list[Any]]:
-    """Read the whole body (up to `limit`), keeping the messages to replay to the app."""
-    chunks: list[bytes] = []
-    messages: list[Any] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            break
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks), messages
 
 
 def security_middleware(app: ASGIApp) -> ASGIApp:
@@ -148,20 +128,30 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             )  # fmt: skip
             return
 
+        refuse_before_body(scope, role_guard)  # 401 or 403 before any body is read
         method = scope["method"]
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if method in UNSAFE_METHODS and via != "token" and (via == "session" or content_type in FORM_TYPES):
             supplied = headers.get(CSRF_HEADER)
             if supplied is None and content_type == "application/x-www-form-urlencoded":
-                body, messages = await _read_body(receive, MAX_FORM_BYTES)
+                try:  # under the body middleware's limit and clocks, as this runs before it
+                    body, gone = await read_body(receive, state.settings.json_limit_bytes, state.settings)
+                except BodyRefused as refusal:
+                    await send_problem(send, refusal.status, refusal.detail, close=True)
+                    return
+                if gone:
+                    return
                 supplied = parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD, [None])[0]
-                receive = _replay(messages, receive)
+                receive = replay_body(body, receive)
             valid = csrf_token_matches(expected_csrf, supplied)
             if valid and via != "session" and presession:  # a pre-session we issued and that is still open
                 valid = await presession_exists(state.redis, presession)
             if not valid:
                 await send_problem(
-                    send, 403, "missing or wrong CSRF token: reload the page and submit the form again"
+                    send,
+                    403,
+                    "missing or wrong CSRF token: reload the page and submit the form again",
+                    close=True,  # its body is left unread
                 )
                 return
 
@@ -219,17 +209,6 @@ async def _still_valid(state: Any, via: str | None, credential: str) -> bool:
         return await session_principal(state.redis, credential) is not None
     async with state.pool.acquire() as conn:
         return await accounts.principal_for_token(conn, credential) is not None
-
-
-def _replay(messages: list[Any], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Any:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
 
 
 def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
