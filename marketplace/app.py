@@ -271,6 +271,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     ),
                     "bids": (settings.bids_per_second, 1),
                     "invitations": (settings.invitations_per_hour, 3600),
+                    "presessions": (settings.presessions_per_address_per_hour, 3600),
                 },
             }
         ),

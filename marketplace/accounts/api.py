@@ -43,7 +43,8 @@ from marketplace.accounts.sessions import (
     presession_exists,
 )
 from marketplace.accounts.store import principal_of
-from marketplace.ratelimit import count_failure, forget_failures, seconds_blocked
+from marketplace.addresses import scope_client_address
+from marketplace.ratelimit import count_failure, forget_failures, seconds_blocked, seconds_until_allowed
 from rights.identity import Principal
 
 
@@ -89,6 +90,20 @@ async def end_session(request: Request[Any, Any, Any]) -> None:
         await close_session(request.app.state.redis, token)
 
 
+async def _limit_presessions(request: Request[Any, Any, Any]) -> None:
+    """New pre-sessions are counted per address: one client cannot fill Redis by asking for sign-in forms
+    without keeping the cookie (a browser that keeps it makes one per two hours)."""
+    limit, window = request.app.state.rate_limits["presessions"]
+    address = scope_client_address(request.scope, request.app.state.settings.trusted_proxies)
+    wait = await seconds_until_allowed(request.app.state.redis, f"presessions:{address}", limit, window)
+    if wait:
+        raise TooManyRequestsException(
+            detail=f"too many sign-in forms were opened from your address without keeping their cookie: "
+            f"allow cookies, or try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
 async def ensure_presession(request: Request[Any, Any, Any]) -> list[Cookie]:
     """Before a sign-in or registration form is shown: the anonymous pre-session its CSRF token is bound
     to (kept when the browser has a live one), and that token for the form."""
@@ -98,6 +113,7 @@ async def ensure_presession(request: Request[Any, Any, Any]) -> list[Cookie]:
     presession = request.cookies.get(PRESESSION_COOKIE)
     cookies: list[Cookie] = []
     if not presession or not await presession_exists(redis, presession):
+        await _limit_presessions(request)
         presession = await open_presession(redis)
         cookie = Cookie(
             key=PRESESSION_COOKIE, value=presession, httponly=True, samesite="lax",

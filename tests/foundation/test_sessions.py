@@ -278,3 +278,51 @@ async def test_registration_refuses_short_and_common_passwords(
     assert response.status_code == 400
     assert reason in response.json()["detail"]
     assert "password" in response.json()["detail"]
+
+
+# ------------------------------------------------------------------ pre-sessions per address
+
+
+@pytest.fixture
+async def few_presessions(app: Litestar) -> AsyncIterator[int]:
+    saved = dict(app.state.rate_limits)
+    app.state.rate_limits["presessions"] = (3, 3600)
+    yield 3
+    app.state.rate_limits.update(saved)
+
+
+async def test_one_address_opening_sign_in_forms_without_their_cookie_is_refused_with_429(
+    app: Litestar, few_presessions: int
+) -> None:
+    """Each visit drops the cookie, so each would store a new pre-session in Redis: the address is capped."""
+    address = random_address()
+    statuses = []
+    for _ in range(few_presessions + 1):
+        async with from_address(app, address) as cookieless:
+            statuses.append(await cookieless.get("/register"))
+    assert [answer.status_code for answer in statuses] == [200] * few_presessions + [429]
+    refused = statuses[-1]
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert "too many sign-in forms were opened from your address" in refused.json()["detail"]
+    async with from_address(app, random_address()) as someone_else:
+        assert (await someone_else.get("/login")).status_code == 200
+
+
+async def test_a_browser_that_keeps_its_pre_session_cookie_is_not_counted_again(
+    app: Litestar, few_presessions: int
+) -> None:
+    async with from_address(app, random_address()) as browser:
+        statuses = [(await browser.get("/login")).status_code for _ in range(few_presessions * 2)]
+    assert statuses == [200] * few_presessions * 2
+
+
+async def test_the_refusal_reads_as_a_page_in_a_browser(app: Litestar, few_presessions: int) -> None:
+    address = random_address()
+    for _ in range(few_presessions):
+        async with from_address(app, address) as cookieless:
+            await cookieless.get("/login")
+    async with from_address(app, address, Accept="text/html") as browser:
+        refused = await browser.get("/login")
+    assert refused.status_code == 429
+    assert "text/html" in refused.headers["content-type"]
+    assert "allow cookies, or try again in" in refused.text
