@@ -28,6 +28,8 @@ from rights.identity import Principal
 from rights.terms import CURRENCY_EXPONENTS, Media, Usage
 
 MAX_TOKEN_LENGTH = 200
+# Anyone may check a licence, so checks are counted per address (the API and the page alike).
+LICENCE_CHECKS = {"rate_limit": "licence_checks"}
 
 
 class AllowListRequest(msgspec.Struct, frozen=True):
@@ -49,9 +51,10 @@ class LicenceController(Controller):
     path = "/api"
     tags: Sequence[str] | None = ("licences",)
 
-    @get("/licences/{licence_id:uuid}/verify")
+    @get("/licences/{licence_id:uuid}/verify", opt=LICENCE_CHECKS)
     async def verify(self, conn: asyncpg.Connection, licence_id: UUID) -> Verification:
-        """Valid or revoked, its terms and whether the signature verifies; no sign-in needed."""
+        """Valid or revoked, its terms and whether the signature verifies; no sign-in needed, a limited
+        number of checks per address (429 beyond, with `Retry-After`)."""
         return await licences.verify_licence(conn, licence_id)
 
     @get("/licences/{licence_id:uuid}")

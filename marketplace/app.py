@@ -67,8 +67,14 @@ from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.headers import add_security_headers
 from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
-from marketplace.openapi import document_file_bodies, document_refusals
-from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
+from marketplace.openapi import document_file_bodies, document_rate_limits, document_refusals
+from marketplace.security import (
+    GUARDS,
+    PER_ADDRESS_BUCKETS,
+    provide_caller,
+    provide_optional_caller,
+    security_middleware,
+)
 from rights import api as rights_api
 from rights import pages as rights_pages
 
@@ -272,6 +278,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     "bids": (settings.bids_per_second, 1),
                     "invitations": (settings.invitations_per_hour, 3600),
                     "presessions": (settings.presessions_per_address_per_hour, 3600),
+                    "licence_checks": (settings.licence_checks_per_minute, 60),
                 },
             }
         ),
@@ -299,6 +306,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     document_refusals(app.openapi_schema)
     document_file_bodies(app)
+    document_rate_limits(app, PER_ADDRESS_BUCKETS)
     engine = template_config.engine_instance
     engine.register_template_callable("csrf_field", _csrf_field)  # type: ignore[arg-type]
     engine.register_template_callable("csrf_value", _csrf_value)  # type: ignore[arg-type]

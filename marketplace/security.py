@@ -53,7 +53,7 @@ log = logging.getLogger("marketplace.requests")
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-PER_ADDRESS_BUCKETS = frozenset({"login"})
+PER_ADDRESS_BUCKETS = frozenset({"login", "licence_checks"})
 
 
 def _headers(scope: Scope) -> dict[str, str]:

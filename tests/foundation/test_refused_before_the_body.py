@@ -100,7 +100,9 @@ async def test_an_anonymous_page_without_a_body_still_gets_the_friendly_sign_in_
     """Only requests that carry a body are answered early; a browser's GET gets the usual page."""
     address = urlsplit(live_server)
     reader, writer = await asyncio.open_connection(address.hostname, address.port)
-    writer.write(b"GET /workspace HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\nConnection: close\r\n\r\n")
+    writer.write(
+        b"GET /workspace HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+    )
     await writer.drain()
     try:
         answer = await asyncio.wait_for(reader.read(), timeout=10)
