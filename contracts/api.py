@@ -5,6 +5,7 @@ channels and expiring download links for the licensee."""
 from __future__ import annotations
 
 import csv
+import enum
 import io
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -30,6 +31,11 @@ from rights.terms import CURRENCY_EXPONENTS, Media, Usage
 MAX_TOKEN_LENGTH = 200
 # Anyone may check a licence, so checks are counted per address (the API and the page alike).
 LICENCE_CHECKS = {"rate_limit": "licence_checks"}
+
+
+class ConsentDecision(enum.StrEnum):
+    APPROVE = "approve"
+    DECLINE = "decline"
 
 
 class AllowListRequest(msgspec.Struct, frozen=True):
@@ -149,33 +155,17 @@ class SettlementController(Controller):
         """The deal with each co-owner's consent; only for its buyer, seller and payees."""
         return await service.deal_for(conn, caller, deal_id)
 
-    @post("/deals/{deal_id:uuid}/consent/approve", status_code=HTTP_200_OK)
-    async def approve(
-        self,
-        conn: asyncpg.Connection,
-        caller: Principal,
-        channels: ChannelsPlugin,
-        jobs: ArqRedis,
-        deal_id: UUID,
-    ) -> DealView:
-        """Approve the deal for your organisation's share (only an asked co-owner's organisation)."""
+    @post("/deals/{deal_id:uuid}/consent/{decision:str}", status_code=HTTP_200_OK)
+    async def answer_consent(
+        self, conn: asyncpg.Connection, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        deal_id: UUID, decision: ConsentDecision,
+    ) -> DealView:  # fmt: skip
+        """Approve the deal for your organisation's share, or decline it, which cancels it (only an asked
+        co-owner's organisation answers)."""
         return await service.answer_consent(
-            conn, notifier(channels, jobs), caller, deal_id, approve=True, now=_now()
-        )
-
-    @post("/deals/{deal_id:uuid}/consent/decline", status_code=HTTP_200_OK)
-    async def decline(
-        self,
-        conn: asyncpg.Connection,
-        caller: Principal,
-        channels: ChannelsPlugin,
-        jobs: ArqRedis,
-        deal_id: UUID,
-    ) -> DealView:
-        """Decline the deal: it is cancelled."""
-        return await service.answer_consent(
-            conn, notifier(channels, jobs), caller, deal_id, approve=False, now=_now()
-        )
+            conn, notifier(channels, jobs), caller, deal_id,
+            approve=decision is ConsentDecision.APPROVE, now=_now(),
+        )  # fmt: skip
 
     @get("/earnings")
     async def earnings(

@@ -600,7 +600,7 @@ async def record_refund(conn: asyncpg.Connection, deal_id: UUID, *, reference: s
     """The buyer was refunded in full: paid or licensed → refunded, the payment's entries reversed, the licence revoked.
 
     Runs inside the caller's transaction; the same `reference` again returns the deal unchanged. A
-    payee's share that was already transferred must be reversed first (`record_transfer_reversal`).
+    payee's share that was already transferred must be reversed first (`record_transfer(reversal=True)`).
     """
     async with conn.transaction():
         deal = await _locked(conn, deal_id)
@@ -648,38 +648,15 @@ async def _earned(conn: asyncpg.Connection, deal_id: UUID) -> list[tuple[UUID | 
 
 
 async def record_transfer(
-    conn: asyncpg.Connection,
-    deal_id: UUID,
-    *,
-    organisation_id: UUID,
-    amount: Money,
-    reference: str,
-    now: datetime,
-) -> None:
-    """A payout to the organisation was made (a Stripe transfer): its held share of the deal becomes paid out.
-
-    Idempotent by `reference`. More than the organisation holds of the deal is refused (409).
-    """
-    await _move_held(conn, deal_id, organisation_id, amount, reference, now, reversal=False)
-
-
-async def record_transfer_reversal(
-    conn: asyncpg.Connection,
-    deal_id: UUID,
-    *,
-    organisation_id: UUID,
-    amount: Money,
-    reference: str,
-    now: datetime,
-) -> None:
-    """A payout was taken back (a Stripe transfer reversal): the amount is held for the organisation again."""
-    await _move_held(conn, deal_id, organisation_id, amount, reference, now, reversal=True)
-
-
-async def _move_held(
-    conn: asyncpg.Connection, deal_id: UUID, organisation_id: UUID, amount: Money, reference: str, now: datetime,
-    *, reversal: bool,
+    conn: asyncpg.Connection, deal_id: UUID, *, organisation_id: UUID, amount: Money, reference: str,
+    now: datetime, reversal: bool = False,
 ) -> None:  # fmt: skip
+    """A payout to the organisation was made (a Stripe transfer): its held share of the deal becomes paid
+    out; or, with `reversal`, a payout was taken back (a transfer reversal): the amount is held again.
+
+    Idempotent by `reference`. More than the organisation holds of the deal (or, reversed, was paid out
+    of it) is refused (409).
+    """
     kind = "transfer_reversal" if reversal else "transfer"
     async with conn.transaction():
         deal = await _locked(conn, deal_id)

@@ -69,28 +69,25 @@ async def test_an_anonymous_upload_is_refused_with_401_before_its_body_is_read(
     assert spooled_files(app) == []
 
 
-async def test_an_upload_by_the_wrong_role_is_refused_with_403_before_its_body_is_read(
-    app: Litestar, live_server: str, sign_in: SignIn
-) -> None:
-    buyer = await sign_in("buyer")
-    status, rest = await stalled_upload(
-        live_server, "/api/discovery/tracks", MULTIPART, f"Authorization: Bearer {buyer.token}"
-    )
-    assert status == 403
-    assert b"needs a rights holder account" in rest
-    assert spooled_files(app) == []
+async def credential_of(app: Litestar, sign_in: SignIn, who: str) -> str:
+    """The header a request carries: a buyer's API token, or a rights holder's session cookie."""
+    if who == "buyer":
+        return f"Authorization: Bearer {(await sign_in('buyer')).token}"
+    session = await open_session(app.state.redis, (await sign_in("rights_holder")).principal)
+    return f"Cookie: {SESSION_COOKIE}={session}"
 
 
-async def test_a_session_upload_without_its_csrf_token_is_refused_before_its_body_is_read(
-    app: Litestar, live_server: str, sign_in: SignIn
+@pytest.mark.parametrize(
+    ("who", "sentence"),
+    [("buyer", b"needs a rights holder account"), ("session without its CSRF token", b"CSRF token")],
+)
+async def test_an_upload_refused_for_who_sends_it_is_refused_with_403_before_its_body_is_read(
+    app: Litestar, live_server: str, sign_in: SignIn, who: str, sentence: bytes
 ) -> None:
-    holder = await sign_in("rights_holder")
-    session = await open_session(app.state.redis, holder.principal)
-    status, rest = await stalled_upload(
-        live_server, "/api/discovery/tracks", MULTIPART, f"Cookie: {SESSION_COOKIE}={session}"
-    )
+    credential = await credential_of(app, sign_in, who)
+    status, rest = await stalled_upload(live_server, "/api/discovery/tracks", MULTIPART, credential)
     assert status == 403
-    assert b"CSRF token" in rest
+    assert sentence in rest
     assert spooled_files(app) == []
 
 
