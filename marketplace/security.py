@@ -35,9 +35,11 @@ from marketplace.accounts.sessions import (
     CSRF_HEADER,
     PRESESSION_COOKIE,
     SESSION_COOKIE,
+    cookie_name,
     credential_id,
     csrf_token,
     csrf_token_matches,
+    our_cookies,
     presession_exists,
     session_principal,
 )
@@ -76,7 +78,7 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             return
         state = scope["app"].state
         headers = _headers(scope)
-        cookies = _cookies(headers)
+        cookies = our_cookies(_cookies(headers), secure=state.settings.cookie_secure)
 
         principal: Principal | None = None
         via: str | None = None
@@ -155,15 +157,17 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
                 )
                 return
 
+        csrf_cookie_name = cookie_name(CSRF_COOKIE, secure=state.settings.cookie_secure)
+
         async def send_with_cookie(message: Message) -> None:
             # Scripts read the token from this cookie; a response that signs in sets its own.
             if (
                 message["type"] == "http.response.start"
                 and expected_csrf
                 and cookies.get(CSRF_COOKIE) != expected_csrf
-                and not _sets_cookie(message, CSRF_COOKIE)
+                and not _sets_cookie(message, csrf_cookie_name)
             ):
-                cookie = f"{CSRF_COOKIE}={expected_csrf}; Path=/; SameSite=Lax" + (
+                cookie = f"{csrf_cookie_name}={expected_csrf}; Path=/; SameSite=Lax" + (
                     "; Secure" if state.settings.cookie_secure else ""
                 )
                 message = {

@@ -326,3 +326,68 @@ async def test_the_refusal_reads_as_a_page_in_a_browser(app: Litestar, few_prese
     assert refused.status_code == 429
     assert "text/html" in refused.headers["content-type"]
     assert "allow cookies, or try again in" in refused.text
+
+
+# ------------------------------------------------------------------ __Host- cookies over HTTPS
+
+
+@pytest.fixture
+async def over_https(app: Litestar) -> AsyncIterator[None]:
+    """The app as deployed behind HTTPS (COOKIE_SECURE=true)."""
+    saved = app.state.settings
+    app.state.settings = msgspec.structs.replace(saved, cookie_secure=True)
+    yield
+    app.state.settings = saved
+
+
+def https_browser(app: Litestar) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(random_address(), 1))
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver.local")
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    return {line.split("=", 1)[0]: line for line in response.headers.get_list("set-cookie")}
+
+
+async def test_over_https_the_session_and_csrf_cookies_are_host_prefixed(
+    app: Litestar, sign_in: SignIn, over_https: None
+) -> None:
+    user = await sign_in("buyer")
+    async with https_browser(app) as browser:
+        form = set_cookies(await browser.get("/login"))
+        signed = await browser.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+        assert signed.status_code == 200, signed.text
+        assert (await browser.get("/api/me")).json()["user"]["email"] == user.email
+    issued = form | set_cookies(signed)
+    for name in ("__Host-mp_presession", "__Host-mp_csrf", "__Host-mp_session"):
+        attributes = [part.strip().lower() for part in issued[name].split(";")]
+        assert "secure" in attributes and "path=/" in attributes, issued[name]
+        assert not any(part.startswith("domain=") for part in attributes), issued[name]
+    assert not {"mp_presession", "mp_csrf", "mp_session"} & set(issued)
+
+
+async def test_over_https_a_session_cookie_without_the_prefix_is_not_honoured(
+    app: Litestar, sign_in: SignIn, over_https: None
+) -> None:
+    """A sibling subdomain can set a plain `mp_session` for the parent domain; it signs nobody in."""
+    user = await sign_in("buyer")
+    async with https_browser(app) as own:
+        await own.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+        session = own.cookies["__Host-mp_session"]
+    async with https_browser(app) as planted:
+        planted.cookies.set("mp_session", session)
+        assert (await planted.get("/api/me")).status_code == 401
+
+
+async def test_over_https_signing_out_removes_the_prefixed_session_cookie(
+    app: Litestar, sign_in: SignIn, over_https: None
+) -> None:
+    user = await sign_in("buyer")
+    async with https_browser(app) as browser:
+        await browser.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+        token = browser.cookies["__Host-mp_csrf"]
+        signed_out = await browser.post("/api/auth/logout", headers={"X-CSRF-Token": token})
+        assert signed_out.status_code == 204
+        removal = set_cookies(signed_out)["__Host-mp_session"].lower()
+        assert "max-age=0" in removal and "secure" in removal
+        assert (await browser.get("/api/me")).status_code == 401
