@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 
@@ -331,18 +332,18 @@ async def test_the_refusal_reads_as_a_page_in_a_browser(app: Litestar, few_prese
 # ------------------------------------------------------------------ __Host- cookies over HTTPS
 
 
-@pytest.fixture
-async def over_https(app: Litestar) -> AsyncIterator[None]:
-    """The app as deployed behind HTTPS (COOKIE_SECURE=true)."""
-    saved = app.state.settings
-    app.state.settings = msgspec.structs.replace(saved, cookie_secure=True)
-    yield
-    app.state.settings = saved
-
-
 def https_browser(app: Litestar) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(random_address(), 1))
     return httpx.AsyncClient(transport=transport, base_url="https://testserver.local")
+
+
+@contextlib.asynccontextmanager
+async def signed_in_over_https(app: Litestar, sign_in: SignIn) -> AsyncIterator[httpx.AsyncClient]:
+    user = await sign_in("buyer")
+    async with https_browser(app) as browser:
+        signed = await browser.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+        assert signed.status_code == 200, signed.text
+        yield browser
 
 
 def set_cookies(response: httpx.Response) -> dict[str, str]:
@@ -370,9 +371,7 @@ async def test_over_https_a_session_cookie_without_the_prefix_is_not_honoured(
     app: Litestar, sign_in: SignIn, over_https: None
 ) -> None:
     """A sibling subdomain can set a plain `mp_session` for the parent domain; it signs nobody in."""
-    user = await sign_in("buyer")
-    async with https_browser(app) as own:
-        await own.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+    async with signed_in_over_https(app, sign_in) as own:
         session = own.cookies["__Host-mp_session"]
     async with https_browser(app) as planted:
         planted.cookies.set("mp_session", session)
@@ -382,9 +381,7 @@ async def test_over_https_a_session_cookie_without_the_prefix_is_not_honoured(
 async def test_over_https_signing_out_removes_the_prefixed_session_cookie(
     app: Litestar, sign_in: SignIn, over_https: None
 ) -> None:
-    user = await sign_in("buyer")
-    async with https_browser(app) as browser:
-        await browser.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+    async with signed_in_over_https(app, sign_in) as browser:
         token = browser.cookies["__Host-mp_csrf"]
         signed_out = await browser.post("/api/auth/logout", headers={"X-CSRF-Token": token})
         assert signed_out.status_code == 204
