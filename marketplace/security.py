@@ -153,7 +153,7 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
                     send,
                     403,
                     "missing or wrong CSRF token: reload the page and submit the form again",
-                    close=True,  # its body is left unread
+                    close=True,  # a body other than a form is left unread
                 )
                 return
 
