@@ -47,6 +47,7 @@ from auction.model import OfferLimits, RoundState
 from auction.service import Move, Relay
 from auction.views import Audience, audience, shown
 from rights.identity import Principal
+from rights.pooling import Connect
 from rights.terms import Money
 
 log = logging.getLogger("auction.api")
@@ -83,9 +84,6 @@ class NewReveal(msgspec.Struct, frozen=True, kw_only=True):
 
 class NewOffer(msgspec.Struct, frozen=True, kw_only=True):
     amount: Money
-
-
-Connect = service.Connect
 
 
 def relay(channels: ChannelsPlugin, jobs: ArqRedis) -> Relay:

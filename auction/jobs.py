@@ -1,9 +1,8 @@
 """arq jobs for live rounds: close at the deadline, expire lapsed offers, sweep, re-schedule at start-up.
 
 Each job is idempotent by a state check in PostgreSQL, so a timer that fires twice, late, or for a
-deadline that has since moved does nothing. Timer jobs keep no result, so their ids (which carry the
-deadline version) are free again at once, and a short timeout lets a crashed worker's job rerun soon;
-the sweep closes anything overdue whatever became of its timer.
+deadline that has since moved does nothing; the sweep closes anything overdue whatever became of its
+timer (rights.timers says how timer jobs are kept).
 """
 
 from __future__ import annotations
@@ -12,14 +11,14 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from arq import Retry, cron, func
+from arq import Retry
 
 from auction import service
 from auction.service import CLOSE_JOB, EXPIRE_JOB, Fired, Relay
+from rights import timers
 
 log = logging.getLogger("auction.jobs")
 
-TIMER_TIMEOUT_SECONDS = 10
 SWEEP_EVERY_SECONDS = 2
 
 
@@ -45,28 +44,23 @@ async def expire_negotiation(ctx: dict[str, Any], negotiation_id: str, moves: in
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
-    done = await service.sweep(ctx["pool"].acquire, _relay(ctx))
-    if done:
-        log.warning("the sweep closed or expired what its timers had not", extra={"count": done})
-    return done
+    return await timers.run_sweep(
+        ctx, lambda connect: service.sweep(connect, _relay(ctx)),
+        log, logging.WARNING, "the sweep closed or expired what its timers had not",
+    )  # fmt: skip
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    timers = await service.reschedule_timers(ctx["pool"].acquire, _relay(ctx))
-    log.info("round timers scheduled from PostgreSQL", extra={"timers": timers})
+    await timers.reschedule(
+        ctx,
+        lambda connect: service.reschedule_timers(connect, _relay(ctx)),
+        log,
+        "round timers scheduled from PostgreSQL",
+    )
 
 
 functions = [
-    func(close_round, name=CLOSE_JOB, keep_result=0, timeout=TIMER_TIMEOUT_SECONDS, max_tries=20),
-    func(expire_negotiation, name=EXPIRE_JOB, keep_result=0, timeout=TIMER_TIMEOUT_SECONDS, max_tries=20),
+    timers.timer_job(close_round, name=CLOSE_JOB),
+    timers.timer_job(expire_negotiation, name=EXPIRE_JOB),
 ]
-cron_jobs = [
-    cron(
-        sweep,
-        name="auction.sweep",
-        second=set(range(0, 60, SWEEP_EVERY_SECONDS)),
-        run_at_startup=True,
-        keep_result=0,
-        timeout=TIMER_TIMEOUT_SECONDS * 2,
-    ),
-]
+cron_jobs = [timers.sweep_job(sweep, name="auction.sweep", every_seconds=SWEEP_EVERY_SECONDS)]

@@ -70,6 +70,7 @@ from contracts.service import DealUpdate
 from rights import service as rights
 from rights.audit import append_audit
 from rights.identity import Principal
+from rights.pooling import Connect
 from rights.terms import Money
 
 log = logging.getLogger("auction.service")
@@ -124,7 +125,6 @@ def _as_conflicts() -> Iterator[None]:
 
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
-Connect = contracts.Connect
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ channels and expiring download links for the licensee."""
 from __future__ import annotations
 
 import csv
+import enum
 import io
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -25,9 +26,17 @@ from contracts import licences, service
 from contracts.model import AllowList, Deal, DownloadLink, Licence, Quote, Verification
 from contracts.service import DealView, Earnings, Notifier
 from rights.identity import Principal
+from rights.pooling import Connect
 from rights.terms import CURRENCY_EXPONENTS, Media, Usage
 
 MAX_TOKEN_LENGTH = 200
+# Anyone may check a licence, so checks are counted per address (the API and the page alike).
+LICENCE_CHECKS = {"rate_limit": "licence_checks"}
+
+
+class ConsentDecision(enum.StrEnum):
+    APPROVE = "approve"
+    DECLINE = "decline"
 
 
 class AllowListRequest(msgspec.Struct, frozen=True):
@@ -49,9 +58,10 @@ class LicenceController(Controller):
     path = "/api"
     tags: Sequence[str] | None = ("licences",)
 
-    @get("/licences/{licence_id:uuid}/verify")
+    @get("/licences/{licence_id:uuid}/verify", opt=LICENCE_CHECKS)
     async def verify(self, conn: asyncpg.Connection, licence_id: UUID) -> Verification:
-        """Valid or revoked, its terms and whether the signature verifies; no sign-in needed."""
+        """Valid or revoked, its terms and whether the signature verifies; no sign-in needed, a limited
+        number of checks per address (429 beyond, with `Retry-After`)."""
         return await licences.verify_licence(conn, licence_id)
 
     @get("/licences/{licence_id:uuid}")
@@ -124,7 +134,7 @@ class SettlementController(Controller):
 
     @post("/quotes/{quote_id:uuid}/accept", status_code=HTTP_201_CREATED, opt=BUYERS)
     async def accept_quote(
-        self, connect: service.Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
         quote_id: UUID,
         idempotency_key: Annotated[str, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH)],
     ) -> Deal:  # fmt: skip
@@ -146,33 +156,17 @@ class SettlementController(Controller):
         """The deal with each co-owner's consent; only for its buyer, seller and payees."""
         return await service.deal_for(conn, caller, deal_id)
 
-    @post("/deals/{deal_id:uuid}/consent/approve", status_code=HTTP_200_OK)
-    async def approve(
-        self,
-        connect: service.Connect,
-        caller: Principal,
-        channels: ChannelsPlugin,
-        jobs: ArqRedis,
-        deal_id: UUID,
-    ) -> DealView:
-        """Approve the deal for your organisation's share (only an asked co-owner's organisation)."""
+    @post("/deals/{deal_id:uuid}/consent/{decision:str}", status_code=HTTP_200_OK)
+    async def answer_consent(
+        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
+        deal_id: UUID, decision: ConsentDecision,
+    ) -> DealView:  # fmt: skip
+        """Approve the deal for your organisation's share, or decline it, which cancels it (only an asked
+        co-owner's organisation answers)."""
         return await service.answer_consent(
-            connect, notifier(channels, jobs), caller, deal_id, approve=True, now=_now()
-        )
-
-    @post("/deals/{deal_id:uuid}/consent/decline", status_code=HTTP_200_OK)
-    async def decline(
-        self,
-        connect: service.Connect,
-        caller: Principal,
-        channels: ChannelsPlugin,
-        jobs: ArqRedis,
-        deal_id: UUID,
-    ) -> DealView:
-        """Decline the deal: it is cancelled."""
-        return await service.answer_consent(
-            connect, notifier(channels, jobs), caller, deal_id, approve=False, now=_now()
-        )
+            connect, notifier(channels, jobs), caller, deal_id,
+            approve=decision is ConsentDecision.APPROVE, now=_now(),
+        )  # fmt: skip
 
     @get("/earnings")
     async def earnings(

@@ -2,7 +2,7 @@
 
 Each job is idempotent by a state check in PostgreSQL (`service.enforce_deadline` leaves a deal
 that moved on, or whose deadline is still ahead, alone), so a timer that fires twice or late does
-nothing wrong, and the sweep enforces any deadline whose timer was lost.
+nothing wrong, and the sweep enforces any deadline whose timer was lost (rights.timers).
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from arq import cron, func
-
 from contracts import service
 from contracts.service import DEADLINE_JOB, Notifier
+from rights import timers
 
 log = logging.getLogger("contracts.jobs")
 
-TIMER_TIMEOUT_SECONDS = 10
 SWEEP_EVERY_SECONDS = 10
 
 
@@ -36,27 +34,18 @@ async def deal_deadline(ctx: dict[str, Any], deal_id: str) -> None:
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
-    done = await service.sweep(ctx["pool"].acquire, _notifier(ctx), datetime.now(UTC))
-    if done:
-        log.info("the deal sweep enforced deadlines", extra={"count": done})
-    return done
+    return await timers.run_sweep(
+        ctx, lambda connect: service.sweep(connect, _notifier(ctx), datetime.now(UTC)),
+        log, logging.INFO, "the deal sweep enforced deadlines",
+    )  # fmt: skip
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    timers = await service.reschedule_deadlines(ctx["pool"].acquire, _notifier(ctx))
-    log.info("deal deadline timers scheduled from PostgreSQL", extra={"timers": timers})
+    await timers.reschedule(
+        ctx, lambda connect: service.reschedule_deadlines(connect, _notifier(ctx)),
+        log, "deal deadline timers scheduled from PostgreSQL",
+    )  # fmt: skip
 
 
-functions = [
-    func(deal_deadline, name=DEADLINE_JOB, keep_result=0, timeout=TIMER_TIMEOUT_SECONDS, max_tries=20)
-]
-cron_jobs = [
-    cron(
-        sweep,
-        name="contracts.sweep",
-        second=set(range(0, 60, SWEEP_EVERY_SECONDS)),
-        run_at_startup=True,
-        keep_result=0,
-        timeout=TIMER_TIMEOUT_SECONDS * 2,
-    ),
-]
+functions = [timers.timer_job(deal_deadline, name=DEADLINE_JOB)]
+cron_jobs = [timers.sweep_job(sweep, name="contracts.sweep", every_seconds=SWEEP_EVERY_SECONDS)]

@@ -9,11 +9,12 @@ from litestar import get
 from litestar.response import Template
 
 from contracts import licences
+from contracts.api import LICENCE_CHECKS
 from contracts.model import LicenceStatus
 from rights.identity import Principal
 
 
-@get("/licences/{licence_id:uuid}/verify", include_in_schema=False)
+@get("/licences/{licence_id:uuid}/verify", include_in_schema=False, opt=LICENCE_CHECKS)
 async def verify_page(conn: asyncpg.Connection, licence_id: UUID) -> Template:
     """Anyone — a video platform, a client's lawyer — sees whether the licence stands and its terms."""
     checked = await licences.verify_licence(conn, licence_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +45,7 @@ from rights.clearance import Outcome, clear, policy_for
 from rights.identity import Principal
 from rights.model import Mechanism, TrackRights
 from rights.overlap import describe_usage, exclusive_conflict
+from rights.pooling import Connect
 from rights.pricing import Demand, PriceLine, PriceQuote, list_price, with_demand
 from rights.terms import Money, TermsError, Usage
 
@@ -116,9 +116,6 @@ class DealUpdate(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
-Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
-"""How a write that tells others after its commit takes its pooled connection (`pool.acquire`, the
-`connect` dependency): it gives it back when its transaction ends, before it waits on Redis."""
 
 
 @dataclass(frozen=True)
@@ -605,7 +602,7 @@ async def record_refund(conn: asyncpg.Connection, deal_id: UUID, *, reference: s
     """The buyer was refunded in full: paid or licensed → refunded, the payment's entries reversed, the licence revoked.
 
     Runs inside the caller's transaction; the same `reference` again returns the deal unchanged. A
-    payee's share that was already transferred must be reversed first (`record_transfer_reversal`).
+    payee's share that was already transferred must be reversed first (`record_transfer(reversal=True)`).
     """
     async with conn.transaction():
         deal = await _locked(conn, deal_id)
@@ -653,38 +650,15 @@ async def _earned(conn: asyncpg.Connection, deal_id: UUID) -> list[tuple[UUID | 
 
 
 async def record_transfer(
-    conn: asyncpg.Connection,
-    deal_id: UUID,
-    *,
-    organisation_id: UUID,
-    amount: Money,
-    reference: str,
-    now: datetime,
-) -> None:
-    """A payout to the organisation was made (a Stripe transfer): its held share of the deal becomes paid out.
-
-    Idempotent by `reference`. More than the organisation holds of the deal is refused (409).
-    """
-    await _move_held(conn, deal_id, organisation_id, amount, reference, now, reversal=False)
-
-
-async def record_transfer_reversal(
-    conn: asyncpg.Connection,
-    deal_id: UUID,
-    *,
-    organisation_id: UUID,
-    amount: Money,
-    reference: str,
-    now: datetime,
-) -> None:
-    """A payout was taken back (a Stripe transfer reversal): the amount is held for the organisation again."""
-    await _move_held(conn, deal_id, organisation_id, amount, reference, now, reversal=True)
-
-
-async def _move_held(
-    conn: asyncpg.Connection, deal_id: UUID, organisation_id: UUID, amount: Money, reference: str, now: datetime,
-    *, reversal: bool,
+    conn: asyncpg.Connection, deal_id: UUID, *, organisation_id: UUID, amount: Money, reference: str,
+    now: datetime, reversal: bool = False,
 ) -> None:  # fmt: skip
+    """A payout to the organisation was made (a Stripe transfer): its held share of the deal becomes paid
+    out; or, with `reversal`, a payout was taken back (a transfer reversal): the amount is held again.
+
+    Idempotent by `reference`. More than the organisation holds of the deal (or, reversed, was paid out
+    of it) is refused (409).
+    """
     kind = "transfer_reversal" if reversal else "transfer"
     async with conn.transaction():
         deal = await _locked(conn, deal_id)

@@ -432,9 +432,9 @@ async def reverse_transfers(
             continue
         async with pool.acquire() as conn, conn.transaction():
             if await store.side_effect_done(conn, key, reversal_id, now):
-                await deals.record_transfer_reversal(
+                await deals.record_transfer(
                     conn, deal_id, organisation_id=transfer.organisation_id, amount=transfer.amount,
-                    reference=reversal_id, now=now,
+                    reference=reversal_id, now=now, reversal=True,
                 )  # fmt: skip
                 reversed_count += 1
     return reversed_count

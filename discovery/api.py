@@ -38,13 +38,13 @@ from discovery.model import (
 )
 from discovery.service import SearchRequest
 from rights.identity import Principal
+from rights.pooling import Connect
 from rights.terms import Media, Usage
 
 RIGHTS_HOLDERS = {"roles": ["rights_holder"]}
 # Audio is spooled to disk, under its limit, before the handler runs (see marketplace.bodies).
 TRACK_AUDIO = {"body": "upload"}
 SNIPPET_AUDIO = {"body": "snippet"}
-Connect = service.Connect
 
 
 @dataclass

@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import IO, Any
 from uuid import UUID
@@ -51,6 +50,7 @@ from rights import service as rights
 from rights.audit import append_audit
 from rights.identity import Principal
 from rights.model import Track
+from rights.pooling import Connect
 from rights.service import NotFound
 from rights.terms import Usage
 
@@ -67,7 +67,6 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 50
 MAX_DURATION_SECONDS = 24 * 3600  # a duration filter past a day is a typo or an attack (1e39 overflowed)
 
-Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 Publish = Callable[[str, bytes], Awaitable[Any]]
 
 

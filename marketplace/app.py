@@ -57,7 +57,7 @@ from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD, hear_own_announcements
 from marketplace.apidocs import LocalSwaggerRenderPlugin, assets_router
-from marketplace.bodies import body_middleware
+from marketplace.bodies import body_middleware, spool_dir
 from marketplace.chain import chain_client
 from marketplace.chain import prepare as prepare_chain
 from marketplace.config import Settings, load_settings
@@ -68,9 +68,15 @@ from marketplace.errors import EXCEPTION_HANDLERS
 from marketplace.headers import add_security_headers
 from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
-from marketplace.openapi import document_file_bodies, document_refusals
+from marketplace.openapi import document_file_bodies, document_rate_limits, document_refusals
 from marketplace.principals import PrincipalCache, listen_for_revocations
-from marketplace.security import GUARDS, provide_caller, provide_optional_caller, security_middleware
+from marketplace.security import (
+    GUARDS,
+    PER_ADDRESS_BUCKETS,
+    provide_caller,
+    provide_optional_caller,
+    security_middleware,
+)
 from rights import api as rights_api
 from rights import pages as rights_pages
 
@@ -180,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     configure_logging()
     configure_licensing(settings.data_dir)
+    spool_dir(settings).mkdir(parents=True, exist_ok=True)
     contracts_service.configure(settings.settlement)
     urls = store_urls(settings)
     payments = stripe_gateway(settings)
@@ -276,12 +283,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     ),
                     "bids": (settings.bids_per_second, 1),
                     "invitations": (settings.invitations_per_hour, 3600),
+                    "presessions": (settings.presessions_per_address_per_hour, 3600),
+                    "licence_checks": (settings.licence_checks_per_minute, 60),
                 },
             }
         ),
         plugins=[channels],
-        # Outermost first: bodies are read whole before anything else, and no connection outlives its request.
-        middleware=[body_middleware, connection_middleware, security_middleware],
+        # Outermost first: who is calling is known from the headers before any body is read (a request its
+        # handler would refuse is refused unread), bodies are read whole before a handler runs, and no
+        # connection outlives its request.
+        middleware=[security_middleware, body_middleware, connection_middleware],
         before_send=[add_security_headers],
         guards=GUARDS,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -301,6 +312,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     document_refusals(app.openapi_schema)
     document_file_bodies(app)
+    document_rate_limits(app, PER_ADDRESS_BUCKETS)
     engine = template_config.engine_instance
     engine.register_template_callable("csrf_field", _csrf_field)  # type: ignore[arg-type]
     engine.register_template_callable("csrf_value", _csrf_value)  # type: ignore[arg-type]

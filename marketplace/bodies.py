@@ -9,6 +9,11 @@ decoded before its size and (for JSON) its nesting depth are known to be reasona
 stored that holds a NUL (marketplace.inputs). A handler
 names the kind of body it takes with `opt={"body": "upload"}` or `opt={"body": "import"}`; every
 other handler takes a JSON or form body of at most `JSON_LIMIT_BYTES`.
+
+Who may send a body is known from the headers alone, so marketplace.security, which runs first,
+refuses a request its handler would refuse for want of a sign-in, the role or a CSRF token before a
+byte of its body is read or spooled (`refuse_before_body`): nobody can make the server hold an upload
+it would refuse.
 """
 
 from __future__ import annotations
@@ -18,10 +23,16 @@ import itertools
 import re
 import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 import multipart  # type: ignore[import-untyped]  # the streaming parser Litestar itself uses
+from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.handlers.http_handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from marketplace.config import Settings
@@ -53,6 +64,11 @@ def body_limit(settings: Settings, kind: str) -> int:
 
 SPOOLED_KINDS = frozenset({"upload", "snippet"})
 SPOOL_CHUNK_BYTES = 1 << 20
+
+
+def spool_dir(settings: Settings) -> Path:
+    """Where audio bodies are spooled: on the data dir's disk (a tmpfs /tmp would keep them in memory)."""
+    return settings.data_dir / "spool"
 
 
 def json_depth(body: bytes) -> int:
@@ -133,7 +149,7 @@ async def spool_body(
     receive: Receive, limit: int, kind: str, settings: Settings, boundary: str | None
 ) -> tuple[IO[bytes] | None, bool]:
     """The body written to an anonymous temporary file (removed when closed), or BodyRefused."""
-    spool = tempfile.TemporaryFile()  # noqa: SIM115  # handed to the caller, which closes it
+    spool = tempfile.TemporaryFile(dir=spool_dir(settings))  # noqa: SIM115  # the caller closes it
     watch = _TextFieldWatch(boundary)
     pending = bytearray()
     try:
@@ -167,6 +183,20 @@ def _refuse_nul(field: str | None, where: str) -> None:
         raise BodyRefused(400, f"{where} `{field}` must not contain a NUL character")
 
 
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app the body already read, once, then the client's own events."""
+    delivered = False
+
+    async def replay() -> Any:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 def _replay_file(spool: IO[bytes], receive: Receive) -> Receive:
     """A receive that hands the app the spooled body a chunk at a time, then the client's own events."""
     done = False
@@ -180,6 +210,33 @@ def _replay_file(spool: IO[bytes], receive: Receive) -> Receive:
         return {"type": "http.request", "body": chunk, "more_body": not done}
 
     return replay
+
+
+def _needs_caller(handler: BaseRouteHandler) -> bool:
+    return isinstance(handler, HTTPRouteHandler) and "caller" in handler.parsed_fn_signature.parameters
+
+
+def _declares_body(headers: dict[bytes, bytes]) -> bool:
+    return headers.get(b"content-length", b"0").strip() not in (b"", b"0") or b"transfer-encoding" in headers
+
+
+RoleGuard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+def refuse_before_body(scope: Scope, role_guard: RoleGuard) -> None:
+    """A request with a body that its handler would refuse for who is calling (in the scope) is refused
+    before the body is read: 401 where a sign-in is needed and nobody is signed in, 403 for the wrong
+    role (`role_guard`, the app's own); the body left unread, the connection is closed."""
+    if not _declares_body(dict(scope["headers"])):
+        return
+    handler: BaseRouteHandler = scope["route_handler"]
+    close = {"Connection": "close"}
+    try:
+        role_guard(ASGIConnection(scope), handler)
+    except (NotAuthorizedException, PermissionDeniedException) as refusal:
+        raise type(refusal)(detail=refusal.detail, headers=close) from None
+    if scope.get("user") is None and _needs_caller(handler):
+        raise NotAuthorizedException(detail="sign in first", headers=close)
 
 
 def body_middleware(app: ASGIApp) -> ASGIApp:
@@ -219,15 +276,6 @@ def body_middleware(app: ASGIApp) -> ASGIApp:
             with spool:
                 await app(scope, _replay_file(spool, receive), send)
             return
-        delivered = False
-
-        async def replay() -> Any:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await app(scope, replay, send)
+        await app(scope, replay_body(body, receive), send)
 
     return middleware

@@ -31,8 +31,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_failures_per_account: int
     login_failure_window_seconds: int
     trusted_proxies: tuple[Network, ...]
+    presessions_per_address_per_hour: int
     bids_per_second: int
     invitations_per_hour: int
+    licence_checks_per_minute: int
     below_floor_offers: int
     below_floor_window_seconds: int
     # Audio uploads: a track of at most so many bytes and seconds (one source of truth for both);
@@ -180,8 +182,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_failures_per_account=_positive_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5),
         login_failure_window_seconds=_positive_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        # New anonymous pre-sessions (sign-in and registration forms) one address may open in an hour.
+        presessions_per_address_per_hour=_positive_int(env, "PRESESSIONS_PER_ADDRESS_PER_HOUR", 100),
         bids_per_second=_positive_int(env, "BIDS_PER_SECOND", 5),
         invitations_per_hour=_positive_int(env, "INVITATIONS_PER_HOUR", 20),
+        licence_checks_per_minute=_positive_int(env, "LICENCE_CHECKS_PER_MINUTE", 60),
         below_floor_offers=_positive_int(env, "BELOW_FLOOR_OFFERS", 3),
         below_floor_window_seconds=_positive_int(env, "BELOW_FLOOR_WINDOW_SECONDS", 600),
         # 20 minutes of 24-bit 96 kHz stereo is 691 MB.

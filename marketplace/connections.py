@@ -13,14 +13,16 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from litestar.datastructures import State
 from litestar.exceptions import ServiceUnavailableException
 from litestar.types import ASGIApp, Receive, Scope, Send
+
+from rights.pooling import Connect
 
 log = logging.getLogger("marketplace.connections")
 
@@ -90,9 +92,6 @@ def connection_middleware(app: ASGIApp) -> ASGIApp:
                 await _give_back(scope["app"].state.pool, held, conn)
 
     return middleware
-
-
-Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 
 def provide_connect(state: State) -> Connect:

@@ -7,7 +7,10 @@ corrected here, once, for every operation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from litestar import Litestar
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
@@ -15,6 +18,7 @@ from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
+    Operation,
     Reference,
     RequestBody,
     Schema,
@@ -70,22 +74,53 @@ def document_refusals(openapi: OpenAPI) -> None:
                 )
 
 
+def _operations(app: Litestar) -> Iterator[tuple[BaseRouteHandler, Operation]]:
+    """Each documented operation with the handler that serves it."""
+    openapi = app.openapi_schema
+    for route in app.routes:
+        # The document names a path's parameters without their types: `{id}`, not `{id:uuid}`.
+        if (
+            not isinstance(route, HTTPRoute)
+            or openapi.paths is None
+            or route.path_format not in openapi.paths
+        ):
+            continue
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                operation = getattr(openapi.paths[route.path_format], method.lower(), None)
+                if operation is not None:
+                    yield handler, operation
+
+
 def document_file_bodies(app: Litestar) -> None:
     """Handlers that read a file body themselves say its media type in `opt["body_media_type"]`; the
     document then offers that body (so the API docs page can send a file)."""
-    openapi = app.openapi_schema
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute) or openapi.paths is None or route.path not in openapi.paths:
+    for handler, operation in _operations(app):
+        media_type = handler.opt.get("body_media_type")
+        if media_type:
+            operation.request_body = RequestBody(
+                content={media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
+                description=handler.opt.get("body_description"),
+                required=True,
+            )
+
+
+def document_rate_limits(app: Litestar, per_address: frozenset[str]) -> None:
+    """A rate-limited operation's 429 says its limit (`opt["rate_limit"]`, from `app.state.rate_limits`)
+    and whom it counts: each address (`per_address` buckets, and anyone not signed in) or each user."""
+    for handler, operation in _operations(app):
+        bucket = handler.opt.get("rate_limit")
+        refusal = (operation.responses or {}).get("429")
+        if bucket is None or not isinstance(refusal, OpenAPIResponse):
             continue
-        for handler in route.route_handlers:
-            media_type = handler.opt.get("body_media_type")
-            if not media_type:
-                continue
-            for method in handler.http_methods:
-                operation = getattr(openapi.paths[route.path], method.lower(), None)
-                if operation is not None:
-                    operation.request_body = RequestBody(
-                        content={media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
-                        description=handler.opt.get("body_description"),
-                        required=True,
-                    )
+        limit, window = app.state.rate_limits[bucket]
+        per = "address" if bucket in per_address else "user (address when not signed in)"
+        refusal.description = (
+            f"More than {limit} requests in {_window(window)} from one {per}; "
+            "`Retry-After` says when to try again."
+        )
+
+
+def _window(seconds: int) -> str:
+    named = {1: "a second", 60: "a minute", 3600: "an hour"}
+    return named.get(seconds, f"{seconds} seconds")

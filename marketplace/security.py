@@ -38,13 +38,16 @@ from marketplace.accounts.sessions import (
     CSRF_HEADER,
     PRESESSION_COOKIE,
     SESSION_COOKIE,
+    cookie_name,
     credential_id,
     csrf_token,
     csrf_token_matches,
+    our_cookies,
     presession_exists,
     session_principal,
 )
 from marketplace.addresses import scope_client_address
+from marketplace.bodies import BodyRefused, read_body, refuse_before_body, replay_body
 from marketplace.connections import acquire
 from marketplace.errors import send_problem
 from marketplace.principals import Via, remembered
@@ -56,8 +59,7 @@ log = logging.getLogger("marketplace.requests")
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-MAX_FORM_BYTES = 64 * 1024
-PER_ADDRESS_BUCKETS = frozenset({"login"})
+PER_ADDRESS_BUCKETS = frozenset({"login", "licence_checks"})
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -73,26 +75,6 @@ def _cookies(headers: dict[str, str]) -> dict[str, str]:
     return {name: morsel.value for name, morsel in jar.items()}
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, list[Any]]:
-    """Read the whole body (up to `limit`), keeping the messages to replay to the app."""
-    chunks: list[bytes] = []
-    messages: list[Any] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            break
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks), messages
-
-
 def security_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -100,7 +82,7 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             return
         state = scope["app"].state
         headers = _headers(scope)
-        cookies = _cookies(headers)
+        cookies = our_cookies(_cookies(headers), secure=state.settings.cookie_secure)
 
         principal: Principal | None = None
         via: str | None = None
@@ -155,22 +137,34 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
             )  # fmt: skip
             return
 
+        refuse_before_body(scope, role_guard)  # 401 or 403 before any body is read
         method = scope["method"]
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if method in UNSAFE_METHODS and via != "token" and (via == "session" or content_type in FORM_TYPES):
             supplied = headers.get(CSRF_HEADER)
             if supplied is None and content_type == "application/x-www-form-urlencoded":
-                body, messages = await _read_body(receive, MAX_FORM_BYTES)
+                try:  # under the body middleware's limit and clocks, as this runs before it
+                    body, gone = await read_body(receive, state.settings.json_limit_bytes, state.settings)
+                except BodyRefused as refusal:
+                    await send_problem(send, refusal.status, refusal.detail, close=True)
+                    return
+                if gone:
+                    return
                 supplied = parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD, [None])[0]
-                receive = _replay(messages, receive)
+                receive = replay_body(body, receive)
             valid = csrf_token_matches(expected_csrf, supplied)
             if valid and via != "session" and presession:  # a pre-session we issued and that is still open
                 valid = await presession_exists(state.redis, presession)
             if not valid:
                 await send_problem(
-                    send, 403, "missing or wrong CSRF token: reload the page and submit the form again"
+                    send,
+                    403,
+                    "missing or wrong CSRF token: reload the page and submit the form again",
+                    close=True,  # a body other than a form is left unread
                 )
                 return
+
+        csrf_cookie_name = cookie_name(CSRF_COOKIE, secure=state.settings.cookie_secure)
 
         async def send_with_cookie(message: Message) -> None:
             # Scripts read the token from this cookie; a response that signs in sets its own.
@@ -178,9 +172,9 @@ def security_middleware(app: ASGIApp) -> ASGIApp:
                 message["type"] == "http.response.start"
                 and expected_csrf
                 and cookies.get(CSRF_COOKIE) != expected_csrf
-                and not _sets_cookie(message, CSRF_COOKIE)
+                and not _sets_cookie(message, csrf_cookie_name)
             ):
-                cookie = f"{CSRF_COOKIE}={expected_csrf}; Path=/; SameSite=Lax" + (
+                cookie = f"{csrf_cookie_name}={expected_csrf}; Path=/; SameSite=Lax" + (
                     "; Secure" if state.settings.cookie_secure else ""
                 )
                 message = {
@@ -234,17 +228,6 @@ async def _still_valid(state: Any, via: str | None, credential: str) -> bool:
         return await session_principal(state.redis, credential) is not None
     async with state.pool.acquire() as conn:
         return await accounts.principal_for_token(conn, credential) is not None
-
-
-def _replay(messages: list[Any], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Any:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
 
 
 def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

@@ -189,6 +189,15 @@ def free_port() -> int:
         return port
 
 
+@pytest.fixture
+async def over_https(app: Litestar) -> AsyncIterator[None]:
+    """The app as deployed behind HTTPS (COOKIE_SECURE=true), for one test."""
+    saved = app.state.settings
+    app.state.settings = msgspec.structs.replace(saved, cookie_secure=True)
+    yield
+    app.state.settings = saved
+
+
 @pytest.fixture(scope="session")
 async def live_server(app: Litestar) -> AsyncIterator[str]:
     """The same app served by uvicorn on a loopback port, for real websockets and browsers."""

@@ -31,6 +31,7 @@ from rights import service as rights
 from rights.identity import Principal
 from rights.model import LicenceRequest
 from rights.overlap import describe_usage
+from rights.pooling import Connect
 from web import forms
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -119,7 +120,7 @@ async def inbox_page(conn: asyncpg.Connection, caller: Principal, done: str | No
 
 @post("/workspace/negotiations/{negotiation_id:uuid}/{decision:str}", include_in_schema=False, opt=HOLDERS)
 async def answer_offer(
-    connect: auction.Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, negotiation_id: UUID,
+    connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, negotiation_id: UUID,
     decision: str, data: Form,
 ) -> Template | Redirect:  # fmt: skip
     if decision not in MOVES:
@@ -138,7 +139,7 @@ async def answer_offer(
 
 @post("/workspace/deals/{deal_id:uuid}/consent/{decision:str}", include_in_schema=False, opt=HOLDERS)
 async def answer_consent(
-    connect: contracts.Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, deal_id: UUID,
+    connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, deal_id: UUID,
     decision: str,
 ) -> Template | Redirect:  # fmt: skip
     if decision not in ("approve", "decline"):

@@ -28,6 +28,7 @@ from rights import service as rights
 from rights.clearance import Ownership
 from rights.identity import Principal
 from rights.model import ClaimStatus, LicensingPolicy, Mechanism, Party, Period, Right, Track
+from rights.pooling import Connect
 from rights.terms import MAX_TERM_MONTHS, Media, RateCard, TermsError, Usage
 from rights.territories import TerritoryError, TerritoryScope
 from web import forms
@@ -437,7 +438,7 @@ async def round_page(
 
 @post("/workspace/tracks/{track_id:uuid}/round", include_in_schema=False, opt=HOLDERS)
 async def open_round(
-    connect: auction.Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, track_id: UUID,
+    connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, track_id: UUID,
     data: Form,
 ) -> Template | Redirect:  # fmt: skip
     try:

@@ -37,34 +37,47 @@ from marketplace.accounts.sessions import (
     close_presession,
     close_session,
     close_user_sessions,
+    cookie_name,
     csrf_token,
     open_presession,
     open_session,
+    our_cookies,
     presession_exists,
 )
 from marketplace.accounts.store import principal_of
-from marketplace.ratelimit import count_failure, forget_failures, seconds_blocked
+from marketplace.addresses import scope_client_address
+from marketplace.ratelimit import count_failure, forget_failures, seconds_blocked, seconds_until_allowed
 from rights.identity import Principal
 
 
 def session_cookie(token: str, *, secure: bool) -> Cookie:
     return Cookie(
-        key=SESSION_COOKIE, value=token, httponly=True, samesite="lax", secure=secure,
+        key=cookie_name(SESSION_COOKIE, secure=secure), value=token, httponly=True, samesite="lax", secure=secure,
         max_age=SESSION_SECONDS, path="/",
     )  # fmt: skip
 
 
 def csrf_cookie(token: str, *, secure: bool) -> Cookie:
     """The page's CSRF token, readable by scripts; what is checked is that it belongs to the session."""
-    return Cookie(key=CSRF_COOKIE, value=token, samesite="lax", secure=secure, path="/")
+    return Cookie(
+        key=cookie_name(CSRF_COOKIE, secure=secure), value=token, samesite="lax", secure=secure, path="/"
+    )
 
 
-def _expired(key: str) -> Cookie:
-    return Cookie(key=key, value="", max_age=0, httponly=True, samesite="lax", path="/")
+def _expired(name: str, *, secure: bool) -> Cookie:
+    """A `__Host-` cookie is replaced, and so removed, only by one that is Secure as well."""
+    return Cookie(
+        key=cookie_name(name, secure=secure), value="", max_age=0, httponly=True, samesite="lax", secure=secure,
+        path="/",
+    )  # fmt: skip
 
 
-def expired_session_cookie() -> Cookie:
-    return _expired(SESSION_COOKIE)
+def expired_session_cookie(request: Request[Any, Any, Any]) -> Cookie:
+    return _expired(SESSION_COOKIE, secure=request.app.state.settings.cookie_secure)
+
+
+def _cookie(request: Request[Any, Any, Any], name: str) -> str | None:
+    return our_cookies(request.cookies, secure=request.app.state.settings.cookie_secure).get(name)
 
 
 async def start_session(request: Request[Any, Any, Any], principal: Principal) -> list[Cookie]:
@@ -72,21 +85,35 @@ async def start_session(request: Request[Any, Any, Any], principal: Principal) -
     so an id planted or seen before sign-in is worth nothing after it."""
     redis, settings = request.app.state.redis, request.app.state.settings
     await end_session(request)
-    presession = request.cookies.get(PRESESSION_COOKIE)
+    presession = _cookie(request, PRESESSION_COOKIE)
     if presession:
         await close_presession(redis, presession)
     token = await open_session(redis, principal)
     return [
         session_cookie(token, secure=settings.cookie_secure),
         csrf_cookie(csrf_token(settings.secret_key, session=token), secure=settings.cookie_secure),
-        _expired(PRESESSION_COOKIE),
+        _expired(PRESESSION_COOKIE, secure=settings.cookie_secure),
     ]
 
 
 async def end_session(request: Request[Any, Any, Any]) -> None:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = _cookie(request, SESSION_COOKIE)
     if token:
         await close_session(request.app.state.redis, token)
+
+
+async def _limit_presessions(request: Request[Any, Any, Any]) -> None:
+    """New pre-sessions are counted per address: one client cannot fill Redis by asking for sign-in forms
+    without keeping the cookie (a browser that keeps it makes one per two hours)."""
+    limit, window = request.app.state.rate_limits["presessions"]
+    address = scope_client_address(request.scope, request.app.state.settings.trusted_proxies)
+    wait = await seconds_until_allowed(request.app.state.redis, f"presessions:{address}", limit, window)
+    if wait:
+        raise TooManyRequestsException(
+            detail=f"too many sign-in forms were opened from your address without keeping their cookie: "
+            f"allow cookies, or try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
 
 
 async def ensure_presession(request: Request[Any, Any, Any]) -> list[Cookie]:
@@ -95,12 +122,13 @@ async def ensure_presession(request: Request[Any, Any, Any]) -> list[Cookie]:
     if request.scope.get("auth") == "session":
         return []
     redis, settings = request.app.state.redis, request.app.state.settings
-    presession = request.cookies.get(PRESESSION_COOKIE)
+    presession = _cookie(request, PRESESSION_COOKIE)
     cookies: list[Cookie] = []
     if not presession or not await presession_exists(redis, presession):
+        await _limit_presessions(request)
         presession = await open_presession(redis)
         cookie = Cookie(
-            key=PRESESSION_COOKIE, value=presession, httponly=True, samesite="lax",
+            key=cookie_name(PRESESSION_COOKIE, secure=settings.cookie_secure), value=presession, httponly=True, samesite="lax",
             secure=settings.cookie_secure, max_age=PRESESSION_SECONDS, path="/",
         )  # fmt: skip
         cookies.append(cookie)
@@ -154,7 +182,7 @@ class AccountController(Controller):
     @post("/auth/logout", status_code=HTTP_204_NO_CONTENT)
     async def logout(self, request: Request[Any, Any, Any]) -> Response[None]:
         await end_session(request)
-        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[expired_session_cookie()])
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[expired_session_cookie(request)])
 
     @get("/me")
     async def me(self, conn: asyncpg.Connection, caller: Principal) -> Me:

@@ -137,7 +137,7 @@ async def invitation_form(
 @post("/logout", include_in_schema=False)
 async def logout_form(request: Request[Any, Any, Any]) -> Response[Any]:
     await end_session(request)
-    return Redirect("/", cookies=[expired_session_cookie()])
+    return Redirect("/", cookies=[expired_session_cookie(request)])
 
 
 page_handlers = [

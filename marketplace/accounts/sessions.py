@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from uuid import UUID
 
 import msgspec
@@ -21,6 +21,23 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf"
 SESSION_SECONDS = 14 * 24 * 3600
 PRESESSION_SECONDS = 2 * 3600
+HOST_PREFIX = "__Host-"
+
+
+def cookie_name(name: str, *, secure: bool) -> str:
+    """Over HTTPS (COOKIE_SECURE) the session, pre-session and CSRF cookies carry the `__Host-` prefix:
+    browsers then keep them only when Secure, for Path=/ and without a Domain, so a sibling subdomain
+    cannot plant them. Plain http (local use) keeps the plain names, which browsers accept there."""
+    return HOST_PREFIX + name if secure else name
+
+
+def our_cookies(cookies: Mapping[str, str], *, secure: bool) -> dict[str, str]:
+    """The session, pre-session and CSRF cookies a request carries, by their plain names; over HTTPS only
+    their `__Host-` forms count (a plain one may have been planted by a sibling subdomain)."""
+    names = {
+        cookie_name(name, secure=secure): name for name in (SESSION_COOKIE, PRESESSION_COOKIE, CSRF_COOKIE)
+    }
+    return {names[name]: value for name, value in cookies.items() if name in names}
 
 
 def credential_id(secret: str) -> str:

@@ -242,8 +242,8 @@ async def test_a_transfer_pays_out_the_held_share_and_a_refund_needs_it_reversed
         )
     with pytest.raises(service.DealConflict, match="reverse the transfers first"):
         await service.record_refund(db, deal.id, reference="re_5", now=NOW)
-    await service.record_transfer_reversal(
-        db, deal.id, organisation_id=publisher, amount=share, reference="trr_5", now=NOW
+    await service.record_transfer(
+        db, deal.id, organisation_id=publisher, amount=share, reference="trr_5", now=NOW, reversal=True
     )
     assert (await service.record_refund(db, deal.id, reference="re_5", now=NOW)).state is DealState.REFUNDED
     assert (await service.verify_ledger(db)).balanced

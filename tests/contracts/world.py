@@ -20,6 +20,7 @@ from contracts.model import Deal, DealSource
 from rights import service as rights
 from rights.identity import Principal, Role
 from rights.model import ControlEdge, LicensingPolicy, Mechanism, Party, Period, Recording, Right, Work
+from rights.pooling import Connect
 from rights.store import open_store
 from rights.terms import Media, Money, RateCard, Usage
 from rights.territories import TerritoryScope
@@ -29,7 +30,7 @@ USAGE = Usage(media=Media.ONLINE_ADS, territories=("WORLD",), term_months=12, st
 ALWAYS = Period(start=date(2000, 1, 1))
 
 
-def borrowed(conn: asyncpg.Connection) -> service.Connect:
+def borrowed(conn: asyncpg.Connection) -> Connect:
     """`conn` lent to a service that takes its own connection (`Connect`), and kept after it: a test's
     transaction stays open around what the service does."""
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import msgspec
 import pytest
-from litestar import Litestar
 
 from marketplace.headers import content_security_policy
 from tests.conftest import PROJECT_ROOT
@@ -29,14 +25,6 @@ async def test_every_response_carries_the_security_headers(client: httpx.AsyncCl
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "same-origin"
     assert "strict-transport-security" not in response.headers, "no HSTS on plain HTTP"
-
-
-@pytest.fixture
-async def over_https(app: Litestar) -> AsyncIterator[None]:
-    saved = app.state.settings
-    app.state.settings = msgspec.structs.replace(saved, cookie_secure=True)
-    yield
-    app.state.settings = saved
 
 
 async def test_hsts_is_sent_when_cookies_are_secure(client: httpx.AsyncClient, over_https: None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 
@@ -278,3 +279,112 @@ async def test_registration_refuses_short_and_common_passwords(
     assert response.status_code == 400
     assert reason in response.json()["detail"]
     assert "password" in response.json()["detail"]
+
+
+# ------------------------------------------------------------------ pre-sessions per address
+
+
+@pytest.fixture
+async def few_presessions(app: Litestar) -> AsyncIterator[int]:
+    saved = dict(app.state.rate_limits)
+    app.state.rate_limits["presessions"] = (3, 3600)
+    yield 3
+    app.state.rate_limits.update(saved)
+
+
+async def test_one_address_opening_sign_in_forms_without_their_cookie_is_refused_with_429(
+    app: Litestar, few_presessions: int
+) -> None:
+    """Each visit drops the cookie, so each would store a new pre-session in Redis: the address is capped."""
+    address = random_address()
+    statuses = []
+    for _ in range(few_presessions + 1):
+        async with from_address(app, address) as cookieless:
+            statuses.append(await cookieless.get("/register"))
+    assert [answer.status_code for answer in statuses] == [200] * few_presessions + [429]
+    refused = statuses[-1]
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert "too many sign-in forms were opened from your address" in refused.json()["detail"]
+    async with from_address(app, random_address()) as someone_else:
+        assert (await someone_else.get("/login")).status_code == 200
+
+
+async def test_a_browser_that_keeps_its_pre_session_cookie_is_not_counted_again(
+    app: Litestar, few_presessions: int
+) -> None:
+    async with from_address(app, random_address()) as browser:
+        statuses = [(await browser.get("/login")).status_code for _ in range(few_presessions * 2)]
+    assert statuses == [200] * few_presessions * 2
+
+
+async def test_the_refusal_reads_as_a_page_in_a_browser(app: Litestar, few_presessions: int) -> None:
+    address = random_address()
+    for _ in range(few_presessions):
+        async with from_address(app, address) as cookieless:
+            await cookieless.get("/login")
+    async with from_address(app, address, Accept="text/html") as browser:
+        refused = await browser.get("/login")
+    assert refused.status_code == 429
+    assert "text/html" in refused.headers["content-type"]
+    assert "allow cookies, or try again in" in refused.text
+
+
+# ------------------------------------------------------------------ __Host- cookies over HTTPS
+
+
+def https_browser(app: Litestar) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(random_address(), 1))
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver.local")
+
+
+@contextlib.asynccontextmanager
+async def signed_in_over_https(app: Litestar, sign_in: SignIn) -> AsyncIterator[httpx.AsyncClient]:
+    user = await sign_in("buyer")
+    async with https_browser(app) as browser:
+        signed = await browser.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+        assert signed.status_code == 200, signed.text
+        yield browser
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    return {line.split("=", 1)[0]: line for line in response.headers.get_list("set-cookie")}
+
+
+async def test_over_https_the_session_and_csrf_cookies_are_host_prefixed(
+    app: Litestar, sign_in: SignIn, over_https: None
+) -> None:
+    user = await sign_in("buyer")
+    async with https_browser(app) as browser:
+        form = set_cookies(await browser.get("/login"))
+        signed = await browser.post("/api/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+        assert signed.status_code == 200, signed.text
+        assert (await browser.get("/api/me")).json()["user"]["email"] == user.email
+    issued = form | set_cookies(signed)
+    for name in ("__Host-mp_presession", "__Host-mp_csrf", "__Host-mp_session"):
+        attributes = [part.strip().lower() for part in issued[name].split(";")]
+        assert "secure" in attributes and "path=/" in attributes, issued[name]
+        assert not any(part.startswith("domain=") for part in attributes), issued[name]
+    assert not {"mp_presession", "mp_csrf", "mp_session"} & set(issued)
+
+
+async def test_over_https_a_session_cookie_without_the_prefix_is_not_honoured(
+    app: Litestar, sign_in: SignIn, over_https: None
+) -> None:
+    """A sibling subdomain can set a plain `mp_session` for the parent domain; it signs nobody in."""
+    async with signed_in_over_https(app, sign_in) as own:
+        session = own.cookies["__Host-mp_session"]
+    async with https_browser(app) as planted:
+        planted.cookies.set("mp_session", session)
+        assert (await planted.get("/api/me")).status_code == 401
+
+
+async def test_over_https_signing_out_removes_the_prefixed_session_cookie(
+    app: Litestar, sign_in: SignIn, over_https: None
+) -> None:
+    async with signed_in_over_https(app, sign_in) as browser:
+        token = browser.cookies["__Host-mp_csrf"]
+        signed_out = await browser.post("/api/auth/logout", headers={"X-CSRF-Token": token})
+        assert signed_out.status_code == 204
+        removal = set_cookies(signed_out)["__Host-mp_session"].lower()
+        assert "max-age=0" in removal and "secure" in removal
+        assert (await browser.get("/api/me")).status_code == 401
