@@ -1,8 +1,8 @@
 """Demo catalogue: the synthetic tracks in the label's and publisher's catalogues at once, their audio later.
 
 `seed` only writes rows (titles, artists, descriptions, human tags): it takes well under a second, so
-the server can answer while the worker renders and analyses each track's audio (`add_audio`, one arq
-job per track). Safe to run again: a track is found by title and artist, and one already analysed by
+the server can answer while the analysis workers render each track's audio (`attach_audio`) and analyse
+it, one arq job per track (`discovery.jobs.add_demo_audio`). Safe to run again: a track is found by title and artist, and one already analysed by
 the current analyser is not queued or rendered again.
 """
 
@@ -83,14 +83,12 @@ async def awaiting_audio(
     ]
 
 
-async def add_audio(
-    pool: asyncpg.Pool, data_dir: Path, track_id: UUID, index: int, *, publish: service.Publish | None = None,
-    final_attempt: bool = True,
-) -> None:  # fmt: skip
-    """Render the demo track's audio (no connection held meanwhile), attach it and analyse it; idempotent."""
+async def attach_audio(pool: asyncpg.Pool, data_dir: Path, track_id: UUID, index: int) -> bool:
+    """Render the demo track's audio (no connection held meanwhile) and attach it unless it has some;
+    False when the track is analysed already and there is nothing left to do."""
     async with pool.acquire() as conn:
         if _analysed(await store.analysis(conn, track_id)):
-            return
+            return False
         has_audio = await store.audio_of(conn, track_id) is not None
     if not has_audio:
         data = synth.to_wav(await asyncio.to_thread(synth.render, synth.demo_track(index)))
@@ -99,9 +97,7 @@ async def add_audio(
         async with pool.acquire() as conn, conn.transaction():
             if await store.audio_of(conn, track_id) is None:  # another run may have attached it meanwhile
                 await service.store_audio(conn, data_dir, track_id, data, checked, None)
-    async with pool.acquire() as conn:
-        await service.analyse(conn, data_dir, track_id, publish=publish, final_attempt=final_attempt)
-    log.info("demo track analysed", extra={"track_id": str(track_id), "index": index})
+    return True
 
 
 async def enqueue_audio(

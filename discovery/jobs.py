@@ -48,21 +48,13 @@ async def analyse_track(ctx: dict[str, Any], track_id: str) -> str:
 async def add_demo_audio(
     ctx: dict[str, Any], track_id: str, index: int, owned_by: list[str], size: int
 ) -> str:
-    """Render and analyse one demo track; the last one to finish refreshes the demo's tag suggestions."""
-    await ctx["librosa_warm_up"]
+    """Render and analyse one demo track; the last one to finish refreshes the demo's tag suggestions.
+
+    The first track renders while librosa warms up: rendering needs no numba.
+    """
+    if await demo.attach_audio(ctx["pool"], ctx["data_dir"], UUID(track_id), index):
+        await analyse_track(ctx, track_id)
     owners = [UUID(o) for o in owned_by]
-    try:
-        await demo.add_audio(
-            ctx["pool"], ctx["data_dir"], UUID(track_id), index, publish=ctx["redis"].publish,
-            final_attempt=ctx["job_try"] >= service.MAX_ATTEMPTS,
-        )  # fmt: skip
-    except analysis.AudioDecodeError:
-        log.warning("demo track audio cannot be decoded", extra={"track_id": track_id})
-    except Exception as error:
-        if ctx["job_try"] >= service.MAX_ATTEMPTS:
-            raise
-        log.warning("demo track failed; retrying", exc_info=True, extra={"track_id": track_id})
-        raise Retry(defer=2 * ctx["job_try"]) from error
     async with ctx["pool"].acquire() as conn:
         progress = await demo.progress(conn, owners, size=size)
         if progress.finished:

@@ -9,8 +9,9 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from litestar import Litestar
 
-from discovery import demo, store, synth
+from discovery import demo, jobs, store, synth
 from discovery.model import AnalysisStatus, CatalogueProgress
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
@@ -57,16 +58,21 @@ async def test_seeding_twice_adds_each_demo_track_and_its_human_tags_once_withou
     assert _wav_files(tmp_path) == 0
 
 
-async def test_each_demo_track_is_rendered_and_analysed_once_and_progress_reaches_n_of_n(
-    pg_pool: asyncpg.Pool, tmp_path: Path
+async def test_each_demo_track_is_rendered_and_analysed_once_by_its_job_and_progress_reaches_n_of_n(
+    pg_pool: asyncpg.Pool, tmp_path: Path, app: Litestar
 ) -> None:
     async with pg_pool.acquire() as conn:
         organisations = await _organisations(conn)
         await demo.seed(conn, organisations, tmp_path, size=SIZE)
         owners = demo.owners(organisations)
         awaiting = await demo.awaiting_audio(conn, owners, size=SIZE)
-    for track_id, index in awaiting + awaiting:  # a job that runs twice does its work once
-        await demo.add_audio(pg_pool, tmp_path, track_id, index)
+    ctx = {"pool": pg_pool, "data_dir": tmp_path, "redis": app.state.redis, "job_try": 1}
+    await jobs.startup(ctx)  # as an analysis worker does when it starts
+    said = [
+        await jobs.add_demo_audio(ctx, str(track_id), index, [str(o) for o in owners], SIZE)
+        for track_id, index in awaiting + awaiting  # a job that runs twice does its work once
+    ]
+    assert said[SIZE - 1 :] == [f"Demo catalogue: {SIZE} of {SIZE} tracks analysed"] * (SIZE + 1)
 
     async with pg_pool.acquire() as conn:
         for track_id, _ in awaiting:
