@@ -128,10 +128,10 @@ async def progress(conn: asyncpg.Connection, tracks: int = synth.CATALOGUE_SIZE)
 
 
 async def watch_progress(
-    database_url: str, tracks: int, say: Callable[[str], None], *, every_seconds: float = 1.0
+    database_url: str, tracks: int, say: Callable[[str], None], *, since: float, every_seconds: float = 1.0
 ) -> None:
-    """Say each change in the demo's progress (for the terminal of `make run`) until every track is done."""
-    started = time.monotonic()
+    """Say each change in the demo's progress (for the terminal of `make run`) until every track is done,
+    with the seconds since `since` (a `time.monotonic()` reading: when the command started)."""
     said = None
     while True:
         try:
@@ -143,7 +143,7 @@ async def watch_progress(
         except (OSError, asyncpg.PostgresError):  # the database is restarting: ask again next time
             found = None
         if found is not None and found != said:
-            say(f"{found.describe()} ({time.monotonic() - started:.0f} s)")
+            say(f"{found.describe()} ({time.monotonic() - since:.0f} s)")
             said = found
             if found.finished:
                 return
