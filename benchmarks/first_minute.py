@@ -111,6 +111,7 @@ def _per_track(tracks: int) -> list[str]:
                 checked = service.check_audio(data)
             with measured("decode"):
                 samples, _ = analysis.decode(data)
+            service.preview_path(Path(data_dir), checked.sha256).parent.mkdir(parents=True, exist_ok=True)
             with measured("preview MP3"):
                 service.make_preview(Path(data_dir), checked.sha256, checked.format, samples)
             with measured("features"):
