@@ -80,6 +80,8 @@ async def test_the_server_answers_while_the_demo_is_analysed_in_the_background_a
             "text": f"Demo catalogue: 0 of {DEMO_TRACKS} tracks analysed",
         }  # fmt: skip
         assert not await _found_by_title(base, title), "a track is not searchable before it is analysed"
+        rounds = await _get(base, "/rounds")
+        assert rounds is not None and f">{title}</a>" in rounds.text, "the demo's rounds need no analysis"
 
         async with chromium() as browser:
             page = await (await browser.new_context(viewport=PHONE)).new_page()
