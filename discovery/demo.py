@@ -1,9 +1,10 @@
 """Demo catalogue: the synthetic tracks in the label's and publisher's catalogues at once, their audio later.
 
 `seed` only writes rows (titles, artists, descriptions, human tags): it takes well under a second, so
-the server can answer while the analysis workers render each track's audio (`attach_audio`) and analyse
-it, one arq job per track (`discovery.jobs.add_demo_audio`). Safe to run again: a track is found by title and artist, and one already analysed by
-the current analyser is not queued or rendered again.
+the server can answer while the analysis workers render each track's audio (`attach_audio`) and
+analyse it, one arq job per track (`discovery.jobs.add_demo_audio`). Safe to run again: a track is
+found by title and artist, and one already analysed by the current analyser is not queued or
+rendered again.
 """
 
 from __future__ import annotations
