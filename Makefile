@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml $(ANVIL)
 $(ANVIL):
 	npm install --prefix .tools --no-audit --no-fund --no-package-lock @foundry-rs/anvil-linux-amd64@$(ANVIL_VERSION)
 
+# The server answers within seconds; the demo's tracks are rendered and analysed in the background,
+# with progress in this terminal and on the Discover page.
 run: $(STAMP)
-	$(BIN)/marketplace demo
-	STRIPE_HOLD_DAYS=0 $(BIN)/marketplace serve --host 127.0.0.1 --port 8000
+	STRIPE_HOLD_DAYS=0 $(BIN)/marketplace serve --demo --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

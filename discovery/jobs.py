@@ -1,4 +1,5 @@
-"""arq jobs for discovery: analyse an uploaded track, retrying, and warm librosa up once per worker."""
+"""arq jobs for discovery: analyse an uploaded track, render and analyse a demo track, retrying; librosa is
+warmed up once per worker. They run on the analysis queue (`service.ANALYSIS_QUEUE`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from uuid import UUID
 
 from arq import Retry, func
 
-from discovery import analysis, service
+from discovery import analysis, demo, service
 
 log = logging.getLogger("discovery.jobs")
 
@@ -44,11 +45,36 @@ async def analyse_track(ctx: dict[str, Any], track_id: str) -> str:
     return state.status.value if state else "no audio"
 
 
+async def add_demo_audio(
+    ctx: dict[str, Any], track_id: str, index: int, owned_by: list[str], size: int
+) -> str:
+    """Render and analyse one demo track; the last one to finish refreshes the demo's tag suggestions.
+
+    The first track renders while librosa warms up: rendering needs no numba.
+    """
+    if await demo.attach_audio(ctx["pool"], ctx["data_dir"], UUID(track_id), index):
+        await analyse_track(ctx, track_id)
+    owners = [UUID(o) for o in owned_by]
+    async with ctx["pool"].acquire() as conn:
+        progress = await demo.progress(conn, owners, size=size)
+        if progress.finished:
+            await demo.refresh_suggestions(conn, owners, size=size)
+    return progress.describe()
+
+
 functions = [
     func(
         analyse_track,
         name=service.ANALYSE_JOB,
         timeout=ANALYSIS_TIMEOUT_SECONDS,
         max_tries=service.MAX_ATTEMPTS,
-    )
+    ),
+    # No result kept: a later `make run` may queue a track again if its audio went missing.
+    func(
+        add_demo_audio,
+        name=demo.ADD_AUDIO_JOB,
+        timeout=ANALYSIS_TIMEOUT_SECONDS,
+        max_tries=service.MAX_ATTEMPTS,
+        keep_result=0,
+    ),
 ]

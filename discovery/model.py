@@ -187,6 +187,25 @@ class TrackAnalysis(msgspec.Struct, frozen=True, kw_only=True):
     features: AudioFeatures | None = None
 
 
+class CatalogueProgress(msgspec.Struct, frozen=True, kw_only=True):
+    """How far the analysis of a set of tracks (the demo catalogue) has come."""
+
+    analysed: int
+    failed: int
+    total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.analysed + self.failed >= self.total
+
+    def describe(self) -> str:
+        """One line for the terminal and the Discover page: "Demo catalogue: 12 of 40 tracks analysed"."""
+        text = f"Demo catalogue: {self.analysed} of {self.total} tracks analysed"
+        if self.failed:
+            text += f", {self.failed} could not be analysed"
+        return text
+
+
 class StoredTag(msgspec.Struct, frozen=True, kw_only=True):
     """A tag as stored on a catalogue track; suggestions are `ai` style tags awaiting confirmation."""
 

@@ -60,6 +60,9 @@ log = logging.getLogger("discovery.service")
 TRACK_LIMITS = AudioLimits("track", max_seconds=20 * 60, max_bytes=800 * 1024 * 1024)
 SNIPPET_LIMITS = AudioLimits("snippet", max_seconds=60, max_bytes=64 * 1024 * 1024)
 ANALYSE_JOB = "discovery.analyse_track"
+# Analysis has a queue of its own, served by one-job-at-a-time workers (one per core): a long analysis
+# never delays a round's deadline, and a batch of uploads spreads over the cores.
+ANALYSIS_QUEUE = "arq:queue:discovery-analysis"
 MAX_ATTEMPTS = 3
 NEIGHBOURS_FOR_SUGGESTIONS = 5
 DUPLICATE_PROBE_SECONDS = 15.0  # fingerprint this much from the middle of a new track to find its twin
@@ -187,7 +190,12 @@ async def store_audio(
 
 async def enqueue_analysis(jobs: ArqRedis, track_id: UUID, sha256: str) -> None:
     # The id carries the audio's hash: a re-upload of the same file does not queue a second run.
-    await jobs.enqueue_job(ANALYSE_JOB, str(track_id), _job_id=f"discovery:analyse:{track_id}:{sha256[:16]}")
+    await jobs.enqueue_job(
+        ANALYSE_JOB,
+        str(track_id),
+        _job_id=f"discovery:analyse:{track_id}:{sha256[:16]}",
+        _queue_name=ANALYSIS_QUEUE,
+    )
 
 
 async def keep_audio(data_dir: Path, checked: CheckedAudio, data: bytes | IO[bytes]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -447,3 +448,22 @@ async def text_matches(
         )
         for r in rows
     ]
+
+
+class AnalysisCounts(NamedTuple):
+    analysed: int
+    failed: int
+
+
+async def analysis_counts(
+    conn: asyncpg.Connection, track_ids: Sequence[UUID], version: int
+) -> AnalysisCounts:
+    """Of these tracks, how many are analysed by analyser `version` and how many failed for good."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status = 'done' AND analysis_version = $2) AS analysed,
+                  count(*) FILTER (WHERE status = 'failed') AS failed
+            FROM discovery_tracks WHERE track_id = ANY($1::uuid[])""",
+        list(track_ids),
+        version,
+    )
+    return AnalysisCounts(analysed=row["analysed"], failed=row["failed"])

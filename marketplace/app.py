@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 from litestar import Litestar, get
@@ -19,7 +20,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import ServiceUnavailableException
+from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.openapi import OpenAPIConfig
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
@@ -52,6 +53,7 @@ from contracts.chain.client import ChainClient
 from contracts.payments import StripeGateway
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
+from discovery.model import CatalogueProgress
 from marketplace import audit, demo, heartbeat
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
@@ -83,6 +85,14 @@ from rights import pages as rights_pages
 log = logging.getLogger("marketplace.app")
 
 
+class DemoProgressReport(msgspec.Struct, frozen=True, kw_only=True):
+    analysed: int
+    failed: int
+    total: int
+    finished: bool
+    text: str  # the sentence the Discover page and the terminal show
+
+
 @get("/health", tags=["operations"])
 async def health(state: State) -> Response[dict[str, str]]:
     """Both stores answer and a worker was seen lately: 200; otherwise 503 naming what is down."""
@@ -103,6 +113,22 @@ async def health(state: State) -> Response[dict[str, str]]:
     return Response(
         {"status": "ok" if healthy else "degraded", **report}, status_code=200 if healthy else 503
     )
+
+
+async def provide_demo_progress(conn: asyncpg.Connection, state: State) -> CatalogueProgress | None:
+    tracks: int = state.settings.demo_tracks
+    return await demo.progress(conn, tracks)
+
+
+@get("/api/demo/progress", tags=["operations"])
+async def demo_progress_report(demo_progress: CatalogueProgress | None) -> DemoProgressReport:
+    """How many of the demo catalogue's tracks the workers have rendered and analysed (searchable) so far."""
+    if demo_progress is None:
+        raise NotFoundException("the demo is not loaded on this server")
+    return DemoProgressReport(
+        analysed=demo_progress.analysed, failed=demo_progress.failed, total=demo_progress.total,
+        finished=demo_progress.finished, text=demo_progress.describe(),
+    )  # fmt: skip
 
 
 def provide_jobs(state: State) -> ArqRedis:
@@ -228,6 +254,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health,
+            demo_progress_report,
             *accounts_api.route_handlers,
             *audit.route_handlers,
             *accounts_pages.page_handlers,
@@ -266,6 +293,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "chain": Provide(provide_chain, sync_to_thread=False),
             "demo_sign_ins": Provide(demo.sign_ins),
             "demo_password": Provide(provide_demo_password, sync_to_thread=False),
+            "demo_progress": Provide(provide_demo_progress),
         },
         state=State(
             {

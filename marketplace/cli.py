@@ -8,7 +8,10 @@ import asyncio
 import getpass
 import os
 import signal
+import socket
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -59,11 +62,72 @@ def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -
 SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False, "log_config": None}
 
 
+def _analysis_worker_count(requested: int | None) -> int:
+    """One analysis worker per core unless told otherwise: each analyses one track at a time."""
+    return max(0, requested) if requested is not None else max(1, os.cpu_count() or 1)
+
+
+def _when_answering(host: str, port: int, then: Callable[[], None]) -> None:
+    """Call `then` in a thread once something accepts connections on host:port (the server is up)."""
+
+    def wait() -> None:
+        while True:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        then()
+
+    threading.Thread(target=wait, name="after-server-start", daemon=True).start()
+
+
+def _seed_demo(urls: StoreUrls, settings: Settings) -> int:
+    """The demo's rows now (seconds), its tracks' audio queued for the analysis workers; how many queued."""
+    from arq import create_pool as create_jobs
+    from arq.connections import RedisSettings
+
+    from marketplace import demo
+    from marketplace.chain import chain_client, seed_demo_wallets
+
+    async def seed(conn: Any) -> int:
+        organisations = await demo.seed(conn, settings.data_dir, tracks=settings.demo_tracks)
+        await seed_demo_wallets(conn, chain_client(settings), organisations)
+        jobs = await create_jobs(RedisSettings.from_dsn(urls.redis_url))
+        try:
+            queued = await demo.queue_audio(conn, jobs, organisations, tracks=settings.demo_tracks)
+        finally:
+            await jobs.aclose()
+        print("demo data ready; sign in with any of these (password: demo-password):")
+        for _, email, _, role in demo.DEMO_USERS:
+            print(f"  {email:<24} {role.value}")
+        if queued:
+            print(
+                f"{queued} demo tracks queued: the analysis workers render and analyse them in the background"
+            )
+        return queued
+
+    return _with_connection(urls, seed)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _watch_demo_progress(urls: StoreUrls, settings: Settings, since: float) -> None:
+    """Print "Demo catalogue: 12 of 40 tracks analysed (18 s)" in the terminal as it changes, from a thread."""
+    from marketplace import demo
+
+    watch = demo.watch_progress(urls.database_url, settings.demo_tracks, _say, since=since)
+    threading.Thread(target=asyncio.run, args=(watch,), name="demo-progress", daemon=True).start()
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from marketplace.migrations import upgrade
 
+    began = time.monotonic()
     urls = _connect(settings)
     upgrade(urls.database_url)
     if settings.stripe_api_key is None:  # the local Stripe stand-in sends its webhooks to this server
@@ -74,14 +138,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             stripe_standin.join(settings.data_dir), f"http://{host}:{args.port}/api/stripe/webhook"
         )
     _join_chain(settings)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead lets the worker be
+    if args.demo and _seed_demo(urls, settings):
+        _watch_demo_progress(urls, settings, since=began)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead lets the workers be
     # stopped below and the embedded servers be released at exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    worker = None
+    command = [sys.executable, "-m", "marketplace.cli", "worker"]
+    workers: list[WorkerSupervisor] = []
     if not args.no_worker:
-        # Round deadlines and audio analysis run in the arq worker; keep one running beside the server.
-        worker = WorkerSupervisor([sys.executable, "-m", "marketplace.cli", "worker"], os.environ.copy())
-        worker.start()
+        # Round deadlines, payments and the chain run in the general worker; keep one beside the server.
+        workers.append(WorkerSupervisor(command, os.environ.copy()))
+        # Analysis workers start once the server answers, so their start-up does not delay its own.
+        analysers = [
+            WorkerSupervisor([*command, "--analysis"], os.environ.copy())
+            for _ in range(_analysis_worker_count(args.analysis_workers))
+        ]
+        workers += analysers
+        workers[0].start()
+
+        def start_analysers() -> None:
+            for analyser in analysers:
+                analyser.start()
+
+        probe = "127.0.0.1" if args.host in {"0.0.0.0", "::", ""} else args.host  # noqa: S104 - a comparison
+        _when_answering(probe, args.port, start_analysers)
     try:
         uvicorn.run(
             "marketplace.app:create_app",
@@ -95,7 +175,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             timeout_graceful_shutdown=10,
         )
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.stop()
     return 0
 
@@ -103,9 +183,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from arq.worker import Worker
 
-    from marketplace.worker import worker_settings
+    from marketplace.worker import analysis_worker_settings, worker_settings
 
     _connect(settings)
+    if args.analysis:
+        Worker(**analysis_worker_settings()).run()
+        return 0
     _join_chain(settings)
     Worker(**worker_settings()).run()
     return 0
@@ -161,23 +244,14 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from marketplace import demo
     from marketplace.migrations import upgrade
 
     urls = _connect(settings)
     upgrade(urls.database_url)
-
-    async def seed(conn: Any) -> int:
-        from marketplace.chain import chain_client, seed_demo_wallets
-
-        organisations = await demo.seed(conn, settings.data_dir)
-        await seed_demo_wallets(conn, chain_client(settings), organisations)
-        print("demo data ready; sign in with any of these (password: demo-password):")
-        for _, email, _, role in demo.DEMO_USERS:
-            print(f"  {email:<24} {role.value}")
-        return 0
-
-    return _with_connection(urls, seed)
+    _join_chain(settings)
+    if _seed_demo(urls, settings):
+        print("`marketplace serve` runs them (`make run` does both)")
+    return 0
 
 
 def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -225,11 +299,23 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="server processes")
     serve.add_argument(
-        "--no-worker", action="store_true", help="do not start an arq worker beside the server"
+        "--no-worker", action="store_true", help="do not start any arq worker beside the server"
     )
+    serve.add_argument(
+        "--analysis-workers", type=int, default=None, metavar="N",
+        help="audio analysis workers to start beside the server (default: one per core)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--demo", action="store_true",
+        help="load the demo first; its tracks' audio is rendered and analysed in the background",
+    )  # fmt: skip
     serve.set_defaults(run=cmd_serve)
 
-    commands.add_parser("worker", help="run an arq worker (timers, analysis)").set_defaults(run=cmd_worker)
+    worker = commands.add_parser("worker", help="run an arq worker (timers, payments, chain)")
+    worker.add_argument(
+        "--analysis", action="store_true", help="serve the audio analysis queue instead, one job at a time"
+    )
+    worker.set_defaults(run=cmd_worker)
 
     db = commands.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["upgrade", "downgrade"])
@@ -244,7 +330,9 @@ def parser() -> argparse.ArgumentParser:
     )
     audit.set_defaults(run=cmd_audit)
 
-    commands.add_parser("demo", help="seed the demo catalogue and users").set_defaults(run=cmd_demo)
+    commands.add_parser(
+        "demo", help="seed the demo users, catalogue and rounds, and queue the tracks' audio for analysis"
+    ).set_defaults(run=cmd_demo)
 
     chain = commands.add_parser("chain", help="on-chain settlement contracts")
     chain.add_argument(

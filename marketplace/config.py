@@ -56,6 +56,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_hold_days: int
     chain_rpc_url: str | None
     chain_confirmations: int
+    demo_tracks: int = 40  # how many of the synthetic catalogue's tracks the demo loads
     settlement: SettlementTerms = msgspec.field(default_factory=SettlementTerms)
 
     @property
@@ -209,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         chain_rpc_url=_url(env, "CHAIN_RPC_URL", {"http", "https"}),
         # A Settled event counts once this many blocks include it (its own block is the first).
         chain_confirmations=_positive_int(env, "CHAIN_CONFIRMATIONS", 1),
+        demo_tracks=_positive_int(env, "DEMO_TRACKS", 40),
         settlement=SettlementTerms(
             platform_fee_bps=_basis_points(env, "PLATFORM_FEE_BPS", 1_500),
             master_share_bps=_basis_points(env, "MASTER_SHARE_BPS", 5_000),

@@ -1,4 +1,8 @@
-"""arq worker settings: every package's jobs, one asyncpg pool per worker process."""
+"""arq worker settings, one asyncpg pool per worker process, for two kinds of worker:
+
+- the general worker: timers, payments, chain, audit (every package's jobs but discovery's), many at once;
+- analysis workers: discovery's CPU-bound jobs on their own queue, one job at a time, one worker per core.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +21,11 @@ import contracts.jobs
 import contracts.stripe_jobs
 import discovery.jobs
 from contracts import service as contracts_service
+from discovery.service import ANALYSIS_QUEUE
 from marketplace.audit import anchor_sinks, checkpoint_and_anchor, read_anchors, verify_audit
 from marketplace.chain import chain_client
 from marketplace.chain import prepare as prepare_chain
-from marketplace.config import load_settings
+from marketplace.config import Settings, load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls, stripe_gateway
 from marketplace.heartbeat import beat_forever
@@ -30,14 +35,14 @@ from marketplace.supervisor import SUPERVISOR_PID, stop_when_orphaned
 
 log = logging.getLogger("marketplace.worker")
 
-# Each package's `jobs.functions` and `jobs.startup` hooks are listed here.
+# Each package's `jobs.functions` and `jobs.startup` hooks are listed here, by the queue they serve.
 JOB_MODULES: list[Any] = [
     auction.jobs,
     contracts.jobs,
     contracts.stripe_jobs,
     contracts.chain.jobs,
-    discovery.jobs,
 ]
+ANALYSIS_JOB_MODULES: list[Any] = [discovery.jobs]
 
 
 async def verify_audit_chain(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -62,19 +67,12 @@ async def anchor_audit_head(ctx: dict[str, Any]) -> int | None:
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    settings = load_settings()
-    urls = store_urls(settings)
-    ctx["settings"] = settings
-    ctx["data_dir"] = settings.data_dir
-    configure_licensing(settings.data_dir)
-    contracts_service.configure(settings.settlement)
-    ctx["pool"] = await create_pool(urls.database_url)
+    settings = _start(ctx)
+    ctx["pool"] = await create_pool(store_urls(settings).database_url)
     # /health and the servers' fallback sweep judge whether any worker is alive by this heartbeat.
     ctx["heartbeat"] = asyncio.create_task(
         beat_forever(ctx["redis"], f"{socket.gethostname()}:{os.getpid()}")
     )
-    supervisor = os.environ.get(SUPERVISOR_PID)
-    ctx["orphan_watch"] = asyncio.create_task(stop_when_orphaned(int(supervisor))) if supervisor else None
     ctx["payments"] = stripe_gateway(settings)
     ctx["chain"] = chain_client(settings)
     await prepare_chain(ctx["pool"], ctx["chain"])
@@ -84,18 +82,38 @@ async def startup(ctx: dict[str, Any]) -> None:
             await hook(ctx)
 
 
+async def analysis_startup(ctx: dict[str, Any]) -> None:
+    """Only what analysis needs: no heartbeat (that says whether rounds get closed), no payments, no chain."""
+    settings = _start(ctx)
+    ctx["pool"] = await create_pool(store_urls(settings).database_url, min_size=1, max_size=2)
+    for module in ANALYSIS_JOB_MODULES:
+        await module.startup(ctx)
+
+
+def _start(ctx: dict[str, Any]) -> Settings:
+    settings = load_settings()
+    ctx["settings"] = settings
+    ctx["data_dir"] = settings.data_dir
+    configure_licensing(settings.data_dir)
+    contracts_service.configure(settings.settlement)
+    supervisor = os.environ.get(SUPERVISOR_PID)
+    ctx["orphan_watch"] = asyncio.create_task(stop_when_orphaned(int(supervisor))) if supervisor else None
+    return settings
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
-    ctx["heartbeat"].cancel()
-    if ctx["orphan_watch"] is not None:
-        ctx["orphan_watch"].cancel()
+    for task in ("heartbeat", "orphan_watch"):
+        if ctx.get(task) is not None:
+            ctx[task].cancel()
     await ctx["pool"].close()
-    await ctx["payments"].close()
+    if "payments" in ctx:
+        await ctx["payments"].close()
     if ctx.get("chain") is not None:
         await ctx["chain"].close()
 
 
 def worker_settings() -> dict[str, Any]:
-    """Settings for `arq.run_worker`, built at call time so the store URLs are known."""
+    """Settings for the general worker, built at call time so the store URLs are known."""
     configure_logging()
     urls = store_urls(load_settings())
     return {
@@ -110,4 +128,20 @@ def worker_settings() -> dict[str, Any]:
         "redis_settings": RedisSettings.from_dsn(urls.redis_url),
         "poll_delay": 0.1,
         "max_jobs": 20,
+    }
+
+
+def analysis_worker_settings() -> dict[str, Any]:
+    """Settings for an analysis worker: one CPU-bound job at a time, so N workers keep N cores busy and a
+    job's timeout counts only its own work."""
+    configure_logging()
+    urls = store_urls(load_settings())
+    return {
+        "functions": [function for module in ANALYSIS_JOB_MODULES for function in module.functions],
+        "queue_name": ANALYSIS_QUEUE,
+        "on_startup": analysis_startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(urls.redis_url),
+        "poll_delay": 0.2,
+        "max_jobs": 1,
     }

@@ -14,7 +14,7 @@ from litestar.response import Template
 from auction import service as auction
 from auction.model import RoundState
 from discovery import service as discovery
-from discovery.model import PITCH_CLASSES, Mode, Mood, SearchPage
+from discovery.model import PITCH_CLASSES, CatalogueProgress, Mode, Mood, SearchPage
 from discovery.service import NotAnalysed, SearchRequest
 from rights import service as rights
 from rights.identity import Principal, Role
@@ -76,8 +76,9 @@ def _usage_cookie(usage: UsageChoice, *, secure: bool) -> Cookie:
 
 @get("/discover", include_in_schema=False)
 async def search_page(
-    request: Request[Any, Any, Any], conn: asyncpg.Connection, optional_caller: Principal | None
-) -> Template:
+    request: Request[Any, Any, Any], conn: asyncpg.Connection, optional_caller: Principal | None,
+    demo_progress: CatalogueProgress | None,
+) -> Template:  # fmt: skip
     params = dict(request.query_params.items())
     form, problems = read_search_form(params)
     usage, usage_problems = read_usage_choice(
@@ -118,6 +119,8 @@ async def search_page(
             "modes": list(Mode),
             "media_options": list(Media),
             "now": now,
+            # Shown while the demo's tracks are still being analysed; they become searchable one by one.
+            "demo_progress": demo_progress if demo_progress and not demo_progress.finished else None,
         },
         cookies=[_usage_cookie(usage, secure=request.url.scheme == "https")],
     )

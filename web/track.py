@@ -14,6 +14,7 @@ from litestar.response import Template
 from auction import service as auction
 from contracts import service as contracts
 from discovery import service as discovery
+from discovery.model import TrackAnalysis
 from rights import service as rights
 from rights.clearance import Outcome
 from rights.identity import Principal, Role
@@ -38,10 +39,16 @@ async def track_page(
     track_id: UUID,
 ) -> Template:  # fmt: skip
     track = await rights.get_track(conn, track_id)
-    state = await discovery.analysis_state(conn, track_id)
+    try:
+        state: TrackAnalysis | None = await discovery.analysis_state(conn, track_id)
+    except (
+        rights.NotFound
+    ):  # a track whose audio has not arrived yet (the demo's, while the worker renders it)
+        state = None
+    features = state.features if state is not None else None
     labels = await discovery.track_tags(conn, track_id)
     alike = None
-    if state.features is not None:
+    if features is not None:
         alike = await discovery.search(conn, discovery.SearchRequest(similar_to=track_id, page_size=5))
     now = datetime.now(UTC)
     choice = UsageChoice.from_cookie(request.cookies.get(USAGE_COOKIE))
@@ -63,13 +70,13 @@ async def track_page(
         context={
             "track": track,
             "state": state,
-            "features": state.features,
+            "features": features,
             "tags": labels,
             "alike": alike,
             "may_curate": may_curate,
             "signed_in": optional_caller is not None,
             "is_buyer": optional_caller is not None and optional_caller.role is Role.BUYER,
-            "waveform": await _waveform(conn, data_dir, track_id) if state.features is not None else (),
+            "waveform": await _waveform(conn, data_dir, track_id) if features is not None else (),
             "usage": choice,
             "usage_start": now.date().isoformat(),
             "cleared": cleared,

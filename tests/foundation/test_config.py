@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from discovery import synth
 from marketplace.config import ConfigError, load_settings
 
 
@@ -12,6 +13,7 @@ def test_defaults_need_no_variables(tmp_path: Path) -> None:
     assert settings.embedded_database and settings.embedded_redis
     assert settings.rights_backend == "postgres"
     assert settings.secret_key_is_generated and len(settings.secret_key) >= 32
+    assert settings.demo_tracks == synth.CATALOGUE_SIZE, "the demo is the whole synthetic catalogue"
 
 
 def test_generated_secret_is_kept_across_restarts(tmp_path: Path) -> None:
@@ -42,6 +44,7 @@ def test_configured_urls_are_used(tmp_path: Path) -> None:
         ("BIDS_PER_SECOND", "many", "BIDS_PER_SECOND must be a positive whole number"),
         ("UPLOAD_LIMIT_BYTES", "-5", "UPLOAD_LIMIT_BYTES must be a positive whole number"),
         ("COOKIE_SECURE", "maybe", "COOKIE_SECURE must be true or false"),
+        ("DEMO_TRACKS", "0", "DEMO_TRACKS must be a positive whole number"),
     ],
 )
 def test_wrong_value_is_named_with_what_is_expected(

@@ -38,8 +38,9 @@ def test_restart_delay_doubles_while_the_worker_dies_young_and_resets_once_it_ra
 
 
 def _serve(env: dict[str, str], port: int, *options: str) -> subprocess.Popen[bytes]:
+    """The server with its general worker only: these tests are about round timers, not analysis."""
     return subprocess.Popen(
-        [sys.executable, "-m", "marketplace.cli", "serve", "--port", str(port), *options],
+        [sys.executable, "-m", "marketplace.cli", "serve", "--port", str(port), "--analysis-workers", "0", *options],
         env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from litestar import Litestar
+
+from discovery import service, synth
+from tests.conftest import SignIn
 from tests.web.conftest import ListTrack
 
 HTML = {"Accept": "text/html"}
@@ -26,3 +30,36 @@ async def test_the_track_page_follows_the_use_chosen_on_discover(list_track: Lis
     assert "For your use: film in DE for 12 months, non-exclusive" in page.text
     assert "Needs a request" in page.text and "Request a licence" in page.text
     assert "Master · DE: Northern Lights Records 100 %" in page.text
+
+
+async def test_a_track_whose_audio_has_not_arrived_says_it_is_not_searchable_yet(sign_in: SignIn) -> None:
+    label = await sign_in("rights_holder")
+    created = await label.client.post(
+        "/api/rights/tracks/", json={"title": "Still Rendering", "artist": "Demo"}
+    )
+    assert created.status_code == 201, created.text
+    page = await label.client.get(f"/discover/tracks/{created.json()['id']}", headers=HTML)
+    assert page.status_code == 200
+    assert "No audio yet. This track is not searchable until its audio has been analysed." in page.text
+    assert "Find tracks like this" not in page.text and 'http-equiv="refresh"' not in page.text
+
+
+async def test_a_track_waiting_for_analysis_says_it_is_not_searchable_yet_and_refreshes(
+    sign_in: SignIn, app: Litestar
+) -> None:
+    label = await sign_in("rights_holder")
+    wav = synth.to_wav(synth.render(synth.demo_track(5), seconds=3))
+    uploaded = await label.client.post(
+        "/api/discovery/tracks", files={"file": ("take.wav", wav, "audio/wav")},
+        data={"title": "Waiting Room", "artist": "Demo"},
+    )  # fmt: skip
+    assert uploaded.status_code == 202, uploaded.text
+    track_id = uploaded.json()["track_id"]
+    page = await label.client.get(f"/discover/tracks/{track_id}", headers=HTML)
+    assert "Analysis pending" in page.text
+    assert "Not searchable yet: it appears in search results once its analysis is done." in page.text
+    assert 'http-equiv="refresh"' in page.text
+    queued = await app.state.jobs.zrange(service.ANALYSIS_QUEUE, 0, -1)
+    assert any(job.decode().startswith(f"discovery:analyse:{track_id}:") for job in queued), (
+        "an upload's analysis waits on the analysis workers' queue"
+    )
