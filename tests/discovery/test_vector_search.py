@@ -8,7 +8,7 @@ import asyncpg
 import numpy as np
 import pytest
 
-from discovery import embedding, service, store
+from discovery import embedding, search_plan, service, store
 from discovery.model import Mood, SearchFilters
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
@@ -22,7 +22,7 @@ RARE = 30  # one row in twenty carries the rare mood
 @pytest.fixture
 async def many_vectors(db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
     """ROWS random embeddings in the test's transaction; exact scans only up to 20 rows, so the rare mood (30) goes through the index."""
-    monkeypatch.setattr(store, "EXACT_SEARCH_MAX_ROWS", 20)
+    monkeypatch.setattr(search_plan, "EXACT_SEARCH_MAX_ROWS", 20)
     suffix = secrets.token_hex(4)
     user = await accounts.create_user(
         db, organisation_name=f"Vectors {suffix}", organisation_kind=OrganisationKind.LABEL,
@@ -45,6 +45,7 @@ async def many_vectors(db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) 
         await db.execute("INSERT INTO discovery_embeddings VALUES ($1, 1, $2)", track.id, vector)
     # Search steers by the planner's statistics, which autovacuum keeps for committed rows.
     await db.execute("ANALYZE discovery_tracks")
+    service.CATALOGUE_STATISTICS.forget()
     return vectors
 
 
@@ -70,7 +71,7 @@ async def test_a_selective_filter_still_returns_k_rows_through_the_index(
 async def test_an_index_answer_that_comes_up_short_is_redone_exactly(
     db: asyncpg.Connection, many_vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "HNSW_MAX_EF_SEARCH", 40)  # too small an over-fetch for a 5 % filter
+    monkeypatch.setattr(search_plan, "HNSW_MAX_EF_SEARCH", 40)  # too small an over-fetch for a 5 % filter
     found, method = await service.nearest(db, many_vectors[0], SearchFilters(mood=Mood.TENSE), 20)
     assert method == "exact" and len(found) == 20
 
