@@ -19,6 +19,9 @@ def upgrade() -> None:
     CREATE FUNCTION discovery_index_neighbours(query vector, take integer, ef_search integer)
     RETURNS TABLE (track_id uuid, distance double precision)
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    -- Tens to hundreds of rows: the planner's default guess (1,000) made it hash-join them against a
+    -- scan of the whole catalogue instead of looking each one up by its key.
+    ROWS 100
     -- The SET clause restores the caller's value when the call ends, whatever set_config does inside.
     SET hnsw.ef_search = 40
     AS $$
