@@ -19,7 +19,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple, cast
+from typing import NamedTuple
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -27,7 +27,7 @@ import numpy as np
 import psutil
 
 from discovery import analysis, embedding, fingerprint, search_plan, service, store, synth
-from discovery.model import Candidate, Mood, SearchFilters
+from discovery.model import Mood, SearchFilters
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
@@ -92,8 +92,33 @@ RAW_INDEX_QUERY = (
 )
 
 
-async def _load_search_catalogue(conn: asyncpg.Connection, organisation: UUID, vectors: np.ndarray) -> str:
-    """Catalogue rows by COPY, then the app's own HNSW index built once over them; returns the build's row."""
+class SearchCatalogue(NamedTuple):
+    """The synthetic catalogue as loaded, kept to compute the true nearest tracks without the database."""
+
+    ids: list[UUID]
+    vectors: np.ndarray  # unit rows, float32 as pgvector stores them
+    moods: np.ndarray
+    bpm: np.ndarray
+
+    def exact(self, query: np.ndarray, filters: SearchFilters, k: int) -> list[UUID]:
+        """The k nearest tracks passing the filters (mood and tempo, the benchmark's only ones)."""
+        passes = np.ones(len(self.ids), dtype=bool)
+        if filters.mood is not None:
+            passes &= self.moods == filters.mood.value
+        if filters.bpm_min is not None:
+            passes &= self.bpm >= filters.bpm_min
+        if filters.bpm_max is not None:
+            passes &= self.bpm <= filters.bpm_max
+        rows = np.flatnonzero(passes)
+        similarity = self.vectors[rows] @ query.astype(np.float32)
+        nearest = rows[np.argsort(-similarity, kind="stable")[:k]]
+        return [self.ids[i] for i in nearest]
+
+
+async def _load_search_catalogue(
+    conn: asyncpg.Connection, organisation: UUID, vectors: np.ndarray
+) -> tuple[str, SearchCatalogue]:
+    """Catalogue rows by COPY, then the app's own HNSW index built once over them; the build's row."""
     size = len(vectors)
     rng = np.random.default_rng(size + 1)
     await conn.execute("TRUNCATE discovery_embeddings, discovery_tracks CASCADE")
@@ -102,11 +127,11 @@ async def _load_search_catalogue(conn: asyncpg.Connection, organisation: UUID, v
     )
     loaded = time.perf_counter()
     ids = await _tracks(conn, organisation, size)
-    moods = [Mood.TENSE.value if k % 20 == 0 else Mood.CALM.value for k in range(size)]
+    moods = np.where(np.arange(size) % 20 == 0, Mood.TENSE.value, Mood.CALM.value)
+    bpm = rng.uniform(60, 180, size).astype(np.float32)
     await conn.copy_records_to_table(
         "discovery_tracks", columns=["track_id", "audio_sha256", "status", "mood", "bpm"],
-        records=[(i, "0" * 64, "done", m, float(b))
-                 for i, m, b in zip(ids, moods, rng.uniform(60, 180, size), strict=True)],
+        records=[(i, "0" * 64, "done", str(m), float(b)) for i, m, b in zip(ids, moods, bpm, strict=True)],
     )  # fmt: skip
     index = await conn.fetchval("SELECT pg_get_indexdef('discovery_embeddings_hnsw_idx'::regclass)")
     await conn.execute("DROP INDEX discovery_embeddings_hnsw_idx")
@@ -130,52 +155,78 @@ async def _load_search_catalogue(conn: asyncpg.Connection, organisation: UUID, v
     index_mb = await conn.fetchval("SELECT pg_relation_size('discovery_embeddings_hnsw_idx')") / 2**20
     service.CATALOGUE_STATISTICS.forget()
     definition = index.split(" USING ")[1]
-    return (
+    row = (
         f"| build: COPY {loaded:.0f} s, `{definition}` {built:.0f} s, {index_mb:.0f} MB, "
         f"peak RSS of the building backend {peak_rss / 2**20:.0f} MB | {size:,} | | | | | | | |"
     )
+    return row, SearchCatalogue(ids, vectors.astype(np.float32), moods, bpm)
+
+
+Answer = tuple[list[UUID], str] | None  # the tracks found and how, to check against exact search
+Call = Callable[[asyncpg.Connection, np.ndarray], Awaitable[Answer]]
+EF_SEARCH_SWEEP = (40, 100, 200, 400)
+
+
+class SearchCall(NamedTuple):
+    """One thing each query of the benchmark runs: a reference, the index alone, or the service."""
+
+    label: str
+    call: Call
+    filters: SearchFilters | None = None  # what exact search checks the answer against; None: not checked
+
+
+def _search_calls() -> list[SearchCall]:
+    async def select_1(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+        await conn.fetchval("SELECT 1")
+        return None
+
+    async def raw(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+        return [r["track_id"] for r in await conn.fetch(RAW_INDEX_QUERY, query)], "hnsw"
+
+    def index_alone(ef_search: int) -> Call:
+        async def call(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+            found = await conn.fetch(
+                "SELECT track_id FROM discovery_index_neighbours($1, 10, $2)", query, ef_search
+            )
+            return [r["track_id"] for r in found], "hnsw"
+
+        return call
+
+    def service_call(filters: SearchFilters) -> Call:
+        async def call(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+            found, method = await service.nearest(conn, query, filters, 10)
+            return [c.track_id for c in found], method
+
+        return call
+
+    return [
+        SearchCall("`SELECT 1`", select_1),
+        SearchCall(f"raw index query, k=10, ef_search {search_plan.HNSW_MIN_EF_SEARCH}", raw, SearchFilters()),
+        *(SearchCall(f"service.nearest k=10, {label}", service_call(filters), filters)
+          for label, filters in SEARCH_CASES),
+        *(SearchCall(f"index alone, k=10, ef_search {ef}", index_alone(ef), SearchFilters())
+          for ef in EF_SEARCH_SWEEP),
+    ]  # fmt: skip
 
 
 def _recall(found: list[UUID], exact: list[UUID]) -> float:
     return len(set(found) & set(exact)) / max(len(exact), 1)
 
 
-Call = Callable[[asyncpg.Connection, np.ndarray], Awaitable[object]]
-
-
-class SearchCall(NamedTuple):
-    """One thing each query of the benchmark runs: a reference, or the service with a filter."""
-
-    label: str
-    call: Call
-    filters: SearchFilters | None = None  # the service's filter; None for a reference
-
-
-def _search_calls() -> list[SearchCall]:
-    def service_call(filters: SearchFilters) -> Call:
-        return lambda conn, query: service.nearest(conn, query, filters, 10)
-
-    return [
-        SearchCall("`SELECT 1`", lambda conn, query: conn.fetchval("SELECT 1")),
-        SearchCall(f"raw index query, k=10, ef_search {search_plan.HNSW_MIN_EF_SEARCH}",
-                   lambda conn, query: conn.fetch(RAW_INDEX_QUERY, query)),
-        *(SearchCall(f"service.nearest k=10, {label}", service_call(filters), filters)
-          for label, filters in SEARCH_CASES),
-    ]  # fmt: skip
-
-
 async def bench_search(pool: asyncpg.Pool, organisation: UUID, size: int, queries: int) -> list[str]:
     """Service p50/p99, CPU per call and recall per filter, with `SELECT 1` and the raw index query as references.
 
-    Each query runs every call back to back on one pooled connection, so the machine's noise falls
+    Recall is against the true nearest tracks, computed in numpy from the vectors loaded. Each
+    query runs every call back to back on one pooled connection, so the machine's noise falls
     on all of them alike: the ratio of medians is the figure to compare across runs. CPU per call
     (this process and its PostgreSQL backend, each call run `queries` times in a row) is what a
-    call costs whatever else the machine is doing.
+    call costs whatever else the machine is doing. The index alone at several ef_search values
+    shows what recall each costs.
     """
     rng = np.random.default_rng(size)
     vectors = synthetic_vectors(size + queries, rng)
     async with pool.acquire() as conn:
-        build = await _load_search_catalogue(conn, organisation, vectors[:size])
+        build, catalogue = await _load_search_catalogue(conn, organisation, vectors[:size])
     calls = _search_calls()
     latencies: dict[str, list[float]] = {c.label: [] for c in calls}
     recalls: dict[str, list[float]] = {}
@@ -184,17 +235,18 @@ async def bench_search(pool: asyncpg.Pool, organisation: UUID, size: int, querie
     async with pool.acquire() as conn:
         await conn.execute(f"SET hnsw.ef_search = {search_plan.HNSW_MIN_EF_SEARCH}")  # for the raw query
         for query in vectors[size:]:
+            exact: dict[SearchFilters, list[UUID]] = {}
             for label, call, filters in calls:
                 started = time.perf_counter()
                 answer = await call(conn, query)
                 latencies[label].append((time.perf_counter() - started) * 1000)
-                if filters is not None:
-                    found, method = cast(tuple[list[Candidate], str], answer)
-                    plans.setdefault(label, set()).add(method)
-                    exact = await store.exact_neighbours(conn, query, filters, 10)
-                    recalls.setdefault(label, []).append(
-                        _recall([c.track_id for c in found], [c.track_id for c in exact])
-                    )
+                if answer is None or filters is None:
+                    continue
+                found, method = answer
+                plans.setdefault(label, set()).add(method)
+                if filters not in exact:
+                    exact[filters] = catalogue.exact(query, filters, 10)
+                recalls.setdefault(label, []).append(_recall(found, exact[filters]))
         backend = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()"))
         for label, call, _ in calls:
             client, server = time.process_time(), sum(backend.cpu_times()[:2])

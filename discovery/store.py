@@ -380,19 +380,30 @@ async def catalogue_statistics(conn: asyncpg.Connection) -> CatalogueStatistics:
     return CatalogueStatistics(rows=float(rows[0]["reltuples"]), columns=columns)
 
 
+def _scored_matches(where: str) -> str:
+    """Every track passing `where` with its distance to $1 (NULL without an embedding).
+
+    Each embedding is looked up by its key: the planner priced a scan of all embeddings below a
+    few thousand lookups, and that scan grows with the catalogue while the lookups grow only with
+    the rows that match. Materialised, so that the planner cannot use the HNSW index here (its scan
+    would filter after choosing).
+    """
+    return f"""SELECT d.track_id,
+                      (SELECT e.embedding FROM discovery_embeddings e WHERE e.track_id = d.track_id) <=> $1 AS distance
+               FROM discovery_tracks d WHERE {where}"""
+
+
 async def exact_neighbours(
     conn: asyncpg.Connection, vector: npt.NDArray[np.float64], filters: SearchFilters, limit: int
 ) -> list[Candidate]:
-    """Nearest tracks by a full scan of the filtered rows: complete whatever the filter keeps."""
+    """Nearest tracks by scoring every filtered row: complete whatever the filter keeps."""
     args: list[object] = [vector]
     where = _where(filters, args)
     args.append(limit)
-    # The materialised CTE keeps the planner off the HNSW index, whose scan would filter afterwards.
     rows = await conn.fetch(
-        f"""WITH scored AS MATERIALIZED (
-                SELECT d.track_id, e.embedding <=> $1 AS distance
-                FROM discovery_tracks d JOIN discovery_embeddings e USING (track_id) WHERE {where})
-            SELECT track_id, distance FROM scored ORDER BY distance, track_id LIMIT ${len(args)}""",
+        f"""WITH scored AS MATERIALIZED ({_scored_matches(where)})
+            SELECT track_id, distance FROM scored WHERE distance IS NOT NULL
+            ORDER BY distance, track_id LIMIT ${len(args)}""",
         *args,
     )
     return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
@@ -420,13 +431,11 @@ async def nearest_neighbours(
                 SELECT c.track_id, c.distance FROM discovery_index_neighbours($1, $2, $3) c
                 JOIN discovery_tracks d USING (track_id)
                 WHERE {where} ORDER BY c.distance, c.track_id LIMIT $4),
-            exact AS MATERIALIZED (
-                SELECT d.track_id, e.embedding <=> $1 AS distance
-                FROM discovery_tracks d JOIN discovery_embeddings e USING (track_id)
-                WHERE {where} AND (SELECT count(*) FROM indexed) < $4)
+            exact AS MATERIALIZED ({_scored_matches(f"{where} AND (SELECT count(*) FROM indexed) < $4")})
             SELECT track_id, distance, 'hnsw' AS method FROM indexed WHERE (SELECT count(*) FROM indexed) = $4
             UNION ALL
-            (SELECT track_id, distance, 'exact' FROM exact ORDER BY distance, track_id LIMIT $4)""",
+            (SELECT track_id, distance, 'exact' FROM exact WHERE distance IS NOT NULL
+             ORDER BY distance, track_id LIMIT $4)""",
         *args,
     )
     method = rows[0]["method"] if rows else "exact"

@@ -124,7 +124,8 @@ def test_an_index_plan_weighs_at_least_the_rows_it_takes(
 
 def test_an_unfiltered_search_goes_to_the_index_without_statistics() -> None:
     plan = search_plan.plan_nearest(SearchFilters(), 10, None)
-    assert plan.method == "hnsw" and plan.take == 15 and plan.ef_search == search_plan.HNSW_MIN_EF_SEARCH
+    assert plan.method == "hnsw" and plan.take == math.ceil(search_plan.OVER_FETCH * 10)
+    assert plan.ef_search == search_plan.HNSW_MIN_EF_SEARCH
 
 
 def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
@@ -133,9 +134,9 @@ def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
     assert search_plan.plan_nearest(rare, 10, CATALOGUE).method == "exact"
 
 
-def test_a_filter_keeping_a_fifth_is_over_fetched_five_fold() -> None:
+def test_a_filter_keeping_a_fifth_takes_five_times_the_rows_from_the_index() -> None:
     plan = search_plan.plan_nearest(SearchFilters(mood=Mood.TENSE), 10, CATALOGUE)
-    assert plan.method == "hnsw" and plan.take == math.ceil(1.5 * 10 / 0.2)
+    assert plan.method == "hnsw" and plan.take == math.ceil(search_plan.OVER_FETCH * 10 * 5)
 
 
 def test_a_catalogue_never_analysed_tries_the_index_first() -> None:

@@ -122,7 +122,7 @@ async def test_statistics_that_know_nothing_of_the_filter_cost_time_not_rows(
 
     monkeypatch.setattr(store, "catalogue_statistics", never_analysed)
     service.CATALOGUE_STATISTICS.forget()
-    # The plan takes 15 rows from the index expecting all to pass; about one does, so it is redone exactly.
+    # The plan takes 20 rows from the index expecting all to pass; about one does, so it is redone exactly.
     found, method = await service.nearest(db, many_vectors[2], SearchFilters(mood=Mood.TENSE), 10)
     assert method == "exact" and len(found) == 10
     service.CATALOGUE_STATISTICS.forget()
