@@ -235,8 +235,8 @@ class CatalogueStatistics(msgspec.Struct, frozen=True, kw_only=True):
 class NearestPlan(msgspec.Struct, frozen=True, kw_only=True):
     """How to find the k nearest tracks that pass a filter.
 
-    'exact' scans every matching row; 'hnsw' takes the `take` nearest rows from the index (weighing
-    `ef_search` candidates) and filters them, redoing the search exactly when fewer than k pass.
+    'exact' scores every matching row; 'hnsw' takes the `take` nearest rows from the index (weighing
+    `ef_search` candidates) and filters them, and the search is redone exactly when fewer than k pass.
     """
 
     method: Literal["exact", "hnsw"]

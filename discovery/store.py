@@ -18,7 +18,6 @@ from discovery.model import (
     ColumnStatistics,
     FingerprintHit,
     Landmark,
-    NearestPlan,
     SearchFilters,
     StoredTag,
     Tag,
@@ -380,19 +379,6 @@ async def catalogue_statistics(conn: asyncpg.Connection) -> CatalogueStatistics:
     return CatalogueStatistics(rows=float(rows[0]["reltuples"]), columns=columns)
 
 
-def _scored_matches(where: str) -> str:
-    """Every track passing `where` with its distance to $1 (NULL without an embedding).
-
-    Each embedding is looked up by its key: the planner priced a scan of all embeddings below a
-    few thousand lookups, and that scan grows with the catalogue while the lookups grow only with
-    the rows that match. Materialised, so that the planner cannot use the HNSW index here (its scan
-    would filter after choosing).
-    """
-    return f"""SELECT d.track_id,
-                      (SELECT e.embedding FROM discovery_embeddings e WHERE e.track_id = d.track_id) <=> $1 AS distance
-               FROM discovery_tracks d WHERE {where}"""
-
-
 async def exact_neighbours(
     conn: asyncpg.Connection, vector: npt.NDArray[np.float64], filters: SearchFilters, limit: int
 ) -> list[Candidate]:
@@ -400,8 +386,15 @@ async def exact_neighbours(
     args: list[object] = [vector]
     where = _where(filters, args)
     args.append(limit)
+    # Each embedding is looked up by its key: joined, the planner scanned all embeddings, a cost that
+    # grows with the catalogue, where lookups grow only with the rows that match. The materialised
+    # CTE keeps the planner off the HNSW index, whose scan would filter after choosing.
     rows = await conn.fetch(
-        f"""WITH scored AS MATERIALIZED ({_scored_matches(where)})
+        f"""WITH scored AS MATERIALIZED (
+                SELECT d.track_id,
+                       (SELECT e.embedding FROM discovery_embeddings e WHERE e.track_id = d.track_id) <=> $1
+                           AS distance
+                FROM discovery_tracks d WHERE {where})
             SELECT track_id, distance FROM scored WHERE distance IS NOT NULL
             ORDER BY distance, track_id LIMIT ${len(args)}""",
         *args,
@@ -409,37 +402,29 @@ async def exact_neighbours(
     return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
 
 
-async def nearest_neighbours(
+async def index_neighbours(
     conn: asyncpg.Connection,
     vector: npt.NDArray[np.float64],
     filters: SearchFilters,
     limit: int,
-    plan: NearestPlan,
-) -> tuple[list[Candidate], str]:
-    """The nearest tracks that pass the filters as the plan says, and how they were found.
+    take: int,
+    ef_search: int,
+) -> list[Candidate]:
+    """Nearest tracks among the `take` the HNSW index yields (weighing `ef_search`), filtered afterwards.
 
-    An index plan is one statement: the `take` nearest rows from the index with its own ef_search
-    (discovery_index_neighbours), filtered; when fewer than `limit` pass, the same statement scans
-    the matching rows exactly instead (a one-time filter, so that scan runs only then).
+    One statement: discovery_index_neighbours sets ef_search for its own scan. May return fewer than
+    `limit` when the filter leaves too few of them; the caller then searches exactly.
     """
-    if plan.method == "exact":
-        return await exact_neighbours(conn, vector, filters, limit), "exact"
-    args: list[object] = [vector, plan.take, plan.ef_search, limit]
+    args: list[object] = [vector, take, ef_search]
     where = _where(filters, args)
+    args.append(limit)
     rows = await conn.fetch(
-        f"""WITH indexed AS MATERIALIZED (
-                SELECT c.track_id, c.distance FROM discovery_index_neighbours($1, $2, $3) c
-                JOIN discovery_tracks d USING (track_id)
-                WHERE {where} ORDER BY c.distance, c.track_id LIMIT $4),
-            exact AS MATERIALIZED ({_scored_matches(f"{where} AND (SELECT count(*) FROM indexed) < $4")})
-            SELECT track_id, distance, 'hnsw' AS method FROM indexed WHERE (SELECT count(*) FROM indexed) = $4
-            UNION ALL
-            (SELECT track_id, distance, 'exact' FROM exact WHERE distance IS NOT NULL
-             ORDER BY distance, track_id LIMIT $4)""",
+        f"""SELECT c.track_id, c.distance FROM discovery_index_neighbours($1, $2, $3) c
+            JOIN discovery_tracks d USING (track_id)
+            WHERE {where} ORDER BY c.distance, c.track_id LIMIT ${len(args)}""",
         *args,
     )
-    method = rows[0]["method"] if rows else "exact"
-    return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows], method
+    return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
 
 
 async def text_matches(
