@@ -109,13 +109,17 @@ def matching_share(statistics: CatalogueStatistics, filters: SearchFilters) -> f
 def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics | None) -> NearestPlan:
     """Exact scan when few rows are expected to match, else an index scan over-fetched by their share.
 
-    Without statistics (or when the catalogue was never analysed) the index is tried first: its
-    short answer falls back to the exact scan, so not knowing costs time, never rows.
+    A filter so selective that the over-fetch would pass pgvector's ceiling is scanned exactly too:
+    the capped index answer would mostly come up short and be redone anyway. Without statistics
+    (or when the catalogue was never analysed) the index is tried first: its short answer falls
+    back to the exact scan, so not knowing costs time, never rows.
     """
-    share = 1.0
+    share, expected_rows = 1.0, None
     if narrows(filters) and statistics is not None and statistics.rows > 0:
         share = matching_share(statistics, filters)
-        if share * statistics.rows <= EXACT_SEARCH_MAX_ROWS:
-            return NearestPlan(method="exact")
-    take = min(HNSW_MAX_EF_SEARCH, math.ceil(OVER_FETCH * k / max(share, 1e-6)) + len(filters.exclude))
+        expected_rows = share * statistics.rows
+    take = math.ceil(OVER_FETCH * k / max(share, 1e-6)) + len(filters.exclude)
+    if expected_rows is not None and (expected_rows <= EXACT_SEARCH_MAX_ROWS or take > HNSW_MAX_EF_SEARCH):
+        return NearestPlan(method="exact")
+    take = min(take, HNSW_MAX_EF_SEARCH)
     return NearestPlan(method="hnsw", take=take, ef_search=max(HNSW_MIN_EF_SEARCH, take))

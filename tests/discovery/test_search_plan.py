@@ -111,15 +111,18 @@ def test_an_index_plan_weighs_at_least_the_rows_it_takes(
 ) -> None:
     filters = msgspec.structs.replace(filters, exclude=frozenset(uuid.uuid4() for _ in range(excluded)))
     plan = search_plan.plan_nearest(filters, k, CATALOGUE)
+    share = search_plan.matching_share(CATALOGUE, filters) if search_plan.narrows(filters) else 1.0
     if plan.method == "exact":
-        expected = search_plan.matching_share(CATALOGUE, filters) * CATALOGUE.rows
-        assert expected <= search_plan.EXACT_SEARCH_MAX_ROWS
+        # Few rows expected, or more needed from the index than pgvector yields.
+        assert (
+            share * CATALOGUE.rows <= search_plan.EXACT_SEARCH_MAX_ROWS
+            or search_plan.OVER_FETCH * k / share > search_plan.HNSW_MAX_EF_SEARCH - excluded
+        )
         return
     assert search_plan.HNSW_MIN_EF_SEARCH <= plan.ef_search <= search_plan.HNSW_MAX_EF_SEARCH
     assert plan.take <= plan.ef_search
-    # Unless capped, enough rows are taken for the filter's expected share to leave k (and the exclusions).
-    share = search_plan.matching_share(CATALOGUE, filters) if search_plan.narrows(filters) else 1.0
-    assert plan.take == search_plan.HNSW_MAX_EF_SEARCH or plan.take * share >= k
+    # Enough rows are taken for the filter's expected share to leave twice k, and the exclusions.
+    assert plan.take * share >= search_plan.OVER_FETCH * k + excluded * share - 1e-9
 
 
 def test_an_unfiltered_search_goes_to_the_index_without_statistics() -> None:
@@ -137,6 +140,13 @@ def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
 def test_a_filter_keeping_a_fifth_takes_five_times_the_rows_from_the_index() -> None:
     plan = search_plan.plan_nearest(SearchFilters(mood=Mood.TENSE), 10, CATALOGUE)
     assert plan.method == "hnsw" and plan.take == math.ceil(search_plan.OVER_FETCH * 10 * 5)
+
+
+def test_a_filter_needing_more_rows_than_the_index_yields_is_scanned_exactly() -> None:
+    # 20 % tense × 25 % of tempi keep about 5,000 rows of 100,000: 100 of them need 2 × 100 / 5 % rows.
+    narrow = SearchFilters(mood=Mood.TENSE, bpm_min=100, bpm_max=130)
+    assert search_plan.plan_nearest(narrow, 10, CATALOGUE).method == "hnsw"
+    assert search_plan.plan_nearest(narrow, 100, CATALOGUE).method == "exact"
 
 
 def test_a_catalogue_never_analysed_tries_the_index_first() -> None:
