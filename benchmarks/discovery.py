@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -116,7 +117,7 @@ class SearchCatalogue(NamedTuple):
 
 
 async def _load_search_catalogue(
-    conn: asyncpg.Connection, organisation: UUID, vectors: np.ndarray
+    conn: asyncpg.Connection, organisation: UUID, vectors: np.ndarray, index_options: str | None
 ) -> tuple[str, SearchCatalogue]:
     """Catalogue rows by COPY, then the app's own HNSW index built once over them; the build's row."""
     size = len(vectors)
@@ -134,6 +135,8 @@ async def _load_search_catalogue(
         records=[(i, "0" * 64, "done", str(m), float(b)) for i, m, b in zip(ids, moods, bpm, strict=True)],
     )  # fmt: skip
     index = await conn.fetchval("SELECT pg_get_indexdef('discovery_embeddings_hnsw_idx'::regclass)")
+    if index_options is not None:  # e.g. "m = 24, ef_construction = 128", to choose the migration's
+        index = f"{index.split(' WITH (')[0]} WITH ({index_options})"
     await conn.execute("DROP INDEX discovery_embeddings_hnsw_idx")
     await conn.copy_records_to_table(
         "discovery_embeddings", columns=["track_id", "analysis_version", "embedding"],
@@ -165,6 +168,7 @@ async def _load_search_catalogue(
 Answer = tuple[list[UUID], str] | None  # the tracks found and how, to check against exact search
 Call = Callable[[asyncpg.Connection, np.ndarray], Awaitable[Answer]]
 EF_SEARCH_SWEEP = (40, 100, 200, 400)
+HNSW_OPTIONS = re.compile(r"[a-z_]+ = \d+(, [a-z_]+ = \d+)*")
 
 
 class SearchCall(NamedTuple):
@@ -213,7 +217,9 @@ def _recall(found: list[UUID], exact: list[UUID]) -> float:
     return len(set(found) & set(exact)) / max(len(exact), 1)
 
 
-async def bench_search(pool: asyncpg.Pool, organisation: UUID, size: int, queries: int) -> list[str]:
+async def bench_search(
+    pool: asyncpg.Pool, organisation: UUID, size: int, queries: int, index_options: str | None = None
+) -> list[str]:
     """Service p50/p99, CPU per call and recall per filter, with `SELECT 1` and the raw index query as references.
 
     Recall is against the true nearest tracks, computed in numpy from the vectors loaded. Each
@@ -226,7 +232,7 @@ async def bench_search(pool: asyncpg.Pool, organisation: UUID, size: int, querie
     rng = np.random.default_rng(size)
     vectors = synthetic_vectors(size + queries, rng)
     async with pool.acquire() as conn:
-        build, catalogue = await _load_search_catalogue(conn, organisation, vectors[:size])
+        build, catalogue = await _load_search_catalogue(conn, organisation, vectors[:size], index_options)
     calls = _search_calls()
     latencies: dict[str, list[float]] = {c.label: [] for c in calls}
     recalls: dict[str, list[float]] = {}
@@ -313,7 +319,7 @@ async def bench_identify(
     return rows
 
 
-async def search_only(size: int) -> None:
+async def search_only(size: int, index_options: str | None) -> None:
     """Vector search alone, e.g. once at 1,000,000 vectors (minutes to build the index)."""
     with tempfile.TemporaryDirectory(prefix="bench-discovery-") as data_dir:
         settings = load_settings({**os.environ, "MARKETPLACE_DATA_DIR": data_dir})
@@ -323,7 +329,7 @@ async def search_only(size: int) -> None:
         organisation = await pool.fetchval(
             "INSERT INTO organisations (name, kind) VALUES ($1, 'label') RETURNING id", f"Bench {uuid4()}"
         )
-        rows = await bench_search(pool, organisation, size, 200)
+        rows = await bench_search(pool, organisation, size, 200, index_options)
         await pool.close()
     print(f"\n{SEARCH_HEADER}")
     print("\n".join(rows))
@@ -361,5 +367,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer tracks and 10,000 vectors only")
     parser.add_argument("--search-only", type=int, metavar="VECTORS", help="only vector search, at this size")
+    parser.add_argument("--hnsw", metavar="OPTIONS", help="build the HNSW index WITH these options instead")
     arguments = parser.parse_args()
-    asyncio.run(search_only(arguments.search_only) if arguments.search_only else main(arguments.quick))
+    if arguments.hnsw is not None and not HNSW_OPTIONS.fullmatch(arguments.hnsw):
+        parser.error("--hnsw takes options like 'm = 24, ef_construction = 128'")
+    asyncio.run(
+        search_only(arguments.search_only, arguments.hnsw) if arguments.search_only else main(arguments.quick)
+    )
