@@ -22,7 +22,8 @@ def upgrade() -> None:
     -- Tens to hundreds of rows: the planner's default guess (1,000) made it hash-join them against a
     -- scan of the whole catalogue instead of looking each one up by its key.
     ROWS 100
-    -- The SET clause restores the caller's value when the call ends, whatever set_config does inside.
+    -- With a SET clause PostgreSQL restores the caller's value when the call ends, whatever set_config
+    -- does inside; the value named here (pgvector's default) is replaced at once.
     SET hnsw.ef_search = 40
     AS $$
     BEGIN
