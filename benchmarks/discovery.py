@@ -15,15 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 from uuid import UUID, uuid4
 
 import asyncpg
 import numpy as np
+import psutil
 
-from discovery import analysis, embedding, fingerprint, service, store, synth
+from discovery import analysis, embedding, fingerprint, search_plan, service, store, synth
 from discovery.model import Mood, SearchFilters
 from marketplace.config import load_settings
 from marketplace.db import create_pool
@@ -73,50 +77,198 @@ def synthetic_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
 
 
-async def bench_search(pool: asyncpg.Pool, organisation: UUID, size: int, queries: int) -> list[str]:
+SEARCH_HEADER = (
+    "| vector search | vectors | p50 ms | p99 ms | p50 ÷ raw index p50 | CPU ms per call | recall@10 vs exact "
+    "| plan | queries |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
+)
+# What the service is asked, with the share of the synthetic catalogue each filter keeps.
+SEARCH_CASES = (
+    ("no filter", SearchFilters()),
+    ("mood filter keeping 5 %", SearchFilters(mood=Mood.TENSE)),
+    ("mood filter keeping 95 %", SearchFilters(mood=Mood.CALM)),
+    ("mood and tempo keeping 0.5 %", SearchFilters(mood=Mood.TENSE, bpm_min=100, bpm_max=112)),
+)
+RAW_INDEX_QUERY = (
+    "SELECT track_id, embedding <=> $1 FROM discovery_embeddings ORDER BY embedding <=> $1 LIMIT 10"
+)
+
+
+class SearchCatalogue(NamedTuple):
+    """The synthetic catalogue as loaded, kept to compute the true nearest tracks without the database."""
+
+    ids: list[UUID]
+    vectors: np.ndarray  # unit rows, float32 as pgvector stores them
+    moods: np.ndarray
+    bpm: np.ndarray
+
+    def exact(self, query: np.ndarray, filters: SearchFilters, k: int) -> list[UUID]:
+        """The k nearest tracks passing the filters (mood and tempo, the benchmark's only ones)."""
+        passes = np.ones(len(self.ids), dtype=bool)
+        if filters.mood is not None:
+            passes &= self.moods == filters.mood.value
+        if filters.bpm_min is not None:
+            passes &= self.bpm >= filters.bpm_min
+        if filters.bpm_max is not None:
+            passes &= self.bpm <= filters.bpm_max
+        rows = np.flatnonzero(passes)
+        similarity = self.vectors[rows] @ query.astype(np.float32)
+        nearest = rows[np.argsort(-similarity, kind="stable")[:k]]
+        return [self.ids[i] for i in nearest]
+
+
+async def _load_search_catalogue(
+    conn: asyncpg.Connection, organisation: UUID, vectors: np.ndarray, index_options: str | None
+) -> tuple[str, SearchCatalogue]:
+    """Catalogue rows by COPY, then the app's own HNSW index built once over them; the build's row."""
+    size = len(vectors)
+    rng = np.random.default_rng(size + 1)
+    await conn.execute("TRUNCATE discovery_embeddings, discovery_tracks CASCADE")
+    await conn.execute(
+        "INSERT INTO discovery_audio VALUES ($1, 'wav', 1, 1) ON CONFLICT DO NOTHING", "0" * 64
+    )
+    loaded = time.perf_counter()
+    ids = await _tracks(conn, organisation, size)
+    moods = np.where(np.arange(size) % 20 == 0, Mood.TENSE.value, Mood.CALM.value)
+    bpm = rng.uniform(60, 180, size).astype(np.float32)
+    await conn.copy_records_to_table(
+        "discovery_tracks", columns=["track_id", "audio_sha256", "status", "mood", "bpm"],
+        records=[(i, "0" * 64, "done", str(m), float(b)) for i, m, b in zip(ids, moods, bpm, strict=True)],
+    )  # fmt: skip
+    index = await conn.fetchval("SELECT pg_get_indexdef('discovery_embeddings_hnsw_idx'::regclass)")
+    if index_options is not None:  # e.g. "m = 24, ef_construction = 128", to choose the migration's
+        index = f"{index.split(' WITH (')[0]} WITH ({index_options})"
+    await conn.execute("DROP INDEX discovery_embeddings_hnsw_idx")
+    await conn.copy_records_to_table(
+        "discovery_embeddings", columns=["track_id", "analysis_version", "embedding"],
+        records=[(i, 1, v) for i, v in zip(ids, vectors, strict=True)],
+    )  # fmt: skip
+    loaded = time.perf_counter() - loaded
+    # The graph must fit in maintenance_work_mem or pgvector builds it on disk, many times slower.
+    await conn.execute("SET maintenance_work_mem = '2GB'")
+    backend = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()"))
+    peak_rss = backend.memory_info().rss
+    build = asyncio.ensure_future(conn.execute(index))
+    built = time.perf_counter()
+    while not build.done():
+        peak_rss = max(peak_rss, backend.memory_info().rss)
+        await asyncio.wait([build], timeout=0.5)
+    await build
+    built = time.perf_counter() - built
+    await conn.execute("RESET maintenance_work_mem; ANALYZE discovery_tracks; ANALYZE discovery_embeddings")
+    index_mb = await conn.fetchval("SELECT pg_relation_size('discovery_embeddings_hnsw_idx')") / 2**20
+    service.CATALOGUE_STATISTICS.forget()
+    definition = index.split(" USING ")[1]
+    row = (
+        f"| build: COPY {loaded:.0f} s, `{definition}` {built:.0f} s, {index_mb:.0f} MB, "
+        f"peak RSS of the building backend {peak_rss / 2**20:.0f} MB | {size:,} | | | | | | | |"
+    )
+    return row, SearchCatalogue(ids, vectors.astype(np.float32), moods, bpm)
+
+
+Answer = tuple[list[UUID], str] | None  # the tracks found and how, to check against exact search
+Call = Callable[[asyncpg.Connection, np.ndarray], Awaitable[Answer]]
+EF_SEARCH_SWEEP = (40, 100, 200, 400)
+HNSW_OPTIONS = re.compile(r"[a-z_]+ = \d+(, [a-z_]+ = \d+)*")
+
+
+class SearchCall(NamedTuple):
+    """One thing each query of the benchmark runs: a reference, the index alone, or the service."""
+
+    label: str
+    call: Call
+    filters: SearchFilters | None = None  # what exact search checks the answer against; None: not checked
+
+
+def _search_calls() -> list[SearchCall]:
+    async def select_1(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+        await conn.fetchval("SELECT 1")
+        return None
+
+    async def raw(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+        return [r["track_id"] for r in await conn.fetch(RAW_INDEX_QUERY, query)], "hnsw"
+
+    def index_alone(ef_search: int) -> Call:
+        async def call(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+            found = await conn.fetch(
+                "SELECT track_id FROM discovery_index_neighbours($1, 10, $2)", query, ef_search
+            )
+            return [r["track_id"] for r in found], "hnsw"
+
+        return call
+
+    def service_call(filters: SearchFilters) -> Call:
+        async def call(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+            found, method = await service.nearest(conn, query, filters, 10)
+            return [c.track_id for c in found], method
+
+        return call
+
+    return [
+        SearchCall("`SELECT 1`", select_1),
+        SearchCall(f"raw index query, k=10, ef_search {search_plan.HNSW_MIN_EF_SEARCH}", raw, SearchFilters()),
+        *(SearchCall(f"service.nearest k=10, {label}", service_call(filters), filters)
+          for label, filters in SEARCH_CASES),
+        *(SearchCall(f"index alone, k=10, ef_search {ef}", index_alone(ef), SearchFilters())
+          for ef in EF_SEARCH_SWEEP),
+    ]  # fmt: skip
+
+
+def _recall(found: list[UUID], exact: list[UUID]) -> float:
+    return len(set(found) & set(exact)) / max(len(exact), 1)
+
+
+async def bench_search(
+    pool: asyncpg.Pool, organisation: UUID, size: int, queries: int, index_options: str | None = None
+) -> list[str]:
+    """Service p50/p99, CPU per call and recall per filter, with `SELECT 1` and the raw index query as references.
+
+    Recall is against the true nearest tracks, computed in numpy from the vectors loaded. Each
+    query runs every call back to back on one pooled connection, so the machine's noise falls
+    on all of them alike: the ratio of medians is the figure to compare across runs. CPU per call
+    (this process and its PostgreSQL backend, each call run `queries` times in a row) is what a
+    call costs whatever else the machine is doing. The index alone at several ef_search values
+    shows what recall each costs.
+    """
     rng = np.random.default_rng(size)
     vectors = synthetic_vectors(size + queries, rng)
     async with pool.acquire() as conn:
-        await conn.execute("TRUNCATE discovery_embeddings, discovery_tracks CASCADE")
-        await conn.execute(
-            "INSERT INTO discovery_audio VALUES ($1, 'wav', 1, 1) ON CONFLICT DO NOTHING", "0" * 64
-        )
-        ids = await _tracks(conn, organisation, size)
-        moods = [Mood.TENSE.value if k % 20 == 0 else Mood.CALM.value for k in range(size)]
-        await conn.copy_records_to_table(
-            "discovery_tracks", columns=["track_id", "audio_sha256", "status", "mood"],
-            records=[(i, "0" * 64, "done", m) for i, m in zip(ids, moods, strict=True)],
-        )  # fmt: skip
-        await conn.execute("DROP INDEX discovery_embeddings_hnsw_idx")
-        await conn.copy_records_to_table(
-            "discovery_embeddings", columns=["track_id", "analysis_version", "embedding"],
-            records=[(i, 1, v) for i, v in zip(ids, vectors[:size], strict=True)],
-        )  # fmt: skip
-        built = time.perf_counter()
-        await conn.execute(
-            "CREATE INDEX discovery_embeddings_hnsw_idx ON discovery_embeddings USING hnsw (embedding vector_cosine_ops)"
-        )
-        built = time.perf_counter() - built
-        await conn.execute("ANALYZE discovery_tracks; ANALYZE discovery_embeddings")
-    rows = [f"| HNSW index build | {size:,} | {built:.1f} s total | | | |"]
-    for label, filters in (
-        ("no filter", SearchFilters()),
-        ("mood filter keeping 5 %", SearchFilters(mood=Mood.TENSE)),
-    ):
-        latencies, recalls, methods = [], [], set()
-        async with pool.acquire() as conn:
-            for query in vectors[size:]:
+        build, catalogue = await _load_search_catalogue(conn, organisation, vectors[:size], index_options)
+    calls = _search_calls()
+    latencies: dict[str, list[float]] = {c.label: [] for c in calls}
+    recalls: dict[str, list[float]] = {}
+    plans: dict[str, set[str]] = {}
+    cpu: dict[str, float] = {}
+    async with pool.acquire() as conn:
+        await conn.execute(f"SET hnsw.ef_search = {search_plan.HNSW_MIN_EF_SEARCH}")  # for the raw query
+        for query in vectors[size:]:
+            exact: dict[SearchFilters, list[UUID]] = {}
+            for label, call, filters in calls:
                 started = time.perf_counter()
-                found, method = await service.nearest(conn, query, filters, 10)
-                latencies.append((time.perf_counter() - started) * 1000)
-                methods.add(method)
-                exact = await store.exact_neighbours(conn, query, filters, 10)
-                recalls.append(
-                    len({c.track_id for c in found} & {c.track_id for c in exact}) / max(len(exact), 1)
-                )
+                answer = await call(conn, query)
+                latencies[label].append((time.perf_counter() - started) * 1000)
+                if answer is None or filters is None:
+                    continue
+                found, method = answer
+                plans.setdefault(label, set()).add(method)
+                if filters not in exact:
+                    exact[filters] = catalogue.exact(query, filters, 10)
+                recalls.setdefault(label, []).append(_recall(found, exact[filters]))
+        backend = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()"))
+        for label, call, _ in calls:
+            client, server = time.process_time(), sum(backend.cpu_times()[:2])
+            for query in vectors[size:]:
+                await call(conn, query)
+            spent = time.process_time() - client + sum(backend.cpu_times()[:2]) - server
+            cpu[label] = spent * 1000 / queries
+    raw_p50 = percentile(latencies[calls[1].label], 50)
+    rows = [build]
+    for label in latencies:
+        p50, p99 = percentile(latencies[label], 50), percentile(latencies[label], 99)
+        recall = f"{statistics.mean(recalls[label]):.3f}" if label in recalls else ""
+        plan = "/".join(sorted(plans.get(label, ())))
         rows.append(
-            f"| k=10, {label} ({'/'.join(sorted(methods))}) | {size:,} | {percentile(latencies, 50):.1f} "
-            f"| {percentile(latencies, 99):.1f} | {statistics.mean(recalls):.3f} | {queries} |"
+            f"| {label} | {size:,} | {p50:.2f} | {p99:.2f} | {p50 / raw_p50:.2f} | {cpu[label]:.2f} "
+            f"| {recall} | {plan} | {queries} |"
         )
     return rows
 
@@ -167,7 +319,7 @@ async def bench_identify(
     return rows
 
 
-async def search_only(size: int) -> None:
+async def search_only(size: int, index_options: str | None) -> None:
     """Vector search alone, e.g. once at 1,000,000 vectors (minutes to build the index)."""
     with tempfile.TemporaryDirectory(prefix="bench-discovery-") as data_dir:
         settings = load_settings({**os.environ, "MARKETPLACE_DATA_DIR": data_dir})
@@ -177,10 +329,9 @@ async def search_only(size: int) -> None:
         organisation = await pool.fetchval(
             "INSERT INTO organisations (name, kind) VALUES ($1, 'label') RETURNING id", f"Bench {uuid4()}"
         )
-        rows = await bench_search(pool, organisation, size, 200)
+        rows = await bench_search(pool, organisation, size, 200, index_options)
         await pool.close()
-    print("\n| vector search | vectors | p50 ms | p99 ms | recall@10 vs exact | queries |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"\n{SEARCH_HEADER}")
     print("\n".join(rows))
 
 
@@ -204,8 +355,7 @@ async def main(quick: bool) -> None:
         "\n| analysis step | tracks | × real time per core (CPU) | × real time (wall) |\n| --- | ---: | ---: | ---: |"
     )
     print("\n".join(analysis_rows))
-    print("\n| vector search | vectors | p50 ms | p99 ms | recall@10 vs exact | queries |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"\n{SEARCH_HEADER}")
     print("\n".join(search_rows))
     print("\n| clip | SNR | identified (track and offset ±0.1 s) | false matches on unrelated music | p50 ms "
           "| p99 ms | clips |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")  # fmt: skip
@@ -217,5 +367,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer tracks and 10,000 vectors only")
     parser.add_argument("--search-only", type=int, metavar="VECTORS", help="only vector search, at this size")
+    parser.add_argument("--hnsw", metavar="OPTIONS", help="build the HNSW index WITH these options instead")
     arguments = parser.parse_args()
-    asyncio.run(search_only(arguments.search_only) if arguments.search_only else main(arguments.quick))
+    if arguments.hnsw is not None and not HNSW_OPTIONS.fullmatch(arguments.hnsw):
+        parser.error("--hnsw takes options like 'm = 24, ef_construction = 128'")
+    asyncio.run(
+        search_only(arguments.search_only, arguments.hnsw) if arguments.search_only else main(arguments.quick)
+    )

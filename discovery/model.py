@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 import msgspec
@@ -231,6 +232,35 @@ class SearchFilters(msgspec.Struct, frozen=True, kw_only=True):
     instrumental: bool | None = None
     track_ids: frozenset[UUID] | None = None  # e.g. the tracks clearable for a usage
     exclude: frozenset[UUID] = frozenset()
+
+
+class ColumnStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """What ANALYZE keeps about one filterable column of the catalogue (a row of pg_stats)."""
+
+    null_fraction: float
+    distinct: float  # a count of distinct values when positive; minus a fraction of the rows when negative
+    common_values: tuple[str, ...] = ()  # as text, e.g. 'tense', '3', '120.5'
+    common_frequencies: tuple[float, ...] = ()
+    histogram: tuple[float, ...] = ()  # bounds of equally full buckets of the other values (numeric columns)
+
+
+class CatalogueStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The planner's statistics of the catalogue, read once in a while to size filtered vector searches."""
+
+    rows: float  # PostgreSQL's estimate; negative when the table was never analysed
+    columns: dict[str, ColumnStatistics] = msgspec.field(default_factory=dict)
+
+
+class NearestPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """How to find the k nearest tracks that pass a filter.
+
+    'exact' scores every matching row; 'hnsw' takes the `take` nearest rows from the index (weighing
+    `ef_search` candidates) and filters them, and the search is redone exactly when fewer than k pass.
+    """
+
+    method: Literal["exact", "hnsw"]
+    take: int = 0
+    ef_search: int = 0
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 from uuid import UUID
@@ -16,6 +15,8 @@ from discovery.model import (
     AnalysisStatus,
     AudioFeatures,
     Candidate,
+    CatalogueStatistics,
+    ColumnStatistics,
     FingerprintHit,
     Landmark,
     SearchFilters,
@@ -24,11 +25,6 @@ from discovery.model import (
     TrackAnalysis,
 )
 
-# Filtered vector search: at or below this many matching rows an exact scan is cheap and always
-# complete; above it the HNSW index is over-fetched (pgvector 0.6 filters only after its scan).
-EXACT_SEARCH_MAX_ROWS = 2_000
-HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
-HNSW_MIN_EF_SEARCH = 100  # candidates the index scan weighs at least; 40 (the default) gave recall 0.98
 TEXT_CANDIDATES = 1_000
 
 _STATE_COLUMNS = (
@@ -351,72 +347,80 @@ async def matching_ids(conn: asyncpg.Connection, filters: SearchFilters, limit: 
     return [r["track_id"] for r in rows]
 
 
-def narrows(filters: SearchFilters) -> bool:
-    """Whether the filters keep a fraction of the catalogue (a handful of exclusions does not)."""
-    return msgspec.structs.replace(filters, exclude=frozenset()) != SearchFilters()
+# The columns search filters on, and those of them compared as numbers (their histograms are kept).
+FILTERED_COLUMNS = ("status", "bpm", "key_tonic", "mode", "mood", "duration_s", "instrumental")
+NUMERIC_COLUMNS = frozenset({"bpm", "duration_s", "instrumental"})
 
 
-async def estimated_matching(conn: asyncpg.Connection, filters: SearchFilters) -> tuple[float, float]:
-    """(tracks the planner expects to match, tracks in the catalogue): statistics, not a count.
-
-    Counting 100,000 rows per query cost more than the vector search itself; the planner's
-    estimate only steers the choice between an exact scan and an over-fetching index scan, and
-    a short index answer is redone exactly, so an estimate that is off costs time, never rows.
-    """
-    args: list[object] = []
-    where = _where(filters, args)
-    plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM discovery_tracks d WHERE {where}", *args)
-    if isinstance(plan, str):  # json arrives decoded when the pool has a json codec, else as text
-        plan = msgspec.json.decode(plan)
-    expected = float(plan[0]["Plan"]["Plan Rows"])
-    total = await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'discovery_tracks'::regclass")
-    return expected, max(float(total), expected, 1.0)
+async def catalogue_statistics(conn: asyncpg.Connection) -> CatalogueStatistics:
+    """What ANALYZE (autovacuum) last recorded about discovery_tracks: its size and filtered columns."""
+    rows = await conn.fetch(
+        """SELECT c.reltuples, s.attname, s.null_frac, s.n_distinct,
+                  s.most_common_vals::text::text[] AS common_values, s.most_common_freqs,
+                  s.histogram_bounds::text::text[] AS histogram
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
+               AND s.attname = ANY($1::name[]) AND NOT s.inherited
+           WHERE c.oid = 'discovery_tracks'::regclass""",
+        list(FILTERED_COLUMNS),
+    )
+    columns = {
+        r["attname"]: ColumnStatistics(
+            null_fraction=r["null_frac"],
+            distinct=r["n_distinct"],
+            common_values=tuple(r["common_values"] or ()),
+            common_frequencies=tuple(r["most_common_freqs"] or ()),
+            histogram=tuple(float(b) for b in r["histogram"] or ())
+            if r["attname"] in NUMERIC_COLUMNS
+            else (),
+        )
+        for r in rows
+        if r["attname"] is not None
+    }
+    return CatalogueStatistics(rows=float(rows[0]["reltuples"]), columns=columns)
 
 
 async def exact_neighbours(
     conn: asyncpg.Connection, vector: npt.NDArray[np.float64], filters: SearchFilters, limit: int
 ) -> list[Candidate]:
-    """Nearest tracks by a full scan of the filtered rows: complete whatever the filter keeps."""
+    """Nearest tracks by scoring every filtered row: complete whatever the filter keeps."""
     args: list[object] = [vector]
     where = _where(filters, args)
     args.append(limit)
-    # The materialised CTE keeps the planner off the HNSW index, whose scan would filter afterwards.
+    # Each embedding is looked up by its key: joined, the planner scanned all embeddings, a cost that
+    # grows with the catalogue, where lookups grow only with the rows that match. The materialised
+    # CTE keeps the planner off the HNSW index, whose scan would filter after choosing.
     rows = await conn.fetch(
         f"""WITH scored AS MATERIALIZED (
-                SELECT d.track_id, e.embedding <=> $1 AS distance
-                FROM discovery_tracks d JOIN discovery_embeddings e USING (track_id) WHERE {where})
-            SELECT track_id, distance FROM scored ORDER BY distance, track_id LIMIT ${len(args)}""",
+                SELECT d.track_id,
+                       (SELECT e.embedding FROM discovery_embeddings e WHERE e.track_id = d.track_id) <=> $1
+                           AS distance
+                FROM discovery_tracks d WHERE {where})
+            SELECT track_id, distance FROM scored WHERE distance IS NOT NULL
+            ORDER BY distance, track_id LIMIT ${len(args)}""",
         *args,
     )
     return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
 
 
-async def hnsw_neighbours(
+async def index_neighbours(
     conn: asyncpg.Connection,
     vector: npt.NDArray[np.float64],
     filters: SearchFilters,
     limit: int,
-    selectivity: float,
+    take: int,
+    ef_search: int,
 ) -> list[Candidate]:
-    """Nearest tracks through the HNSW index, over-fetching by 1/selectivity so filters leave enough.
+    """Nearest tracks among the `take` the HNSW index yields (weighing `ef_search`), filtered afterwards.
 
-    May return fewer than `limit` when the filter is unlucky; the caller then falls back to exact.
+    One statement: discovery_index_neighbours sets ef_search for its own scan. May return fewer than
+    `limit` when the filter leaves too few of them; the caller then searches exactly.
     """
-    # Rows taken from the index (enough for the filter to leave `limit`) and candidates it weighs
-    # (ef_search: at least HNSW_MIN_EF_SEARCH for recall, and never fewer than the rows taken).
-    take = min(HNSW_MAX_EF_SEARCH, math.ceil(1.5 * limit / max(selectivity, 1e-6)) + len(filters.exclude))
-    fetch = max(HNSW_MIN_EF_SEARCH, take)
-    args: list[object] = [vector, take]
+    args: list[object] = [vector, take, ef_search]
     where = _where(filters, args)
     args.append(limit)
-    # ef_search bounds how many rows the index scan can yield, so it must cover the over-fetch. Set
-    # for the session, not in a transaction of its own (two round trips fewer); the pool resets
-    # every setting when the connection is given back.
-    await conn.execute(f"SET hnsw.ef_search = {int(fetch)}")
     rows = await conn.fetch(
-        f"""SELECT c.track_id, c.distance FROM (
-                SELECT e.track_id, e.embedding <=> $1 AS distance FROM discovery_embeddings e
-                ORDER BY e.embedding <=> $1 LIMIT $2) c
+        f"""SELECT c.track_id, c.distance FROM discovery_index_neighbours($1, $2, $3) c
             JOIN discovery_tracks d USING (track_id)
             WHERE {where} ORDER BY c.distance, c.track_id LIMIT ${len(args)}""",
         *args,

@@ -16,7 +16,7 @@ from litestar import Litestar
 from discovery import jobs, service, synth, tags
 from marketplace.config import Settings
 from tests.conftest import SignIn
-from tests.discovery.conftest import IndexedCatalogue
+from tests.discovery.conftest import IndexedCatalogue, RenderedTrack
 
 
 def _flac(audio: synth.Audio) -> bytes:
@@ -234,6 +234,29 @@ async def test_similar_to_ranks_by_similarity_and_explains_each_result(
         )
     ).json()
     assert not {r["track_id"] for r in second["results"]} & {r["track_id"] for r in results}
+
+
+async def test_similar_to_with_a_filter_returns_a_full_page_of_tracks_that_pass_it(
+    client: Any, indexed: IndexedCatalogue
+) -> None:
+    reference = indexed.tracks[2]
+    reference_id = indexed.track_ids[reference.truth.slug]
+    by_id = {indexed.track_ids[t.truth.slug]: t for t in indexed.tracks}
+    for params in ({"mood": "calm"}, {"bpm_min": 100, "bpm_max": 140}, {"mode": "minor"}):
+        passing = [t for t in indexed.tracks if t is not reference and _passes(t, params)]
+        assert len(passing) >= 5, params
+        response = await client.get(
+            "/api/discovery/search", params={"similar_to": str(reference_id), "page_size": 5, **params}
+        )
+        body = response.json()
+        assert len(body["results"]) == 5 and body["method"] in ("exact", "hnsw"), (params, body)
+        ours = [by_id[UUID(r["track_id"])] for r in body["results"] if UUID(r["track_id"]) in by_id]
+        assert all(_passes(t, params) for t in ours), params
+
+
+def _passes(track: RenderedTrack, params: dict[str, Any]) -> bool:
+    f = track.features
+    return _matches(f.bpm, f.key.name, f.instrumental, params, tags.mood(f)[0].value)
 
 
 async def test_a_snippet_finds_the_track_it_was_cut_from(sign_in: SignIn, indexed: IndexedCatalogue) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import asyncpg
 import numpy as np
 import pytest
+from asyncpg.connection import LoggedQuery
 
-from discovery import embedding, service, store
-from discovery.model import Mood, SearchFilters
+from discovery import embedding, search_plan, service, store
+from discovery.model import CatalogueStatistics, Mood, SearchFilters
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from rights import service as rights
@@ -22,7 +24,7 @@ RARE = 30  # one row in twenty carries the rare mood
 @pytest.fixture
 async def many_vectors(db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
     """ROWS random embeddings in the test's transaction; exact scans only up to 20 rows, so the rare mood (30) goes through the index."""
-    monkeypatch.setattr(store, "EXACT_SEARCH_MAX_ROWS", 20)
+    monkeypatch.setattr(search_plan, "EXACT_SEARCH_MAX_ROWS", 20)
     suffix = secrets.token_hex(4)
     user = await accounts.create_user(
         db, organisation_name=f"Vectors {suffix}", organisation_kind=OrganisationKind.LABEL,
@@ -45,6 +47,7 @@ async def many_vectors(db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) 
         await db.execute("INSERT INTO discovery_embeddings VALUES ($1, 1, $2)", track.id, vector)
     # Search steers by the planner's statistics, which autovacuum keeps for committed rows.
     await db.execute("ANALYZE discovery_tracks")
+    service.CATALOGUE_STATISTICS.forget()
     return vectors
 
 
@@ -70,7 +73,7 @@ async def test_a_selective_filter_still_returns_k_rows_through_the_index(
 async def test_an_index_answer_that_comes_up_short_is_redone_exactly(
     db: asyncpg.Connection, many_vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "HNSW_MAX_EF_SEARCH", 40)  # too small an over-fetch for a 5 % filter
+    monkeypatch.setattr(search_plan, "HNSW_MAX_EF_SEARCH", 40)  # too small an over-fetch for a 5 % filter
     found, method = await service.nearest(db, many_vectors[0], SearchFilters(mood=Mood.TENSE), 20)
     assert method == "exact" and len(found) == 20
 
@@ -84,3 +87,69 @@ async def test_when_fewer_than_k_match_all_of_them_come_back(
     )
     found, _ = await service.nearest(db, many_vectors[3], narrow, 50)
     assert 0 < len(found) == expected
+
+
+async def test_a_filter_that_keeps_most_rows_returns_k_rows_through_the_index(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    found, method = await service.nearest(db, many_vectors[5], SearchFilters(mood=Mood.CALM), 10)
+    assert method == "hnsw" and len(found) == 10
+    assert {c.track_id for c in found} == {
+        c.track_id
+        for c in await store.exact_neighbours(db, many_vectors[5], SearchFilters(mood=Mood.CALM), 10)
+    }
+
+
+async def test_recall_at_10_against_exact_search_holds_with_and_without_filters(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    queries = np.random.default_rng(11).standard_normal((20, embedding.EMBEDDING_DIM))
+    for filters in (SearchFilters(), SearchFilters(mood=Mood.CALM), SearchFilters(mood=Mood.TENSE)):
+        recalls = []
+        for query in queries:
+            found, _ = await service.nearest(db, query, filters, 10)
+            exact = await store.exact_neighbours(db, query, filters, 10)
+            assert len(found) == 10
+            recalls.append(len({c.track_id for c in found} & {c.track_id for c in exact}) / 10)
+        assert np.mean(recalls) >= 0.99, filters
+
+
+async def test_statistics_that_know_nothing_of_the_filter_cost_time_not_rows(
+    db: asyncpg.Connection, many_vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def never_analysed(conn: asyncpg.Connection) -> CatalogueStatistics:
+        return CatalogueStatistics(rows=1_000_000)  # big, and nothing known of any column
+
+    monkeypatch.setattr(store, "catalogue_statistics", never_analysed)
+    service.CATALOGUE_STATISTICS.forget()
+    # The plan takes 20 rows from the index expecting all to pass; about one does, so it is redone exactly.
+    found, method = await service.nearest(db, many_vectors[2], SearchFilters(mood=Mood.TENSE), 10)
+    assert method == "exact" and len(found) == 10
+    service.CATALOGUE_STATISTICS.forget()
+
+
+async def test_a_search_is_one_round_trip_once_the_statistics_are_read(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    sent: list[str] = []
+
+    def count(record: LoggedQuery) -> None:
+        sent.append(record.query)
+
+    for filters in (SearchFilters(), SearchFilters(mood=Mood.TENSE), SearchFilters(mood=Mood.CALM)):
+        await service.nearest(db, many_vectors[4], filters, 10)  # reads statistics, prepares the statement
+        db.add_query_logger(count)
+        await service.nearest(db, many_vectors[6], filters, 10)
+        await asyncio.sleep(0)  # asyncpg calls its query loggers on the loop's next turn
+        db.remove_query_logger(count)
+        assert len(sent) == 1, sent
+        sent.clear()
+
+
+async def test_the_index_search_leaves_the_connection_s_ef_search_as_it_was(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    before = await db.fetchval("SHOW hnsw.ef_search")
+    found, method = await service.nearest(db, many_vectors[1], SearchFilters(mood=Mood.TENSE), 10)
+    assert method == "hnsw" and len(found) == 10
+    assert await db.fetchval("SHOW hnsw.ef_search") == before

@@ -1,0 +1,154 @@
+"""Filtered vector search is sized from the catalogue's statistics: estimates, and the plan they choose."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import msgspec
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from discovery import search_plan
+from discovery.model import CatalogueStatistics, ColumnStatistics, Key, Mode, Mood, SearchFilters
+
+BUCKETS = 100
+
+
+def analysed(values: np.ndarray) -> ColumnStatistics:
+    """A numeric column as ANALYZE describes it: values as frequent as a bucket are common, the rest bucketed."""
+    distinct, counts = np.unique(values, return_counts=True)
+    common = counts / len(values) > 1 / BUCKETS
+    rest = values[~np.isin(values, distinct[common])]
+    bounds = np.quantile(rest, np.linspace(0, 1, BUCKETS + 1)) if len(rest) else ()
+    return ColumnStatistics(
+        null_fraction=0.0,
+        distinct=float(len(distinct)),
+        common_values=tuple(str(float(v)) for v in distinct[common]),
+        common_frequencies=tuple(float(c) for c in counts[common] / len(values)),
+        histogram=tuple(float(b) for b in bounds),
+    )
+
+
+MOODS = ColumnStatistics(
+    null_fraction=0.0, distinct=4, common_values=("calm", "tense"), common_frequencies=(0.7, 0.2)
+)
+CATALOGUE = CatalogueStatistics(
+    rows=100_000,
+    columns={
+        "status": ColumnStatistics(
+            null_fraction=0.0, distinct=1, common_values=("done",), common_frequencies=(1.0,)
+        ),
+        "mood": MOODS,
+        "bpm": analysed(np.random.default_rng(1).uniform(60, 180, 10_000)),
+        "key_tonic": ColumnStatistics(null_fraction=0.0, distinct=12),
+        "mode": ColumnStatistics(
+            null_fraction=0.0, distinct=2, common_values=("major", "minor"), common_frequencies=(0.6, 0.4)
+        ),
+    },
+)
+
+any_filters = st.builds(
+    SearchFilters,
+    bpm_min=st.none() | st.floats(0, 300),
+    bpm_max=st.none() | st.floats(0, 300),
+    key=st.none() | st.builds(Key, st.integers(0, 11), st.sampled_from(Mode)),
+    mode=st.none() | st.sampled_from(Mode),
+    mood=st.none() | st.sampled_from(Mood),
+    duration_min=st.none() | st.floats(0, 3600),
+    instrumental=st.none() | st.booleans(),
+)
+
+
+def test_a_common_value_keeps_its_recorded_share_and_a_rare_one_shares_the_rest() -> None:
+    assert search_plan.equal_share(MOODS, "tense", 100_000) == 0.2
+    # 10 % of rows are neither calm nor tense, spread over the two other distinct moods.
+    assert math.isclose(search_plan.equal_share(MOODS, "melancholic", 100_000), 0.05)
+
+
+def test_a_column_never_analysed_narrows_nothing() -> None:
+    assert search_plan.equal_share(None, "tense", 100_000) == 1.0
+    assert search_plan.between_share(None, 100, 120) == 1.0
+
+
+@given(
+    values=st.lists(st.floats(0, 1_000), min_size=200, max_size=2_000).map(np.array),
+    low=st.floats(-10, 1_010),
+    width=st.floats(0, 1_000),
+)
+def test_a_range_estimate_is_within_a_bucket_of_the_true_share(
+    values: np.ndarray, low: float, width: float
+) -> None:
+    high = low + width
+    true_share = float(np.mean((values >= low) & (values <= high)))
+    estimate = search_plan.between_share(analysed(values), low, high)
+    # Interpolating inside a bucket is off by at most a bucket at each end, and a bound that falls on a
+    # repeated value by that value's share (at most a bucket's, or it would be a common value).
+    assert abs(estimate - true_share) <= 3 / BUCKETS + 1e-9
+
+
+@given(filters=any_filters)
+def test_an_estimated_share_is_a_fraction(filters: SearchFilters) -> None:
+    assert 0.0 <= search_plan.matching_share(CATALOGUE, filters) <= 1.0
+
+
+@given(filters=any_filters, mood=st.sampled_from(Mood), bpm_max=st.floats(0, 300))
+def test_another_condition_never_raises_the_estimate(
+    filters: SearchFilters, mood: Mood, bpm_max: float
+) -> None:
+    narrower = msgspec.structs.replace(
+        filters,
+        mood=filters.mood or mood,
+        bpm_max=bpm_max if filters.bpm_max is None else min(filters.bpm_max, bpm_max),
+    )
+    assert search_plan.matching_share(CATALOGUE, narrower) <= search_plan.matching_share(CATALOGUE, filters)
+
+
+@given(filters=any_filters, k=st.integers(1, 101), excluded=st.integers(0, 3))
+def test_an_index_plan_weighs_at_least_the_rows_it_takes(
+    filters: SearchFilters, k: int, excluded: int
+) -> None:
+    filters = msgspec.structs.replace(filters, exclude=frozenset(uuid.uuid4() for _ in range(excluded)))
+    plan = search_plan.plan_nearest(filters, k, CATALOGUE)
+    share = search_plan.matching_share(CATALOGUE, filters) if search_plan.narrows(filters) else 1.0
+    if plan.method == "exact":
+        # Few rows expected, or more needed from the index than pgvector yields.
+        assert (
+            share * CATALOGUE.rows <= search_plan.EXACT_SEARCH_MAX_ROWS
+            or search_plan.OVER_FETCH * k / share > search_plan.HNSW_MAX_EF_SEARCH - excluded
+        )
+        return
+    assert search_plan.HNSW_MIN_EF_SEARCH <= plan.ef_search <= search_plan.HNSW_MAX_EF_SEARCH
+    assert plan.take <= plan.ef_search
+    # Enough rows are taken for the filter's expected share to leave twice k, and the exclusions.
+    assert plan.take * share >= search_plan.OVER_FETCH * k + excluded * share - 1e-9
+
+
+def test_an_unfiltered_search_goes_to_the_index_without_statistics() -> None:
+    plan = search_plan.plan_nearest(SearchFilters(), 10, None)
+    assert plan.method == "hnsw" and plan.take == math.ceil(search_plan.OVER_FETCH * 10)
+    assert plan.ef_search == search_plan.HNSW_MIN_EF_SEARCH
+
+
+def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
+    # 20 % tense × 1/12 of keys × 40 % minor of 100,000 is about 670 rows.
+    rare = SearchFilters(mood=Mood.TENSE, key=Key(9, Mode.MINOR))
+    assert search_plan.plan_nearest(rare, 10, CATALOGUE).method == "exact"
+
+
+def test_a_filter_keeping_a_fifth_takes_five_times_the_rows_from_the_index() -> None:
+    plan = search_plan.plan_nearest(SearchFilters(mood=Mood.TENSE), 10, CATALOGUE)
+    assert plan.method == "hnsw" and plan.take == math.ceil(search_plan.OVER_FETCH * 10 * 5)
+
+
+def test_a_filter_needing_more_rows_than_the_index_yields_is_scanned_exactly() -> None:
+    # 20 % tense × 25 % of tempi keep about 5,000 rows of 100,000: 100 of them need 2 × 100 / 5 % rows.
+    narrow = SearchFilters(mood=Mood.TENSE, bpm_min=100, bpm_max=130)
+    assert search_plan.plan_nearest(narrow, 10, CATALOGUE).method == "hnsw"
+    assert search_plan.plan_nearest(narrow, 100, CATALOGUE).method == "exact"
+
+
+def test_a_catalogue_never_analysed_tries_the_index_first() -> None:
+    unknown = CatalogueStatistics(rows=-1)
+    assert search_plan.plan_nearest(SearchFilters(mood=Mood.TENSE), 10, unknown).method == "hnsw"
