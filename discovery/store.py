@@ -301,10 +301,13 @@ async def save_fingerprints(conn: asyncpg.Connection, track_id: UUID, landmarks:
         "SELECT track_key FROM discovery_fingerprint_keys WHERE track_key = ANY($1::int[])", present
     )
     rewritten = fingerprint_runs.rewrite(runs, added, {r["track_key"] for r in live} | {key})
-    await conn.execute("DELETE FROM discovery_fingerprint_runs WHERE first_hash = ANY($1::int[])", list(runs))
+    # Each rewritten run keeps its key, so this is an update in place (HOT: the page's free space
+    # takes the new version and the old one is pruned without waiting for VACUUM); parts split
+    # off a run are new rows.
     await conn.execute(
         """INSERT INTO discovery_fingerprint_runs (first_hash, landmarks)
-           SELECT * FROM unnest($1::int[], $2::bytea[])""",
+           SELECT * FROM unnest($1::int[], $2::bytea[])
+           ON CONFLICT (first_hash) DO UPDATE SET landmarks = excluded.landmarks""",
         list(rewritten), list(rewritten.values()),
     )  # fmt: skip
 
