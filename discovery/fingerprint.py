@@ -30,10 +30,13 @@ QUERY_PEAKS_PER_SECOND = 18  # a clip keeps more, so the catalogue's peaks survi
 MIN_DT, MAX_DT = 2, 40  # target zone: 46 ms to 0.93 s after the anchor (six bits)
 MAX_DF = 200  # and within ±200 bins (±1 kHz)
 
-# A match needs this many hashes agreeing on one offset (more for long, dense clips, whose chance
-# coincidences grow with their hash count) and twice as many as any other track.
-MIN_ALIGNED = 10
-MIN_ALIGNED_FRACTION = 0.01
+# The decision rule, calibrated on snippets of real music that was never indexed
+# (docs/benchmarks.md, "Identification's decision rule"): a match needs this many hashes agreeing
+# on one offset, this many per second of sound in the clip (chance alignments grow with a clip's
+# length) and this many times the best track outside the match's recording group.
+MIN_ALIGNED = 13
+MIN_ALIGNED_PER_SECOND = 1.0
+MIN_RATIO = 2.5
 OFFSET_TOLERANCE = 1  # frames either side, for peaks that land on a neighbouring frame
 
 Array = npt.NDArray[np.float32]
@@ -116,14 +119,15 @@ def identify(
     hits: Iterable[FingerprintHit],
     groups: Mapping[UUID, frozenset[UUID]] | None = None,
 ) -> Identification:
-    """The track and offset most query hashes agree on, or no match when too few agree.
+    """The track and offset most query hashes agree on, or no match when the evidence falls short.
 
     `hits` are the stored landmarks whose hash occurs in the query (one lookup per clip).
     Near-duplicates of one recording (`groups`, from `recording_groups`) share their votes, so the
     runner-up is the best track outside the winner's group, and the answer names the group.
-    Confidence grows with the aligned count above that runner-up's, reaching 1 at 4× MIN_ALIGNED.
-    The offset is where in the track the clip starts: negative when the clip begins before the
-    track does (a lead-in). Fingerprint the clip with `landmarks(clip, QUERY_PEAKS_PER_SECOND)`.
+    The confidence is 0.5 exactly at the decision rule's bar (see `evidence`) and tends to 1 far
+    above it; a clip that falls short says how close it came. The offset is where in the track
+    the clip starts: negative when the clip begins before the track does (a lead-in).
+    Fingerprint the clip with `landmarks(clip, QUERY_PEAKS_PER_SECOND)`.
     """
     by_hash: defaultdict[int, list[int]] = defaultdict(list)
     for landmark in query:
@@ -148,15 +152,35 @@ def identify(
     track, (aligned, delta) = ranked[0]
     group = (groups or {}).get(track, frozenset({track}))
     runner_up = next((count for other, (count, _) in ranked if other not in group), 0)
-    if aligned < max(MIN_ALIGNED, MIN_ALIGNED_FRACTION * len(query)) or aligned < 2 * runner_up:
-        return Identification(matched=False, aligned_hashes=aligned, query_hashes=len(query))
-    confidence = min(1.0, (aligned - runner_up) / (4 * MIN_ALIGNED))
+    strength = evidence(aligned, runner_up, sounding_seconds(query))
+    confidence = round(1 - 0.5**strength, 3)
+    if strength < 1:
+        return Identification(
+            matched=False, confidence=confidence, aligned_hashes=aligned, query_hashes=len(query)
+        )
     return Identification(
         matched=True,
         track_id=track,
         offset_s=round(frames_to_seconds(delta), 3),
-        confidence=round(confidence, 3),
+        confidence=confidence,
         aligned_hashes=aligned,
         query_hashes=len(query),
         recording_group=tuple(sorted(group, key=str)) if len(group) > 1 else (),
     )
+
+
+def evidence(aligned: int, runner_up: int, seconds: float) -> float:
+    """How far a best alignment clears the lowest of the rule's three bars: 1.0 exactly at it."""
+    return min(
+        aligned / MIN_ALIGNED,
+        aligned / (MIN_ALIGNED_PER_SECOND * max(seconds, 1.0)),
+        aligned / (MIN_RATIO * max(runner_up, 1)),
+    )
+
+
+def sounding_seconds(query: Sequence[Landmark]) -> float:
+    """The seconds of a clip its landmarks span: its length, less any silence at either end."""
+    if not query:
+        return 0.0
+    offsets = [landmark.offset for landmark in query]
+    return frames_to_seconds(max(offsets) - min(offsets) + MAX_DT)

@@ -294,7 +294,7 @@ async def save_fingerprints(conn: asyncpg.Connection, track_id: UUID, landmarks:
         "INSERT INTO discovery_fingerprint_keys (track_id) VALUES ($1) RETURNING track_key", track_id
     )
     added = fingerprint_runs.entries(key, landmarks)
-    rows = await conn.fetch(_COVERING_RUNS, np.unique(added["hash"]).tolist())
+    rows = await conn.fetch(_COVERING_RUNS, np.unique(fingerprint_runs.hashes_of(added)).tolist())
     runs: dict[int, bytes] = {r["first_hash"]: r["landmarks"] for r in rows}
     present = np.unique(fingerprint_runs.unpack(b"".join(runs.values()))["track"]).tolist()
     live = await conn.fetch(
@@ -321,7 +321,16 @@ async def fingerprint_hits(conn: asyncpg.Connection, hashes: Collection[int]) ->
         np.unique(found["track"]).tolist(),
     )
     tracks: dict[int, UUID] = {r["track_key"]: r["track_id"] for r in keys}
-    return [FingerprintHit(int(h), tracks[int(k)], int(o)) for h, k, o in found.tolist() if int(k) in tracks]
+    return [
+        FingerprintHit(h, tracks[k], o)
+        for h, k, o in zip(
+            fingerprint_runs.hashes_of(found).tolist(),
+            found["track"].tolist(),
+            fingerprint_runs.offsets_of(found).tolist(),
+            strict=True,
+        )
+        if k in tracks
+    ]
 
 
 async def fingerprint_index_bytes(conn: asyncpg.Connection) -> int:

@@ -1,9 +1,10 @@
-"""Discovery: fingerprints as packed runs over the hash space, tracks as integer keys (8 MB → about 1.3 MB an hour).
+"""Discovery: fingerprints as packed runs over the hash space, tracks as integer keys (8 MB an hour → under 3).
 
-A row per landmark cost 81 bytes all-in. Each run row now holds up to about 96 landmarks whose
-hashes lie in [first_hash, the next run's first_hash), as 12-byte big-endian (hash, track key,
-offset) entries sorted by hash (discovery.fingerprint_runs). Existing rows are converted, not
-re-fingerprinted; the downgrade expands the runs back into rows.
+A row per landmark cost 81 bytes all-in. Each run row now holds about 96 landmarks whose hashes
+lie in [first_hash, the next run's first_hash), as 10-byte big-endian entries sorted by hash:
+hash << 6 | offset >> 16 (4 bytes), offset & 0xFFFF (2 bytes), track key (4 bytes); see
+discovery.fingerprint_runs. Existing rows are converted, not re-fingerprinted; the downgrade
+expands the runs back into rows.
 """
 
 from marketplace.migrations import run_sql
@@ -27,7 +28,7 @@ def upgrade() -> None:
     -- version stay there (a HOT update), so the old one is pruned without waiting for VACUUM.
     CREATE TABLE discovery_fingerprint_runs (
         first_hash  integer PRIMARY KEY,
-        landmarks   bytea NOT NULL CHECK (length(landmarks) % 12 = 0)
+        landmarks   bytea NOT NULL CHECK (length(landmarks) % 10 = 0)
     ) WITH (fillfactor = 70);
 
     INSERT INTO discovery_fingerprint_keys (track_id)
@@ -43,7 +44,8 @@ def upgrade() -> None:
     )
     INSERT INTO discovery_fingerprint_runs (first_hash, landmarks)
     SELECT CASE WHEN run = 0 THEN -2147483648 ELSE min(hash) END,
-           string_agg(int4send(hash) || int4send(track_key) || int4send("offset"), ''::bytea ORDER BY n)
+           string_agg(substring(int8send((hash::bigint << 6) | ("offset" >> 16)) FROM 5)
+                      || substring(int4send("offset" & 65535) FROM 3) || int4send(track_key), ''::bytea ORDER BY n)
       FROM grouped GROUP BY run;
     INSERT INTO discovery_fingerprint_runs VALUES (-2147483648, ''::bytea) ON CONFLICT DO NOTHING;
 
@@ -59,13 +61,15 @@ def downgrade() -> None:
         "offset"  integer NOT NULL
     );
     INSERT INTO discovery_fingerprints (hash, track_id, "offset")
-    SELECT e.hash, k.track_id, e."offset"
+    SELECT (e.hash_offset >> 6)::integer, k.track_id, (((e.hash_offset & 63) << 16) | e.offset_low)::integer
       FROM discovery_fingerprint_runs r
-     CROSS JOIN LATERAL generate_series(0, length(r.landmarks) - 12, 12) AS at
+     CROSS JOIN LATERAL generate_series(0, length(r.landmarks) - 10, 10) AS at
      CROSS JOIN LATERAL (SELECT
-            ('x' || encode(substring(r.landmarks FROM at + 1 FOR 4), 'hex'))::bit(32)::integer AS hash,
-            ('x' || encode(substring(r.landmarks FROM at + 5 FOR 4), 'hex'))::bit(32)::integer AS track_key,
-            ('x' || encode(substring(r.landmarks FROM at + 9 FOR 4), 'hex'))::bit(32)::integer AS "offset"
+            ('x' || lpad(encode(substring(r.landmarks FROM at + 1 FOR 4), 'hex'), 16, '0'))::bit(64)::bigint
+                AS hash_offset,
+            ('x' || lpad(encode(substring(r.landmarks FROM at + 5 FOR 2), 'hex'), 16, '0'))::bit(64)::bigint
+                AS offset_low,
+            ('x' || encode(substring(r.landmarks FROM at + 7 FOR 4), 'hex'))::bit(32)::integer AS track_key
         ) e
       JOIN discovery_fingerprint_keys k ON k.track_key = e.track_key;
     CREATE INDEX discovery_fingerprints_hash_idx ON discovery_fingerprints (hash);

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from itertools import pairwise
 
-import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +29,7 @@ def save(table: Table, live: set[int], key: int, landmarks: list[Landmark]) -> N
     if not landmarks:
         return
     added = fingerprint_runs.entries(key, landmarks)
-    touched = covering(table, [int(h) for h in added["hash"]])
+    touched = covering(table, fingerprint_runs.hashes_of(added).tolist())
     for first in touched:
         del table[first]
     table.update(fingerprint_runs.rewrite(touched, added, live))
@@ -37,7 +37,9 @@ def save(table: Table, live: set[int], key: int, landmarks: list[Landmark]) -> N
 
 def lookup(table: Table, live: set[int], hashes: list[int]) -> set[tuple[int, int, int]]:
     found = fingerprint_runs.matching(list(covering(table, hashes).values()), hashes)
-    return {(int(h), int(k), int(o)) for h, k, o in found.tolist() if int(k) in live}
+    hashes_found, keys = fingerprint_runs.hashes_of(found).tolist(), found["track"].tolist()
+    offsets = fingerprint_runs.offsets_of(found).tolist()
+    return {(h, k, o) for h, k, o in zip(hashes_found, keys, offsets, strict=True) if k in live}
 
 
 landmark_lists = st.lists(
@@ -82,7 +84,7 @@ def test_runs_partition_the_hash_space_and_stay_small(tracks: list[list[Landmark
     firsts = sorted(table)
     assert firsts[:1] in ([], [FIRST_HASH])  # empty until the first landmark arrives
     for first, following in pairwise([*firsts, 2**31]):
-        hashes = fingerprint_runs.unpack(table[first])["hash"]
+        hashes = fingerprint_runs.hashes_of(fingerprint_runs.unpack(table[first]))
         assert all(first <= h < following for h in hashes)
         assert len(hashes) <= RUN_LANDMARKS or len(set(hashes.tolist())) == 1
 
@@ -91,12 +93,20 @@ def test_one_hash_with_more_landmarks_than_a_run_holds_stays_in_one_run() -> Non
     table: Table = {}
     many = [Landmark(hash=7, offset=o) for o in range(3 * RUN_LANDMARKS)]
     save(table, {1}, 1, [*many, Landmark(hash=3, offset=0), Landmark(hash=9, offset=0)])
-    holding_seven = [f for f, data in table.items() if 7 in fingerprint_runs.unpack(data)["hash"]]
+    holding_seven = [
+        f for f, data in table.items() if 7 in fingerprint_runs.hashes_of(fingerprint_runs.unpack(data))
+    ]
     assert len(holding_seven) == 1
     assert len(lookup(table, {1}, [7])) == 3 * RUN_LANDMARKS
 
 
-def test_an_entry_is_twelve_bytes_big_endian_as_the_migration_writes_it() -> None:
-    run = fingerprint_runs.entries(2, [Landmark(hash=258, offset=-1)])
-    assert fingerprint_runs.pack(run) == bytes.fromhex("0000010200000002ffffffff")
-    assert np.array_equal(fingerprint_runs.unpack(fingerprint_runs.pack(run)), run)
+def test_an_entry_is_ten_bytes_big_endian_as_the_migration_writes_it() -> None:
+    run = fingerprint_runs.entries(2, [Landmark(hash=2**26 - 1, offset=2**22 - 2)])
+    assert fingerprint_runs.pack(run) == bytes.fromhex("fffffffffffe00000002")
+    assert fingerprint_runs.hashes_of(run).tolist() == [2**26 - 1]
+    assert fingerprint_runs.offsets_of(run).tolist() == [2**22 - 2]
+
+
+def test_a_landmark_that_does_not_fit_an_entry_is_refused() -> None:
+    with pytest.raises(ValueError, match="22-bit offset"):
+        fingerprint_runs.entries(1, [Landmark(hash=5, offset=2**22)])

@@ -27,7 +27,7 @@ async def _track(conn: asyncpg.Connection) -> UUID:
 
 def _landmarks(seed: int, n: int) -> list[Landmark]:
     rng = random.Random(seed)
-    return [Landmark(hash=rng.randrange(2**26), offset=rng.randrange(-50, 20_000)) for _ in range(n)]
+    return [Landmark(hash=rng.randrange(2**26), offset=rng.randrange(200_000)) for _ in range(n)]
 
 
 async def test_saved_landmarks_are_found_by_hash_and_a_new_analysis_replaces_them(
@@ -68,7 +68,7 @@ async def test_the_migration_converts_rows_into_runs_and_back(scratch_database: 
         rows = sorted(
             {(lm.hash, track, lm.offset) for n, track in enumerate(tracks) for lm in _landmarks(n, 700)}
             | {(77, tracks[0], k) for k in range(250)}  # one hash in more landmarks than a run holds
-            | {(-5, tracks[1], 3)}
+            | {(2**26 - 1, tracks[1], 2**22 - 1)}  # the largest hash and offset an entry holds
         )
         await conn.copy_records_to_table(
             "discovery_fingerprints", records=rows, columns=["hash", "track_id", "offset"]
