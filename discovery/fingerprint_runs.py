@@ -47,7 +47,8 @@ def hashes_of(run: Entries) -> npt.NDArray[np.int64]:
 
 def offsets_of(run: Entries) -> npt.NDArray[np.int64]:
     high = np.asarray(run["hash_offset"], dtype=np.int64) & (2 ** (32 - HASH_BITS) - 1)
-    return (high << 16) | np.asarray(run["offset_low"], dtype=np.int64)
+    low = np.asarray(run["offset_low"], dtype=np.int64)
+    return np.asarray((high << 16) | low, dtype=np.int64)
 
 
 def pack(run: Entries) -> bytes:
