@@ -92,11 +92,21 @@ def test_a_clean_clip_is_matched_with_near_certain_confidence(
 
 
 def test_confidence_is_one_half_exactly_at_the_decision_bar() -> None:
-    bar = fingerprint.MIN_ALIGNED
+    bar = fingerprint.MIN_WEIGHT
     assert fingerprint.evidence(bar, 0, 3.0) == 1.0
-    assert fingerprint.evidence(bar - 1, 0, 3.0) < 1.0
-    assert fingerprint.evidence(bar, bar // 2, 3.0) < 1.0  # too close to the best other track
-    assert fingerprint.evidence(bar, 0, 2 * bar / fingerprint.MIN_ALIGNED_PER_SECOND) < 1.0  # too sparse
+    assert fingerprint.evidence(bar - 0.1, 0, 3.0) < 1.0
+    assert fingerprint.evidence(bar, bar / 1.5, 3.0) < 1.0  # too close to the best other track
+    assert fingerprint.evidence(bar, 0, 2 * bar / fingerprint.MIN_WEIGHT_PER_SECOND) < 1.0  # too sparse
+
+
+def test_a_vote_from_a_hash_many_tracks_share_weighs_less() -> None:
+    query = [Landmark(hash=h, offset=h) for h in range(40)]
+    mine, others = uuid.uuid4(), [uuid.uuid4() for _ in range(5)]
+    rare = [FingerprintHit(h, mine, h + 100) for h in range(20)]  # held by this track alone
+    common = [FingerprintHit(h, t, h + 500) for h in range(20, 40) for t in others]  # by five others
+    # Counted alone, the 20 aligned votes of each of the six tracks would tie.
+    found = fingerprint.identify(query, [*rare, *common])
+    assert found.matched and found.track_id == mine and found.aligned_hashes == 20
 
 
 def test_a_clip_that_is_no_match_says_how_close_it_came(index: Index) -> None:
