@@ -7,7 +7,12 @@ temporary directory and prints Markdown tables:
 - search p50/p99 and recall@10 against exact search at 10,000 and 100,000 synthetic vectors
   (10,000 only with --quick), unfiltered and with a 5 % filter;
 - identification accuracy and latency for 3, 5 and 10 s clips at 0, 5 and 10 dB SNR (white noise),
-  fingerprints stored in PostgreSQL and looked up in one query per clip.
+  fingerprints stored in PostgreSQL and looked up in one query per clip;
+- the same on real recorded music (benchmarks.real_music: half the tracks indexed beside the demo
+  catalogue, half never indexed): accuracy, false matches, the confidences either side;
+- the fingerprint index's size per hour of indexed audio (pg_total_relation_size, all in).
+
+`--identification-only` runs the last three alone.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ import asyncpg
 import numpy as np
 import psutil
 
+from benchmarks import real_music
 from discovery import analysis, embedding, fingerprint, search_plan, service, store, synth
-from discovery.model import Mood, SearchFilters
+from discovery.model import Identification, Mood, SearchFilters
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
 from marketplace.migrations import upgrade_async
+
+REAL_SNIPPETS_PER_TRACK = 4  # per row of the real-music table: 32 indexed and 32 never-indexed clips
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -279,11 +287,9 @@ async def bench_identify(
     async with pool.acquire() as conn:
         ids = await _tracks(conn, organisation, len(rendered))
         for track_id, (_, audio) in zip(ids, rendered, strict=True):
-            await conn.copy_records_to_table(
-                "discovery_fingerprints", columns=["hash", "track_id", "offset"],
-                records=[(lm.hash, track_id, lm.offset) for lm in fingerprint.landmarks(audio)],
-            )  # fmt: skip
-        await conn.execute("ANALYZE discovery_fingerprints")
+            async with conn.transaction():
+                await store.save_fingerprints(conn, track_id, fingerprint.landmarks(audio))
+        await conn.execute("ANALYZE discovery_fingerprint_runs")
     rng = np.random.default_rng(3)
     strangers = [synth.render(synth.demo_track(i, seed=99), seconds=12) for i in range(4)]
     rows = []
@@ -319,6 +325,120 @@ async def bench_identify(
     return rows
 
 
+async def _identified(pool: asyncpg.Pool, clip: synth.Audio) -> tuple[Identification, float]:
+    """The clip identified as the identify endpoint does it (one run lookup), and the milliseconds taken."""
+    began = time.perf_counter()
+    query = fingerprint.landmarks(clip, fingerprint.QUERY_PEAKS_PER_SECOND)
+    async with pool.acquire() as conn:
+        hits = await store.fingerprint_hits(conn, sorted({q.hash for q in query}))
+    return fingerprint.identify(query, hits), (time.perf_counter() - began) * 1000
+
+
+async def bench_real_identification(
+    pool: asyncpg.Pool, organisation: UUID, per_track: int
+) -> tuple[list[str], float]:
+    """Identification on real recordings: half of them indexed beside the demo catalogue, half never.
+
+    Returns the table rows and the seconds of real audio added to the index.
+    """
+    indexed, never = real_music.indexed_and_never_indexed()
+    indexed_audio = [real_music.decode(p) for p in indexed]
+    never_audio = [real_music.decode(p) for p in never]
+    async with pool.acquire() as conn:
+        ids = await _tracks(conn, organisation, len(indexed))
+        for track_id, audio in zip(ids, indexed_audio, strict=True):
+            async with conn.transaction():
+                await store.save_fingerprints(conn, track_id, fingerprint.landmarks(audio))
+    rows = []
+    for seconds in (3, 5, 10):
+        for snr in (None, 10, 5, 0):
+            right, trials, latencies, true_confidence = 0, 0, [], []
+            for n, (track_id, audio) in enumerate(zip(ids, indexed_audio, strict=True)):
+                for start, clip in real_music.snippets(
+                    audio, seconds, snr, per_track, seed=100 * n + seconds
+                ):
+                    found, ms = await _identified(pool, clip)
+                    trials += 1
+                    latencies.append(ms)
+                    if (
+                        found.matched
+                        and found.track_id == track_id
+                        and abs((found.offset_s or 0) - start) < 0.1
+                    ):
+                        right += 1
+                        true_confidence.append(found.confidence)
+            false_matches, false_trials, false_confidence = 0, 0, [0.0]
+            for n, audio in enumerate(never_audio):
+                for _, clip in real_music.snippets(
+                    audio, seconds, snr, per_track, seed=100 * n + seconds + 50
+                ):
+                    found, _ = await _identified(pool, clip)
+                    false_trials += 1
+                    false_matches += found.matched
+                    false_confidence.append(found.confidence)
+            rows.append(
+                f"| {seconds} s | {'clean' if snr is None else f'{snr} dB'} | {right / trials:.1%} "
+                f"| {min(true_confidence, default=0):.2f} | {false_matches}/{false_trials} "
+                f"| {max(false_confidence):.2f} | {percentile(latencies, 50):.0f} | {percentile(latencies, 99):.0f} |"
+            )
+    return rows, sum(len(a) for a in indexed_audio) / analysis.SAMPLE_RATE
+
+
+async def index_size_row(pool: asyncpg.Pool, audio_seconds: float) -> str:
+    """The fingerprint index's size over the hours of audio it holds, as stored and after VACUUM FULL."""
+    async with pool.acquire() as conn:
+        stored = await store.fingerprint_index_bytes(conn)
+        await conn.execute("VACUUM FULL discovery_fingerprint_runs, discovery_fingerprint_keys")
+        compact = await store.fingerprint_index_bytes(conn)
+    hours = audio_seconds / 3600
+    return (
+        f"| {hours:.2f} h | {stored / 1e6:.2f} MB | {stored / 1e6 / hours:.2f} MB/h "
+        f"| {compact / 1e6 / hours:.2f} MB/h |"
+    )
+
+
+async def identification_only(per_track: int) -> None:
+    """Identification on the demo catalogue and on real music, and the index's size per hour."""
+    catalogue = [(t, synth.render(t)) for t in synth.demo_catalogue()]
+    with tempfile.TemporaryDirectory(prefix="bench-discovery-") as data_dir:
+        settings = load_settings({**os.environ, "MARKETPLACE_DATA_DIR": data_dir})
+        urls = store_urls(settings)
+        await upgrade_async(urls.database_url)
+        pool = await create_pool(urls.database_url)
+        organisation = await pool.fetchval(
+            "INSERT INTO organisations (name, kind) VALUES ($1, 'label') RETURNING id", f"Bench {uuid4()}"
+        )
+        synthetic_rows = await bench_identify(pool, organisation, catalogue, 80)
+        real_rows, real_seconds = await bench_real_identification(pool, organisation, per_track)
+        synthetic_seconds = sum(len(a) for _, a in catalogue) / synth.SAMPLE_RATE
+        size_row = await index_size_row(pool, synthetic_seconds + real_seconds)
+        await pool.close()
+    print_identification(synthetic_rows, len(catalogue))
+    print_real_identification(real_rows, size_row, per_track)
+
+
+def print_identification(rows: list[str], tracks: int) -> None:
+    print("\n| clip | SNR | identified (track and offset ±0.1 s) | false matches on unrelated music | p50 ms "
+          "| p99 ms | clips |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")  # fmt: skip
+    print("\n".join(rows))
+    print(f"\nCatalogue for identification: {tracks} demo tracks.")
+
+
+def print_real_identification(rows: list[str], size_row: str, per_track: int) -> None:
+    indexed, never = real_music.indexed_and_never_indexed()
+    print(
+        f"\nReal music ({real_music.PACKAGE}): {len(indexed)} tracks indexed beside the demo catalogue, "
+        f"{len(never)} never indexed; {per_track} snippets of each track per row."
+    )
+    print("\n| clip | SNR | indexed tracks identified | lowest confidence of a match | false matches "
+          "on never-indexed tracks | highest confidence on them | p50 ms | p99 ms |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")  # fmt: skip
+    print("\n".join(rows))
+    print("\n| fingerprint index holds | size (tables, indexes, TOAST) | MB per hour of audio "
+          "| after VACUUM FULL |\n| ---: | ---: | ---: | ---: |")  # fmt: skip
+    print(size_row)
+
+
 async def search_only(size: int, index_options: str | None) -> None:
     """Vector search alone, e.g. once at 1,000,000 vectors (minutes to build the index)."""
     with tempfile.TemporaryDirectory(prefix="bench-discovery-") as data_dir:
@@ -347,6 +467,14 @@ async def main(quick: bool) -> None:
             "INSERT INTO organisations (name, kind) VALUES ($1, 'label') RETURNING id", f"Bench {uuid4()}"
         )
         identify_rows = await bench_identify(pool, organisation, catalogue, 20 if quick else 80)
+        real_rows: list[str] = []
+        size_row = ""
+        if not quick and real_music.ensure_installed() is None:
+            real_rows, real_seconds = await bench_real_identification(
+                pool, organisation, REAL_SNIPPETS_PER_TRACK
+            )
+            catalogue_seconds = sum(len(a) for _, a in catalogue) / synth.SAMPLE_RATE
+            size_row = await index_size_row(pool, catalogue_seconds + real_seconds)
         search_rows = []
         for size in (10_000,) if quick else (10_000, 100_000):
             search_rows += await bench_search(pool, organisation, size, 50 if quick else 200)
@@ -357,10 +485,9 @@ async def main(quick: bool) -> None:
     print("\n".join(analysis_rows))
     print(f"\n{SEARCH_HEADER}")
     print("\n".join(search_rows))
-    print("\n| clip | SNR | identified (track and offset ±0.1 s) | false matches on unrelated music | p50 ms "
-          "| p99 ms | clips |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")  # fmt: skip
-    print("\n".join(identify_rows))
-    print(f"\nCatalogue for identification: {len(catalogue)} demo tracks.")
+    print_identification(identify_rows, len(catalogue))
+    if real_rows:
+        print_real_identification(real_rows, size_row, REAL_SNIPPETS_PER_TRACK)
 
 
 if __name__ == "__main__":
@@ -368,9 +495,18 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="fewer tracks and 10,000 vectors only")
     parser.add_argument("--search-only", type=int, metavar="VECTORS", help="only vector search, at this size")
     parser.add_argument("--hnsw", metavar="OPTIONS", help="build the HNSW index WITH these options instead")
+    parser.add_argument(
+        "--identification-only", action="store_true", help="only identification and the index's size"
+    )
     arguments = parser.parse_args()
     if arguments.hnsw is not None and not HNSW_OPTIONS.fullmatch(arguments.hnsw):
         parser.error("--hnsw takes options like 'm = 24, ef_construction = 128'")
-    asyncio.run(
-        search_only(arguments.search_only, arguments.hnsw) if arguments.search_only else main(arguments.quick)
-    )
+    if arguments.search_only:
+        asyncio.run(search_only(arguments.search_only, arguments.hnsw))
+    elif arguments.identification_only:
+        reason = real_music.ensure_installed()
+        if reason:
+            raise SystemExit(reason)
+        asyncio.run(identification_only(REAL_SNIPPETS_PER_TRACK))
+    else:
+        asyncio.run(main(arguments.quick))

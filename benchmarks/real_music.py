@@ -6,6 +6,7 @@ never copied into the project. The Wesnoth music packages are kept out on purpos
 independent check that nothing here was tuned on.
 
 `python -m benchmarks.real_music` installs the package (as root, with apt) and lists the tracks.
+Identification indexes half of them and never indexes the other half (`indexed_and_never_indexed`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from discovery import analysis, synth
 
 PACKAGE = "singularity-music"
 MUSIC_DIR = Path("/usr/share/games/singularity/music")
@@ -51,3 +57,37 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# A fixed split for identification: the first half is indexed, the other half never is, so its
+# snippets measure false matches on real music the catalogue does not hold (alternate tracks in
+# the stable order above, so both halves mix long pieces with the short jingles).
+def indexed_and_never_indexed() -> tuple[list[Path], list[Path]]:
+    tracks = recordings()
+    return tracks[0::2], tracks[1::2]
+
+
+def decode(path: Path) -> npt.NDArray[np.float32]:
+    """The track as the catalogue analyses it: mono at discovery's sample rate."""
+    with path.open("rb") as file:
+        samples, _ = analysis.decode(file)
+    return samples
+
+
+def snippets(
+    audio: npt.NDArray[np.float32], seconds: float, snr_db: float | None, count: int, seed: int
+) -> list[tuple[float, npt.NDArray[np.float32]]]:
+    """`count` clips of the audio at random places, with white noise at the SNR (None: clean), and where each starts."""
+    rng = np.random.default_rng(seed)
+    length = int(seconds * analysis.SAMPLE_RATE)
+    out = []
+    for k in range(count):
+        first = int(rng.integers(0, max(len(audio) - length, 1)))
+        clip = audio[first : first + length]
+        out.append(
+            (
+                first / analysis.SAMPLE_RATE,
+                clip if snr_db is None else synth.add_noise(clip, snr_db, seed * 1000 + k),
+            )
+        )
+    return out

@@ -8,6 +8,7 @@ with other tracks scatter over many offsets, so the tallest offset histogram bin
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from uuid import UUID
@@ -30,10 +31,16 @@ QUERY_PEAKS_PER_SECOND = 18  # a clip keeps more, so the catalogue's peaks survi
 MIN_DT, MAX_DT = 2, 40  # target zone: 46 ms to 0.93 s after the anchor (six bits)
 MAX_DF = 200  # and within ±200 bins (±1 kHz)
 
-# A match needs this many hashes agreeing on one offset (more for long, dense clips, whose chance
-# coincidences grow with their hash count) and twice as many as any other track.
-MIN_ALIGNED = 10
-MIN_ALIGNED_FRACTION = 0.01
+# The decision rule, calibrated on snippets of real music that was never indexed
+# (docs/benchmarks.md, "the decision rule's calibration"). Votes on one offset are weighted by how
+# rare their hash is (1/√ the stored landmarks with it): chance alignments between unrelated
+# pieces are mostly hashes many tracks share. A match needs this much weight, this much per
+# second of sound in the clip (chance grows with a clip's length), and this many times the weight
+# of the best track outside the match's recording group.
+MIN_WEIGHT = 8.5
+MIN_WEIGHT_PER_SECOND = 0.7
+MIN_RATIO = 2.0
+RUNNER_UP_FLOOR = 0.5  # the ratio is taken against at least this, so a lone match still needs MIN_WEIGHT
 OFFSET_TOLERANCE = 1  # frames either side, for peaks that land on a neighbouring frame
 
 Array = npt.NDArray[np.float32]
@@ -116,14 +123,15 @@ def identify(
     hits: Iterable[FingerprintHit],
     groups: Mapping[UUID, frozenset[UUID]] | None = None,
 ) -> Identification:
-    """The track and offset most query hashes agree on, or no match when too few agree.
+    """The track and offset most query hashes agree on, or no match when the evidence falls short.
 
     `hits` are the stored landmarks whose hash occurs in the query (one lookup per clip).
     Near-duplicates of one recording (`groups`, from `recording_groups`) share their votes, so the
     runner-up is the best track outside the winner's group, and the answer names the group.
-    Confidence grows with the aligned count above that runner-up's, reaching 1 at 4× MIN_ALIGNED.
-    The offset is where in the track the clip starts: negative when the clip begins before the
-    track does (a lead-in). Fingerprint the clip with `landmarks(clip, QUERY_PEAKS_PER_SECOND)`.
+    The confidence is 0.5 exactly at the decision rule's bar (see `evidence`) and tends to 1 far
+    above it; a clip that falls short says how close it came. The offset is where in the track
+    the clip starts: negative when the clip begins before the track does (a lead-in).
+    Fingerprint the clip with `landmarks(clip, QUERY_PEAKS_PER_SECOND)`.
     """
     by_hash: defaultdict[int, list[int]] = defaultdict(list)
     for landmark in query:
@@ -131,32 +139,55 @@ def identify(
     # A set per (track, offset difference) of the query landmarks voting for it, so a hash that
     # repeats (a drum loop) votes once per landmark rather than once per repetition.
     voters: defaultdict[tuple[UUID, int], set[tuple[int, int]]] = defaultdict(set)
+    stored: Counter[int] = Counter()  # the hits are every stored landmark with the query's hashes
     for hit in hits:
+        stored[hit.hash] += 1
         for offset in by_hash.get(hit.hash, ()):
             voters[(hit.track_id, hit.offset - offset)].add((hit.hash, offset))
-    votes = Counter({key: len(members) for key, members in voters.items()})
-    best_per_track: dict[UUID, tuple[int, int]] = {}
-    for (track, delta), _ in votes.items():
-        aligned = sum(
-            votes.get((track, delta + d), 0) for d in range(-OFFSET_TOLERANCE, OFFSET_TOLERANCE + 1)
-        )
-        if aligned > best_per_track.get(track, (0, 0))[0]:
-            best_per_track[track] = (aligned, delta)
+    votes = {key: (len(m), sum(1 / math.sqrt(stored[h]) for h, _ in m)) for key, m in voters.items()}
+    best_per_track: dict[UUID, tuple[float, int, int]] = {}  # weight, aligned hashes, offset
+    for track, delta in votes:
+        near = [
+            votes.get((track, delta + d), (0, 0.0)) for d in range(-OFFSET_TOLERANCE, OFFSET_TOLERANCE + 1)
+        ]
+        weight = sum(w for _, w in near)
+        if weight > best_per_track.get(track, (0.0, 0, 0))[0]:
+            best_per_track[track] = (weight, sum(n for n, _ in near), delta)
     ranked = sorted(best_per_track.items(), key=lambda item: item[1][0], reverse=True)
     if not ranked:
         return Identification(matched=False, query_hashes=len(query))
-    track, (aligned, delta) = ranked[0]
+    track, (weight, aligned, delta) = ranked[0]
     group = (groups or {}).get(track, frozenset({track}))
-    runner_up = next((count for other, (count, _) in ranked if other not in group), 0)
-    if aligned < max(MIN_ALIGNED, MIN_ALIGNED_FRACTION * len(query)) or aligned < 2 * runner_up:
-        return Identification(matched=False, aligned_hashes=aligned, query_hashes=len(query))
-    confidence = min(1.0, (aligned - runner_up) / (4 * MIN_ALIGNED))
+    runner_up = next((w for other, (w, _, _) in ranked if other not in group), 0.0)
+    strength = evidence(weight, runner_up, sounding_seconds(query))
+    confidence = round(1 - 0.5**strength, 3)
+    if strength < 1:
+        return Identification(
+            matched=False, confidence=confidence, aligned_hashes=aligned, query_hashes=len(query)
+        )
     return Identification(
         matched=True,
         track_id=track,
         offset_s=round(frames_to_seconds(delta), 3),
-        confidence=round(confidence, 3),
+        confidence=confidence,
         aligned_hashes=aligned,
         query_hashes=len(query),
         recording_group=tuple(sorted(group, key=str)) if len(group) > 1 else (),
     )
+
+
+def evidence(weight: float, runner_up: float, seconds: float) -> float:
+    """How far a best alignment's weight clears the lowest of the rule's three bars: 1.0 exactly at it."""
+    return min(
+        weight / MIN_WEIGHT,
+        weight / (MIN_WEIGHT_PER_SECOND * max(seconds, 1.0)),
+        weight / (MIN_RATIO * max(runner_up, RUNNER_UP_FLOOR)),
+    )
+
+
+def sounding_seconds(query: Sequence[Landmark]) -> float:
+    """The seconds of a clip its landmarks span: its length, less any silence at either end."""
+    if not query:
+        return 0.0
+    offsets = [landmark.offset for landmark in query]
+    return frames_to_seconds(max(offsets) - min(offsets) + MAX_DT)

@@ -147,6 +147,8 @@ class Identification(msgspec.Struct, frozen=True, kw_only=True):
     matched: bool
     track_id: UUID | None = None
     offset_s: float | None = None
+    # 0.5 exactly at the decision rule's bar (discovery.fingerprint.evidence), towards 1 far above
+    # it; a clip that is no match says how close it came (below 0.5).
     confidence: float = 0.0
     aligned_hashes: int = 0
     query_hashes: int = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 from uuid import UUID
 
@@ -11,6 +11,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from discovery import fingerprint_runs
 from discovery.model import (
     AnalysisStatus,
     AudioFeatures,
@@ -148,12 +149,7 @@ async def save_analysis(
     )
     for tag in tags:
         await upsert_tag(conn, track_id, tag)
-    await conn.execute("DELETE FROM discovery_fingerprints WHERE track_id = $1", track_id)
-    await conn.copy_records_to_table(
-        "discovery_fingerprints",
-        records=[(lm.hash, track_id, lm.offset) for lm in landmarks],
-        columns=["hash", "track_id", "offset"],
-    )
+    await save_fingerprints(conn, track_id, landmarks)
 
 
 async def features_of(conn: asyncpg.Connection, track_ids: Sequence[UUID]) -> dict[UUID, AudioFeatures]:
@@ -269,13 +265,78 @@ async def human_tagged_neighbours(
 # Fingerprints
 
 
-async def fingerprint_hits(conn: asyncpg.Connection, hashes: Sequence[int]) -> list[FingerprintHit]:
-    """Every stored landmark with one of the hashes: one query per clip, however many hashes it has."""
-    rows = await conn.fetch(
-        'SELECT hash, track_id, "offset" FROM discovery_fingerprints WHERE hash = ANY($1::int[])',
-        list(hashes),
+# Fingerprints: packed runs over the hash space (discovery.fingerprint_runs)
+
+# Writers read, merge and rewrite runs, so they take turns; readers see whole transactions.
+FINGERPRINT_WRITERS_LOCK = 0x4650_5255  # "FPRU"
+
+# The run covering each hash: the one with the greatest first hash at or below it (an index probe).
+_COVERING_RUNS = """
+    SELECT first_hash, landmarks FROM discovery_fingerprint_runs
+     WHERE first_hash IN (SELECT (SELECT max(first_hash) FROM discovery_fingerprint_runs WHERE first_hash <= h)
+                            FROM unnest($1::int[]) AS h)"""
+
+
+async def save_fingerprints(conn: asyncpg.Connection, track_id: UUID, landmarks: Sequence[Landmark]) -> None:
+    """Replace the track's landmarks in the index, inside the caller's transaction.
+
+    The track gets a fresh key, so its old landmarks stop counting at once; they are dropped
+    from each run that this or a later write rewrites.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", FINGERPRINT_WRITERS_LOCK)
+    await conn.execute("DELETE FROM discovery_fingerprint_keys WHERE track_id = $1", track_id)
+    if not landmarks:
+        return
+    key = await conn.fetchval(
+        "INSERT INTO discovery_fingerprint_keys (track_id) VALUES ($1) RETURNING track_key", track_id
     )
-    return [FingerprintHit(r["hash"], r["track_id"], r["offset"]) for r in rows]
+    added = fingerprint_runs.entries(key, landmarks)
+    rows = await conn.fetch(_COVERING_RUNS, np.unique(fingerprint_runs.hashes_of(added)).tolist())
+    runs: dict[int, bytes] = {r["first_hash"]: r["landmarks"] for r in rows}
+    present = np.unique(fingerprint_runs.unpack(b"".join(runs.values()))["track"]).tolist()
+    live = await conn.fetch(
+        "SELECT track_key FROM discovery_fingerprint_keys WHERE track_key = ANY($1::int[])", present
+    )
+    rewritten = fingerprint_runs.rewrite(runs, added, {r["track_key"] for r in live} | {key})
+    # Each rewritten run keeps its key, so this is an update in place (HOT: the page's free space
+    # takes the new version and the old one is pruned without waiting for VACUUM); parts split
+    # off a run are new rows.
+    await conn.execute(
+        """INSERT INTO discovery_fingerprint_runs (first_hash, landmarks)
+           SELECT * FROM unnest($1::int[], $2::bytea[])
+           ON CONFLICT (first_hash) DO UPDATE SET landmarks = excluded.landmarks""",
+        list(rewritten), list(rewritten.values()),
+    )  # fmt: skip
+
+
+async def fingerprint_hits(conn: asyncpg.Connection, hashes: Collection[int]) -> list[FingerprintHit]:
+    """Every stored landmark of a live track with one of the hashes: one run lookup per clip."""
+    rows = await conn.fetch(_COVERING_RUNS, list(hashes))
+    found = fingerprint_runs.matching([r["landmarks"] for r in rows], hashes)
+    keys = await conn.fetch(
+        "SELECT track_key, track_id FROM discovery_fingerprint_keys WHERE track_key = ANY($1::int[])",
+        np.unique(found["track"]).tolist(),
+    )
+    tracks: dict[int, UUID] = {r["track_key"]: r["track_id"] for r in keys}
+    return [
+        FingerprintHit(h, tracks[k], o)
+        for h, k, o in zip(
+            fingerprint_runs.hashes_of(found).tolist(),
+            found["track"].tolist(),
+            fingerprint_runs.offsets_of(found).tolist(),
+            strict=True,
+        )
+        if k in tracks
+    ]
+
+
+async def fingerprint_index_bytes(conn: asyncpg.Connection) -> int:
+    """The fingerprint index's size on disk, all in: tables, their indexes and TOAST."""
+    size: int = await conn.fetchval(
+        """SELECT pg_total_relation_size('discovery_fingerprint_runs')
+                + pg_total_relation_size('discovery_fingerprint_keys')"""
+    )
+    return size
 
 
 async def near_duplicate_links(

@@ -9,7 +9,7 @@ confines the change to the call, so the caller's one statement sets, scans and j
 from marketplace.migrations import run_sql
 
 revision = "0085_discovery_index_neighbours"
-down_revision = "0003_discovery"
+down_revision = "0080_discovery_fingerprint_runs"
 branch_labels = None
 depends_on = None
 

@@ -103,3 +103,77 @@ async def indexed(
                 await store.update_document(conn, track.id, track.title, track.artist, track.description)
             track_ids[t.truth.slug] = track.id
     return IndexedCatalogue(organisation_id=user.organisation_id, track_ids=track_ids, tracks=catalogue)
+
+
+class RealRecording(msgspec.Struct, frozen=True):
+    """A real recording decoded as the catalogue analyses it (mono, 22,050 Hz), kept as .npy under a tmp dir."""
+
+    title: str
+    audio_path: Path
+
+    def audio(self) -> synth.Audio:
+        return np.asarray(np.load(self.audio_path), dtype=np.float32)
+
+
+class RealSplit(msgspec.Struct, frozen=True):
+    """benchmarks.real_music's fixed split: recordings put in the catalogue, and ones that never are."""
+
+    indexed: list[RealRecording]
+    never_indexed: list[RealRecording]
+
+
+@pytest.fixture(scope="session")
+def real_split(real_recordings: list[Path], tmp_path_factory: pytest.TempPathFactory) -> RealSplit:
+    directory = tmp_path_factory.mktemp("real-music")
+
+    def decoded(path: Path) -> RealRecording:
+        np.save(directory / f"{path.stem}.npy", real_music.decode(path))
+        return RealRecording(path.stem, directory / f"{path.stem}.npy")
+
+    indexed, never = real_music.indexed_and_never_indexed()
+    return RealSplit([decoded(p) for p in indexed], [decoded(p) for p in never])
+
+
+REAL_FEATURES_SECONDS = (
+    30  # the stored features come from each recording's opening, to keep the session quick
+)
+
+
+@pytest.fixture(scope="session")
+async def indexed_real(
+    pg_pool: asyncpg.Pool, settings: Settings, real_split: RealSplit, indexed: IndexedCatalogue
+) -> dict[str, UUID]:
+    """The indexed half of the real recordings in the catalogue beside the demo tracks: title → track id.
+
+    Fingerprints cover the whole recording; features, embedding and tags come from its first
+    REAL_FEATURES_SECONDS, since identification and search by an identified example are under test
+    here, not the analyser.
+    """
+    suffix = secrets.token_hex(4)
+    track_ids: dict[str, UUID] = {}
+    async with pg_pool.acquire() as conn:
+        user = await accounts.create_user(
+            conn, organisation_name=f"Real Music {suffix}", organisation_kind=OrganisationKind.LABEL,
+            email=f"real-music-{suffix}@example.test", display_name="Real music owner", role=Role.RIGHTS_HOLDER,
+            password="correct horse battery staple",
+        )  # fmt: skip
+        for recording in real_split.indexed:
+            track = await rights.create_track(
+                conn,
+                owner_organisation_id=user.organisation_id,
+                title=recording.title,
+                artist="Max McCracken",
+            )
+            audio = recording.audio()
+            features = analysis.analyse(audio[: REAL_FEATURES_SECONDS * analysis.SAMPLE_RATE])
+            data = synth.to_wav(audio)
+            async with conn.transaction():
+                await service.store_audio(
+                    conn, settings.data_dir, track.id, data, service.check_audio(data), None
+                )
+                await store.save_analysis(
+                    conn, track.id, features, embedding.embed(features), tags.ai_tags(features),
+                    fingerprint.landmarks(audio), None,
+                )  # fmt: skip
+            track_ids[recording.title] = track.id
+    return track_ids

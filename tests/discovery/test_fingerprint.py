@@ -80,13 +80,39 @@ def test_unrelated_music_noise_and_silence_match_nothing(index: Index) -> None:
         assert not result.matched and result.track_id is None
 
 
-def test_a_clean_clip_is_matched_with_full_confidence(catalogue: list[RenderedTrack], index: Index) -> None:
+def test_a_clean_clip_is_matched_with_near_certain_confidence(
+    catalogue: list[RenderedTrack], index: Index
+) -> None:
     t = catalogue[3]
     clip = t.audio()[10 * synth.SAMPLE_RATE : 20 * synth.SAMPLE_RATE]
     result = identify(index, clip)
     assert result.matched and result.track_id == track_id(t)
     assert result.offset_s == pytest.approx(10.0, abs=0.05)
-    assert result.confidence == 1.0
+    assert result.confidence >= 0.95
+
+
+def test_confidence_is_one_half_exactly_at_the_decision_bar() -> None:
+    bar = fingerprint.MIN_WEIGHT
+    assert fingerprint.evidence(bar, 0, 3.0) == 1.0
+    assert fingerprint.evidence(bar - 0.1, 0, 3.0) < 1.0
+    assert fingerprint.evidence(bar, bar / 1.5, 3.0) < 1.0  # too close to the best other track
+    assert fingerprint.evidence(bar, 0, 2 * bar / fingerprint.MIN_WEIGHT_PER_SECOND) < 1.0  # too sparse
+
+
+def test_a_vote_from_a_hash_many_tracks_share_weighs_less() -> None:
+    query = [Landmark(hash=h, offset=h) for h in range(40)]
+    mine, others = uuid.uuid4(), [uuid.uuid4() for _ in range(5)]
+    rare = [FingerprintHit(h, mine, h + 100) for h in range(20)]  # held by this track alone
+    common = [FingerprintHit(h, t, h + 500) for h in range(20, 40) for t in others]  # by five others
+    # Counted alone, the 20 aligned votes of each of the six tracks would tie.
+    found = fingerprint.identify(query, [*rare, *common])
+    assert found.matched and found.track_id == mine and found.aligned_hashes == 20
+
+
+def test_a_clip_that_is_no_match_says_how_close_it_came(index: Index) -> None:
+    stranger = synth.render(synth.demo_track(1, seed=7), seconds=6)
+    result = identify(index, stranger[: 5 * synth.SAMPLE_RATE])
+    assert not result.matched and 0 <= result.confidence < 0.5
 
 
 def test_no_hits_is_no_match() -> None:
