@@ -200,6 +200,14 @@ def _centroid_and_bandwidth(spectrum: _F32, sr: int) -> tuple[_F64, _F64]:
     return centroid, np.sqrt(np.maximum(spread, 0.0))
 
 
+def _rolloff(spectrum: _F32, sr: int, share: float = 0.85) -> _F64:
+    """Each frame's lowest frequency below which `share` of its magnitude lies (librosa's spectral_rolloff)."""
+    cumulative = np.cumsum(spectrum, axis=0, dtype=np.float64)
+    below = np.count_nonzero(cumulative < share * cumulative[-1], axis=0)
+    freqs: _F64 = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
+    return freqs[np.minimum(below, len(freqs) - 1)]
+
+
 def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     """Every feature of one recording; audio must be mono at 22,050 Hz (see `decode`)."""
     if sr != SAMPLE_RATE:
@@ -222,9 +230,7 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     harmonic = spectrum[:band] * harmonic_mask
     percussive = spectrum[:band] * percussive_mask
 
-    onset_mel = librosa.feature.melspectrogram(
-        S=pitch_spectrum**2, sr=PITCH_RATE, n_fft=PITCH_N_FFT, n_mels=64
-    )
+    onset_mel = librosa.filters.mel(sr=PITCH_RATE, n_fft=PITCH_N_FFT, n_mels=64) @ pitch_spectrum**2
     onset_env = librosa.onset.onset_strength(S=librosa.power_to_db(onset_mel), sr=PITCH_RATE)
     bpm, beats, clarity = _tempo(onset_env, PITCH_RATE)
     onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=PITCH_RATE, hop_length=HOP)
@@ -250,10 +256,11 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     energy = 0.7 * min(1.0, max(0.0, (loudness + 35) / 30)) + 0.3 * min(1.0, onset_rate / 8)
 
     mfcc = librosa.feature.mfcc(
-        S=librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr)), n_mfcc=13
+        S=librosa.power_to_db(librosa.filters.mel(sr=sr, n_fft=N_FFT) @ power), n_mfcc=13
     )
     contrast = librosa.feature.spectral_contrast(S=spectrum, sr=sr)
     centroid, bandwidth = _centroid_and_bandwidth(spectrum, sr)
+    rolloff = _rolloff(spectrum, sr)
     # The pitch spectrogram has twice the frames of the mask: each frame takes its nearest.
     nearest = np.minimum((np.arange(pitch_spectrum.shape[1]) + 1) // 2, spectrum.shape[1] - 1)
     vibrato_ratio = vibrato.vibrato_ratio(
@@ -278,7 +285,7 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
         energy=round(energy, 4),
         spectral_centroid_hz=round(float(np.mean(centroid)), 1),
         spectral_bandwidth_hz=round(float(np.mean(bandwidth)), 1),
-        spectral_rolloff_hz=round(mean(librosa.feature.spectral_rolloff(S=spectrum, sr=sr)), 1),
+        spectral_rolloff_hz=round(float(np.mean(rolloff)), 1),
         spectral_flatness=round(mean(librosa.feature.spectral_flatness(S=spectrum)), 5),
         onset_rate=round(onset_rate, 3),
         percussive_ratio=round(float(np.sum(percussive**2) / max(np.sum(power[:band]), 1e-12)), 4),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import io
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -163,3 +164,16 @@ def test_warm_up_compiles_only_while_holding_the_installations_lock(monkeypatch:
     assert held_during_analysis == [True]
     with open(analysis.warm_up_lock_path(), "a") as after:
         fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released once warm-up is done
+
+
+def test_centroid_bandwidth_and_rolloff_equal_librosas_own() -> None:
+    """The analyser computes these three itself (librosa's normalise a copy of the spectrogram each)."""
+    spectrum = np.random.default_rng(1).random((1 + analysis.N_FFT // 2, 300)).astype(np.float32) ** 4
+    spectrum[:, 5] = 0  # a silent frame
+    sr = analysis.SAMPLE_RATE
+    centroid, bandwidth = analysis._centroid_and_bandwidth(spectrum, sr)
+    assert np.allclose(centroid, librosa.feature.spectral_centroid(S=spectrum, sr=sr)[0], atol=0.05)
+    assert np.allclose(bandwidth, librosa.feature.spectral_bandwidth(S=spectrum, sr=sr)[0], atol=0.05)
+    assert np.array_equal(
+        analysis._rolloff(spectrum, sr), librosa.feature.spectral_rolloff(S=spectrum, sr=sr)[0]
+    )
