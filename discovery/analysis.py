@@ -1,11 +1,13 @@
 """Measure a recording: tempo, key, loudness, timbre and an instrumental estimate.
 
-One decoded signal (mono, 22,050 Hz), two spectrograms. Timbre and level come from the whole band at
-22,050 Hz in 46 ms frames (a track's means and spreads need no finer ones). Rhythm and pitch live
-below 5.5 kHz, so they come from the signal halved to 11,025 Hz: the same 10.8 Hz bins and 23 ms
-frames as before at a quarter of the cost. The harmonic/percussive split is made once, on the
-first spectrogram's band below 5 kHz, and its mask is lent to the second for the vibrato cue.
-librosa has no key detector, so the key comes from correlating mean chroma with published profiles.
+One decoded signal (mono, 22,050 Hz), each measurement at the coarsest resolution that keeps it:
+- timbre, level and chroma from one spectrogram of the whole band in 46 ms frames (a track's means
+  and spreads need no finer ones), split once into harmonic and percussive parts below 5 kHz;
+- onsets and tempo from a 1,024-point spectrogram in 23 ms frames (onsets need time, not pitch);
+- the vibrato cue from the signal halved to 11,025 Hz (10.8 Hz bins, 23 ms frames: a sung partial
+  is followed frame by frame), lent the harmonic mask of the first;
+- the key from Essentia's key extractor (EDMA profile), which reads the synthetic ground truth
+  better than chroma correlated with Krumhansl's profiles did (MIREX score 0.99 against 0.93).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+import essentia
 import librosa
 import numpy as np
 import numpy.typing as npt
@@ -25,17 +28,22 @@ import soxr
 
 from discovery import audio, hpss, vibrato
 from discovery.audio import AudioLimits
-from discovery.model import AudioFeatures, Key, Mode
+from discovery.model import AudioFeatures, Key
 from discovery.similarity import KEY_SIMILARITY, key_relation
 
+essentia.log.infoActive = False  # its import announces optional classifier models we do not use
+import essentia.standard as essentia_algorithms  # noqa: E402
+
 # Bump when any measurement changes, so stored features and embeddings can be recomputed.
-ANALYSIS_VERSION = 3  # 2: tempo voted over windows; 3: two spectrograms, rhythm and pitch at 11,025 Hz
+ANALYSIS_VERSION = 3  # 2: tempo voted over windows; 3: coarser spectrograms, Essentia's key
 SAMPLE_RATE = 22_050
 N_FFT = 2048
 TIMBRE_HOP = 1024  # 46 ms
+ONSET_N_FFT = 1024
+HOP = 512  # 23 ms onset frames at SAMPLE_RATE: tempo and beats are counted in them
 PITCH_RATE = 11_025
 PITCH_N_FFT = 1024  # 10.8 Hz bins, as N_FFT at SAMPLE_RATE
-HOP = 256  # 23 ms frames at PITCH_RATE: onsets, tempo and vibrato
+PITCH_HOP = 256  # 23 ms frames at PITCH_RATE, fine enough to follow vibrato
 HPSS_BAND_HZ = 5000.0  # the pitches chroma and vibrato need; the median filters' cost grows with it
 HARMONIC_FRAMES = 15  # 0.7 s at TIMBRE_HOP: a partial lasts longer, a drum hit does not
 PERCUSSIVE_BINS = 31  # 334 Hz: a drum hit spreads wider, a partial does not
@@ -46,11 +54,6 @@ RECORDING = AudioLimits("recording", max_seconds=2 * 3600, max_bytes=2**40)
 Audio = npt.NDArray[np.float32]
 _F32 = npt.NDArray[np.float32]
 _F64 = npt.NDArray[np.float64]
-
-# Krumhansl & Kessler's (1982) probe-tone ratings for C major and C minor, the profiles of the
-# Krumhansl–Schmuckler key-finding algorithm.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
 class AudioDecodeError(ValueError):
@@ -70,21 +73,11 @@ def decode(source: bytes | IO[bytes], limits: AudioLimits = RECORDING) -> tuple[
         raise AudioDecodeError(str(error)) from None
 
 
-def estimate_key(chroma_mean: npt.ArrayLike) -> tuple[Key, float]:
-    """The key whose rotated profile correlates best with the chroma, and a confidence in [0, 1].
-
-    Confidence is the margin between the best and second-best correlation, scaled so that a
-    margin of 0.15 or more counts as certain.
-    """
-    chroma = np.asarray(chroma_mean, dtype=np.float64)
-    scores: list[tuple[float, Key]] = []
-    for mode, profile in ((Mode.MAJOR, MAJOR_PROFILE), (Mode.MINOR, MINOR_PROFILE)):
-        for tonic in range(12):
-            r = np.corrcoef(chroma, np.roll(profile, tonic))[0, 1]
-            scores.append((0.0 if math.isnan(r) else float(r), Key(tonic, mode)))
-    scores.sort(key=lambda s: s[0], reverse=True)
-    margin = scores[0][0] - scores[1][0]
-    return scores[0][1], float(min(1.0, margin / 0.15))
+def estimate_key(samples: Audio, sr: int) -> tuple[Key, float]:
+    """The key by Essentia's KeyExtractor with the EDMA profile, and its strength in [0, 1] as the confidence."""
+    extractor = essentia_algorithms.KeyExtractor(profileType="edma", sampleRate=float(sr))
+    tonic, scale, strength = extractor(np.ascontiguousarray(samples, dtype=np.float32))
+    return Key.parse(f"{tonic} {scale}"), min(1.0, max(0.0, float(strength)))
 
 
 def mirex_key_score(estimated: Key, reference: Key) -> float:
@@ -202,10 +195,11 @@ def _centroid_and_bandwidth(spectrum: _F32, sr: int) -> tuple[_F64, _F64]:
 
 def _rolloff(spectrum: _F32, sr: int, share: float = 0.85) -> _F64:
     """Each frame's lowest frequency below which `share` of its magnitude lies (librosa's spectral_rolloff)."""
-    cumulative = np.cumsum(spectrum, axis=0, dtype=np.float64)
+    cumulative = np.cumsum(spectrum, axis=0)
     below = np.count_nonzero(cumulative < share * cumulative[-1], axis=0)
-    freqs: _F64 = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
-    return freqs[np.minimum(below, len(freqs) - 1)]
+    freqs = np.asarray(librosa.fft_frequencies(sr=sr, n_fft=N_FFT), dtype=np.float64)
+    rolloff: _F64 = freqs[np.minimum(below, len(freqs) - 1)]
+    return rolloff
 
 
 def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
@@ -219,7 +213,7 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     spectrum = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=TIMBRE_HOP))
     power = spectrum**2
     low = soxr.resample(y, SAMPLE_RATE, PITCH_RATE, quality="HQ")
-    pitch_spectrum = np.abs(librosa.stft(low, n_fft=PITCH_N_FFT, hop_length=HOP))
+    pitch_spectrum = np.abs(librosa.stft(low, n_fft=PITCH_N_FFT, hop_length=PITCH_HOP))
 
     band = 2 * int(HPSS_BAND_HZ * N_FFT / sr / 2)
     # Separated on bin pairs (21.5 Hz): a partial and a drum hit are each far wider than that.
@@ -230,20 +224,22 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     harmonic = spectrum[:band] * harmonic_mask
     percussive = spectrum[:band] * percussive_mask
 
-    onset_mel = librosa.filters.mel(sr=PITCH_RATE, n_fft=PITCH_N_FFT, n_mels=64) @ pitch_spectrum**2
-    onset_env = librosa.onset.onset_strength(S=librosa.power_to_db(onset_mel), sr=PITCH_RATE)
-    bpm, beats, clarity = _tempo(onset_env, PITCH_RATE)
-    onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=PITCH_RATE, hop_length=HOP)
+    # Onsets over the whole band: without the cymbals above 5.5 kHz a 74 BPM piece read 197 BPM.
+    onset_power = np.abs(librosa.stft(y, n_fft=ONSET_N_FFT, hop_length=HOP)) ** 2
+    onset_mel = librosa.filters.mel(sr=sr, n_fft=ONSET_N_FFT) @ onset_power
+    onset_env = librosa.onset.onset_strength(S=librosa.power_to_db(onset_mel), sr=sr)
+    bpm, beats, clarity = _tempo(onset_env, sr)
+    onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=HOP)
 
     # Chroma of the harmonic magnitude (not power), so one loud partial cannot outvote the chords;
     # the tuning is a property of the whole recording, so a sample of frames measures it.
-    sample = np.zeros((spectrum.shape[0], len(range(0, spectrum.shape[1], 4))), dtype=np.float32)
-    sample[:band] = harmonic[:, ::4]
+    sample = np.zeros((spectrum.shape[0], len(range(0, spectrum.shape[1], 16))), dtype=np.float32)
+    sample[:band] = harmonic[:, ::16]
     tuning = librosa.estimate_tuning(S=sample, sr=sr, n_fft=N_FFT)
     chroma_filters = librosa.filters.chroma(sr=sr, n_fft=N_FFT, tuning=tuning)[:, :band]
     chroma = librosa.util.normalize(chroma_filters @ harmonic, norm=np.inf, axis=0)  # as chroma_stft
     chroma_mean = chroma.mean(axis=1)
-    key, key_confidence = estimate_key(chroma_mean)
+    key, key_confidence = estimate_key(y, sr)
 
     rms = librosa.feature.rms(S=spectrum, frame_length=N_FFT)[0]
     rms_db = 20 * np.log10(np.maximum(rms, 1e-10))
@@ -261,10 +257,12 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     contrast = librosa.feature.spectral_contrast(S=spectrum, sr=sr)
     centroid, bandwidth = _centroid_and_bandwidth(spectrum, sr)
     rolloff = _rolloff(spectrum, sr)
-    # The pitch spectrogram has twice the frames of the mask: each frame takes its nearest.
-    nearest = np.minimum((np.arange(pitch_spectrum.shape[1]) + 1) // 2, spectrum.shape[1] - 1)
+    # The pitch spectrogram has twice the frames of the mask: each mask frame serves two.
+    frames = pitch_spectrum.shape[1]
+    pitch_mask = np.repeat(harmonic_mask, 2, axis=1)[:, :frames]
+    pitch_mask = np.pad(pitch_mask, ((0, 0), (0, frames - pitch_mask.shape[1])), mode="edge")
     vibrato_ratio = vibrato.vibrato_ratio(
-        pitch_spectrum[:band] * harmonic_mask[:, nearest], PITCH_RATE, PITCH_N_FFT, HOP
+        pitch_spectrum[:band] * pitch_mask, PITCH_RATE, PITCH_N_FFT, PITCH_HOP
     )
     # Steady instruments leave vibrato_ratio below 0.02; a sung line pushes it past 0.04.
     instrumental = 1.0 / (1.0 + math.exp((vibrato_ratio - 0.03) / 0.008))

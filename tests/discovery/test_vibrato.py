@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import librosa
 import numpy as np
+import numpy.typing as npt
 
 from discovery import analysis, vibrato
 
-SR, N_FFT, HOP = analysis.PITCH_RATE, analysis.PITCH_N_FFT, analysis.HOP
+SR, N_FFT, HOP = analysis.PITCH_RATE, analysis.PITCH_N_FFT, analysis.PITCH_HOP
 
 
-def _tone(cents_over_time: np.ndarray, base_hz: float = 440.0) -> np.ndarray:
+def _tone(cents_over_time: npt.NDArray[np.float64], base_hz: float = 440.0) -> npt.NDArray[np.float32]:
     """A tone with three harmonics whose pitch follows `cents_over_time` (one value per sample)."""
     hz = base_hz * 2 ** (cents_over_time / 1200)
     phase = 2 * np.pi * np.cumsum(hz) / SR
-    return sum(np.sin(k * phase) / k for k in (1, 2, 3)).astype(np.float32)
+    tone: npt.NDArray[np.float32] = np.sum([np.sin(k * phase) / k for k in (1, 2, 3)], axis=0).astype(
+        np.float32
+    )
+    return tone
 
 
-def _ratio(samples: np.ndarray) -> float:
+def _ratio(samples: npt.NDArray[np.float32]) -> float:
     spectrum = np.abs(librosa.stft(samples, n_fft=N_FFT, hop_length=HOP))
     return vibrato.vibrato_ratio(spectrum, SR, N_FFT, HOP)
 
