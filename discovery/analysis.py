@@ -161,7 +161,8 @@ def _refine_period(onset_env: _F64, bpm: float, sr: int) -> float:
         j = low + int(np.argmax(ac[low : high + 1]))
         left, mid, right = ac[j - 1], ac[j], ac[j + 1]
         curvature = left - 2 * mid + right
-        shift = 0.5 * (left - right) / curvature if curvature != 0 else 0.0
+        # A vertex beyond half a lag means the maximum sat at the search's edge, not on a peak.
+        shift = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)) if curvature != 0 else 0.0
         period = (j + shift) / beats
     return float(period)
 
