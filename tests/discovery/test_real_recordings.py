@@ -19,12 +19,13 @@ from discovery import analysis, audio, service
 from discovery.model import AudioFeatures
 
 CLIP_SECONDS = 20
-# Measured on these 16 tracks (two clips each); the analyser before issue 14's speed-up read 72 % of
-# clips at their track's tempo and 83 % at it or an octave of it (docs/benchmarks.md). Real music
-# changes tempo and feel between sections, so some clips truly differ from the whole.
-MIN_SAME_TEMPO_SHARE = 0.7
-MIN_SAME_OR_OCTAVE_SHARE = 0.8
-MIN_CLIP_KEY_SCORE = 0.0
+# Measured on these 16 tracks (30 clips): 83 % of clips read at their track's tempo, 90 % at it or
+# an octave of it, key score 0.57 (the analyser before issue 14's speed-up: 77 %, 86 % and 0.51 on
+# the eleven tracks compared). Real music changes tempo, feel and key between sections, so some
+# clips truly differ from the whole; the bounds leave room for one clip to read otherwise.
+MIN_SAME_TEMPO_SHARE = 0.8
+MIN_SAME_OR_OCTAVE_SHARE = 0.85
+MIN_CLIP_KEY_SCORE = 0.5  # MIREX weights: exact 1, fifth 0.5, relative 0.3, parallel 0.2
 
 
 class RealTrack(msgspec.Struct, frozen=True):
@@ -60,18 +61,12 @@ def test_most_clips_read_their_tracks_tempo_and_nearly_all_it_or_an_octave_of_it
     same = [r for r in readings if _within(r[2], r[1])]
     octave = [r for r in readings if r not in same and any(_within(r[2], r[1] * f) for f in (0.5, 2.0))]
     other = [r for r in readings if r not in same and r not in octave]
-    print("TEMPO", len(same), len(octave), len(readings), octave, other)
     assert len(same) >= MIN_SAME_TEMPO_SHARE * len(readings), {"octave": octave, "other": other}
     assert len(same) + len(octave) >= MIN_SAME_OR_OCTAVE_SHARE * len(readings), {"other": other}
 
 
 def test_clips_are_read_in_their_tracks_key(real_tracks: list[RealTrack]) -> None:
     scores = [analysis.mirex_key_score(c.key, t.whole.key) for t in real_tracks for c in t.clips]
-    print(
-        "KEY",
-        np.mean(scores),
-        [(t.name, t.whole.key.name, [c.key.name for c in t.clips]) for t in real_tracks],
-    )
     assert np.mean(scores) >= MIN_CLIP_KEY_SCORE, [
         (t.name, t.whole.key.name, [c.key.name for c in t.clips]) for t in real_tracks
     ]
