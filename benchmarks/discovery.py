@@ -3,7 +3,9 @@
 `python -m benchmarks.discovery [--quick]` renders demo tracks, starts an embedded PostgreSQL in a
 temporary directory and prints Markdown tables:
 
-- analysis speed as a multiple of real time per core (audio seconds per CPU second);
+- the whole ingest of real recordings (Debian's singularity-music, see benchmarks.real_music), step
+  by step, as a multiple of real time per core (audio seconds per CPU second);
+- analysis speed on the synthetic demo tracks, likewise;
 - search p50/p99 and recall@10 against exact search at 10,000 and 100,000 synthetic vectors
   (10,000 only with --quick), unfiltered and with a 5 % filter;
 - identification accuracy and latency for 3, 5 and 10 s clips at 0, 5 and 10 dB SNR (white noise),
@@ -25,7 +27,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -33,14 +35,15 @@ import numpy as np
 import psutil
 
 from benchmarks import real_music
-from discovery import analysis, embedding, fingerprint, search_plan, service, store, synth
-from discovery.model import Identification, Mood, SearchFilters
+from discovery import analysis, embedding, fingerprint, search_plan, service, store, synth, tags
+from discovery.model import AudioFeatures, Identification, Mood, SearchFilters
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
 from marketplace.migrations import upgrade_async
 
 REAL_SNIPPETS_PER_TRACK = 4  # per row of the real-music table: 32 indexed and 32 never-indexed clips
+T = TypeVar("T")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,6 +70,51 @@ def bench_analysis(n_tracks: int) -> tuple[list[str], list[tuple[synth.DemoTrack
             f"| {audio_seconds / wall:.1f}× |"
         )
     return rows, rendered
+
+
+def bench_real_ingest(n_tracks: int | None) -> list[str]:
+    """Each step of ingesting a real recording as `service.analyse` runs it, in CPU seconds per audio second."""
+    reason = real_music.ensure_installed()
+    if reason:
+        return [f"| (skipped: {reason}) | | | |"]
+    paths = real_music.recordings()[:n_tracks]
+    analysis.warm_up()
+    cpu: dict[str, float] = {}
+
+    def timed(step: str, work: Callable[..., T], *arguments: object) -> T:
+        started = time.process_time()
+        result = work(*arguments)
+        cpu[step] = cpu.get(step, 0.0) + time.process_time() - started
+        return result
+
+    def embed_and_tag(features: AudioFeatures) -> None:
+        embedding.embed(features)
+        tags.ai_tags(features)
+
+    probe = int(service.DUPLICATE_PROBE_SECONDS * analysis.SAMPLE_RATE)
+    audio_seconds = 0.0
+    for path in paths:
+        with path.open("rb") as file:
+            samples, seconds = timed(
+                "decode (Ogg Vorbis, 48 kHz stereo → mono 22,050 Hz)", analysis.decode, file
+            )
+        audio_seconds += seconds
+        timed("preview (MP3, 80 kb/s)", service.encode_preview, samples)
+        features = timed("features, tempo, key (analysis.analyse)", analysis.analyse, samples)
+        timed("embedding and tags", embed_and_tag, features)
+        timed("fingerprint (catalogue density)", fingerprint.landmarks, samples)
+        middle = max(0, (len(samples) - probe) // 2)
+        timed(
+            "near-duplicate probe (fingerprint of 15 s)",
+            fingerprint.landmarks,
+            samples[middle : middle + probe],
+        )
+    rows = [f"| {step} | {spent:.2f} | {audio_seconds / spent:.0f}× |" for step, spent in cpu.items()]
+    total = sum(cpu.values())
+    rows.append(
+        f"| **whole ingest** ({len(paths)} tracks, {audio_seconds / 60:.1f} min) | {total:.2f} | **{audio_seconds / total:.0f}×** |"
+    )
+    return rows
 
 
 async def _tracks(conn: asyncpg.Connection, organisation: UUID, n: int) -> list[UUID]:
@@ -456,6 +504,7 @@ async def search_only(size: int, index_options: str | None) -> None:
 
 
 async def main(quick: bool) -> None:
+    ingest_rows = bench_real_ingest(4 if quick else None)
     analysis_rows, rendered = bench_analysis(4 if quick else 12)
     catalogue = rendered if quick else [(t, synth.render(t)) for t in synth.demo_catalogue()]
     with tempfile.TemporaryDirectory(prefix="bench-discovery-") as data_dir:
@@ -479,6 +528,8 @@ async def main(quick: bool) -> None:
         for size in (10_000,) if quick else (10_000, 100_000):
             search_rows += await bench_search(pool, organisation, size, 50 if quick else 200)
         await pool.close()
+    print("\n| ingest step, real recordings | CPU s | × real time per core |\n| --- | ---: | ---: |")
+    print("\n".join(ingest_rows))
     print(
         "\n| analysis step | tracks | × real time per core (CPU) | × real time (wall) |\n| --- | ---: | ---: | ---: |"
     )
@@ -498,6 +549,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--identification-only", action="store_true", help="only identification and the index's size"
     )
+    parser.add_argument("--ingest-only", action="store_true", help="only the real recordings' ingest")
     arguments = parser.parse_args()
     if arguments.hnsw is not None and not HNSW_OPTIONS.fullmatch(arguments.hnsw):
         parser.error("--hnsw takes options like 'm = 24, ef_construction = 128'")
@@ -508,5 +560,8 @@ if __name__ == "__main__":
         if reason:
             raise SystemExit(reason)
         asyncio.run(identification_only(REAL_SNIPPETS_PER_TRACK))
+    elif arguments.ingest_only:
+        print("| ingest step, real recordings | CPU s | × real time per core |\n| --- | ---: | ---: |")
+        print("\n".join(bench_real_ingest(4 if arguments.quick else None)))
     else:
         asyncio.run(main(arguments.quick))

@@ -1,7 +1,13 @@
-"""Measure a recording with librosa: tempo, key, loudness, timbre and an instrumental estimate.
+"""Measure a recording: tempo, key, loudness, timbre and an instrumental estimate.
 
-Audio is analysed mono at 22,050 Hz, resampled with librosa's default `soxr_hq`. librosa has no
-key detector, so the key comes from correlating mean chroma with published key profiles.
+One decoded signal (mono, 22,050 Hz), each measurement at the coarsest resolution that keeps it:
+- timbre, level and chroma from one spectrogram of the whole band in 46 ms frames (a track's means
+  and spreads need no finer ones), split once into harmonic and percussive parts below 5 kHz;
+- onsets and tempo from a 1,024-point spectrogram in 23 ms frames (onsets need time, not pitch);
+- the vibrato cue from the signal halved to 11,025 Hz (10.8 Hz bins, 23 ms frames: a sung partial
+  is followed frame by frame), lent the harmonic mask of the first;
+- the key from Essentia's key extractor (EDMA profile), which reads the synthetic ground truth
+  better than chroma correlated with Krumhansl's profiles did (MIREX score 0.99 against 0.93).
 """
 
 from __future__ import annotations
@@ -14,31 +20,40 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+import essentia
 import librosa
 import numpy as np
 import numpy.typing as npt
+import soxr
 
-from discovery import audio
+from discovery import audio, hpss, vibrato
 from discovery.audio import AudioLimits
-from discovery.model import AudioFeatures, Key, Mode
+from discovery.model import AudioFeatures, Key
 from discovery.similarity import KEY_SIMILARITY, key_relation
 
+essentia.log.infoActive = False  # its import announces optional classifier models we do not use
+import essentia.standard as essentia_algorithms  # noqa: E402
+
 # Bump when any measurement changes, so stored features and embeddings can be recomputed.
-ANALYSIS_VERSION = 2  # 2: tempo voted over windows
+ANALYSIS_VERSION = 3  # 2: tempo voted over windows; 3: coarser spectrograms, Essentia's key
 SAMPLE_RATE = 22_050
 N_FFT = 2048
-HOP = 512
+TIMBRE_HOP = 1024  # 46 ms
+ONSET_N_FFT = 1024
+HOP = 512  # 23 ms onset frames at SAMPLE_RATE: tempo and beats are counted in them
+PITCH_RATE = 11_025
+PITCH_N_FFT = 1024  # 10.8 Hz bins, as N_FFT at SAMPLE_RATE
+PITCH_HOP = 256  # 23 ms frames at PITCH_RATE, fine enough to follow vibrato
+HPSS_BAND_HZ = 5000.0  # the pitches chroma and vibrato need; the median filters' cost grows with it
+HARMONIC_FRAMES = 15  # 0.7 s at TIMBRE_HOP: a partial lasts longer, a drum hit does not
+PERCUSSIVE_BINS = 31  # 334 Hz: a drum hit spreads wider, a partial does not
 # The most any stored recording is decoded to (two hours at 22,050 Hz is 635 MB of samples): uploads
 # are held to the configured track limit, which must stay below this.
 RECORDING = AudioLimits("recording", max_seconds=2 * 3600, max_bytes=2**40)
 
 Audio = npt.NDArray[np.float32]
+_F32 = npt.NDArray[np.float32]
 _F64 = npt.NDArray[np.float64]
-
-# Krumhansl & Kessler's (1982) probe-tone ratings for C major and C minor, the profiles of the
-# Krumhansl–Schmuckler key-finding algorithm.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
 class AudioDecodeError(ValueError):
@@ -58,21 +73,11 @@ def decode(source: bytes | IO[bytes], limits: AudioLimits = RECORDING) -> tuple[
         raise AudioDecodeError(str(error)) from None
 
 
-def estimate_key(chroma_mean: npt.ArrayLike) -> tuple[Key, float]:
-    """The key whose rotated profile correlates best with the chroma, and a confidence in [0, 1].
-
-    Confidence is the margin between the best and second-best correlation, scaled so that a
-    margin of 0.15 or more counts as certain.
-    """
-    chroma = np.asarray(chroma_mean, dtype=np.float64)
-    scores: list[tuple[float, Key]] = []
-    for mode, profile in ((Mode.MAJOR, MAJOR_PROFILE), (Mode.MINOR, MINOR_PROFILE)):
-        for tonic in range(12):
-            r = np.corrcoef(chroma, np.roll(profile, tonic))[0, 1]
-            scores.append((0.0 if math.isnan(r) else float(r), Key(tonic, mode)))
-    scores.sort(key=lambda s: s[0], reverse=True)
-    margin = scores[0][0] - scores[1][0]
-    return scores[0][1], float(min(1.0, margin / 0.15))
+def estimate_key(samples: Audio, sr: int) -> tuple[Key, float]:
+    """The key by Essentia's KeyExtractor with the EDMA profile, and its strength in [0, 1] as the confidence."""
+    extractor = essentia_algorithms.KeyExtractor(profileType="edma", sampleRate=float(sr))
+    tonic, scale, strength = extractor(np.ascontiguousarray(samples, dtype=np.float32))
+    return Key.parse(f"{tonic} {scale}"), min(1.0, max(0.0, float(strength)))
 
 
 def mirex_key_score(estimated: Key, reference: Key) -> float:
@@ -81,6 +86,7 @@ def mirex_key_score(estimated: Key, reference: Key) -> float:
 
 
 TEMPO_WINDOW = 384  # onset frames, about 9 s: the span one tempo estimate looks at
+TEMPO_STEP = 8  # onset frames between the local tempograms averaged over a window
 
 
 def _tempo_candidates(onset_env: _F64, sr: int) -> float:
@@ -91,33 +97,50 @@ def _tempo_candidates(onset_env: _F64, sr: int) -> float:
     clips are read, so a clip and its source agree. A clip of one window is its own vote.
     """
     if len(onset_env) <= 1.5 * TEMPO_WINDOW:
-        return _window_tempo(onset_env, sr)
+        return _best_tempo(*_tempograms(onset_env), sr)
+    acf, fourier = _tempograms(onset_env)
+    per_window = TEMPO_WINDOW // TEMPO_STEP
     starts = range(0, len(onset_env) - TEMPO_WINDOW + 1, TEMPO_WINDOW // 2)
-    picks = [_window_tempo(onset_env[start : start + TEMPO_WINDOW], sr) for start in starts]
+    picks = [
+        _best_tempo(acf[:, s // TEMPO_STEP : s // TEMPO_STEP + per_window],
+                    fourier[:, s // TEMPO_STEP : s // TEMPO_STEP + per_window], sr)
+        for s in starts
+    ]  # fmt: skip
     support = [sum(abs(other - pick) <= 0.04 * pick for other in picks) for pick in picks]
     most = max(support)
     return float(np.median([pick for pick, n in zip(picks, support, strict=True) if n == most]))
 
 
-def _window_tempo(onset_env: _F64, sr: int) -> float:
+def _tempograms(onset_env: _F64) -> tuple[_F64, _F64]:
+    """Autocorrelation and Fourier tempograms (lag or frequency × time), every TEMPO_STEP frames.
+
+    librosa's own take every frame; neighbouring 9 s windows are nearly the same, and averaging
+    one in eight over a window reads the same tempo at an eighth of the cost.
+    """
+    win = min(TEMPO_WINDOW, len(onset_env))  # or the whole clip when it is shorter
+    padded = np.pad(onset_env, win // 2, mode="linear_ramp", end_values=[0, 0])
+    frames = librosa.util.frame(padded, frame_length=win, hop_length=TEMPO_STEP)[
+        :, : 1 + len(onset_env) // TEMPO_STEP
+    ]
+    acf = librosa.autocorrelate(frames * np.hanning(win + 1)[:-1, None], axis=0)
+    acf /= np.maximum(np.abs(acf).max(axis=0, keepdims=True), 1e-12)
+    fourier = np.abs(librosa.stft(onset_env, n_fft=win, hop_length=TEMPO_STEP, window="hann", center=True))
+    return acf, fourier.astype(np.float64)
+
+
+def _best_tempo(acf: _F64, fourier: _F64, sr: int) -> float:
     """The tempo (50–200 BPM) where autocorrelation and Fourier tempograms agree, under a prior.
 
     An autocorrelation tempogram also peaks at half the tempo (every other beat repeats too) and a
     Fourier tempogram at double it (its harmonics), so their product peaks at the beat itself
     (Peeters, 2006). A log-normal prior around 120 BPM with a 0.7-octave spread breaks what is left.
     """
+    win = acf.shape[0]
     grid = np.exp(np.linspace(np.log(50.0), np.log(200.0), 600))
-    win = min(TEMPO_WINDOW, len(onset_env))  # or the whole clip when it is shorter
-    acf = librosa.feature.tempogram(onset_envelope=onset_env, sr=sr, hop_length=HOP, win_length=win).mean(
-        axis=1
-    )
     acf_bpm = librosa.tempo_frequencies(win, hop_length=HOP, sr=sr)
-    fourier = np.abs(
-        librosa.feature.fourier_tempogram(onset_envelope=onset_env, sr=sr, hop_length=HOP, win_length=win)
-    ).mean(axis=1)
     fourier_bpm = librosa.fourier_tempo_frequencies(sr=sr, hop_length=HOP, win_length=win)
-    a = np.maximum(np.interp(grid, acf_bpm[1:][::-1], acf[1:][::-1]), 0.0)
-    f = np.interp(grid, fourier_bpm, fourier)
+    a = np.maximum(np.interp(grid, acf_bpm[1:][::-1], acf.mean(axis=1)[1:][::-1]), 0.0)
+    f = np.interp(grid, fourier_bpm, fourier.mean(axis=1))
     prior = np.exp(-0.5 * (np.log2(grid / 120.0) / 0.7) ** 2)
     return float(grid[np.argmax(a * f * prior)])
 
@@ -138,7 +161,8 @@ def _refine_period(onset_env: _F64, bpm: float, sr: int) -> float:
         j = low + int(np.argmax(ac[low : high + 1]))
         left, mid, right = ac[j - 1], ac[j], ac[j + 1]
         curvature = left - 2 * mid + right
-        shift = 0.5 * (left - right) / curvature if curvature != 0 else 0.0
+        # A vertex beyond half a lag means the maximum sat at the search's edge, not on a peak.
+        shift = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)) if curvature != 0 else 0.0
         period = (j + shift) / beats
     return float(period)
 
@@ -156,62 +180,27 @@ def _tempo(onset_env: _F64, sr: int) -> tuple[float, npt.NDArray[np.float64], fl
     return bpm, beats, max(0.0, min(1.0, clarity))
 
 
-def _vibrato_ratio(harmonic: _F64, sr: int) -> float:
-    """Share of sustained partials (300–3,000 Hz, ≥ 0.4 s) whose pitch oscillates at 4–8 Hz by ≥ 15 cents.
+def _centroid_and_bandwidth(spectrum: _F32, sr: int) -> tuple[_F64, _F64]:
+    """Each frame's spectral centroid and bandwidth in Hz (as librosa's, with p = 2), 0 for a silent frame.
 
-    Singers hold notes with vibrato; synthesised and most acoustic instruments hold them steady,
-    which makes this a cheap, explainable cue for "somebody sings".
+    The mean frequency and the spread around it, both from two weighted sums: librosa's functions
+    normalise a copy of the spectrogram each, which cost more than the rest of the timbre features.
     """
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
-    band = np.flatnonzero((freqs >= 300) & (freqs <= 3000))
-    db = librosa.amplitude_to_db(harmonic[band[0] - 1 : band[-1] + 2], ref=np.max)
-    frame_rate = sr / HOP
-    min_frames = int(0.4 * frame_rate)
-    active: list[list[float]] = []  # open partial tracks, each a list of pitches in cents
-    finished: list[list[float]] = []
-    for frame in db.T:
-        inner = frame[1:-1]
-        is_peak = (inner > frame[:-2]) & (inner >= frame[2:]) & (inner > frame.max() - 30)
-        idx = np.flatnonzero(is_peak)
-        idx = idx[np.argsort(inner[idx])[::-1][:10]]
-        # Parabolic interpolation of each peak to a fractional bin, then to cents above 1 Hz.
-        left, centre, right = frame[idx], frame[idx + 1], frame[idx + 2]
-        shift = (
-            0.5 * (left - right) / np.where(left - 2 * centre + right == 0, -1e-9, left - 2 * centre + right)
-        )
-        hz = (band[0] + idx + shift) * sr / N_FFT
-        cents = 1200 * np.log2(np.maximum(hz, 1.0))
-        taken = np.zeros(len(cents), dtype=bool)
-        still: list[list[float]] = []
-        for track in active:
-            if len(cents):
-                gap = np.abs(cents - track[-1]) + taken * 1e9
-                j = int(np.argmin(gap))
-                if gap[j] < 60:
-                    track.append(float(cents[j]))
-                    taken[j] = True
-                    still.append(track)
-                    continue
-            finished.append(track)
-        active = still + [[float(c)] for c in cents[~taken]]
-    finished.extend(active)
-    sustained = [np.array(t) for t in finished if len(t) >= min_frames]
-    if not sustained:
-        return 0.0
-    window = max(3, int(frame_rate / 3.0))  # a third of a second: slower than vibrato, faster than a melody
-    kernel = np.ones(window) / window
-    wobbly = 0
-    for pitches in sustained:
-        trend = np.convolve(np.pad(pitches, window // 2, mode="edge"), kernel, mode="same")[
-            window // 2 : -(window // 2)
-        ]
-        deviation = pitches[: len(trend)] - trend
-        spectrum = np.abs(np.fft.rfft(deviation * np.hanning(len(deviation))))
-        rates = np.fft.rfftfreq(len(deviation), d=1 / frame_rate)
-        in_band = (rates >= 4) & (rates <= 8)
-        if np.std(deviation) >= 15 and spectrum[in_band].sum() > 0.5 * spectrum[rates > 0.5].sum():
-            wobbly += 1
-    return wobbly / len(sustained)
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=N_FFT).astype(np.float32)
+    weight = spectrum.sum(axis=0, dtype=np.float64)
+    safe = np.where(weight > 0, weight, 1.0)
+    centroid = (freqs @ spectrum) / safe
+    spread = (freqs**2 @ spectrum) / safe - centroid**2
+    return centroid, np.sqrt(np.maximum(spread, 0.0))
+
+
+def _rolloff(spectrum: _F32, sr: int, share: float = 0.85) -> _F64:
+    """Each frame's lowest frequency below which `share` of its magnitude lies (librosa's spectral_rolloff)."""
+    cumulative = np.cumsum(spectrum, axis=0)
+    below = np.count_nonzero(cumulative < share * cumulative[-1], axis=0)
+    freqs = np.asarray(librosa.fft_frequencies(sr=sr, n_fft=N_FFT), dtype=np.float64)
+    rolloff: _F64 = freqs[np.minimum(below, len(freqs) - 1)]
+    return rolloff
 
 
 def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
@@ -222,23 +211,36 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     if len(y) < sr:
         raise ValueError("the recording is shorter than one second, too short to analyse")
     duration = len(y) / sr
-    spectrum = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
+    spectrum = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=TIMBRE_HOP))
     power = spectrum**2
-    # Harmonic/percussive separation below 5 kHz only: that band holds the pitches chroma and
-    # vibrato need, and the median filters cost a third of the full spectrum's time.
-    band = int(5000 * N_FFT / sr)
-    harmonic = np.zeros_like(spectrum)
-    harmonic[:band], percussive = librosa.decompose.hpss(spectrum[:band])
+    low = soxr.resample(y, SAMPLE_RATE, PITCH_RATE, quality="HQ")
+    pitch_spectrum = np.abs(librosa.stft(low, n_fft=PITCH_N_FFT, hop_length=PITCH_HOP))
 
-    mel = librosa.feature.melspectrogram(S=power, sr=sr)
-    onset_env = librosa.onset.onset_strength(S=librosa.power_to_db(mel), sr=sr)
+    band = 2 * int(HPSS_BAND_HZ * N_FFT / sr / 2)
+    # Separated on bin pairs (21.5 Hz): a partial and a drum hit are each far wider than that.
+    pairs = spectrum[:band].reshape(band // 2, 2, -1).mean(axis=1)
+    harmonic_mask, percussive_mask = (
+        np.repeat(mask, 2, axis=0) for mask in hpss.masks(pairs, HARMONIC_FRAMES, PERCUSSIVE_BINS // 2)
+    )
+    harmonic = spectrum[:band] * harmonic_mask
+    percussive = spectrum[:band] * percussive_mask
+
+    # Onsets over the whole band: without the cymbals above 5.5 kHz a 74 BPM piece read 197 BPM.
+    onset_power = np.abs(librosa.stft(y, n_fft=ONSET_N_FFT, hop_length=HOP)) ** 2
+    onset_mel = librosa.filters.mel(sr=sr, n_fft=ONSET_N_FFT) @ onset_power
+    onset_env = librosa.onset.onset_strength(S=librosa.power_to_db(onset_mel), sr=sr)
     bpm, beats, clarity = _tempo(onset_env, sr)
     onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=HOP)
 
-    # Chroma of the harmonic magnitude (not power), so one loud partial cannot outvote the chords.
-    chroma = librosa.feature.chroma_stft(S=harmonic, sr=sr, n_fft=N_FFT)
+    # Chroma of the harmonic magnitude (not power), so one loud partial cannot outvote the chords;
+    # the tuning is a property of the whole recording, so a sample of frames measures it.
+    sample = np.zeros((spectrum.shape[0], len(range(0, spectrum.shape[1], 16))), dtype=np.float32)
+    sample[:band] = harmonic[:, ::16]
+    tuning = librosa.estimate_tuning(S=sample, sr=sr, n_fft=N_FFT)
+    chroma_filters = librosa.filters.chroma(sr=sr, n_fft=N_FFT, tuning=tuning)[:, :band]
+    chroma = librosa.util.normalize(chroma_filters @ harmonic, norm=np.inf, axis=0)  # as chroma_stft
     chroma_mean = chroma.mean(axis=1)
-    key, key_confidence = estimate_key(chroma_mean)
+    key, key_confidence = estimate_key(y, sr)
 
     rms = librosa.feature.rms(S=spectrum, frame_length=N_FFT)[0]
     rms_db = 20 * np.log10(np.maximum(rms, 1e-10))
@@ -250,11 +252,21 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     # Energy in [0, 1]: mostly level (−35 dBFS → 0, −5 dBFS → 1), partly how busy the onsets are.
     energy = 0.7 * min(1.0, max(0.0, (loudness + 35) / 30)) + 0.3 * min(1.0, onset_rate / 8)
 
-    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=13)
+    mfcc = librosa.feature.mfcc(
+        S=librosa.power_to_db(librosa.filters.mel(sr=sr, n_fft=N_FFT) @ power), n_mfcc=13
+    )
     contrast = librosa.feature.spectral_contrast(S=spectrum, sr=sr)
-    vibrato = _vibrato_ratio(harmonic, sr)
+    centroid, bandwidth = _centroid_and_bandwidth(spectrum, sr)
+    rolloff = _rolloff(spectrum, sr)
+    # The pitch spectrogram has twice the frames of the mask: each mask frame serves two.
+    frames = pitch_spectrum.shape[1]
+    pitch_mask = np.repeat(harmonic_mask, 2, axis=1)[:, :frames]
+    pitch_mask = np.pad(pitch_mask, ((0, 0), (0, frames - pitch_mask.shape[1])), mode="edge")
+    vibrato_ratio = vibrato.vibrato_ratio(
+        pitch_spectrum[:band] * pitch_mask, PITCH_RATE, PITCH_N_FFT, PITCH_HOP
+    )
     # Steady instruments leave vibrato_ratio below 0.02; a sung line pushes it past 0.04.
-    instrumental = 1.0 / (1.0 + math.exp((vibrato - 0.03) / 0.008))
+    instrumental = 1.0 / (1.0 + math.exp((vibrato_ratio - 0.03) / 0.008))
 
     def mean(values: npt.NDArray[np.float32]) -> float:
         return float(np.mean(values))
@@ -270,9 +282,9 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
         loudness_db=round(loudness, 2),
         dynamic_range_db=round(dynamic_range, 2),
         energy=round(energy, 4),
-        spectral_centroid_hz=round(mean(librosa.feature.spectral_centroid(S=spectrum, sr=sr)), 1),
-        spectral_bandwidth_hz=round(mean(librosa.feature.spectral_bandwidth(S=spectrum, sr=sr)), 1),
-        spectral_rolloff_hz=round(mean(librosa.feature.spectral_rolloff(S=spectrum, sr=sr)), 1),
+        spectral_centroid_hz=round(float(np.mean(centroid)), 1),
+        spectral_bandwidth_hz=round(float(np.mean(bandwidth)), 1),
+        spectral_rolloff_hz=round(float(np.mean(rolloff)), 1),
         spectral_flatness=round(mean(librosa.feature.spectral_flatness(S=spectrum)), 5),
         onset_rate=round(onset_rate, 3),
         percussive_ratio=round(float(np.sum(percussive**2) / max(np.sum(power[:band]), 1e-12)), 4),
@@ -280,7 +292,7 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
         mfcc_std=tuple(round(float(v), 3) for v in mfcc.std(axis=1)),
         chroma_mean=tuple(round(float(v), 4) for v in chroma_mean),
         spectral_contrast_mean=tuple(round(float(v), 3) for v in contrast.mean(axis=1)),
-        vibrato_ratio=round(vibrato, 4),
+        vibrato_ratio=round(vibrato_ratio, 4),
         instrumental=round(instrumental, 4),
     )
 

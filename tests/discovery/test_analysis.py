@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import io
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -98,11 +99,19 @@ def test_mirex_key_score_weights(estimated: str, reference: str, score: float) -
     assert analysis.mirex_key_score(Key.parse(estimated), Key.parse(reference)) == score
 
 
-def test_key_profile_reads_a_pure_tonic_triad() -> None:
-    chroma = np.zeros(12)
-    chroma[[9, 0, 4]] = 1.0  # A, C, E
-    key, _ = analysis.estimate_key(chroma)
-    assert key == Key(9, Mode.MINOR)
+def test_key_of_a_cadence_in_a_minor() -> None:
+    """i–iv–V–i in A minor (Am, Dm, E, Am), each chord two seconds of notes with four harmonics."""
+    sr = analysis.SAMPLE_RATE
+    t = np.arange(2 * sr) / sr
+    chords = [(57, 60, 64), (50, 53, 57), (52, 56, 59), (57, 60, 64)]
+    audio = np.concatenate(
+        [
+            sum(np.sin(2 * np.pi * k * synth.midi_hz(n) * t) / k for n in chord for k in (1, 2, 3, 4))
+            for chord in chords
+        ]
+    )
+    key, confidence = analysis.estimate_key((0.1 * audio).astype(np.float32), sr)
+    assert key == Key(9, Mode.MINOR) and 0 < confidence <= 1
 
 
 def _encode(audio: synth.Audio, sr: int, fmt: str, subtype: str | None = None) -> bytes:
@@ -163,3 +172,16 @@ def test_warm_up_compiles_only_while_holding_the_installations_lock(monkeypatch:
     assert held_during_analysis == [True]
     with open(analysis.warm_up_lock_path(), "a") as after:
         fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released once warm-up is done
+
+
+def test_centroid_bandwidth_and_rolloff_equal_librosas_own() -> None:
+    """The analyser computes these three itself (librosa's normalise a copy of the spectrogram each)."""
+    spectrum = np.random.default_rng(1).random((1 + analysis.N_FFT // 2, 300)).astype(np.float32) ** 4
+    spectrum[:, 5] = 0  # a silent frame
+    sr = analysis.SAMPLE_RATE
+    centroid, bandwidth = analysis._centroid_and_bandwidth(spectrum, sr)
+    assert np.allclose(centroid, librosa.feature.spectral_centroid(S=spectrum, sr=sr)[0], atol=0.05)
+    assert np.allclose(bandwidth, librosa.feature.spectral_bandwidth(S=spectrum, sr=sr)[0], atol=0.05)
+    assert np.array_equal(
+        analysis._rolloff(spectrum, sr), librosa.feature.spectral_rolloff(S=spectrum, sr=sr)[0]
+    )
