@@ -44,6 +44,7 @@ from marketplace.migrations import upgrade_async
 
 REAL_SNIPPETS_PER_TRACK = 4  # per row of the real-music table: 32 indexed and 32 never-indexed clips
 T = TypeVar("T")
+INGEST_HEADER = "| ingest step, real recordings | CPU s | × real time per core |\n| --- | ---: | ---: |"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -528,7 +529,7 @@ async def main(quick: bool) -> None:
         for size in (10_000,) if quick else (10_000, 100_000):
             search_rows += await bench_search(pool, organisation, size, 50 if quick else 200)
         await pool.close()
-    print("\n| ingest step, real recordings | CPU s | × real time per core |\n| --- | ---: | ---: |")
+    print(f"\n{INGEST_HEADER}")
     print("\n".join(ingest_rows))
     print(
         "\n| analysis step | tracks | × real time per core (CPU) | × real time (wall) |\n| --- | ---: | ---: | ---: |"
@@ -561,7 +562,7 @@ if __name__ == "__main__":
             raise SystemExit(reason)
         asyncio.run(identification_only(REAL_SNIPPETS_PER_TRACK))
     elif arguments.ingest_only:
-        print("| ingest step, real recordings | CPU s | × real time per core |\n| --- | ---: | ---: |")
+        print(INGEST_HEADER)
         print("\n".join(bench_real_ingest(4 if arguments.quick else None)))
     else:
         asyncio.run(main(arguments.quick))
