@@ -29,19 +29,22 @@ async def analyse_track(ctx: dict[str, Any], track_id: str) -> str:
     """Analyse one track; a failure is kept on the track, retried, and the last one marks it failed."""
     await ctx["librosa_warm_up"]  # the first track waits for the compilation rather than paying it again
     final = ctx["job_try"] >= service.MAX_ATTEMPTS
-    async with ctx["pool"].acquire() as conn:
-        try:
-            state = await service.analyse(
-                conn, ctx["data_dir"], UUID(track_id), publish=ctx["redis"].publish, final_attempt=final
-            )
-        except analysis.AudioDecodeError:
-            log.warning("track audio cannot be decoded", extra={"track_id": track_id})
-            return "failed"
-        except Exception as error:
-            if final:
-                raise
-            log.warning("analysis failed; retrying", exc_info=True, extra={"track_id": track_id})
-            raise Retry(defer=2 * ctx["job_try"]) from error
+    try:
+        state = await service.analyse(
+            ctx["pool"].acquire,
+            ctx["data_dir"],
+            UUID(track_id),
+            publish=ctx["redis"].publish,
+            final_attempt=final,
+        )
+    except analysis.AudioDecodeError:
+        log.warning("track audio cannot be decoded", extra={"track_id": track_id})
+        return "failed"
+    except Exception as error:
+        if final:
+            raise
+        log.warning("analysis failed; retrying", exc_info=True, extra={"track_id": track_id})
+        raise Retry(defer=2 * ctx["job_try"]) from error
     return state.status.value if state else "no audio"
 
 

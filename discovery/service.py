@@ -363,7 +363,7 @@ async def _publish(
 
 
 async def analyse(
-    conn: asyncpg.Connection, data_dir: Path, track_id: UUID, *, publish: Publish | None = None,
+    connect: Connect, data_dir: Path, track_id: UUID, *, publish: Publish | None = None,
     final_attempt: bool = True,
 ) -> TrackAnalysis | None:  # fmt: skip
     """Analyse the track's audio and store features, embedding, tags and fingerprints.
@@ -371,14 +371,17 @@ async def analyse(
     Idempotent: a track already analysed by this analyser version is left as it is. A failure is
     recorded on the track ('failed' on the final attempt or when the file itself is bad, else
     'pending' for the retry) and re-raised. Returns None when the track has no audio (any more).
+    A pooled connection is taken only for each database step, never across the seconds of decoding
+    and analysis, so a catalogue being analysed does not starve requests of connections.
     """
-    state = await store.analysis(conn, track_id)
-    found = await store.audio_of(conn, track_id)
-    if state is None or found is None:
-        return None
-    if state.status is AnalysisStatus.DONE and state.analysis_version == analysis.ANALYSIS_VERSION:
-        return state
-    await store.start_attempt(conn, track_id)
+    async with connect() as conn:
+        state = await store.analysis(conn, track_id)
+        found = await store.audio_of(conn, track_id)
+        if state is None or found is None:
+            return None
+        if state.status is AnalysisStatus.DONE and state.analysis_version == analysis.ANALYSIS_VERSION:
+            return state
+        await store.start_attempt(conn, track_id)
     await _publish(publish, track_id, AnalysisStatus.RUNNING, 0.05)
     try:
         path = audio_path(data_dir, *found)
@@ -387,15 +390,15 @@ async def analyse(
         if problem := audio.silence_problem(level):  # stored before uploads were checked for it: never tag it
             raise AudioDecodeError(problem)
         await asyncio.to_thread(make_preview, data_dir, *found, samples)
-        await _step(conn, publish, track_id, 0.25)
+        await _step(connect, publish, track_id, 0.25)
         features = await asyncio.to_thread(analysis.analyse, samples)
-        await _step(conn, publish, track_id, 0.6)
+        await _step(connect, publish, track_id, 0.6)
         landmarks = await asyncio.to_thread(fingerprint.landmarks, samples)
-        await _step(conn, publish, track_id, 0.8)
-        twin = await _near_duplicate(conn, track_id, samples)
+        await _step(connect, publish, track_id, 0.8)
+        twin = await _near_duplicate(connect, track_id, samples)
         vector = embedding.embed(features)
-        track = await rights.get_track(conn, track_id)
-        async with conn.transaction():
+        async with connect() as conn, conn.transaction():
+            track = await rights.get_track(conn, track_id)
             await store.save_analysis(
                 conn, track_id, features, vector, tags.ai_tags(features), landmarks, twin
             )
@@ -406,13 +409,15 @@ async def analyse(
     except Exception as error:
         final = final_attempt or isinstance(error, AudioDecodeError)  # a bad file stays bad
         message = f"{type(error).__name__}: {error}"
-        await store.record_failure(conn, track_id, message, final=final)
+        async with connect() as conn:
+            await store.record_failure(conn, track_id, message, final=final)
         await _publish(
             publish, track_id, AnalysisStatus.FAILED if final else AnalysisStatus.PENDING, 0.0, message
         )
         raise
     await _publish(publish, track_id, AnalysisStatus.DONE, 1.0)
-    return await store.analysis(conn, track_id)
+    async with connect() as conn:
+        return await store.analysis(conn, track_id)
 
 
 def _decode_stored(path: Path) -> tuple[analysis.Audio, float]:
@@ -420,19 +425,19 @@ def _decode_stored(path: Path) -> tuple[analysis.Audio, float]:
         return analysis.decode(file)
 
 
-async def _step(conn: asyncpg.Connection, publish: Publish | None, track_id: UUID, progress: float) -> None:
-    await store.set_progress(conn, track_id, progress)
+async def _step(connect: Connect, publish: Publish | None, track_id: UUID, progress: float) -> None:
+    async with connect() as conn:
+        await store.set_progress(conn, track_id, progress)
     await _publish(publish, track_id, AnalysisStatus.RUNNING, progress)
 
 
-async def _near_duplicate(
-    conn: asyncpg.Connection, track_id: UUID, samples: npt.NDArray[np.float32]
-) -> UUID | None:
+async def _near_duplicate(connect: Connect, track_id: UUID, samples: npt.NDArray[np.float32]) -> UUID | None:
     """Another catalogue track this audio is (nearly) a copy of, found by fingerprinting its middle."""
     probe = int(DUPLICATE_PROBE_SECONDS * analysis.SAMPLE_RATE)
     start = max(0, (len(samples) - probe) // 2)
     query = await asyncio.to_thread(fingerprint.landmarks, samples[start : start + probe])
-    found = await _identify(conn, query, exclude=track_id)
+    async with connect() as conn:
+        found = await _identify(conn, query, exclude=track_id)
     return found.track_id if found.matched else None
 
 
