@@ -4,8 +4,9 @@ The websocket: missed events are replayed from PostgreSQL, then live ones come f
 Events are numbered per round. Each stream remembers the last number it passed on, drops repeats,
 and fills any gap (Redis pub/sub loses messages during a reconnect; a full backlog drops the
 oldest) from PostgreSQL. Each watcher then gets, through its `auction.conflation.Outbox`, every
-event it must see exactly once and in order, and state (another buyer's bid) at most every 150 ms,
-the newest replacing the unsent. A socket that cannot take a frame within `SEND_TIMEOUT` seconds, or
+event it must see exactly once and in order, and state (bid count, time left, watchers across all
+server processes from `auction.presence`, a descending clock's price) at most every 150 ms, the
+newest replacing the unsent. A socket that cannot take a frame within `SEND_TIMEOUT` seconds, or
 with too many events unsent, is closed (1013); the page reconnects with `after=<last seq>` and
 loses nothing.
 """
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
@@ -30,9 +32,10 @@ from litestar.channels import ChannelsPlugin
 from litestar.params import Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ControllerRouterHandler
+from redis.asyncio import Redis
 
 from auction import conflation, service
-from auction.conflation import FellBehind, Outbox, Outgoing, is_state
+from auction.conflation import FellBehind, Outbox, Outgoing, Standing, is_state
 from auction.live import (
     BidReceipt,
     ClockReceipt,
@@ -44,6 +47,7 @@ from auction.live import (
     RoundView,
 )
 from auction.model import OfferLimits, RoundState
+from auction.presence import presence
 from auction.service import Move, Relay
 from auction.views import Audience, audience, shown
 from rights.identity import Principal
@@ -305,17 +309,21 @@ class RoundStream:
         self,
         socket: WebSocket[Any, Any, Any],
         pool: asyncpg.Pool,
+        redis: Redis,
         watcher: Principal,
         seller: UUID,
         round_id: UUID,
     ) -> None:
         self.socket = socket
         self.pool = pool
+        self.redis = redis
         self.watcher = watcher
         self.seller = seller
         self.round_id = round_id
+        self.member = uuid4().hex  # this socket among the round's watchers in Redis
         self.last_seq = 0  # the last event put in the outbox
         self.sent_seq = 0  # the last event passed on: sent, replaced by a state sent, or not to be shown
+        self.standing: Standing | None = None  # the round as this watcher knows it, up to last_seq
         self.outbox = Outbox(bound=conflation.EVENT_BOUND)
         self.wake = asyncio.Event()
         self.dropped = False
@@ -326,18 +334,27 @@ class RoundStream:
         async with channels.start_subscription(service.channel(self.round_id)) as subscriber:
             async with self.pool.acquire() as conn:
                 view, missed = await service.watch(conn, self.watcher, self.round_id, after)
-            await self.send(Frame(type="round", server_time=server_time(), seq=view.seq, round=view))
-            for seen in missed:
-                if not is_state(seen):
-                    await self.send_bytes(msgspec.json.encode(event_frame(seen)))
             self.last_seq = self.sent_seq = max(after, view.seq)
-            writer = asyncio.create_task(self.write())
+            watchers = presence.join(self.redis, self.round_id, self.member, self.on_watchers)
             try:
-                async with subscriber.run_in_background(self.on_live, join=False):
-                    await self.answer_frames()
+                self.standing = Standing(view, watchers)
+                round_frame = Frame(
+                    type="round", server_time=server_time(), seq=view.seq, round=view,
+                    state=self.standing.state(server_time()),
+                )  # fmt: skip
+                await self.send(round_frame)
+                for seen in missed:
+                    if not is_state(seen):
+                        await self.send_bytes(msgspec.json.encode(event_frame(seen)))
+                writer = asyncio.create_task(self.write())
+                try:
+                    async with subscriber.run_in_background(self.on_live, join=False):
+                        await self.answer_frames()
+                finally:
+                    writer.cancel()
+                    await asyncio.gather(writer, return_exceptions=True)
             finally:
-                writer.cancel()
-                await asyncio.gather(writer, return_exceptions=True)
+                presence.leave(self.round_id, self.member)
 
     async def answer_frames(self) -> None:
         while True:
@@ -365,38 +382,65 @@ class RoundStream:
                         conn, self.watcher, self.seller, self.round_id, self.last_seq, event.seq - 1
                     )
                 for seen in missed:
-                    self.outbox.put(seen)
+                    self.put(seen)
             mine = shared.seen(event, audience(event, self.seller, self.watcher))
             if mine is not None:
-                self.outbox.put(mine)
+                self.put(mine)
             self.last_seq = event.seq
             self.wake.set()
         except (FellBehind, TimeoutError, OSError, RuntimeError):  # behind, or its gap unreadable now
             if not self.dropped:
                 await self.drop()
 
+    def put(self, seen: RoundEvent) -> None:
+        assert self.standing is not None
+        self.standing = self.standing.applied(seen)
+        if is_state(seen):
+            self.outbox.put_state(seen.seq, self.standing)
+        else:
+            self.outbox.put_event(seen)
+
+    def on_watchers(self, total: int) -> None:
+        if self.standing is not None and self.standing.watchers != total:
+            self.restate(dataclasses.replace(self.standing, watchers=total))
+
+    def restate(self, standing: Standing) -> None:
+        """State changed without an event (watchers, the clock's price): sent as of the last event."""
+        self.standing = standing
+        self.outbox.put_state(self.last_seq, standing)
+        self.wake.set()
+
     async def write(self) -> None:
-        """Send what the outbox has ready, waking when something is put or a state message falls due."""
+        """Send what the outbox has ready, waking when something is put, a state message falls due or
+        a descending clock's price drops."""
+        price_drop: datetime | None = None
         try:
             while True:
+                if price_drop is not None and server_time() >= price_drop and self.standing is not None:
+                    self.restate(self.standing)
                 self.wake.clear()
                 ready, wait = self.outbox.take(time.monotonic())
                 for item in ready:
                     await self.send_bytes(self.encode(item))
-                    self.sent_seq = item.event.seq
+                    self.sent_seq = item.seq
                 if self.outbox.empty:  # events this watcher may not see are passed too
                     self.sent_seq = self.last_seq
+                price_drop = self.standing.next_price_drop(server_time()) if self.standing else None
+                if price_drop is not None:
+                    until_drop = max(0.0, (price_drop - server_time()).total_seconds())
+                    wait = until_drop if wait is None else min(wait, until_drop)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
         except Exception:  # a socket that is slow, gone or broken: never one left open but unfed
             await self.drop()
 
     def encode(self, item: Outgoing) -> bytes:
-        if not item.state:
+        if item.event is not None:
             return shared.frame(item.event, audience(item.event, self.seller, self.watcher))
-        seen = item.event
+        assert item.standing is not None
+        now = server_time()
         state = Frame(
-            type="state", server_time=server_time(), seq=seen.seq, event=seen.payload, at=seen.at,
+            type="state", server_time=now, seq=item.seq, state=item.standing.state(now),
             replaced=item.replaced,
         )  # fmt: skip
         return msgspec.json.encode(state)
@@ -419,13 +463,16 @@ async def round_stream(
     socket: WebSocket[Any, Any, Any],
     pool: asyncpg.Pool,
     channels: ChannelsPlugin,
+    jobs: ArqRedis,
     optional_caller: Principal | None,
     round_id: UUID,
     after: Annotated[int, Parameter(ge=0, le=2**31 - 1)] = 0,
 ) -> None:
-    """Frames: "round" (the round as it stands), then "event" for each event after `after` and every
-    new one; send {"type": "ping"} for a "pong". Closes with 4401 when not signed in, 4404 for an
-    unknown round, 1013 when the socket falls behind (reconnect with after=<last seq>)."""
+    """Frames: "round" (the round as it stands, with its `state`), then "event" for each event after
+    `after` that must arrive, in order, and "state" (bid count, watchers, time left, clock price, as
+    of `seq`, standing for `replaced` unsent older ones) at most every 150 ms; send {"type": "ping"}
+    for a "pong". Closes with 4401 when not signed in, 4404 for an unknown round, 1013 when the socket
+    falls behind (reconnect with after=<last seq>, given in the close reason)."""
     await socket.accept()
     if optional_caller is None:
         await socket.close(UNAUTHENTICATED, "sign in first (session cookie or bearer token)")
@@ -435,7 +482,8 @@ async def round_stream(
     if found is None:
         await socket.close(UNKNOWN_ROUND, f"no round {round_id}")
         return
-    await RoundStream(socket, pool, optional_caller, found.round.seller, round_id).run(channels, after)
+    stream = RoundStream(socket, pool, jobs, optional_caller, found.round.seller, round_id)
+    await stream.run(channels, after)
 
 
 route_handlers: list[ControllerRouterHandler] = [RoundController, NegotiationController, round_stream]
