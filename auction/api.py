@@ -2,8 +2,9 @@
 
 The websocket: missed events are replayed from PostgreSQL, then live ones come from Channels.
 Events are numbered per round. Each stream remembers the last number it passed on, drops repeats,
-and fills any gap (Redis pub/sub loses messages during a reconnect; a full backlog drops the
-oldest) from PostgreSQL. Each watcher then gets, through its `auction.conflation.Outbox`, every
+holds an early event briefly for those before it (publishes race each other after their commits),
+and fills a gap still open then (Redis pub/sub loses messages during a reconnect; a full backlog
+drops the oldest) from PostgreSQL. Each watcher then gets, through its `auction.conflation.Outbox`, every
 event it must see exactly once and in order, and state (bid count, time left, watchers across all
 server processes from `auction.presence`, a descending clock's price) at most every 150 ms, the
 newest replacing the unsent. A socket that cannot take a frame within `SEND_TIMEOUT` seconds, or
@@ -19,7 +20,7 @@ import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -35,7 +36,7 @@ from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 
 from auction import conflation, service
-from auction.conflation import FellBehind, Outbox, Outgoing, Standing, is_state
+from auction.conflation import Outbox, Outgoing, Standing, is_state
 from auction.live import (
     BidReceipt,
     ClockReceipt,
@@ -58,6 +59,7 @@ log = logging.getLogger("auction.api")
 SEND_TIMEOUT = 5.0
 TOO_SLOW = 1013  # "try again later": the page reconnects with after=<last seq>
 FRESH_FOR = 0.5  # seconds a shared frame's server_time stays close enough to now to reuse it
+REORDER_WAIT = 0.2  # seconds an early event waits for those before it before they are read from PostgreSQL
 
 BUYERS = {"roles": ["buyer"], "rate_limit": "bids"}
 PARTIES = {"roles": ["buyer", "rights_holder"], "rate_limit": "bids"}
@@ -325,6 +327,9 @@ class RoundStream:
         self.sent_seq = 0  # the last event passed on: sent, replaced by a state sent, or not to be shown
         self.standing: Standing | None = None  # the round as this watcher knows it, up to last_seq
         self.outbox = Outbox(bound=conflation.EVENT_BOUND)
+        self.early: dict[int, RoundEvent] = {}  # published events whose predecessors have not come yet
+        self.ordering = asyncio.Lock()  # one event, or one gap's reading, passed on at a time
+        self.gap_filler: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         self.dropped = False
 
@@ -351,8 +356,11 @@ class RoundStream:
                     async with subscriber.run_in_background(self.on_live, join=False):
                         await self.answer_frames()
                 finally:
-                    writer.cancel()
-                    await asyncio.gather(writer, return_exceptions=True)
+                    self.dropped = True  # gone: nothing more is passed on, no gap read
+                    tasks = [writer] if self.gap_filler is None else [writer, self.gap_filler]
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
             finally:
                 presence.leave(self.round_id, self.member)
 
@@ -372,25 +380,62 @@ class RoundStream:
             await self.send(Frame(type="pong", server_time=server_time(), seq=self.sent_seq))
 
     async def on_live(self, data: bytes) -> None:
+        """Pass a published event on in sequence. One that comes early (publishes race each other
+        after their commits) waits up to `REORDER_WAIT` for those before it; only then is the gap
+        read from PostgreSQL, so a burst on a round with a thousand watchers costs no reads."""
         try:
             event = shared.event(data)
-            if event.seq <= self.last_seq:
-                return
-            if event.seq > self.last_seq + 1:
-                async with self.pool.acquire() as conn:
-                    missed = await service.events_between(
-                        conn, self.watcher, self.seller, self.round_id, self.last_seq, event.seq - 1
-                    )
-                for seen in missed:
-                    self.put(seen)
+            async with self.ordering:
+                if event.seq <= self.last_seq:
+                    return
+                self.early[event.seq] = event
+                self.pass_on(self.pass_on_early)
+                if self.early and self.gap_filler is None:
+                    self.gap_filler = asyncio.create_task(self.fill_gap(REORDER_WAIT))
+        except Exception:  # fallen behind, or broken: the page resumes from PostgreSQL
+            await self.drop()
+
+    def pass_on_early(self) -> None:
+        while (event := self.early.pop(self.last_seq + 1, None)) is not None:
             mine = shared.seen(event, audience(event, self.seller, self.watcher))
             if mine is not None:
                 self.put(mine)
             self.last_seq = event.seq
+
+    async def fill_gap(self, wait: float) -> None:
+        """Read from PostgreSQL the events still missing after `wait` seconds, then pass on the rest."""
+        try:
+            await asyncio.sleep(wait)
+            async with self.ordering:
+                if not self.early:
+                    return
+                upto = min(self.early) - 1
+                async with self.pool.acquire() as conn:
+                    missed = await service.events_between(
+                        conn, self.watcher, self.seller, self.round_id, self.last_seq, upto
+                    )
+
+                def fill() -> None:
+                    for seen in missed:
+                        self.put(seen)
+                    self.last_seq = upto
+                    self.pass_on_early()
+
+                self.pass_on(fill)
+        except Exception:  # behind, or its gap unreadable now: the page resumes from PostgreSQL
+            await self.drop()
+        finally:
+            self.gap_filler = None
+            if self.early and not self.dropped:
+                self.gap_filler = asyncio.create_task(self.fill_gap(REORDER_WAIT))
+
+    def pass_on(self, step: Callable[[], None]) -> None:
+        """Run `step` (which puts into the outbox) and wake the writer if it has something new to do:
+        an event, or a state when none was waiting for its turn already."""
+        state_waiting = self.outbox.state is not None
+        step()
+        if self.outbox.events or (self.outbox.state is not None and not state_waiting):
             self.wake.set()
-        except (FellBehind, TimeoutError, OSError, RuntimeError):  # behind, or its gap unreadable now
-            if not self.dropped:
-                await self.drop()
 
     def put(self, seen: RoundEvent) -> None:
         assert self.standing is not None
@@ -407,8 +452,9 @@ class RoundStream:
     def restate(self, standing: Standing) -> None:
         """State changed without an event (watchers, the clock's price): sent as of the last event."""
         self.standing = standing
+        if self.outbox.state is None:  # otherwise the writer already waits for its turn
+            self.wake.set()
         self.outbox.put_state(self.last_seq, standing)
-        self.wake.set()
 
     async def write(self) -> None:
         """Send what the outbox has ready, waking when something is put, a state message falls due or
@@ -446,6 +492,8 @@ class RoundStream:
         return msgspec.json.encode(state)
 
     async def drop(self) -> None:
+        if self.dropped:
+            return
         self.dropped = True
         log.info("dropping a slow or gone watcher", extra={"round_id": str(self.round_id)})
         with contextlib.suppress(Exception):

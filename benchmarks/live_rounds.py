@@ -248,7 +248,7 @@ class Marketplace:
 
             async def one(i: int) -> tuple[str, float]:
                 async with gate:
-                    duration = 3_600 if closing_at is None else max(1, round(closing_at - time.time()))
+                    duration = 3_600 if closing_at is None else await whole_seconds_until(closing_at)
                     params = {"mechanism": "vickrey", "reserve": {"amount": 100, "currency": "EUR"}}
                     body = {
                         "track_id": str(self.track_id), "usage": USAGE, "params": params,
@@ -276,6 +276,16 @@ class Marketplace:
         response.raise_for_status()
         receipt = response.json()
         return receipt["seq"], datetime.fromisoformat(receipt["committed_at"]).timestamp()
+
+
+async def whole_seconds_until(closing_at: float) -> int:
+    """A duration in whole seconds (all a round takes) that ends in the second `closing_at` falls in:
+    sent early in a second, so the server's reading of its clock is in the same second."""
+    now = time.time()
+    if now % 1 > 0.25:
+        await asyncio.sleep(1 - now % 1)
+        now = time.time()
+    return max(1, int(closing_at) - int(now))
 
 
 class Bare:
@@ -307,7 +317,10 @@ class Bare:
 
 
 def http_client() -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS)
+    # uvicorn closes a connection idle for 5 s: let go of it first, never racing the server's close
+    limits = httpx.Limits(
+        max_connections=HTTP_CONNECTIONS, max_keepalive_connections=HTTP_CONNECTIONS, keepalive_expiry=2
+    )
     return httpx.AsyncClient(limits=limits, timeout=120)
 
 
