@@ -295,6 +295,30 @@ def _trim(cache: OrderedDict[Any, Any], size: int) -> None:
 shared = SharedFrames()
 
 
+class SharedGaps:
+    """Events missing from pub/sub read from PostgreSQL once per process for all the sockets on a
+    round that miss the same ones (they saw the same publishes): one read, not one per watcher."""
+
+    def __init__(self) -> None:
+        self.reading: dict[tuple[UUID, int, int], asyncio.Task[list[RoundEvent]]] = {}
+
+    async def read(self, pool: asyncpg.Pool, round_id: UUID, after: int, upto: int) -> list[RoundEvent]:
+        key = (round_id, after, upto)
+        reading = self.reading.get(key)
+        if reading is None:
+            reading = self.reading[key] = asyncio.create_task(self._read(pool, round_id, after, upto))
+            reading.add_done_callback(lambda _: self.reading.pop(key, None))
+        return await asyncio.shield(reading)  # one socket leaving does not cancel the others' read
+
+    @staticmethod
+    async def _read(pool: asyncpg.Pool, round_id: UUID, after: int, upto: int) -> list[RoundEvent]:
+        async with pool.acquire() as conn:
+            return await service.stored_events_between(conn, round_id, after, upto)
+
+
+gaps = SharedGaps()
+
+
 class Ping(msgspec.Struct, frozen=True, tag_field="type", tag="ping"):
     """The one frame a watcher may send, answered with the server's time and the last seq sent."""
 
@@ -383,6 +407,8 @@ class RoundStream:
         """Pass a published event on in sequence. One that comes early (publishes race each other
         after their commits) waits up to `REORDER_WAIT` for those before it; only then is the gap
         read from PostgreSQL, so a burst on a round with a thousand watchers costs no reads."""
+        if self.dropped:
+            return
         try:
             event = shared.event(data)
             async with self.ordering:
@@ -410,14 +436,13 @@ class RoundStream:
                 if not self.early:
                     return
                 upto = min(self.early) - 1
-                async with self.pool.acquire() as conn:
-                    missed = await service.events_between(
-                        conn, self.watcher, self.seller, self.round_id, self.last_seq, upto
-                    )
+                missed = await gaps.read(self.pool, self.round_id, self.last_seq, upto)
 
                 def fill() -> None:
-                    for seen in missed:
-                        self.put(seen)
+                    for event in missed:
+                        mine = shared.seen(event, audience(event, self.seller, self.watcher))
+                        if mine is not None:
+                            self.put(mine)
                     self.last_seq = upto
                     self.pass_on_early()
 

@@ -62,6 +62,7 @@ from rights.identity import Role
 
 HTTP_CONNECTIONS = 200
 USAGE = {"media": "online_ads", "territories": ["WORLD"], "term_months": 12, "start": "2027-01-01"}
+DEADLINE_BIDDERS = 100  # buyers bidding once in each of the rounds closing together
 SETTLE_SECONDS = 300  # how long every watcher may take to become current before the run fails
 
 
@@ -202,12 +203,17 @@ async def gather_crowd(side: Side, round_ids: Sequence[str], rounds: list[int]) 
 
 @dataclass(frozen=True)
 class Placed:
-    """An acknowledged bid: its round (index), seq, commit time (epoch seconds) and round trip (ms)."""
+    """A bid's round (index) and round trip (ms); once acknowledged, its seq and commit time (epoch
+    seconds). Refused (an error status, such as 503 after waiting 60 s for a database connection): None."""
 
     round: int
-    seq: int
-    committed: float
     ack_ms: float
+    seq: int = 0
+    committed: float | None = None
+
+
+def acked(placed: Sequence[Placed]) -> list[Placed]:
+    return [bid for bid in placed if bid.committed is not None]
 
 
 class Side(Protocol):
@@ -328,8 +334,11 @@ async def place(
     side: Side, client: httpx.AsyncClient, round_ids: list[str], round: int, bidder: int
 ) -> Placed:
     sent = time.perf_counter()
-    seq, committed = await side.bid(client, round_ids[round], bidder)
-    return Placed(round, seq, committed, (time.perf_counter() - sent) * 1000)
+    try:
+        seq, committed = await side.bid(client, round_ids[round], bidder)
+    except httpx.HTTPStatusError:
+        return Placed(round, (time.perf_counter() - sent) * 1000)
+    return Placed(round, (time.perf_counter() - sent) * 1000, seq, committed)
 
 
 async def offered(rate: float, seconds: float, bid: Any) -> list[Placed]:
@@ -360,17 +369,18 @@ async def burst(side: Side, n: int) -> Figures:
     crowd = await gather_crowd(side, ids, [0] * n)
     async with http_client() as client:
         started = time.perf_counter()
-        placed = await asyncio.gather(*(place(side, client, ids, 0, i) for i in range(n)))
+        placed = acked(await asyncio.gather(*(place(side, client, ids, 0, i) for i in range(n))))
         elapsed = time.perf_counter() - started
     await crowd.until_current(last_seqs(placed))
     await crowd.close()
     fan_out = [
-        (max(t for s in crowd.live() if (t := crowd.current_at(s, bid.seq))) - bid.committed) * 1000
+        (max(t for s in crowd.live() if (t := crowd.current_at(s, bid.seq))) - (bid.committed or 0)) * 1000
         for bid in placed
     ]
     return {
-        "acked bids/s": n / elapsed, **spread("bid→ack", [b.ack_ms for b in placed]),
-        **spread("commit→every watcher", fan_out), "dropped sockets": len(crowd.gone),
+        "acked bids/s": len(placed) / elapsed, **spread("bid→ack", [b.ack_ms for b in placed]),
+        **spread("commit→every watcher", fan_out), "refused bids": n - len(placed),
+        "dropped sockets": len(crowd.gone),
     }  # fmt: skip
 
 
@@ -380,15 +390,18 @@ async def hot(side: Side, watchers: int, at_once: int, rate: float, seconds: flo
     crowd = await gather_crowd(side, ids, [0] * watchers)
     async with http_client() as client:
         started = time.perf_counter()
-        first = await asyncio.gather(*(place(side, client, ids, 0, i) for i in range(at_once)))
+        first = acked(await asyncio.gather(*(place(side, client, ids, 0, i) for i in range(at_once))))
         elapsed = time.perf_counter() - started
-        steady = await offered(rate, seconds, lambda k: place(side, client, ids, 0, at_once + k))
+        steady = acked(await offered(rate, seconds, lambda k: place(side, client, ids, 0, at_once + k)))
     last = max([*first, *steady], key=lambda bid: bid.seq)
     await crowd.until_current({0: last.seq})
     await crowd.close()
-    current = [(t - last.committed) * 1000 for s in crowd.live() if (t := crowd.current_at(s, last.seq))]
+    current = [
+        (t - (last.committed or 0)) * 1000 for s in crowd.live() if (t := crowd.current_at(s, last.seq))
+    ]
     return {
-        "acked bids/s (at once)": at_once / elapsed, **spread("bid→ack at once", [b.ack_ms for b in first]),
+        "refused bids": at_once + round(rate * seconds) - len(first) - len(steady),
+        "acked bids/s (at once)": len(first) / elapsed, **spread("bid→ack at once", [b.ack_ms for b in first]),
         **spread("bid→ack steady", [b.ack_ms for b in steady]),
         **spread("last bid→watcher current", current), "dropped sockets": len(crowd.gone),
     }  # fmt: skip
@@ -411,7 +424,7 @@ async def many(side: Side, rounds: int, watchers: int, bidders: int, rate: float
             return place(side, client, ids, (turn + bidder * stride) % rounds, bidder)
 
         started = time.perf_counter()
-        placed = await offered(rate, seconds, bid)
+        placed = acked(await offered(rate, seconds, bid))
         elapsed = time.perf_counter() - started
     await crowd.until_current(last_seqs(placed))
     await crowd.close()
@@ -419,14 +432,15 @@ async def many(side: Side, rounds: int, watchers: int, bidders: int, rate: float
     for s in crowd.live():
         by_round.setdefault(crowd.rounds[s], []).append(s)
     to_watcher = [
-        (t - bid.committed) * 1000
+        (t - (bid.committed or 0)) * 1000
         for bid in placed
         for s in by_round.get(bid.round, [])
         if (t := crowd.current_at(s, bid.seq)) is not None
     ]
     return {
         "acked bids/s": len(placed) / elapsed, **spread("bid→ack", [b.ack_ms for b in placed]),
-        **spread("commit→watcher", to_watcher), "dropped sockets": len(crowd.gone),
+        **spread("commit→watcher", to_watcher), "refused bids": round(rate * seconds) - len(placed),
+        "dropped sockets": len(crowd.gone),
     }  # fmt: skip
 
 
@@ -436,7 +450,7 @@ async def deadlines(side: Side, rounds: int, lead: float, pool: asyncpg.Pool | N
     ids = [round_id for round_id, _ in opened]
     crowd = await gather_crowd(side, ids, list(range(rounds)))
     async with http_client() as client:
-        await asyncio.gather(*(place(side, client, ids, r, r % 100) for r in range(rounds)))
+        await asyncio.gather(*(place(side, client, ids, r, r % DEADLINE_BIDDERS) for r in range(rounds)))
     await crowd.until(lambda: all(crowd.closed[s] is not None for s in crowd.live()), "every close")
     await crowd.close()
     heard = [((crowd.closed[s] or 0) - opened[s][1]) * 1000 for s in crowd.live()]
@@ -474,10 +488,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def make_buyers(pool: asyncpg.Pool, n: int) -> list[Buyer]:
-    """Buyers inserted directly (password hashing would dominate the set-up), each with an API token."""
-    buyers = []
-    async with pool.acquire() as conn:
-        for i in range(n):
+    """Buyers inserted directly (password hashing would dominate the set-up), each with an API token,
+    a few at a time."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(i: int) -> Buyer:
+        async with gate, pool.acquire() as conn:
             async with conn.transaction():
                 organisation = await account_store.insert_organisation(
                     conn, f"Bench Buyer {i} {secrets.token_hex(3)}", OrganisationKind.AGENCY
@@ -487,8 +503,9 @@ async def make_buyers(pool: asyncpg.Pool, n: int) -> list[Buyer]:
                     display_name=f"Bidder {i}", role=Role.BUYER, password_hash="unusable",
                 )  # fmt: skip
             issued = await accounts.issue_token(conn, account_store.principal_of(user), "benchmark")
-            buyers.append(Buyer(organisation_id=organisation.id, token=issued.token))
-    return buyers
+            return Buyer(organisation_id=organisation.id, token=issued.token)
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
 async def make_seller(pool: asyncpg.Pool) -> tuple[str, UUID]:
@@ -544,6 +561,16 @@ class Sizes:
     hot: tuple[int, int, float, float]  # watchers, bidders at once, bids/s, seconds
     many: tuple[int, int, int, float, float]  # rounds, watchers each, bidders, bids/s, seconds
     deadlines: tuple[int, float]  # rounds, seconds until their deadline
+
+    def buyers(self, scenarios: list[str]) -> int:
+        """Buyers enough for every bidder to be a different one where a round needs it (a sealed
+        round takes one bid per buyer); sockets reuse their tokens."""
+        watchers, at_once, rate, seconds = self.hot
+        needs = {
+            "burst": max(self.burst), "hot": max(watchers, at_once + round(rate * seconds)),
+            "many": self.many[2], "deadlines": DEADLINE_BIDDERS,
+        }  # fmt: skip
+        return max(needs[scenario] for scenario in scenarios)
 
     @classmethod
     def of(cls, quick: bool) -> Sizes:
@@ -616,7 +643,7 @@ async def main(scenarios: list[str], quick: bool, servers: int) -> None:
             await until_up(base, "GET", "/health")
         bare = Bare("http://127.0.0.1:8732")
         await until_up(bare.base, "POST", "/bid/warmup")
-        buyers = await make_buyers(pool, max(*sizes.burst, sizes.hot[0], sizes.many[2]))
+        buyers = await make_buyers(pool, sizes.buyers(scenarios))
         ours = Marketplace(bases, buyers, *await make_seller(pool))
         results = await run_scenarios(scenarios, sizes, ours, bare, pool)
     finally:
