@@ -146,19 +146,22 @@ class Crowd:
     def live(self) -> list[int]:
         return [s for s in range(len(self.rounds)) if s not in self.gone]
 
-    async def until(self, done: Any, what: str) -> None:
+    async def until(self, done: Any) -> None:
+        """Until `done()`, or `SETTLE_SECONDS` (the figures then count the sockets left behind)."""
         deadline = time.monotonic() + SETTLE_SECONDS
-        while not done():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} took over {SETTLE_SECONDS} s")
+        while True:
+            if done() or time.monotonic() > deadline:
+                return
             await asyncio.sleep(0.05)
 
-    async def until_current(self, last: dict[int, int]) -> None:
-        """Until every live socket has a message at or after the last seq of its round."""
-        await self.until(
-            lambda: all(self.current_at(s, last.get(self.rounds[s], 0)) is not None for s in self.live()),
-            "every watcher becoming current",
-        )
+    async def until_current(self, last: dict[int, int]) -> int:
+        """Until every live socket has a message at or after the last seq of its round: how many never did."""
+
+        def behind() -> list[int]:
+            return [s for s in self.live() if self.current_at(s, last.get(self.rounds[s], 0)) is None]
+
+        await self.until(lambda: not behind())
+        return len(behind())
 
     async def close(self) -> None:
         await asyncio.gather(*(socket.close() for socket in self.sockets), return_exceptions=True)
@@ -371,13 +374,15 @@ async def burst(side: Side, n: int) -> Figures:
         started = time.perf_counter()
         placed = acked(await asyncio.gather(*(place(side, client, ids, 0, i) for i in range(n))))
         elapsed = time.perf_counter() - started
-    await crowd.until_current(last_seqs(placed))
+    behind = await crowd.until_current(last_seqs(placed))
     await crowd.close()
     fan_out = [
         (max(t for s in crowd.live() if (t := crowd.current_at(s, bid.seq))) - (bid.committed or 0)) * 1000
         for bid in placed
+        if not behind
     ]
     return {
+        "sockets never current": behind,
         "acked bids/s": len(placed) / elapsed, **spread("bid→ack", [b.ack_ms for b in placed]),
         **spread("commit→every watcher", fan_out), "refused bids": n - len(placed),
         "dropped sockets": len(crowd.gone),
@@ -394,13 +399,14 @@ async def hot(side: Side, watchers: int, at_once: int, rate: float, seconds: flo
         elapsed = time.perf_counter() - started
         steady = acked(await offered(rate, seconds, lambda k: place(side, client, ids, 0, at_once + k)))
     last = max([*first, *steady], key=lambda bid: bid.seq)
-    await crowd.until_current({0: last.seq})
+    behind = await crowd.until_current({0: last.seq})
     await crowd.close()
     current = [
         (t - (last.committed or 0)) * 1000 for s in crowd.live() if (t := crowd.current_at(s, last.seq))
     ]
     return {
         "refused bids": at_once + round(rate * seconds) - len(first) - len(steady),
+        "sockets never current": behind,
         "acked bids/s (at once)": len(first) / elapsed, **spread("bid→ack at once", [b.ack_ms for b in first]),
         **spread("bid→ack steady", [b.ack_ms for b in steady]),
         **spread("last bid→watcher current", current), "dropped sockets": len(crowd.gone),
@@ -426,7 +432,7 @@ async def many(side: Side, rounds: int, watchers: int, bidders: int, rate: float
         started = time.perf_counter()
         placed = acked(await offered(rate, seconds, bid))
         elapsed = time.perf_counter() - started
-    await crowd.until_current(last_seqs(placed))
+    behind = await crowd.until_current(last_seqs(placed))
     await crowd.close()
     by_round: dict[int, list[int]] = {}
     for s in crowd.live():
@@ -440,6 +446,7 @@ async def many(side: Side, rounds: int, watchers: int, bidders: int, rate: float
     return {
         "acked bids/s": len(placed) / elapsed, **spread("bid→ack", [b.ack_ms for b in placed]),
         **spread("commit→watcher", to_watcher), "refused bids": round(rate * seconds) - len(placed),
+        "sockets never current": behind,
         "dropped sockets": len(crowd.gone),
     }  # fmt: skip
 
@@ -451,11 +458,14 @@ async def deadlines(side: Side, rounds: int, lead: float, pool: asyncpg.Pool | N
     crowd = await gather_crowd(side, ids, list(range(rounds)))
     async with http_client() as client:
         await asyncio.gather(*(place(side, client, ids, r, r % DEADLINE_BIDDERS) for r in range(rounds)))
-    await crowd.until(lambda: all(crowd.closed[s] is not None for s in crowd.live()), "every close")
+    to_spare = min(d for _, d in opened) - time.time()  # set up before the first deadline, or not
+    await crowd.until(lambda: all(crowd.closed[s] is not None for s in crowd.live()))
     await crowd.close()
-    heard = [((crowd.closed[s] or 0) - opened[s][1]) * 1000 for s in crowd.live()]
+    heard = [(at - opened[s][1]) * 1000 for s in crowd.live() if (at := crowd.closed[s]) is not None]
     figures = {
+        "seconds to spare after set-up": to_spare,
         "deadlines spread ms": (max(d for _, d in opened) - min(d for _, d in opened)) * 1000,
+        "closes never heard": len(crowd.live()) - len(heard),
         **spread("deadline→watcher hears the close", heard), "dropped sockets": len(crowd.gone),
     }  # fmt: skip
     if pool is not None:
