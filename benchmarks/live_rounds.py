@@ -207,7 +207,8 @@ async def gather_crowd(side: Side, round_ids: Sequence[str], rounds: list[int]) 
 @dataclass(frozen=True)
 class Placed:
     """A bid's round (index) and round trip (ms); once acknowledged, its seq and commit time (epoch
-    seconds). Refused (an error status, such as 503 after waiting 60 s for a database connection): None."""
+    seconds). Refused (an error status, such as 503 after waiting 60 s for a database connection, or
+    no answer within 120 s): no commit time."""
 
     round: int
     ack_ms: float
@@ -339,7 +340,7 @@ async def place(
     sent = time.perf_counter()
     try:
         seq, committed = await side.bid(client, round_ids[round], bidder)
-    except httpx.HTTPStatusError:
+    except httpx.HTTPError:  # an error status, or no answer within the client's 120 s
         return Placed(round, (time.perf_counter() - sent) * 1000)
     return Placed(round, (time.perf_counter() - sent) * 1000, seq, committed)
 
