@@ -21,7 +21,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -59,6 +59,8 @@ log = logging.getLogger("auction.api")
 SEND_TIMEOUT = 5.0
 TOO_SLOW = 1013  # "try again later": the page reconnects with after=<last seq>
 FRESH_FOR = 0.5  # seconds a shared frame's server_time stays close enough to now to reuse it
+OVERDUE = 2.0  # seconds past a round's close with no close heard before PostgreSQL is asked
+LATEST_SEQ = 2**31 - 1
 REORDER_WAIT = 0.2  # seconds an early event waits for those before it before they are read from PostgreSQL
 
 BUYERS = {"roles": ["buyer"], "rate_limit": "bids"}
@@ -354,6 +356,7 @@ class RoundStream:
         self.early: dict[int, RoundEvent] = {}  # published events whose predecessors have not come yet
         self.ordering = asyncio.Lock()  # one event, or one gap's reading, passed on at a time
         self.gap_filler: asyncio.Task[None] | None = None
+        self.asking: asyncio.Task[None] | None = None  # PostgreSQL asked about an overdue round
         self.wake = asyncio.Event()
         self.dropped = False
 
@@ -381,7 +384,7 @@ class RoundStream:
                         await self.answer_frames()
                 finally:
                     self.dropped = True  # gone: nothing more is passed on, no gap read
-                    tasks = [writer] if self.gap_filler is None else [writer, self.gap_filler]
+                    tasks = [task for task in (writer, self.gap_filler, self.asking) if task is not None]
                     for task in tasks:
                         task.cancel()
                     await asyncio.gather(*tasks, return_exceptions=True)
@@ -482,9 +485,10 @@ class RoundStream:
         self.outbox.put_state(self.last_seq, standing)
 
     async def write(self) -> None:
-        """Send what the outbox has ready, waking when something is put, a state message falls due or
-        a descending clock's price drops."""
+        """Send what the outbox has ready, waking when something is put, a state message falls due, a
+        descending clock's price drops or the round is overdue (then PostgreSQL is asked)."""
         price_drop: datetime | None = None
+        asked_at = datetime.min.replace(tzinfo=UTC)
         try:
             while True:
                 if price_drop is not None and server_time() >= price_drop and self.standing is not None:
@@ -496,13 +500,42 @@ class RoundStream:
                     self.sent_seq = item.seq
                 if self.outbox.empty:  # events this watcher may not see are passed too
                     self.sent_seq = self.last_seq
-                price_drop = self.standing.next_price_drop(server_time()) if self.standing else None
-                if price_drop is not None:
-                    until_drop = max(0.0, (price_drop - server_time()).total_seconds())
-                    wait = until_drop if wait is None else min(wait, until_drop)
+                now = server_time()
+                price_drop = self.standing.next_price_drop(now) if self.standing else None
+                ask_at = self.ask_at(asked_at)
+                if ask_at is not None and now >= ask_at:
+                    asked_at = now
+                    self.ask_postgresql()
+                    ask_at = self.ask_at(asked_at)
+                for at in (price_drop, ask_at):
+                    if at is not None:
+                        until = max(0.0, (at - now).total_seconds())
+                        wait = until if wait is None else min(wait, until)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
         except Exception:  # a socket that is slow, gone or broken: never one left open but unfed
+            await self.drop()
+
+    def ask_at(self, asked_at: datetime) -> datetime | None:
+        """When to ask PostgreSQL for events pub/sub did not bring: once the round is `OVERDUE` past its
+        close with no close heard (a lost publish with nothing after it shows no gap), then every
+        `OVERDUE` while it stays so. None while the round is not overdue or has closed."""
+        if self.standing is None or self.standing.view.state is RoundState.CLOSED:
+            return None
+        overdue = timedelta(seconds=OVERDUE)
+        return max(self.standing.view.closes_at + overdue, asked_at + overdue)
+
+    def ask_postgresql(self) -> None:
+        if self.asking is None or self.asking.done():
+            self.asking = asyncio.create_task(self.catch_up())
+
+    async def catch_up(self) -> None:
+        try:
+            async with self.ordering:
+                for event in await gaps.read(self.pool, self.round_id, self.last_seq, LATEST_SEQ):
+                    self.early.setdefault(event.seq, event)
+                self.pass_on(self.pass_on_early)
+        except Exception:  # unreadable now: the page resumes from PostgreSQL
             await self.drop()
 
     def encode(self, item: Outgoing) -> bytes:

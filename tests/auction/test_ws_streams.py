@@ -96,6 +96,25 @@ async def test_events_redis_never_delivered_are_filled_in_from_postgresql(
     assert room.updates[1]["event"]["amount"] == eur(4_000)
 
 
+async def test_a_close_whose_publish_is_lost_reaches_the_watcher_from_postgresql(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, app: Any
+) -> None:
+    seller, watcher = await sign_in("rights_holder"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
+    lost = Relay(publish=_drop, jobs=app.state.jobs)
+    async with watching(live_server, watcher, opened["id"]) as room:
+
+        async def closed_now() -> bool:
+            async with pg_pool.acquire() as conn:
+                fired, _ = await service.close_round(conn, lost, UUID(opened["id"]), 1)
+            return fired is not service.Fired.EARLY
+
+        # Closed by this timer (its publish lost, nothing after it) or, rarely, by the server's sweep.
+        await wait_for(closed_now, what="the deadline to pass")
+        closed = await room.event("closed", within=15)
+    assert closed["seq"] == 2 and room.seqs() == [1, 2]
+
+
 async def test_a_watcher_gets_the_latest_state_and_every_event_in_order_while_bids_pour_in(
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
 ) -> None:
@@ -163,7 +182,10 @@ async def test_a_slow_watcher_gets_every_event_in_order_and_then_only_the_latest
         room.frames.append(first)  # before the reader's first frame: it starts at the next await
         await room.until(lambda w: w.bids() == 13, what="the state after the last bid")
     assert room.seqs() == sorted(room.seqs()), "never an older message after a newer one"
-    assert [(f["seq"], f["event"]["kind"]) for f in room.events] == [(1, "opened"), (own.json()["seq"], "bid")]
+    assert [(f["seq"], f["event"]["kind"]) for f in room.events] == [
+        (1, "opened"),
+        (own.json()["seq"], "bid"),
+    ]
     states = [f for f in room.frames if f["type"] == "state"]
     assert states[-1]["seq"] == 14 and states[-1]["state"]["bids"] == 13, "the latest state last"
     assert sum(1 + f["replaced"] for f in states) == 12, "each other bid sent or counted as replaced"
