@@ -459,10 +459,13 @@ class RoundStream:
 
     def pass_on(self, step: Callable[[], None]) -> None:
         """Run `step` (which puts into the outbox) and wake the writer if it has something new to do:
-        an event, or a state when none was waiting for its turn already."""
+        an event, a state when none was waiting for its turn already, or events this watcher may not
+        see to count as passed."""
         state_waiting = self.outbox.state is not None
         step()
-        if self.outbox.events or (self.outbox.state is not None and not state_waiting):
+        new_state = self.outbox.state is not None and not state_waiting
+        passed_unseen = self.outbox.empty and self.sent_seq < self.last_seq
+        if self.outbox.events or new_state or passed_unseen:
             self.wake.set()
 
     def put(self, seen: RoundEvent) -> None:
