@@ -627,6 +627,10 @@ async def run_scenarios(
 
 async def main(scenarios: list[str], quick: bool, servers: int) -> None:
     raise_file_limit()
+    this_run = asyncio.current_task()
+    assert this_run is not None
+    # Stopped (by `timeout`, say): stop the servers and stores it started too, as on Ctrl-C.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this_run.cancel)
     sizes = Sizes.of(quick)
     data_dir = tempfile.mkdtemp(prefix="live-rounds-bench-")
     secret = secrets.token_urlsafe(48)
