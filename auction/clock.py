@@ -42,9 +42,22 @@ def _clock_params(round: Round) -> ClockParams:
 def clock_price(round: Round, now: datetime) -> Money:
     """The clock's price at `now` (its start price before the round opens)."""
     require_utc(now)
-    params = _clock_params(round)
-    steps = max(0, (now - round.opens_at) // timedelta(seconds=params.step_seconds))
+    return price_at(_clock_params(round), round.opens_at, now)
+
+
+def price_at(params: ClockParams, opens_at: datetime, now: datetime) -> Money:
+    """The price of a clock with `params` that opened (or opens) at `opens_at`, at `now`."""
+    steps = max(0, (now - opens_at) // timedelta(seconds=params.step_seconds))
     return Money(max(params.floor.amount, params.start.amount - params.step.amount * steps), params.currency)
+
+
+def next_step_at(params: ClockParams, opens_at: datetime, now: datetime) -> datetime | None:
+    """When the clock's price next drops after `now`; None once it rests on its floor."""
+    if price_at(params, opens_at, now).amount <= params.floor.amount:
+        return None
+    step = timedelta(seconds=params.step_seconds)
+    steps = max(0, (now - opens_at) // step)
+    return opens_at + step * (steps + 1)
 
 
 def accept_clock(round: Round, bid_id: UUID, bidder: UUID, placed_by: UUID, now: datetime) -> Outcome:

@@ -140,12 +140,30 @@ class RoundEvent(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
 
 
+class LiveState(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What only the latest value matters for, at `server_time` and as of the frame's `seq`.
+
+    `watchers` counts the sockets on the round across every server process; `time_left_ms` runs to
+    the deadline, or after it to the close (the reveal window); `clock_price` is a descending clock's
+    price now.
+    """
+
+    bids: int
+    watchers: int
+    time_left_ms: int
+    deadline: datetime
+    deadline_version: int
+    extensions: int
+    closes_at: datetime
+    clock_price: Money | None = None
+
+
 class Frame(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A websocket message to a watcher; `server_time` lets the page count down on the server's clock.
 
-    `type` is "round" (the round as it stands, up to event `seq`), "event" (one that must arrive),
-    "state" (the latest bid count and deadline as of event `seq`, standing for `replaced` older state
-    updates never sent), "pong" or "error".
+    `type` is "round" (the round as it stands, up to event `seq`, with its `state`), "event" (one
+    that must arrive), "state" (the `state` as of event `seq`, standing for `replaced` older state
+    messages never sent), "pong" or "error".
     """
 
     type: str
@@ -154,6 +172,7 @@ class Frame(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     event: EventPayload | None = None
     at: datetime | None = None
     round: RoundView | None = None
+    state: LiveState | None = None
     detail: str | None = None
     replaced: int | None = None
 

@@ -292,14 +292,22 @@ async def events_between(
     conn: asyncpg.Connection, watcher: Principal, seller: UUID, round_id: UUID, after: int, upto: int
 ) -> list[RoundEvent]:
     """Events `after` < seq ≤ `upto`, oldest first, as `watcher` may see them."""
-    shown: list[RoundEvent] = []
+    events = await stored_events_between(conn, round_id, after, upto)
+    return [seen for event in events if (seen := event_for(event, seller, watcher)) is not None]
+
+
+async def stored_events_between(
+    conn: asyncpg.Connection, round_id: UUID, after: int, upto: int
+) -> list[RoundEvent]:
+    """Events `after` < seq ≤ `upto`, oldest first, whole: show each to a watcher with `auction.views`."""
+    events: list[RoundEvent] = []
     while after < upto:
         page = await store.events_after(conn, round_id, after, min(REPLAY_PAGE, upto - after))
         if not page:
             break
-        shown.extend(seen for event in page if (seen := event_for(event, seller, watcher)) is not None)
+        events.extend(page)
         after = page[-1].seq
-    return shown
+    return events
 
 
 async def round_events(

@@ -115,10 +115,21 @@ class Watcher:
     def seqs(self) -> list[int]:
         return [frame["seq"] for frame in self.updates]
 
+    def states(self) -> list[dict[str, Any]]:
+        """The state as the round frame gave it, then each state message's."""
+        return [frame["state"] for frame in self.frames if frame["type"] in ("round", "state")]
+
     def bids(self) -> int:
-        """The bid count as the watcher last heard it."""
-        counts = [f["event"]["bids"] for f in self.updates if f["event"]["kind"] == "bid"]
-        return counts[-1] if counts else int(self.frames[0]["round"]["bids"])
+        """The bid count as the watcher last heard it, from a state message or an event."""
+        for frame in reversed(self.frames):
+            if frame["type"] in ("round", "state"):
+                return int(frame["state"]["bids"])
+            if frame["type"] == "event" and frame["event"]["kind"] == "bid":
+                return int(frame["event"]["bids"])
+        raise AssertionError("no round frame yet")
+
+    def watchers(self) -> int:
+        return int(self.states()[-1]["watchers"])
 
     def kinds(self) -> list[str]:
         return [frame["event"]["kind"] for frame in self.events]
@@ -127,9 +138,9 @@ class Watcher:
         return await wait_for(lambda: check(self), within, what)
 
     async def event(self, kind: str, within: float = 10.0) -> dict[str, Any]:
-        """The first event or state message about `kind` (another buyer's bid comes as state)."""
+        """The first event of `kind` (another buyer's bid comes as state, not as an event)."""
         found: dict[str, Any] = await self.until(
-            lambda w: next((f for f in w.updates if f["event"]["kind"] == kind), None),
+            lambda w: next((f for f in w.events if f["event"]["kind"] == kind), None),
             within,
             f"a {kind} event",
         )

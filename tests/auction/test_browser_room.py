@@ -44,6 +44,8 @@ async def test_two_buyers_and_the_rights_holder_all_see_the_winner_and_the_secon
                 await page.click("#bid-form button")
                 await page.wait_for_selector("#message.good")
             await expect(rooms[seller].locator("#bid-count")).to_have_text("2", timeout=30_000)
+            await expect(rooms[seller].locator("#watchers")).to_have_text("3", timeout=30_000)
+            await expect(rooms[seller].locator("#watchers-said")).to_have_attribute("aria-live", "polite")
             for page in rooms.values():
                 await page.wait_for_selector("#result[data-price]", timeout=40_000)
                 assert await page.get_attribute("#result", "data-winner") == str(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 from websockets.asyncio.client import connect
 
@@ -26,16 +28,21 @@ async def test_a_bid_through_one_server_reaches_a_watcher_on_the_other_and_the_w
         await live.until_worker_started(worker)
         opened = await open_round(pg_pool, seller, sealed("vickrey", reserve=1_000), duration=6)
         headers = {"Authorization": f"Bearer {bob.token}"}
-        async with connect(ws_url(second, opened["id"]), additional_headers=headers) as socket:
+        async with (
+            connect(ws_url(second, opened["id"]), additional_headers=headers) as socket,
+            live.watching(first, seller, opened["id"]) as on_first,
+        ):
             watcher = live.Watcher(socket)
             await watcher.until(lambda w: w.frames and w.frames[0]["type"] == "round")
+            await watcher.until(lambda w: w.watchers() == 2, what="the watcher on the other server counted")
+            await on_first.until(lambda w: w.watchers() == 2, what="the watcher on the other server counted")
             async with live.client_for(first, alice) as through_first:
                 response = await through_first.post(
                     f"/api/rounds/{opened['id']}/bids", json={"amount": eur(7_000)}
                 )
                 assert response.status_code == 201, response.text
-            bid = await watcher.event("bid")
-            assert bid["event"]["bids"] == 1 and "amount" not in bid["event"], "sealed, as on one server"
+            await watcher.until(lambda w: w.bids() == 1, what="the bid from the other server")
+            assert "7000" not in json.dumps(watcher.frames), "sealed, as on one server"
             closed = await watcher.event("closed")
         assert closed["event"]["outcome"]["winner"]["bidder"] == str(alice.principal.organisation_id)
         assert closed["event"]["outcome"]["winner"]["price"] == eur(1_000), "alone: pays the reserve"

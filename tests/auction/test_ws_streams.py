@@ -41,14 +41,14 @@ async def test_sealed_bids_never_reach_anyone_but_their_bidder_before_the_close(
         for room in rooms.values():
             await room.event("closed")
     for name, room in rooms.items():
-        before_close = [f for f in room.updates if f["event"]["kind"] != "closed"]
+        before_close = room.frames[: room.frames.index(room.events[-1])]
         text = json.dumps(before_close)
         own = {"alice": amounts[alice], "bob": amounts[bob]}.get(name)
         for amount in amounts.values():
             if amount != own:
                 assert str(amount) not in text, f"{name} saw someone else's bid before the close"
-        bids = [f["event"] for f in before_close if f["event"]["kind"] == "bid"]
-        counts = [bid["bids"] for bid in bids]
+        bids = [f["event"] for f in before_close if f["type"] == "event" and f["event"]["kind"] == "bid"]
+        counts = bid_counts(before_close)
         assert counts == sorted(counts) and counts[-1] == 2, f"{name} sees the count, never going back"
         if own is not None:
             assert [bid["amount"]["amount"] for bid in bids if "amount" in bid] == [own]
@@ -91,7 +91,27 @@ async def test_events_redis_never_delivered_are_filled_in_from_postgresql(
         await bob.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(5_000)})
         await room.until(lambda w: w.seqs() == [1, 2, 3], what="the lost receipt filled in before the next")
     assert [f["type"] for f in room.updates] == ["event", "event", "state"]
+    assert room.updates[2]["state"]["bids"] == 2
     assert room.updates[1]["event"]["amount"] == eur(4_000)
+
+
+async def test_a_close_whose_publish_is_lost_reaches_the_watcher_from_postgresql(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, app: Any
+) -> None:
+    seller, watcher = await sign_in("rights_holder"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
+    lost = Relay(publish=_drop, jobs=app.state.jobs)
+    async with watching(live_server, watcher, opened["id"]) as room:
+
+        async def closed_now() -> bool:
+            async with pg_pool.acquire() as conn:
+                fired, _ = await service.close_round(conn, lost, UUID(opened["id"]), 1)
+            return fired is not service.Fired.EARLY
+
+        # Closed by this timer (its publish lost, nothing after it) or, rarely, by the server's sweep.
+        await wait_for(closed_now, what="the deadline to pass")
+        closed = await room.event("closed", within=15)
+    assert closed["seq"] == 2 and room.seqs() == [1, 2]
 
 
 async def test_a_watcher_gets_the_latest_state_and_every_event_in_order_while_bids_pour_in(
@@ -112,7 +132,7 @@ async def test_a_watcher_gets_the_latest_state_and_every_event_in_order_while_bi
         await room.until(lambda w: w.bids() == 25, what="the state after the last bid")
     seqs = room.seqs()
     assert seqs == sorted(set(seqs)), "in order, never an older state after a newer one"
-    counts = [f["event"]["bids"] for f in room.updates if f["event"]["kind"] == "bid"]
+    counts = bid_counts(room.updates)
     assert counts == sorted(counts)
     own = [f for f in room.events if f["event"]["kind"] == "bid"]
     assert [f["event"]["amount"] for f in own] == [eur(9_999)], "the own receipt arrives, whole"
@@ -138,6 +158,62 @@ async def test_a_watcher_that_falls_behind_is_dropped_and_resumes_from_postgresq
         await resumed.until(lambda w: [f["seq"] for f in w.events] == [3], what="the own receipt")
     assert after == max([*room.seqs(), 1]) < 3, "resumes after the last message it was sent"
     assert resumed.frames[0]["round"]["bids"] == 2
+
+
+async def test_a_slow_watcher_gets_every_event_in_order_and_then_only_the_latest_state(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
+) -> None:
+    seller, watcher = await sign_in("rights_holder"), await sign_in("buyer")
+    buyers = [await sign_in("buyer") for _ in range(12)]
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    bids = f"/api/rounds/{opened['id']}/bids"
+    headers = {"Authorization": f"Bearer {watcher.token}"}
+    async with connect(ws_url(live_server, opened["id"]), additional_headers=headers) as socket:
+        first = json.loads(await socket.recv())
+        assert first["type"] == "round"
+        # The watcher reads nothing while the bids come in, its own among them.
+        for i, buyer in enumerate(buyers[:6]):
+            assert (await buyer.client.post(bids, json={"amount": eur(2_000 + i)})).status_code == 201
+        own = await watcher.client.post(bids, json={"amount": eur(9_999)})
+        for i, buyer in enumerate(buyers[6:]):
+            assert (await buyer.client.post(bids, json={"amount": eur(3_000 + i)})).status_code == 201
+        room = live.Watcher(socket)
+        room.frames.append(first)  # before the reader's first frame: it starts at the next await
+        await room.until(lambda w: w.bids() == 13, what="the state after the last bid")
+    assert room.seqs() == sorted(room.seqs()), "never an older message after a newer one"
+    assert [(f["seq"], f["event"]["kind"]) for f in room.events] == [
+        (1, "opened"),
+        (own.json()["seq"], "bid"),
+    ]
+    states = [f for f in room.frames if f["type"] == "state"]
+    assert states[-1]["seq"] == 14 and states[-1]["state"]["bids"] == 13, "the latest state last"
+    assert sum(1 + f["replaced"] for f in states) == 12, "each other bid sent or counted as replaced"
+
+
+async def test_watchers_are_counted_while_connected_and_counted_out_when_they_leave(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
+) -> None:
+    seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    async with watching(live_server, alice, opened["id"]) as first:
+        assert first.watchers() == 1
+        async with watching(live_server, bob, opened["id"]) as second:
+            await first.until(lambda w: w.watchers() == 2, what="alice to see two watchers")
+            await second.until(lambda w: w.watchers() == 2, what="bob to see two watchers")
+        await first.until(lambda w: w.watchers() == 1, what="alice to see bob leave")
+    state = first.frames[-1]
+    assert state["type"] == "state" and state["seq"] == 1, "state as of the last event (the opening)"
+    assert state["state"]["bids"] == 0 and 0 < state["state"]["time_left_ms"] <= 60_000
+    assert state["state"]["deadline"] == opened["deadline"] and "clock_price" not in state["state"]
+
+
+def bid_counts(frames: list[dict[str, Any]]) -> list[int]:
+    """The bid count as each state message and bid event said it, in order."""
+    return [
+        f["state"]["bids"] if f["type"] == "state" else f["event"]["bids"]
+        for f in frames
+        if f["type"] == "state" or (f["type"] == "event" and f["event"]["kind"] == "bid")
+    ]
 
 
 async def _drop(channel: str, data: bytes) -> None:

@@ -94,19 +94,47 @@ function receive(frame) {
     if (frame.seq >= lastSeq) {
       round = frame.round;
       lastSeq = frame.seq;
+      applyState(frame.state, frame.server_time);
     }
     render();
-  } else if ((frame.type === "event" || frame.type === "state") && frame.seq > lastSeq) {
-    // A state message stands for the bids up to its seq (the older ones it replaced were never sent).
+  } else if (frame.type === "state" && frame.seq >= lastSeq) {
+    // The latest bid count, watchers and deadline as of its seq; older ones it replaced were never
+    // sent. A state at the seq already seen is a change without an event (watchers, the clock).
     lastSeq = frame.seq;
-    apply(frame.event, frame.at, frame.type === "state");
+    applyState(frame.state, frame.server_time);
+    render();
+  } else if (frame.type === "event" && frame.seq > lastSeq) {
+    lastSeq = frame.seq;
+    apply(frame.event, frame.at);
     render();
   } else if (frame.type === "error") {
     say(frame.detail, "bad");
   }
 }
 
-function apply(event, at, stateOnly = false) {
+// Watchers come and go all the time in a busy room: the number on screen follows them, and a screen
+// reader hears it at most once a minute.
+const WATCHERS_SAID_EVERY = 60_000;
+let watchersSaidAt = -Infinity;
+
+function applyState(state, serverTime) {
+  if (!state) return;
+  const at = Date.parse(serverTime);
+  for (let more = state.bids - round.bids; more > 0; more--) bidTimes.push(at);
+  Object.assign(round, {
+    bids: state.bids, deadline: state.deadline, deadline_version: state.deadline_version,
+    extensions: state.extensions, closes_at: state.closes_at,
+  });
+  if (state.clock_price) round.clock_price = state.clock_price;
+  const shown = $("watchers").textContent;
+  $("watchers").textContent = state.watchers;
+  if (shown !== String(state.watchers) && Date.now() - watchersSaidAt >= WATCHERS_SAID_EVERY) {
+    watchersSaidAt = Date.now();
+    $("watchers-said").textContent = state.watchers === 1 ? "You are the only one watching." : `${state.watchers} people are watching.`;
+  }
+}
+
+function apply(event, at) {
   if (event.kind === "opened") {
     log(at, "The round opened.");
   } else if (event.kind === "bid") {
@@ -115,7 +143,6 @@ function apply(event, at, stateOnly = false) {
       bids: event.bids, deadline: event.deadline, deadline_version: event.deadline_version,
       extensions: event.extensions, closes_at: event.closes_at,
     });
-    if (stateOnly) return;
     const whose = event.amount ? `Your bid of ${money(event.amount)} was taken` : event.digest ? "Your sealed commitment was taken" : "Another buyer's bid came in";
     log(at, `${whose} (${event.bids} in all).`);
     if (event.extended) {
