@@ -26,7 +26,8 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import NamedTuple, TypeVar
 from uuid import UUID, uuid4
 
@@ -446,22 +447,31 @@ async def index_size_row(pool: asyncpg.Pool, audio_seconds: float) -> str:
     )
 
 
-async def identification_only(per_track: int) -> None:
-    """Identification on the demo catalogue and on real music, and the index's size per hour."""
-    catalogue = [(t, synth.render(t)) for t in synth.demo_catalogue()]
+@asynccontextmanager
+async def bench_database() -> AsyncIterator[tuple[asyncpg.Pool, UUID]]:
+    """A migrated embedded PostgreSQL in a temporary directory, its pool and one label to own tracks."""
     with tempfile.TemporaryDirectory(prefix="bench-discovery-") as data_dir:
         settings = load_settings({**os.environ, "MARKETPLACE_DATA_DIR": data_dir})
         urls = store_urls(settings)
         await upgrade_async(urls.database_url)
         pool = await create_pool(urls.database_url)
-        organisation = await pool.fetchval(
-            "INSERT INTO organisations (name, kind) VALUES ($1, 'label') RETURNING id", f"Bench {uuid4()}"
-        )
+        try:
+            organisation = await pool.fetchval(
+                "INSERT INTO organisations (name, kind) VALUES ($1, 'label') RETURNING id", f"Bench {uuid4()}"
+            )
+            yield pool, organisation
+        finally:
+            await pool.close()
+
+
+async def identification_only(per_track: int) -> None:
+    """Identification on the demo catalogue and on real music, and the index's size per hour."""
+    catalogue = [(t, synth.render(t)) for t in synth.demo_catalogue()]
+    async with bench_database() as (pool, organisation):
         synthetic_rows = await bench_identify(pool, organisation, catalogue, 80)
         real_rows, real_seconds = await bench_real_identification(pool, organisation, per_track)
         synthetic_seconds = sum(len(a) for _, a in catalogue) / synth.SAMPLE_RATE
         size_row = await index_size_row(pool, synthetic_seconds + real_seconds)
-        await pool.close()
     print_identification(synthetic_rows, len(catalogue))
     print_real_identification(real_rows, size_row, per_track)
 
@@ -490,16 +500,8 @@ def print_real_identification(rows: list[str], size_row: str, per_track: int) ->
 
 async def search_only(size: int, index_options: str | None) -> None:
     """Vector search alone, e.g. once at 1,000,000 vectors (minutes to build the index)."""
-    with tempfile.TemporaryDirectory(prefix="bench-discovery-") as data_dir:
-        settings = load_settings({**os.environ, "MARKETPLACE_DATA_DIR": data_dir})
-        urls = store_urls(settings)
-        await upgrade_async(urls.database_url)
-        pool = await create_pool(urls.database_url)
-        organisation = await pool.fetchval(
-            "INSERT INTO organisations (name, kind) VALUES ($1, 'label') RETURNING id", f"Bench {uuid4()}"
-        )
+    async with bench_database() as (pool, organisation):
         rows = await bench_search(pool, organisation, size, 200, index_options)
-        await pool.close()
     print(f"\n{SEARCH_HEADER}")
     print("\n".join(rows))
 
@@ -508,14 +510,7 @@ async def main(quick: bool) -> None:
     ingest_rows = bench_real_ingest(4 if quick else None)
     analysis_rows, rendered = bench_analysis(4 if quick else 12)
     catalogue = rendered if quick else [(t, synth.render(t)) for t in synth.demo_catalogue()]
-    with tempfile.TemporaryDirectory(prefix="bench-discovery-") as data_dir:
-        settings = load_settings({**os.environ, "MARKETPLACE_DATA_DIR": data_dir})
-        urls = store_urls(settings)
-        await upgrade_async(urls.database_url)
-        pool = await create_pool(urls.database_url)
-        organisation = await pool.fetchval(
-            "INSERT INTO organisations (name, kind) VALUES ($1, 'label') RETURNING id", f"Bench {uuid4()}"
-        )
+    async with bench_database() as (pool, organisation):
         identify_rows = await bench_identify(pool, organisation, catalogue, 20 if quick else 80)
         real_rows: list[str] = []
         size_row = ""
@@ -528,7 +523,6 @@ async def main(quick: bool) -> None:
         search_rows = []
         for size in (10_000,) if quick else (10_000, 100_000):
             search_rows += await bench_search(pool, organisation, size, 50 if quick else 200)
-        await pool.close()
     print(f"\n{INGEST_HEADER}")
     print("\n".join(ingest_rows))
     print(
