@@ -104,8 +104,7 @@ async def test_a_close_whose_publish_is_lost_reaches_the_watcher_from_postgresql
     async with watching(live_server, watcher, opened["id"]) as room:
 
         async def closed_now() -> bool:
-            async with pg_pool.acquire() as conn:
-                fired, _ = await service.close_round(conn, lost, UUID(opened["id"]), 1)
+            fired, _ = await service.close_round(pg_pool.acquire, lost, UUID(opened["id"]), 1)
             return fired is not service.Fired.EARLY
 
         # Closed by this timer (its publish lost, nothing after it) or, rarely, by the server's sweep.
