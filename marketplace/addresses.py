@@ -48,6 +48,21 @@ def client_address(peer: str | None, forwarded_for: str | None, proxies: Sequenc
     return address
 
 
+def counted_as(address: str) -> str:
+    """What a per-address limit counts `address` as: an IPv6 client by its /64, because one subscriber
+    is routinely given a whole /64 and could otherwise take a fresh allowance from each of its 2^64
+    addresses; an IPv4-mapped IPv6 address as the IPv4 address it carries."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
+
+
 def scope_client_address(scope: Any, proxies: Sequence[Network]) -> str:
     client = scope.get("client")
     peer = client[0] if client else None
@@ -58,3 +73,8 @@ def scope_client_address(scope: Any, proxies: Sequence[Network]) -> str:
                 value.decode("latin-1") if forwarded is None else f"{forwarded},{value.decode('latin-1')}"
             )
     return client_address(peer, forwarded, proxies)
+
+
+def scope_counted_address(scope: Any, proxies: Sequence[Network]) -> str:
+    """The client address as per-address rate limits count it."""
+    return counted_as(scope_client_address(scope, proxies))

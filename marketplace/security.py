@@ -46,7 +46,7 @@ from marketplace.accounts.sessions import (
     presession_exists,
     session_principal,
 )
-from marketplace.addresses import scope_client_address
+from marketplace.addresses import scope_counted_address
 from marketplace.bodies import BodyRefused, read_body, refuse_before_body, replay_body
 from marketplace.connections import acquire
 from marketplace.errors import send_problem
@@ -257,7 +257,7 @@ async def rate_limit_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
     state = connection.app.state
     limit, window = state.rate_limits[bucket]
     principal: Principal | None = connection.scope.get("user")
-    address = scope_client_address(connection.scope, state.settings.trusted_proxies)
+    address = scope_counted_address(connection.scope, state.settings.trusted_proxies)
     # Sign-in attempts count per address whoever the caller claims to be: a session cookie must not
     # buy an attacker a fresh allowance.
     who = address if bucket in PER_ADDRESS_BUCKETS or principal is None else str(principal.user_id)

@@ -45,7 +45,7 @@ from marketplace.accounts.sessions import (
     presession_exists,
 )
 from marketplace.accounts.store import principal_of
-from marketplace.addresses import scope_client_address
+from marketplace.addresses import scope_counted_address
 from marketplace.ratelimit import count_failure, forget_failures, seconds_blocked, seconds_until_allowed
 from rights.identity import Principal
 
@@ -106,7 +106,7 @@ async def _limit_presessions(request: Request[Any, Any, Any]) -> None:
     """New pre-sessions are counted per address: one client cannot fill Redis by asking for sign-in forms
     without keeping the cookie (a browser that keeps it makes one per two hours)."""
     limit, window = request.app.state.rate_limits["presessions"]
-    address = scope_client_address(request.scope, request.app.state.settings.trusted_proxies)
+    address = scope_counted_address(request.scope, request.app.state.settings.trusted_proxies)
     wait = await seconds_until_allowed(request.app.state.redis, f"presessions:{address}", limit, window)
     if wait:
         raise TooManyRequestsException(

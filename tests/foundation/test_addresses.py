@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from marketplace.accounts.passwords import password_problem
-from marketplace.addresses import client_address, parse_networks
+from marketplace.addresses import client_address, counted_as, parse_networks
 from marketplace.config import ConfigError, load_settings
 
 PROXIES = parse_networks("10.0.0.0/8, 2001:db8::/32")
@@ -58,3 +58,15 @@ def test_the_test_and_demo_passwords_are_accepted(password: str) -> None:
 @given(st.text(max_size=11))
 def test_anything_shorter_than_twelve_characters_is_refused(password: str) -> None:
     assert password_problem(password) == "the password must be at least 12 characters long"
+
+
+@given(interface=st.integers(min_value=0, max_value=2**64 - 1))
+def test_ipv6_clients_are_counted_by_their_64_so_one_subscriber_gets_one_allowance(interface: int) -> None:
+    address = ipaddress.IPv6Address((0x2001_0DB8_0001_0002 << 64) | interface)
+    assert counted_as(str(address)) == "2001:db8:1:2::/64"
+
+
+def test_ipv4_clients_and_ipv4_mapped_addresses_are_counted_by_their_own_address() -> None:
+    assert counted_as("203.0.113.5") == "203.0.113.5"
+    assert counted_as("::ffff:203.0.113.5") == "203.0.113.5"
+    assert counted_as("unknown") == "unknown"

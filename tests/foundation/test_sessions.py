@@ -230,6 +230,22 @@ async def test_behind_a_trusted_proxy_the_forwarded_client_is_limited_not_the_pr
         assert (await someone_else.post("/api/auth/login", json=guess)).status_code == 401
 
 
+async def test_an_ipv6_client_cannot_buy_fresh_guesses_by_moving_within_its_64(
+    app: Litestar, strict_login_limits: None
+) -> None:
+    site, subnet = secrets.randbelow(0xFFFF), secrets.randbelow(0xFFFE)
+    prefix = f"2001:db8:{site:x}:{subnet:x}"
+    statuses = []
+    for interface in range(4):
+        async with from_address(app, f"{prefix}::{interface + 1:x}") as attacker:
+            guess = {"email": f"victim-{secrets.token_hex(3)}@example.test", "password": "guess guess guess"}
+            statuses.append((await attacker.post("/api/auth/login", json=guess)).status_code)
+    assert statuses == [401, 401, 401, 429]
+    async with from_address(app, f"2001:db8:{site:x}:{subnet + 1:x}::1") as next_subscriber:
+        guess = {"email": f"other-{secrets.token_hex(3)}@example.test", "password": "guess guess guess"}
+        assert (await next_subscriber.post("/api/auth/login", json=guess)).status_code == 401
+
+
 async def test_an_account_refuses_sign_in_after_five_failures_from_any_addresses(
     app: Litestar, sign_in: SignIn, strict_login_limits: None
 ) -> None:
