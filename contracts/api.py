@@ -5,7 +5,6 @@ channels and expiring download links for the licensee."""
 from __future__ import annotations
 
 import csv
-import enum
 import io
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -23,7 +22,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ControllerRouterHandler
 
 from contracts import licences, service
-from contracts.model import AllowList, Deal, DownloadLink, Licence, Quote, Verification
+from contracts.model import AllowList, ConsentDecision, Deal, DownloadLink, Licence, Quote, Verification
 from contracts.service import DealView, Earnings, Notifier
 from rights.identity import Principal
 from rights.pooling import Connect
@@ -32,11 +31,6 @@ from rights.terms import CURRENCY_EXPONENTS, Media, Usage
 MAX_TOKEN_LENGTH = 200
 # Anyone may check a licence, so checks are counted per address (the API and the page alike).
 LICENCE_CHECKS = {"rate_limit": "licence_checks"}
-
-
-class ConsentDecision(enum.StrEnum):
-    APPROVE = "approve"
-    DECLINE = "decline"
 
 
 class AllowListRequest(msgspec.Struct, frozen=True):

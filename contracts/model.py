@@ -101,6 +101,13 @@ class ConsentStatus(enum.StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class ConsentDecision(enum.StrEnum):
+    """What an asked co-owner answers."""
+
+    APPROVE = "approve"
+    DECLINE = "decline"
+
+
 class Deal(msgspec.Struct, frozen=True, kw_only=True):
     """A licence of `track_id` for `usage` from `seller` to `buyer` at `price`, and where it stands."""
 

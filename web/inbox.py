@@ -26,7 +26,7 @@ from auction.model import Party as Side
 from contracts import service as contracts
 from contracts import store as contracts_store
 from contracts.api import notifier
-from contracts.model import ConsentRequest, ConsentStatus, Deal, DealState
+from contracts.model import ConsentDecision, ConsentRequest, ConsentStatus, Deal, DealState
 from rights import service as rights
 from rights.identity import Principal
 from rights.model import LicenceRequest
@@ -140,18 +140,16 @@ async def answer_offer(
 @post("/workspace/deals/{deal_id:uuid}/consent/{decision:str}", include_in_schema=False, opt=HOLDERS)
 async def answer_consent(
     connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis, deal_id: UUID,
-    decision: str,
+    decision: ConsentDecision,
 ) -> Template | Redirect:  # fmt: skip
-    if decision not in ("approve", "decline"):
-        raise LookupError(f"a consent is approved or declined, not {decision!r}")
     try:
         await contracts.answer_consent(connect, notifier(channels, jobs), caller, deal_id,
-                                       approve=decision == "approve", now=datetime.now(UTC))  # fmt: skip
+                                       approve=decision is ConsentDecision.APPROVE, now=datetime.now(UTC))  # fmt: skip
     except contracts.DealConflict as exc:
         async with connect() as conn:
             context = await _inbox(conn, caller, done=None, error=forms.sentence(exc))
         return Template("workspace/inbox.html", context=context, status_code=409)
-    return Redirect(f"/workspace/inbox?done=consent-{decision}d", status_code=303)
+    return Redirect(f"/workspace/inbox?done=consent-{decision.value}d", status_code=303)
 
 
 page_handlers = [inbox_page, answer_offer, answer_consent]
