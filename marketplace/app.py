@@ -116,8 +116,15 @@ async def health(state: State) -> Response[dict[str, str]]:
 
 
 async def provide_demo_progress(conn: asyncpg.Connection, state: State) -> CatalogueProgress | None:
-    tracks: int = state.settings.demo_tracks
-    return await demo.progress(conn, tracks)
+    finished: CatalogueProgress | None = state.get("demo_finished")
+    if finished is not None:
+        return finished
+    found = await demo.progress(conn, state.settings.demo_tracks)
+    if found is not None and found.finished:
+        # Finished stays finished in this process (a new analysis version needs a restart): every Discover
+        # page would otherwise pay three queries for a progress bar it no longer shows.
+        state.demo_finished = found
+    return found
 
 
 @get("/api/demo/progress", tags=["operations"])
