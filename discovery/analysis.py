@@ -17,6 +17,7 @@ import hashlib
 import io
 import math
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -25,8 +26,9 @@ import librosa
 import numpy as np
 import numpy.typing as npt
 import soxr
+import threadpoolctl
 
-from discovery import audio, hpss, vibrato
+from discovery import audio, fingerprint, hpss, vibrato
 from discovery.audio import AudioLimits
 from discovery.model import AudioFeatures, Key
 from discovery.similarity import KEY_SIMILARITY, key_relation
@@ -297,6 +299,16 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     )
 
 
+def use_one_core() -> None:
+    """Keep numeric libraries to the calling thread, as analysis workers (one per core) want.
+
+    OpenBLAS otherwise starts a thread per core for every matrix product, and its threads spin
+    while they wait: a downmix as a matrix product cost twice the decoding it followed, in CPU time
+    taken from the next worker's core.
+    """
+    threadpoolctl.threadpool_limits(1)
+
+
 def warm_up() -> None:
     """Run one short analysis so numba compiles librosa's kernels now, not on the first real track.
 
@@ -310,7 +322,21 @@ def warm_up() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
         clicks = (np.sin(2 * np.pi * 2 * t) > 0.99).astype(np.float64)
-        analyse((0.3 * np.sin(2 * np.pi * 220 * t) + 0.5 * clicks).astype(np.float32))
+        signal = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.5 * clicks).astype(np.float32)
+        analyse(signal)
+        fingerprint.landmarks(signal)
+    _warmed_up.set()
+
+
+_warmed_up = threading.Event()
+_warming_up = threading.Lock()
+
+
+def warmed_up() -> None:
+    """Warm up once in this process (see `warm_up`), before the first clip a server analyses or fingerprints."""
+    with _warming_up:
+        if not _warmed_up.is_set():
+            warm_up()
 
 
 def warm_up_lock_path() -> Path:
