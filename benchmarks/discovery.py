@@ -4,7 +4,9 @@
 temporary directory and prints Markdown tables:
 
 - the whole ingest of real recordings (Debian's singularity-music, see benchmarks.real_music), step
-  by step, as a multiple of real time per core (audio seconds per CPU second);
+  by step, in CPU seconds per audio second and as a multiple of real time per core, single-threaded
+  as the analysis workers run; `--ingest-only` alone, the median of `--rounds` (3), with libsndfile
+  reading the files alone as a reference measured in the same run and the load average;
 - analysis speed on the synthetic demo tracks, likewise;
 - search p50/p99 and recall@10 against exact search at 10,000 and 100,000 synthetic vectors
   (10,000 only with --quick), unfiltered and with a 5 % filter;
@@ -59,6 +61,7 @@ def bench_analysis(n_tracks: int) -> tuple[list[str], list[tuple[synth.DemoTrack
     tracks = synth.demo_catalogue()
     chosen = [tracks[i] for i in np.linspace(0, len(tracks) - 1, n_tracks).astype(int)]
     rendered = [(t, synth.render(t)) for t in chosen]
+    analysis.use_one_core()
     analysis.warm_up()
     audio_seconds = sum(len(a) for _, a in rendered) / synth.SAMPLE_RATE
     rows = []
