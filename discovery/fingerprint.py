@@ -54,8 +54,8 @@ def frames_to_seconds(frames: int) -> float:
 def peaks(audio: Array, peaks_per_second: int = PEAKS_PER_SECOND) -> npt.NDArray[np.int64]:
     """Spectral peaks as (frame, bin) rows: local maxima of the spectrum, the strongest few per second.
 
-    Compared as power: the ordering, and so every peak, is the log spectrum's; only the strengths
-    of the peaks found are taken to decibels.
+    Compared as power, which orders values as their decibels do, so the peaks (and which of them
+    are strongest) are the log spectrum's without taking a logarithm of every value.
     """
     band = spectrogram.power(np.asarray(audio, dtype=np.float32), N_FFT, HOP, (MIN_BIN, MAX_BIN + 1))
     floor = 10 ** (2 * math.log10(N_FFT / 4) - 7)  # ≈ −70 dBFS as power: silence yields no peaks at all
