@@ -94,6 +94,7 @@ def _first_minute(tracks: int) -> list[str]:
 
 def _per_track(tracks: int) -> list[str]:
     """One demo track's pipeline, step by step, as the analysis worker runs it (CPU seconds per track)."""
+    analysis.use_one_core()
     analysis.warm_up()
     steps: dict[str, float] = {}
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import soundfile as sf
 
 from discovery import analysis, synth
 
@@ -72,6 +73,15 @@ def decode(path: Path) -> npt.NDArray[np.float32]:
     with path.open("rb") as file:
         samples, _ = analysis.decode(file)
     return samples
+
+
+def read_native(path: Path) -> int:
+    """Decode the whole file with libsndfile at its own rate and channels, keeping nothing: the frames read."""
+    frames = 0
+    with sf.SoundFile(path) as source:
+        while len(block := source.read(1 << 18, dtype="float32")):
+            frames += len(block)
+    return frames
 
 
 def snippets(

@@ -17,6 +17,7 @@ import hashlib
 import io
 import math
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -25,8 +26,9 @@ import librosa
 import numpy as np
 import numpy.typing as npt
 import soxr
+import threadpoolctl
 
-from discovery import audio, hpss, vibrato
+from discovery import audio, fingerprint, hpss, spectrogram, vibrato
 from discovery.audio import AudioLimits
 from discovery.model import AudioFeatures, Key
 from discovery.similarity import KEY_SIMILARITY, key_relation
@@ -211,12 +213,11 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     if len(y) < sr:
         raise ValueError("the recording is shorter than one second, too short to analyse")
     duration = len(y) / sr
-    spectrum = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=TIMBRE_HOP))
-    power = spectrum**2
-    low = soxr.resample(y, SAMPLE_RATE, PITCH_RATE, quality="HQ")
-    pitch_spectrum = np.abs(librosa.stft(low, n_fft=PITCH_N_FFT, hop_length=PITCH_HOP))
-
+    power = spectrogram.power(y, N_FFT, TIMBRE_HOP).T
+    spectrum = np.sqrt(power)
     band = 2 * int(HPSS_BAND_HZ * N_FFT / sr / 2)
+    low = soxr.resample(y, SAMPLE_RATE, PITCH_RATE, quality="HQ")
+    pitch_spectrum = spectrogram.magnitude(low, PITCH_N_FFT, PITCH_HOP, (0, band))  # the same bins, 10.8 Hz
     # Separated on bin pairs (21.5 Hz): a partial and a drum hit are each far wider than that.
     pairs = spectrum[:band].reshape(band // 2, 2, -1).mean(axis=1)
     harmonic_mask, percussive_mask = (
@@ -226,7 +227,7 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     percussive = spectrum[:band] * percussive_mask
 
     # Onsets over the whole band: without the cymbals above 5.5 kHz a 74 BPM piece read 197 BPM.
-    onset_power = np.abs(librosa.stft(y, n_fft=ONSET_N_FFT, hop_length=HOP)) ** 2
+    onset_power = spectrogram.power(y, ONSET_N_FFT, HOP).T
     onset_mel = librosa.filters.mel(sr=sr, n_fft=ONSET_N_FFT) @ onset_power
     onset_env = librosa.onset.onset_strength(S=librosa.power_to_db(onset_mel), sr=sr)
     bpm, beats, clarity = _tempo(onset_env, sr)
@@ -262,9 +263,7 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
     frames = pitch_spectrum.shape[1]
     pitch_mask = np.repeat(harmonic_mask, 2, axis=1)[:, :frames]
     pitch_mask = np.pad(pitch_mask, ((0, 0), (0, frames - pitch_mask.shape[1])), mode="edge")
-    vibrato_ratio = vibrato.vibrato_ratio(
-        pitch_spectrum[:band] * pitch_mask, PITCH_RATE, PITCH_N_FFT, PITCH_HOP
-    )
+    vibrato_ratio = vibrato.vibrato_ratio(pitch_spectrum * pitch_mask, PITCH_RATE, PITCH_N_FFT, PITCH_HOP)
     # Steady instruments leave vibrato_ratio below 0.02; a sung line pushes it past 0.04.
     instrumental = 1.0 / (1.0 + math.exp((vibrato_ratio - 0.03) / 0.008))
 
@@ -287,7 +286,7 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
         spectral_rolloff_hz=round(float(np.mean(rolloff)), 1),
         spectral_flatness=round(mean(librosa.feature.spectral_flatness(S=spectrum)), 5),
         onset_rate=round(onset_rate, 3),
-        percussive_ratio=round(float(np.sum(percussive**2) / max(np.sum(power[:band]), 1e-12)), 4),
+        percussive_ratio=round(float(np.sum(percussive**2) / max(float(np.sum(power[:band])), 1e-12)), 4),
         mfcc_mean=tuple(round(float(v), 3) for v in mfcc.mean(axis=1)),
         mfcc_std=tuple(round(float(v), 3) for v in mfcc.std(axis=1)),
         chroma_mean=tuple(round(float(v), 4) for v in chroma_mean),
@@ -295,6 +294,16 @@ def analyse(audio: Audio, sr: int = SAMPLE_RATE) -> AudioFeatures:
         vibrato_ratio=round(vibrato_ratio, 4),
         instrumental=round(instrumental, 4),
     )
+
+
+def use_one_core() -> None:
+    """Keep numeric libraries to the calling thread, as analysis workers (one per core) want.
+
+    OpenBLAS otherwise starts a thread per core for every matrix product, and its threads spin
+    while they wait: a downmix as a matrix product cost twice the decoding it followed, in CPU time
+    taken from the next worker's core.
+    """
+    threadpoolctl.threadpool_limits(1)
 
 
 def warm_up() -> None:
@@ -310,7 +319,21 @@ def warm_up() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
         clicks = (np.sin(2 * np.pi * 2 * t) > 0.99).astype(np.float64)
-        analyse((0.3 * np.sin(2 * np.pi * 220 * t) + 0.5 * clicks).astype(np.float32))
+        signal = (0.3 * np.sin(2 * np.pi * 220 * t) + 0.5 * clicks).astype(np.float32)
+        analyse(signal)
+        fingerprint.landmarks(signal)
+    _warmed_up.set()
+
+
+_warmed_up = threading.Event()
+_warming_up = threading.Lock()
+
+
+def warmed_up() -> None:
+    """Warm up once in this process (see `warm_up`), before the first clip a server analyses or fingerprints."""
+    with _warming_up:
+        if not _warmed_up.is_set():
+            warm_up()
 
 
 def warm_up_lock_path() -> Path:

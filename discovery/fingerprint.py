@@ -13,11 +13,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from uuid import UUID
 
-import librosa
+import numba
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
+from discovery import spectrogram
 from discovery.model import FingerprintHit, Identification, Landmark
 
 SAMPLE_RATE = 22_050
@@ -44,6 +44,7 @@ RUNNER_UP_FLOOR = 0.5  # the ratio is taken against at least this, so a lone mat
 OFFSET_TOLERANCE = 1  # frames either side, for peaks that land on a neighbouring frame
 
 Array = npt.NDArray[np.float32]
+Spectrogram = spectrogram.Spectrogram
 
 
 def frames_to_seconds(frames: int) -> float:
@@ -51,34 +52,71 @@ def frames_to_seconds(frames: int) -> float:
 
 
 def peaks(audio: Array, peaks_per_second: int = PEAKS_PER_SECOND) -> npt.NDArray[np.int64]:
-    """Spectral peaks as (frame, bin) rows: local maxima of the log spectrum, the strongest few per second."""
-    spectrum = np.abs(librosa.stft(np.asarray(audio, dtype=np.float32), n_fft=N_FFT, hop_length=HOP))
-    db = 20 * np.log10(np.maximum(spectrum[MIN_BIN : MAX_BIN + 1], 1e-6))
-    floor = 20 * np.log10(N_FFT / 4) - 70  # ≈ −70 dBFS: silence yields no peaks at all
-    is_peak = (db == ndimage.maximum_filter(db, size=NEIGHBOURHOOD, mode="nearest")) & (db > floor)
-    bins, frames = np.nonzero(is_peak)
-    points = np.stack([frames, bins, db[bins, frames]], axis=1).astype(np.float64)
-    chosen = _strongest_nearby(points, peaks_per_second)
-    return np.stack([chosen[:, 0], chosen[:, 1] + MIN_BIN], axis=1).astype(np.int64)
+    """Spectral peaks as (frame, bin) rows: local maxima of the spectrum, the strongest few per second.
+
+    Compared as power, which orders values as their decibels do, so the peaks (and which of them
+    are strongest) are the log spectrum's without taking a logarithm of every value.
+    """
+    band = spectrogram.power(np.asarray(audio, dtype=np.float32), N_FFT, HOP, (MIN_BIN, MAX_BIN + 1))
+    floor = 10 ** (2 * math.log10(N_FFT / 4) - 7)  # ≈ −70 dBFS as power: silence yields no peaks at all
+    frames, bins = np.nonzero(_local_maxima(band, floor, NEIGHBOURHOOD[0] // 2, NEIGHBOURHOOD[1] // 2))
+    strength = band[frames, bins]
+    keep = _strongest_nearby(frames, strength, peaks_per_second, int(0.5 * SAMPLE_RATE / HOP))
+    return np.stack([frames[keep], bins[keep] + MIN_BIN], axis=1).astype(np.int64)
 
 
-def _strongest_nearby(points: npt.NDArray[np.float64], count: int) -> npt.NDArray[np.float64]:
-    """The (frame, bin, strength) rows among the `count` strongest within ±0.5 s of themselves.
+@numba.njit(cache=True, nogil=True)
+def _local_maxima(band: Spectrogram, floor: float, half_bins: int, half_frames: int) -> npt.NDArray[np.bool_]:
+    """Where `band` (frames × bins) is above `floor` and no value within ±half_bins, ±half_frames exceeds it.
+
+    scipy's maximum filter (mode "nearest") compared with the values, without its two passes over
+    every value: most fail against a neighbour in their own frame.
+    """
+    n_frames, n_bins = band.shape
+    found = np.zeros((n_frames, n_bins), dtype=np.bool_)
+    for t in range(n_frames):
+        for b in range(n_bins):
+            value = band[t, b]
+            if (
+                value <= floor
+                or (b > 0 and band[t, b - 1] > value)
+                or (b + 1 < n_bins and band[t, b + 1] > value)
+            ):
+                continue
+            peak = True
+            for tt in range(max(0, t - half_frames), min(n_frames, t + half_frames + 1)):
+                for bb in range(max(0, b - half_bins), min(n_bins, b + half_bins + 1)):
+                    if band[tt, bb] > value:
+                        peak = False
+                        break
+                if not peak:
+                    break
+            found[t, b] = peak
+    return found
+
+
+@numba.njit(cache=True, nogil=True)
+def _strongest_nearby(
+    frames: npt.NDArray[np.int64], strength: Spectrogram, count: int, half: int
+) -> npt.NDArray[np.bool_]:
+    """Which peaks (in frame order) are among the `count` strongest within ±`half` frames of themselves.
 
     Judged in a window centred on each peak rather than in fixed one-second blocks, so a clip
     cut anywhere from a track keeps the same peaks as the track did.
     """
-    order = np.argsort(points[:, 0], kind="stable")
-    points = points[order]
-    half = 0.5 * SAMPLE_RATE / HOP
-    lows = np.searchsorted(points[:, 0], points[:, 0] - half, side="left")
-    highs = np.searchsorted(points[:, 0], points[:, 0] + half, side="right")
-    keep = [
-        i
-        for i in range(len(points))
-        if np.count_nonzero(points[lows[i] : highs[i], 2] > points[i, 2]) < count
-    ]
-    return points[keep]
+    n = len(frames)
+    keep = np.zeros(n, dtype=np.bool_)
+    low = high = 0
+    for i in range(n):
+        while frames[low] < frames[i] - half:
+            low += 1
+        while high < n and frames[high] <= frames[i] + half:
+            high += 1
+        stronger = 0
+        for j in range(low, high):
+            stronger += strength[j] > strength[i]
+        keep[i] = stronger < count
+    return keep
 
 
 def landmarks(audio: Array, peaks_per_second: int = PEAKS_PER_SECOND) -> list[Landmark]:
@@ -88,16 +126,34 @@ def landmarks(audio: Array, peaks_per_second: int = PEAKS_PER_SECOND) -> list[La
     subset of a denser one's, so a query can be fingerprinted more densely than the catalogue
     and still contain the catalogue's hashes when noise has pushed some peaks down the ranking.
     """
-    points = peaks(audio, peaks_per_second)
-    out: list[Landmark] = []
-    for i, (t1, f1) in enumerate(points):
-        for t2, f2 in points[i + 1 :]:
-            dt = t2 - t1
+    hashes, offsets = _pairs(peaks(audio, peaks_per_second))
+    return [Landmark(hash=h, offset=o) for h, o in zip(hashes.tolist(), offsets.tolist(), strict=True)]
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairs(points: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(hash, anchor frame) of every pair of (frame, bin) points, in frame order, within the target zone."""
+    n = len(points)
+    zone = 0  # the pairs there can be: each point with every later one up to MAX_DT frames on
+    for i in range(n):
+        j = i + 1
+        while j < n and points[j, 0] - points[i, 0] <= MAX_DT:
+            j += 1
+        zone += j - i - 1
+    hashes = np.empty(zone, dtype=np.int64)
+    offsets = np.empty(zone, dtype=np.int64)
+    kept = 0
+    for i in range(n):
+        t1, f1 = points[i, 0], points[i, 1]
+        for j in range(i + 1, n):
+            dt = points[j, 0] - t1
             if dt > MAX_DT:
                 break
-            if dt >= MIN_DT and abs(f2 - f1) <= MAX_DF:
-                out.append(Landmark(hash=int((f1 << 16) | (f2 << 6) | dt), offset=int(t1)))
-    return out
+            if dt >= MIN_DT and abs(points[j, 1] - f1) <= MAX_DF:
+                hashes[kept] = (f1 << 16) | (points[j, 1] << 6) | dt
+                offsets[kept] = t1
+                kept += 1
+    return hashes[:kept], offsets[:kept]
 
 
 def recording_groups(duplicates: Iterable[tuple[UUID, UUID]]) -> dict[UUID, frozenset[UUID]]:

@@ -21,7 +21,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     """Pay numba's compilation of librosa's kernels once per worker, in the background.
 
     A worker also closes rounds on their deadlines: those must not wait seconds for the compiler.
+    Analysis workers run one per core, so each keeps its numeric libraries to one thread.
     """
+    analysis.use_one_core()
     ctx["librosa_warm_up"] = asyncio.create_task(asyncio.to_thread(analysis.warm_up))
 
 

@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -66,6 +66,7 @@ from rights.pooling import Connect
 from rights.service import NotFound
 from rights.terms import Usage
 
+T = TypeVar("T")
 log = logging.getLogger("discovery.service")
 
 # The limits an endpoint applies when none are configured (the demo, tests); the app passes its settings'.
@@ -481,7 +482,7 @@ async def refresh_suggestions(conn: asyncpg.Connection, track_id: UUID) -> None:
 
 async def snippet_features(samples: analysis.Audio) -> AudioFeatures:
     """Analyse an uploaded example ("something that sounds like this") without storing it."""
-    return await asyncio.to_thread(analysis.analyse, samples)
+    return await asyncio.to_thread(_warm_and_run, analysis.analyse, samples)
 
 
 # Search
@@ -627,7 +628,15 @@ async def _results(
 
 async def clip_fingerprint(samples: analysis.Audio) -> list[Landmark]:
     """A clip's landmarks (see snippet_samples), computed before any connection is taken."""
-    return await asyncio.to_thread(fingerprint.landmarks, samples, fingerprint.QUERY_PEAKS_PER_SECOND)
+    return await asyncio.to_thread(
+        _warm_and_run, fingerprint.landmarks, samples, fingerprint.QUERY_PEAKS_PER_SECOND
+    )
+
+
+def _warm_and_run(work: Callable[..., T], *arguments: Any) -> T:
+    """Run compiled analysis in a server: its first call compiles or loads numba's cache under the warm-up lock."""
+    analysis.warmed_up()
+    return work(*arguments)
 
 
 async def identified_example(conn: asyncpg.Connection, query: list[Landmark]) -> AudioFeatures | None:

@@ -9,6 +9,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+import threadpoolctl
 
 from discovery import analysis, synth
 from discovery.model import AudioFeatures, Key, Mode
@@ -185,3 +186,10 @@ def test_centroid_bandwidth_and_rolloff_equal_librosas_own() -> None:
     assert np.array_equal(
         analysis._rolloff(spectrum, sr), librosa.feature.spectral_rolloff(S=spectrum, sr=sr)[0]
     )
+
+
+def test_an_analysis_worker_keeps_blas_to_one_thread() -> None:
+    """Workers run one per core; OpenBLAS's own threads would spin on the others' cores."""
+    analysis.use_one_core()
+    blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+import librosa
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
 
 from discovery import fingerprint, synth
 from discovery.model import FingerprintHit, Identification, Landmark
@@ -157,3 +161,88 @@ def test_recording_groups_follow_links_however_indirect() -> None:
     groups = fingerprint.recording_groups([(b, a), (c, b), (e, d)])
     assert groups[a] == groups[b] == groups[c] == {a, b, c}
     assert groups[d] == groups[e] == {d, e}
+
+
+# The compiled peak picking, pairing and per-second selection against the computations they replace.
+
+
+def reference_peaks(audio: synth.Audio, peaks_per_second: int) -> np.ndarray:
+    """The peaks as first written: librosa's spectrogram in decibels, scipy's maximum filter, searchsorted windows."""
+    spectrum = np.abs(librosa.stft(audio, n_fft=fingerprint.N_FFT, hop_length=fingerprint.HOP))
+    db = 20 * np.log10(np.maximum(spectrum[fingerprint.MIN_BIN : fingerprint.MAX_BIN + 1], 1e-6))
+    floor = 20 * np.log10(fingerprint.N_FFT / 4) - 70
+    is_peak = (db == ndimage.maximum_filter(db, size=fingerprint.NEIGHBOURHOOD, mode="nearest")) & (
+        db > floor
+    )
+    bins, frames = np.nonzero(is_peak)
+    order = np.argsort(frames, kind="stable")
+    frames, bins, strength = frames[order], bins[order], db[bins[order], frames[order]]
+    half = 0.5 * fingerprint.SAMPLE_RATE / fingerprint.HOP
+    lows = np.searchsorted(frames, frames - half, side="left")
+    highs = np.searchsorted(frames, frames + half, side="right")
+    keep = [
+        i
+        for i in range(len(frames))
+        if np.count_nonzero(strength[lows[i] : highs[i]] > strength[i]) < peaks_per_second
+    ]
+    return np.stack([frames[keep], bins[keep] + fingerprint.MIN_BIN], axis=1)
+
+
+@pytest.mark.parametrize(
+    "peaks_per_second", [fingerprint.PEAKS_PER_SECOND, fingerprint.QUERY_PEAKS_PER_SECOND]
+)
+def test_peaks_equal_the_log_spectrum_reference(peaks_per_second: int) -> None:
+    music = synth.render(synth.demo_track(3), seconds=20)
+    noisy = synth.add_noise(music, snr_db=5, seed=4)
+    for audio in (music, noisy):
+        assert np.array_equal(
+            fingerprint.peaks(audio, peaks_per_second), reference_peaks(audio, peaks_per_second)
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.integers(1, 40),
+    bins=st.integers(1, 60),
+    seed=st.integers(0, 2**32 - 1),
+    ties=st.booleans(),
+)
+def test_local_maxima_equal_scipys_maximum_filter(frames: int, bins: int, seed: int, ties: bool) -> None:
+    values = np.random.default_rng(seed).random((frames, bins)).astype(np.float32)
+    if ties:  # a flat top keeps every one of its equal values, as the filter's comparison does
+        values = np.round(values * 3).astype(np.float32)
+    floor = 0.5
+    expected = (values == ndimage.maximum_filter(values, size=(7, 29), mode="nearest")) & (values > floor)
+    assert np.array_equal(fingerprint._local_maxima(values, floor, 14, 3), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.lists(st.integers(0, 200), max_size=80),
+    seed=st.integers(0, 2**32 - 1),
+    count=st.integers(1, 6),
+)
+def test_strongest_nearby_counts_the_stronger_peaks_within_half_a_second(
+    frames: list[int], seed: int, count: int
+) -> None:
+    times = np.sort(np.asarray(frames, dtype=np.int64))
+    strength = np.round(np.random.default_rng(seed).random(len(times)) * 10).astype(np.float32)
+    expected = [
+        np.count_nonzero(strength[np.abs(times - t) <= 21] > s) < count
+        for t, s in zip(times, strength, strict=True)
+    ]
+    assert fingerprint._strongest_nearby(times, strength, count, 21).tolist() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 1023)), max_size=60))
+def test_pairs_hash_each_peak_with_every_later_one_in_its_target_zone(points: list[tuple[int, int]]) -> None:
+    rows = np.asarray(sorted(points, key=lambda p: p[0]) or np.zeros((0, 2)), dtype=np.int64).reshape(-1, 2)
+    expected = [
+        ((f1 << 16) | (f2 << 6) | (t2 - t1), t1)
+        for i, (t1, f1) in enumerate(rows.tolist())
+        for t2, f2 in rows[i + 1 :].tolist()
+        if fingerprint.MIN_DT <= t2 - t1 <= fingerprint.MAX_DT and abs(f2 - f1) <= fingerprint.MAX_DF
+    ]
+    hashes, offsets = fingerprint._pairs(rows)
+    assert list(zip(hashes.tolist(), offsets.tolist(), strict=True)) == expected

@@ -17,6 +17,8 @@ import msgspec
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from discovery import audio, service, synth
 from marketplace.config import Settings
@@ -207,3 +209,14 @@ def test_decoding_stops_at_the_limit_whatever_the_header_claimed() -> None:
         match=rf"the snippet is {len(rendered) / synth.SAMPLE_RATE:.1f} s long; the limit is 3\.0 s",
     ):
         list(audio.read_blocks(buffer, understated, short))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    frames=st.integers(1, 500), channels=st.integers(1, audio.MAX_CHANNELS), seed=st.integers(0, 2**32 - 1)
+)
+def test_downmix_is_the_mean_of_the_channels(frames: int, channels: int, seed: int) -> None:
+    block = np.random.default_rng(seed).uniform(-1, 1, (frames, channels)).astype(np.float32)
+    mono = audio.downmix(block)
+    assert mono.dtype == np.float32 and mono.flags.c_contiguous
+    assert np.allclose(mono, block.mean(axis=1, dtype=np.float64), atol=1e-6)
