@@ -51,6 +51,7 @@ from contracts.chain import api as chain_api
 from contracts.chain import pages as chain_pages
 from contracts.chain.client import ChainClient
 from contracts.payments import StripeGateway
+from discovery import analysis
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
 from discovery.model import CatalogueProgress
@@ -236,6 +237,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Clips are analysed in this process's threads: BLAS threads spinning on every core would take
+        # CPU from the event loop answering everyone else.
+        analysis.use_one_core()
         app.state.pool = await create_db_pool(urls.database_url, max_size=settings.database_pool_size)
         app.state.jobs = await create_pool(RedisSettings.from_dsn(urls.redis_url))
         fallback = asyncio.create_task(
