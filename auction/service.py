@@ -3,12 +3,13 @@
 Each write is one transaction that locks the round's row, reads the database's clock as `now`,
 lets the pure mechanisms decide, stores the result and appends the round's event (which the
 database chains into the audit log). Only after the commit, and after its pooled connection is given
-back, are watchers told (Channels over Redis) and timers set (arq deferred jobs keyed by round and
-deadline version): a stalled Redis never holds a database connection.
+back, are watchers told (Channels over Redis) and timers set (the workers' deadline loops woken for a
+new close time, arq deferred jobs for offers): a stalled Redis never holds a database connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import logging
@@ -75,7 +76,6 @@ from rights.terms import Money
 
 log = logging.getLogger("auction.service")
 
-CLOSE_JOB = "auction.close_round"
 EXPIRE_JOB = "auction.expire_negotiation"
 REPLAY_PAGE = 5_000
 
@@ -125,6 +125,23 @@ def _as_conflicts() -> Iterator[None]:
 
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
+PublishAll = Callable[[Sequence[tuple[str, bytes]]], Awaitable[Any]]
+
+DEADLINES_CHANNEL = "auction:deadlines"
+"""Where a new close time is announced, to wake the workers' deadline loops (PostgreSQL keeps the time)."""
+
+
+@dataclass(frozen=True)
+class Closing:
+    """A committed close, still to be told: the round's close event and the winner's new deal."""
+
+    event: RoundEvent
+    deal: DealUpdate | None
+
+
+async def publish_one_by_one(publish: Publish, frames: Sequence[tuple[str, bytes]]) -> None:
+    for name, frame in frames:
+        await publish(name, frame)
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,7 @@ class Relay:
 
     publish: Publish
     jobs: Any  # arq.ArqRedis
+    publish_all: PublishAll | None = None  # many frames in one round trip, where the publisher can
 
     async def events(self, events: Sequence[RoundEvent]) -> None:
         for event in events:
@@ -156,10 +174,30 @@ class Relay:
         except Exception:
             log.warning("announcing a deal failed", exc_info=True, extra={"deal_id": str(created.deal_id)})
 
+    async def closings(self, closings: Sequence[Closing]) -> None:
+        """Tell many closes at once: every close event and new deal in one pipeline, then the deals' timers."""
+        notifier = contracts.Notifier(publish=self.publish, jobs=self.jobs)
+        deals = [closing.deal for closing in closings if closing.deal is not None]
+        frames = [
+            (channel(closing.event.round_id), msgspec.json.encode(closing.event)) for closing in closings
+        ]
+        frames += [frame for deal in deals for frame in notifier.frames(deal)]
+        try:
+            if self.publish_all is None:
+                await publish_one_by_one(self.publish, frames)
+            else:
+                await self.publish_all(frames)
+        except Exception:
+            log.warning("publishing closes failed", exc_info=True, extra={"rounds": len(closings)})
+        await asyncio.gather(*(notifier.deadline(deal.deal) for deal in deals))
+
     async def close_timer(self, round_id: UUID, deadline_version: int, at: datetime) -> None:
-        await self._enqueue(
-            CLOSE_JOB, f"close:{round_id}:{deadline_version}", at, str(round_id), deadline_version
-        )
+        """Wake the workers' deadline loops for a round's new close time. A lost message costs at most
+        one of their longest sleeps: the time itself is in PostgreSQL, where they read it."""
+        try:
+            await self.jobs.publish(DEADLINES_CHANNEL, str(round_id))
+        except Exception:
+            log.warning("announcing a close time failed", exc_info=True, extra={"round_id": str(round_id)})
 
     async def expiry_timer(self, negotiation_id: UUID, moves: int, at: datetime) -> None:
         await self._enqueue(EXPIRE_JOB, f"expire:{negotiation_id}:{moves}", at, str(negotiation_id), moves)
@@ -527,15 +565,95 @@ async def close_round(
         now = await store.server_now(conn)
         if now < stored.closes_at:
             return Fired.EARLY, (stored.closes_at - now).total_seconds()
-        outcome = None
-        if not isinstance(stored.round.params, NegotiationTerms):
-            bids = await store.bids_of(conn, round_id)
-            reveals = await store.reveals_of(conn, round_id)
-            outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-        event, created = await _close(conn, stored, outcome, now, None)
+        event, created = await _close_at_deadline(conn, stored, now)
     await relay.events([event])
     await relay.deal(created)
     return Fired.DONE, 0.0
+
+
+class CloseFailed(Exception):
+    """Closing this round failed (its transaction rolled back); the cause is chained."""
+
+    def __init__(self, round_id: UUID) -> None:
+        super().__init__(f"closing round {round_id} failed")
+        self.round_id = round_id
+
+
+async def close_next_due(connect: Connect, skipping: Sequence[UUID] = ()) -> Closing | None:
+    """Close the open round due longest ago that nobody else is closing or bidding on (and that is not
+    among `skipping`); None when there is none.
+
+    Committed before it returns; telling watchers and the deal's parties is left to the caller
+    (`Relay.closings`), so that many closes can be told at once.
+    """
+    async with connect() as conn, conn.transaction():
+        claimed = await store.claim_due_round(conn, skipping)
+        if claimed is None:
+            return None
+        stored, now = claimed
+        try:
+            event, created = await _close_at_deadline(conn, stored, now)
+        except Exception as failure:  # rolls the claim back too
+            raise CloseFailed(stored.round.id) from failure
+    return Closing(event=event, deal=created)
+
+
+async def close_due_rounds(connect: Connect, relay: Relay, closers: int) -> int:
+    """Close every round due now, `closers` transactions at a time, telling the closes committed meanwhile
+    in one pipeline each time; how many closed. A round that fails to close is logged and left to the
+    next call; rounds held by a bid or another worker are left to it too."""
+    told: asyncio.Queue[Closing | None] = asyncio.Queue()
+    failed: list[UUID] = []
+
+    async def closer() -> None:
+        while True:
+            try:
+                closing = await close_next_due(connect, failed)
+            except CloseFailed as failure:
+                log.exception("closing a round failed", extra={"round_id": str(failure.round_id)})
+                failed.append(failure.round_id)
+                continue
+            if closing is None:
+                return
+            told.put_nowait(closing)
+
+    async def teller() -> int:
+        count, finished = 0, False
+        while not finished:
+            batch = [await told.get()]
+            while not told.empty():
+                batch.append(told.get_nowait())
+            closings = [closing for closing in batch if closing is not None]
+            finished = len(closings) < len(batch)
+            if closings:
+                await relay.closings(closings)
+                count += len(closings)
+        return count
+
+    telling = asyncio.create_task(teller())
+    try:
+        await asyncio.gather(*(closer() for _ in range(closers)))
+    finally:
+        told.put_nowait(None)
+    return await telling
+
+
+async def seconds_until_next_close(connect: Connect) -> float | None:
+    """How long until the soonest open round is due, by the database's clock (None: no round is open)."""
+    async with connect() as conn:
+        return await store.seconds_until_next_close(conn)
+
+
+async def _close_at_deadline(
+    conn: asyncpg.Connection, stored: StoredRound, now: datetime
+) -> tuple[RoundEvent, DealUpdate | None]:
+    """Close a round whose deadline passed, locked by the caller, by its mechanism over every bid."""
+    outcome = None
+    if not isinstance(stored.round.params, NegotiationTerms):
+        bids = await store.bids_of(conn, stored.round.id)
+        reveals = await store.reveals_of(conn, stored.round.id)
+        outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
+    return await _close(conn, stored, outcome, now, None)
 
 
 async def _close(
@@ -777,15 +895,13 @@ async def _after_move(relay: Relay, negotiation: Negotiation, event: RoundEvent)
 
 
 async def reschedule_timers(connect: Connect, relay: Relay) -> int:
-    """Set every open round's and standing negotiation's timer again (jobs already queued stay single)."""
+    """Set every standing negotiation's timer again (jobs already queued stay single). Rounds need none:
+    the workers' deadline loops read close times from PostgreSQL."""
     async with connect() as conn:
-        rounds = await store.round_timers(conn)
         negotiations = await store.negotiation_timers(conn, overdue_only=False)
-    for round_id, version, closes_at in rounds:
-        await relay.close_timer(round_id, version, closes_at)
     for negotiation_id, moves, respond_by in negotiations:
         await relay.expiry_timer(negotiation_id, moves, respond_by)
-    return len(rounds) + len(negotiations)
+    return len(negotiations)
 
 
 async def sweep(connect: Connect, relay: Relay, limit: int = 200) -> int:

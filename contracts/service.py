@@ -131,17 +131,22 @@ class Notifier:
 
     async def updates(self, updates: Sequence[DealUpdate]) -> None:
         for update in updates:
-            frame = msgspec.json.encode(update)
-            names = [
-                deal_channel(update.deal_id),
-                *map(organisation_channel, sorted(update.deal.organisations())),
-            ]
-            for name in names:
+            for name, frame in self.frames(update):
                 try:
                     await self.publish(name, frame)
                 except Exception:
                     log.warning("publishing a deal update failed", exc_info=True, extra={"channel": name})
             await self.deadline(update.deal)
+
+    @staticmethod
+    def frames(update: DealUpdate) -> list[tuple[str, bytes]]:
+        """The update for the deal's channel and each of its organisations' (channel, frame)."""
+        frame = msgspec.json.encode(update)
+        names = [
+            deal_channel(update.deal_id),
+            *map(organisation_channel, sorted(update.deal.organisations())),
+        ]
+        return [(name, frame) for name in names]
 
     async def deadline(self, deal: Deal) -> None:
         due = _due(deal)
