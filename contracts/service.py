@@ -290,9 +290,11 @@ async def _pass_hold_to_deal(
     conn: asyncpg.Connection, deal: Deal, held_by: tuple[HoldSource, UUID] | None
 ) -> None:
     """The deal keeps the usage its sale held (an exclusive sale's hold ends there: it sold its one licence).
-    When the sale's hold is gone already, the deal takes one of its own through the same overlap rule."""
-    await store.lock_track_holds(conn, deal.track_id)
-    sale_hold = None if held_by is None else await store.live_hold(conn, *held_by)
+    When the sale's hold is gone already, the deal takes one of its own through the same overlap rule.
+
+    Taking over decides no overlap (the usage is held already), so it locks the sale's hold alone, not
+    the track's holds: deals from many rounds on one track are made side by side."""
+    sale_hold = None if held_by is None else await store.lock_live_hold(conn, *held_by)
     if sale_hold is None:
         await _take_hold(conn, deal.track_id, deal.usage, HoldSource.DEAL, deal.id, deal.created_at)
         return
