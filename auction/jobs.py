@@ -4,7 +4,9 @@ lapsed offers, a sweep, and offer timers set again at start-up.
 The deadline loop sleeps until the soonest open round is due by PostgreSQL, then closes every due
 round a few transactions at a time, each claiming the next due round that no other transaction holds;
 any number of workers share the work that way, and a worker that dies mid-close leaves its round to
-the others (its transaction rolls back). A new close time wakes it over Redis; a lost wake-up costs at
+the others (its transaction rolls back). A close commits the winner's award with it and the deal is
+made from the award after the due closes, in its own transaction, so watchers hear closes first and a
+worker killed between the two leaves the award to the next (one deal still: the award goes with it). A new close time wakes it over Redis; a lost wake-up costs at
 most `deadlines.LONGEST_SLEEP_SECONDS`. The sweep (and the servers' fallback sweep, when no worker is
 alive) closes anything overdue whatever became of the loop. Expiry jobs are idempotent by a state
 check in PostgreSQL (rights.timers says how timer jobs are kept).
@@ -32,6 +34,7 @@ log = logging.getLogger("auction.jobs")
 SWEEP_EVERY_SECONDS = 2
 CLOSERS = 6
 """Close transactions at a time, each on its own pooled connection (the worker's pool has 10)."""
+DEALS_BETWEEN_CLOSES = 4 * CLOSERS
 
 
 def _relay(ctx: dict[str, Any]) -> Relay:
@@ -56,7 +59,11 @@ async def close_rounds_when_due(ctx: dict[str, Any]) -> None:
             woken.clear()  # before reading the next close time, so a later announcement is not missed
             try:
                 await service.close_due_rounds(connect, relay, CLOSERS)
+                # Deals a few at a time, so that rounds falling due meanwhile are closed first.
+                made = await service.make_awarded_deals(connect, relay, CLOSERS, limit=DEALS_BETWEEN_CLOSES)
                 sleep = sleep_before_next_look(await service.seconds_until_next_close(connect))
+                if made == DEALS_BETWEEN_CLOSES:
+                    sleep = 0  # more deals to make
             except Exception:  # a store away for a moment must not end the loop
                 log.exception("closing due rounds failed; trying again")
                 sleep = LONGEST_SLEEP_SECONDS

@@ -17,7 +17,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -62,6 +62,7 @@ from auction.model import (
     RoundClosed,
     RoundState,
     SealedBidParams,
+    Winner,
 )
 from auction.policy import IN_POLICY_WORDS, check_within_policy, policy_of
 from auction.views import event_for, round_view
@@ -131,14 +132,6 @@ DEADLINES_CHANNEL = "auction:deadlines"
 """Where a new close time is announced, to wake the workers' deadline loops (PostgreSQL keeps the time)."""
 
 
-@dataclass(frozen=True)
-class Closing:
-    """A committed close, still to be told: the round's close event and the winner's new deal."""
-
-    event: RoundEvent
-    deal: DealUpdate | None
-
-
 async def publish_one_by_one(publish: Publish, frames: Sequence[tuple[str, bytes]]) -> None:
     for name, frame in frames:
         await publish(name, frame)
@@ -174,22 +167,24 @@ class Relay:
         except Exception:
             log.warning("announcing a deal failed", exc_info=True, extra={"deal_id": str(created.deal_id)})
 
-    async def closings(self, closings: Sequence[Closing]) -> None:
-        """Tell many closes at once: every close event and new deal in one pipeline, then the deals' timers."""
+    async def closes(self, events: Sequence[RoundEvent]) -> None:
+        """Tell many rounds' closes at once, in one pipeline where the publisher has one."""
+        await self._publish_all([(channel(event.round_id), msgspec.json.encode(event)) for event in events])
+
+    async def deals(self, created: Sequence[DealUpdate]) -> None:
+        """Tell many new deals' parties at once, then set the deals' deadlines."""
         notifier = contracts.Notifier(publish=self.publish, jobs=self.jobs)
-        deals = [closing.deal for closing in closings if closing.deal is not None]
-        frames = [
-            (channel(closing.event.round_id), msgspec.json.encode(closing.event)) for closing in closings
-        ]
-        frames += [frame for deal in deals for frame in notifier.frames(deal)]
+        await self._publish_all([frame for update in created for frame in notifier.frames(update)])
+        await asyncio.gather(*(notifier.deadline(update.deal) for update in created))
+
+    async def _publish_all(self, frames: Sequence[tuple[str, bytes]]) -> None:
         try:
             if self.publish_all is None:
                 await publish_one_by_one(self.publish, frames)
             else:
                 await self.publish_all(frames)
         except Exception:
-            log.warning("publishing closes failed", exc_info=True, extra={"rounds": len(closings)})
-        await asyncio.gather(*(notifier.deadline(deal.deal) for deal in deals))
+            log.warning("publishing failed", exc_info=True, extra={"frames": len(frames)})
 
     async def close_timer(self, round_id: UUID, deadline_version: int, at: datetime) -> None:
         """Wake the workers' deadline loops for a round's new close time. A lost message costs at most
@@ -565,26 +560,24 @@ async def close_round(
         now = await store.server_now(conn)
         if now < stored.closes_at:
             return Fired.EARLY, (stored.closes_at - now).total_seconds()
-        event, created = await _close_at_deadline(conn, stored, now)
+        event = await _close_at_deadline(conn, stored, now)
     await relay.events([event])
-    await relay.deal(created)
     return Fired.DONE, 0.0
 
 
-class CloseFailed(Exception):
-    """Closing this round failed (its transaction rolled back); the cause is chained."""
+class WorkFailed(Exception):
+    """Closing a round or making its deal failed (its transaction rolled back); the cause is chained."""
 
     def __init__(self, round_id: UUID) -> None:
-        super().__init__(f"closing round {round_id} failed")
+        super().__init__(f"closing round {round_id} or making its deal failed")
         self.round_id = round_id
 
 
-async def close_next_due(connect: Connect, skipping: Sequence[UUID] = ()) -> Closing | None:
+async def close_next_due(connect: Connect, skipping: Sequence[UUID] = ()) -> RoundEvent | None:
     """Close the open round due longest ago that nobody else is closing or bidding on (and that is not
-    among `skipping`); None when there is none.
+    among `skipping`): its close event, committed, or None when there is none.
 
-    Committed before it returns; telling watchers and the deal's parties is left to the caller
-    (`Relay.closings`), so that many closes can be told at once.
+    The winner's deal is made after (`make_next_awarded_deal`), so that watchers hear closes first.
     """
     async with connect() as conn, conn.transaction():
         claimed = await store.claim_due_round(conn, skipping)
@@ -592,50 +585,93 @@ async def close_next_due(connect: Connect, skipping: Sequence[UUID] = ()) -> Clo
             return None
         stored, now = claimed
         try:
-            event, created = await _close_at_deadline(conn, stored, now)
+            return await _close_at_deadline(conn, stored, now)
         except Exception as failure:  # rolls the claim back too
-            raise CloseFailed(stored.round.id) from failure
-    return Closing(event=event, deal=created)
+            raise WorkFailed(stored.round.id) from failure
 
 
-async def close_due_rounds(connect: Connect, relay: Relay, closers: int) -> int:
-    """Close every round due now, `closers` transactions at a time, telling the closes committed meanwhile
-    in one pipeline each time; how many closed. A round that fails to close is logged and left to the
-    next call; rounds held by a bid or another worker are left to it too."""
-    told: asyncio.Queue[Closing | None] = asyncio.Queue()
+async def make_next_awarded_deal(connect: Connect, skipping: Sequence[UUID] = ()) -> DealUpdate | None:
+    """Make the deal of the oldest award a deadline close left (not among `skipping`, by round) that
+    nobody else is making, and take its award away in the same transaction; None when there is none."""
+    async with connect() as conn, conn.transaction():
+        claimed = await store.claim_award(conn, skipping)
+        if claimed is None:
+            return None
+        stored, deal_id = claimed
+        try:
+            assert stored.outcome is not None and stored.outcome.winner is not None and stored.closed_at
+            await _make_deal(conn, stored.round, stored.outcome.winner, stored.closed_at, None, deal_id)
+            await store.delete_award(conn, stored.round.id)
+            return await contracts.deal_created(conn, deal_id)
+        except Exception as failure:
+            raise WorkFailed(stored.round.id) from failure
+
+
+T = TypeVar("T")
+
+
+async def _work_through(
+    take_next: Callable[[Sequence[UUID]], Awaitable[T | None]],
+    tell: Callable[[Sequence[T]], Awaitable[None]],
+    workers: int,
+    limit: int | None = None,
+) -> int:
+    """Run `take_next` in `workers` transactions at a time until it finds nothing (or `limit` are done),
+    telling what they committed meanwhile in batches; how many were done. A round whose work fails is
+    logged and skipped until the next call."""
+    done: asyncio.Queue[T | None] = asyncio.Queue()
     failed: list[UUID] = []
+    taken = 0
 
-    async def closer() -> None:
-        while True:
+    async def worker() -> None:
+        nonlocal taken
+        while limit is None or taken < limit:
+            taken += 1
             try:
-                closing = await close_next_due(connect, failed)
-            except CloseFailed as failure:
-                log.exception("closing a round failed", extra={"round_id": str(failure.round_id)})
+                result = await take_next(failed)
+            except WorkFailed as failure:
+                log.exception(
+                    "closing a round or making its deal failed", extra={"round_id": str(failure.round_id)}
+                )
                 failed.append(failure.round_id)
                 continue
-            if closing is None:
+            if result is None:
                 return
-            told.put_nowait(closing)
+            done.put_nowait(result)
 
     async def teller() -> int:
         count, finished = 0, False
         while not finished:
-            batch = [await told.get()]
-            while not told.empty():
-                batch.append(told.get_nowait())
-            closings = [closing for closing in batch if closing is not None]
-            finished = len(closings) < len(batch)
-            if closings:
-                await relay.closings(closings)
-                count += len(closings)
+            batch = [await done.get()]
+            while not done.empty():
+                batch.append(done.get_nowait())
+            results = [result for result in batch if result is not None]
+            finished = len(results) < len(batch)
+            if results:
+                await tell(results)
+                count += len(results)
         return count
 
     telling = asyncio.create_task(teller())
     try:
-        await asyncio.gather(*(closer() for _ in range(closers)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
     finally:
-        told.put_nowait(None)
+        done.put_nowait(None)
     return await telling
+
+
+async def close_due_rounds(connect: Connect, relay: Relay, closers: int) -> int:
+    """Close every round due now, `closers` transactions at a time, telling the closes committed meanwhile
+    in one pipeline each time; how many closed. Rounds held by a bid or another worker are left for the
+    next call, and so is a round that failed to close (logged)."""
+    return await _work_through(lambda skipping: close_next_due(connect, skipping), relay.closes, closers)
+
+
+async def make_awarded_deals(connect: Connect, relay: Relay, makers: int, limit: int | None = None) -> int:
+    """Make the deals deadline closes awarded (at most `limit`), `makers` at a time; how many were made."""
+    return await _work_through(
+        lambda skipping: make_next_awarded_deal(connect, skipping), relay.deals, makers, limit
+    )
 
 
 async def seconds_until_next_close(connect: Connect) -> float | None:
@@ -644,44 +680,58 @@ async def seconds_until_next_close(connect: Connect) -> float | None:
         return await store.seconds_until_next_close(conn)
 
 
-async def _close_at_deadline(
-    conn: asyncpg.Connection, stored: StoredRound, now: datetime
-) -> tuple[RoundEvent, DealUpdate | None]:
-    """Close a round whose deadline passed, locked by the caller, by its mechanism over every bid."""
+async def _close_at_deadline(conn: asyncpg.Connection, stored: StoredRound, now: datetime) -> RoundEvent:
+    """Close a round whose deadline passed, locked by the caller, by its mechanism over every bid; the
+    winner's deal is awarded, to be made right after the commit."""
     outcome = None
     if not isinstance(stored.round.params, NegotiationTerms):
         bids = await store.bids_of(conn, stored.round.id)
         reveals = await store.reveals_of(conn, stored.round.id)
         outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-    return await _close(conn, stored, outcome, now, None)
+    event, _ = await _close(conn, stored, outcome, now, None, deal_later=True)
+    return event
 
 
 async def _close(
-    conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None
-) -> tuple[RoundEvent, DealUpdate | None]:
-    """The guarded update, the winner's deal and the close event, in the caller's transaction; with the
-    update that announces the deal after the commit."""
+    conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None,
+    *, deal_later: bool = False,
+) -> tuple[RoundEvent, DealUpdate | None]:  # fmt: skip
+    """The guarded update, the winner's deal (or, `deal_later`, its award: the deal's id, to be made from
+    it) and the close event, in the caller's transaction; with the update that announces a deal made
+    here after the commit."""
     round = stored.round
     if not await store.close_round(conn, round.id, round.deadline_version, outcome, now):
         raise RoundNotOpen(f"round {round.id} is already closed")
     deal_id = None
-    if outcome is not None and outcome.winner is not None:
-        deal = await contracts.create_deal(
-            conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
-            buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage,
-            mechanism=IN_POLICY_WORDS[round.params.mechanism], agreed_at=now, actor=actor,
-            held_by=(HoldSource.ROUND, round.id),
-        )  # fmt: skip
-        deal_id = deal.id
-    await contracts.release_hold(conn, HoldSource.ROUND, round.id)
+    if outcome is None or outcome.winner is None:
+        await contracts.release_hold(conn, HoldSource.ROUND, round.id)
+    elif deal_later:  # the round keeps its usage hold until its deal takes it over
+        deal_id = uuid4()
+        await store.insert_award(conn, round.id, deal_id, now)
+    else:
+        deal_id = await _make_deal(conn, round, outcome.winner, now, actor)
     commitments: tuple[Commitment, ...] = ()
     reveals: tuple[Reveal, ...] = ()
     if isinstance(round.params, SealedBidParams) and round.params.reveal_seconds is not None:
         commitments = tuple(bid for bid in await store.bids_of(conn, round.id) if isinstance(bid, Commitment))
         reveals = tuple(await store.reveals_of(conn, round.id))
     closed = Closed(closed_at=now, outcome=outcome, deal_id=deal_id, commitments=commitments, reveals=reveals)
-    created = None if deal_id is None else await contracts.deal_created(conn, deal_id)
+    created = None if deal_id is None or deal_later else await contracts.deal_created(conn, deal_id)
     return await store.append_event(conn, round.id, closed, actor, now), created
+
+
+async def _make_deal(
+    conn: asyncpg.Connection, round: Round, winner: Winner, agreed_at: datetime, actor: UUID | None,
+    deal_id: UUID | None = None,
+) -> UUID:  # fmt: skip
+    """The winner's deal, taking over the round's usage hold."""
+    deal = await contracts.create_deal(
+        conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
+        buyer=winner.bidder, price=winner.price, usage=round.usage, mechanism=IN_POLICY_WORDS[round.params.mechanism],
+        agreed_at=agreed_at, actor=actor, held_by=(HoldSource.ROUND, round.id), deal_id=deal_id,
+    )  # fmt: skip
+    await contracts.release_hold(conn, HoldSource.ROUND, round.id)
+    return deal.id
 
 
 # ---------------------------------------------------------------- negotiation
@@ -905,7 +955,8 @@ async def reschedule_timers(connect: Connect, relay: Relay) -> int:
 
 
 async def sweep(connect: Connect, relay: Relay, limit: int = 200) -> int:
-    """Close overdue rounds and expire lapsed offers straight from PostgreSQL, whatever became of their timers."""
+    """Close overdue rounds, make the deals their closes awarded, and expire lapsed offers, straight from
+    PostgreSQL, whatever became of their timers (or of a worker killed between a close and its deal)."""
     async with connect() as conn:
         rounds = await store.overdue_rounds(conn, limit)
         negotiations = await store.negotiation_timers(conn, overdue_only=True)
@@ -913,6 +964,7 @@ async def sweep(connect: Connect, relay: Relay, limit: int = 200) -> int:
     for round_id, version in rounds:
         fired, _ = await close_round(connect, relay, round_id, version)
         done += fired is Fired.DONE
+    done += await make_awarded_deals(connect, relay, makers=1)
     for negotiation_id, moves, _ in negotiations:
         fired, _ = await expire_negotiation(connect, relay, negotiation_id, moves)
         done += fired is Fired.DONE

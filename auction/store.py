@@ -174,6 +174,35 @@ async def overdue_rounds(conn: asyncpg.Connection, limit: int) -> list[tuple[UUI
     return [(row["id"], row["deadline_version"]) for row in rows]
 
 
+async def insert_award(conn: asyncpg.Connection, round_id: UUID, deal_id: UUID, awarded_at: datetime) -> None:
+    """A deadline close's award, whose deal is made after the close commits (`claim_award`)."""
+    await conn.execute(
+        "INSERT INTO round_awards (round_id, deal_id, awarded_at) VALUES ($1, $2, $3)",
+        round_id,
+        deal_id,
+        awarded_at,
+    )
+
+
+async def claim_award(
+    conn: asyncpg.Connection, skipping: Sequence[UUID] = ()
+) -> tuple[StoredRound, UUID] | None:
+    """The oldest award whose deal is still to be made that no other transaction holds (and whose round is
+    not among `skipping`), row-locked: its closed round and the deal's announced id."""
+    row = await conn.fetchrow(
+        f"""SELECT {_ROUND_COLUMNS}, a.deal_id
+              FROM round_awards a JOIN rounds r ON r.id = a.round_id
+             WHERE a.round_id <> ALL($1::uuid[])
+             ORDER BY a.awarded_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED""",
+        list(skipping),
+    )
+    return None if row is None else (_round(row), row["deal_id"])
+
+
+async def delete_award(conn: asyncpg.Connection, round_id: UUID) -> None:
+    await conn.execute("DELETE FROM round_awards WHERE round_id = $1", round_id)
+
+
 # ---------------------------------------------------------------- bids and reveals
 
 

@@ -326,8 +326,10 @@ async def create_deal(
     agreed_at: datetime,
     actor: UUID | None,
     held_by: tuple[HoldSource, UUID] | None = None,
+    deal_id: UUID | None = None,
 ) -> Deal:
-    """Record a deal a round's close, an accepted negotiation or an accepted quote struck.
+    """Record a deal a round's close, an accepted negotiation or an accepted quote struck (with `deal_id`
+    when its id was announced before it was made).
 
     Runs inside the caller's transaction (a savepoint), so the deal exists exactly when what made it
     does; a second call for the same source returns the deal already recorded. The payees are a
@@ -358,7 +360,7 @@ async def create_deal(
         deal = await store.insert_deal(
             conn,
             Deal(
-                id=uuid4(), source=source, source_id=source_id, track_id=track_id, seller=seller, buyer=buyer,
+                id=deal_id or uuid4(), source=source, source_id=source_id, track_id=track_id, seller=seller, buyer=buyer,
                 price=price, usage=usage, created_at=agreed_at, payees=payees, consent_due_at=consent_due,
                 state=DealState.AWAITING_CONSENT if asking else DealState.AWAITING_PAYMENT,
                 payment_due_at=None if asking else agreed_at + timedelta(hours=terms.payment_hours),

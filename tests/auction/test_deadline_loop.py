@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from auction.deadlines import HELD_ROUND_RETRY_SECONDS, LONGEST_SLEEP_SECONDS, sleep_before_next_look
 from tests.auction import live
-from tests.auction.live import eur, open_round, sealed, watching
+from tests.auction.live import eur, open_round, sealed, wait_for, watching
 from tests.conftest import SignIn
 
 timers = live.timers  # an arq worker running in the test's event loop, its deadline loop with it
@@ -51,8 +51,18 @@ async def test_rounds_due_in_the_same_second_are_each_closed_once_and_heard_by_t
         ids,
     )
     assert closed_once == ROUNDS
-    deals = await pg_pool.fetch("SELECT source_id FROM deals WHERE source_id = ANY($1)", ids)
-    assert sorted(row["source_id"] for row in deals) == sorted(ids), "one deal for each round's winner"
+    deals = await wait_for(
+        lambda: _deals_when_all_made(pg_pool, ids), what="the winners' deals, made right after the closes"
+    )
+    announced = {
+        UUID(opened["id"]): UUID(closed["deal_id"]) for opened, closed in zip(rounds, closes, strict=True)
+    }
+    assert deals == announced, "one deal for each round's winner, with the id its close announced"
+
+
+async def _deals_when_all_made(pg_pool: asyncpg.Pool, round_ids: list[UUID]) -> dict[UUID, UUID] | None:
+    rows = await pg_pool.fetch("SELECT source_id, id FROM deals WHERE source_id = ANY($1)", round_ids)
+    return {row["source_id"]: row["id"] for row in rows} if len(rows) == len(round_ids) else None
 
 
 async def test_a_round_opened_while_the_loop_sleeps_is_closed_at_its_own_deadline(

@@ -71,6 +71,7 @@ async def test_two_workers_closing_the_same_due_rounds_close_each_once(
     relay = Relay(publish=_nowhere, jobs=None)
     try:
         await asyncio.gather(*(service.close_due_rounds(pool.acquire, relay, closers=3) for pool in pools))
+        await asyncio.gather(*(service.make_awarded_deals(pool.acquire, relay, makers=3) for pool in pools))
     finally:
         for pool in pools:
             await pool.close()
@@ -112,7 +113,51 @@ async def test_a_round_held_by_a_closer_that_dies_is_closed_by_another(
 
 async def _closed_by_another(pg_pool: asyncpg.Pool, relay: Relay, round_id: str) -> bool:
     await service.close_due_rounds(pg_pool.acquire, relay, closers=2)
+    await service.make_awarded_deals(pg_pool.acquire, relay, makers=2)
     return await _closed_events(pg_pool, round_id) == 1
+
+
+async def test_a_worker_killed_between_a_close_and_its_deal_still_leaves_exactly_one_deal(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, urls: StoreUrls
+) -> None:
+    seller, alice = await sign_in("rights_holder"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
+    response = await alice.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(3_000)})
+    assert response.status_code == 201, response.text
+    await _until_server_time_passes(pg_pool, _at(opened["closes_at"]))
+    relay = Relay(publish=_nowhere, jobs=None)
+    round_id = UUID(opened["id"])
+
+    await service.close_due_rounds(pg_pool.acquire, relay, closers=2)  # the close commits, the worker dies
+    closed = await pg_pool.fetchval(
+        "SELECT payload FROM round_events WHERE round_id = $1 AND kind = 'closed'", round_id
+    )
+    assert await pg_pool.fetchval("SELECT count(*) FROM deals WHERE source_id = $1", round_id) == 0
+    assert await pg_pool.fetchval("SELECT deal_id FROM round_awards WHERE round_id = $1", round_id) == UUID(
+        closed["deal_id"]
+    ), "the close announced the deal's id and left its award"
+    held = await pg_pool.fetchval(
+        "SELECT count(*) FROM usage_holds WHERE source = 'round' AND source_id = $1 AND released_at IS NULL",
+        round_id,
+    )
+    assert held == 1, "the round keeps the usage until its deal takes it over"
+
+    dying = await asyncpg.connect(urls.database_url)
+    try:  # the next worker dies too, halfway through making the deal
+        making = dying.transaction()
+        await making.start()
+        await dying.execute("SELECT 1 FROM round_awards WHERE round_id = $1 FOR UPDATE", round_id)
+        await asyncio.wait_for(service.make_awarded_deals(pg_pool.acquire, relay, makers=2), 10)
+        await pg_pool.execute("SELECT pg_terminate_backend($1)", dying.get_server_pid())
+    finally:
+        dying.terminate()
+
+    await asyncio.gather(*(service.make_awarded_deals(pg_pool.acquire, relay, makers=2) for _ in range(2)))
+    deals = await pg_pool.fetch("SELECT id, buyer_id FROM deals WHERE source_id = $1", round_id)
+    assert [(row["id"], row["buyer_id"]) for row in deals] == [
+        (UUID(closed["deal_id"]), alice.principal.organisation_id)
+    ]
+    assert await pg_pool.fetchval("SELECT count(*) FROM round_awards WHERE round_id = $1", round_id) == 0
 
 
 async def _nowhere(name: str, frame: bytes) -> None:
