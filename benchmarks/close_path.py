@@ -5,7 +5,8 @@ each, moves all their deadlines to now, then closes them with the worker's deadl
 (`auction.service.close_due_rounds`) at each number of concurrent closers, and prints: how long the
 whole batch took (closes a second), each close transaction's time from claim to commit, the
 statements a close sends on its connection and the time spent in each kind (as PostgreSQL answered
-it, `asyncpg` query logging), and telling the closes (the Redis pipeline and the deals' timers). No
+it, `asyncpg` query logging), publishing the closes (one Redis pipeline per batch), and then the same
+for making the winners' deals from the awards the closes left. No
 HTTP and no websockets: the worker's own cost per close.
 """
 
@@ -32,7 +33,7 @@ from arq.connections import RedisSettings
 from auction import service
 from auction.jobs import CLOSERS
 from auction.live import NewRound
-from auction.service import Closing, Relay
+from auction.service import Relay
 from benchmarks.live_rounds import USAGE, make_buyers, make_seller, pct
 from marketplace.accounts import service as accounts
 from marketplace.config import load_settings
@@ -48,6 +49,40 @@ def statement_kind(query: str) -> str:
     table = re.search(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+(\w+)", words, re.IGNORECASE)
     head = " ".join(words.split(" ")[:2])[:40]
     return f"{head} … {table.group(1)}" if table else head
+
+
+class Watched:
+    """Pooled connections that note each transaction's time and statements (BEGIN and COMMIT included),
+    leaving out claims that found nothing (BEGIN, the claim, COMMIT)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.durations: list[float] = []
+        self.statements: list[int] = []
+        self.by_kind: dict[str, float] = defaultdict(float)
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[asyncpg.Connection]:
+        sent: list[Any] = []
+        async with self.pool.acquire() as conn:
+            conn.add_query_logger(sent.append)
+            started = time.perf_counter()
+            try:
+                yield conn
+            finally:
+                conn.remove_query_logger(sent.append)
+        if len(sent) > 3:
+            self.durations.append((time.perf_counter() - started) * 1000)
+            self.statements.append(len(sent))
+            for query in sent:
+                self.by_kind[statement_kind(query.query)] += query.elapsed * 1000
+
+    def figures(self) -> str:
+        """Transaction p50 / p99 ms | statements (median)."""
+        durations = self.durations
+        return (
+            f"{pct(durations, 0.5):.1f} / {pct(durations, 0.99):.1f} | {statistics.median(self.statements):g}"
+        )
 
 
 async def main(rounds: int, closer_counts: Sequence[int]) -> None:
@@ -67,13 +102,12 @@ async def main(rounds: int, closer_counts: Sequence[int]) -> None:
     relay = Relay(publish=jobs.publish, jobs=jobs, publish_all=publish_all)
     telling: list[float] = []
 
-    async def told(closings: Sequence[Closing]) -> None:
+    async def publish_all_timed(frames: Sequence[tuple[str, bytes]]) -> None:
         started = time.perf_counter()
-        await Relay.closings(relay, closings)
+        await publish_all(frames)
         telling.append((time.perf_counter() - started) * 1000)
 
-    timed_relay = Relay(publish=jobs.publish, jobs=jobs, publish_all=publish_all)
-    object.__setattr__(timed_relay, "closings", told)
+    timed_relay = Relay(publish=jobs.publish, jobs=jobs, publish_all=publish_all_timed)
     try:
         buyer = (await make_buyers(pool, 1))[0]
         seller_token, track_id = await make_seller(pool)
@@ -83,8 +117,11 @@ async def main(rounds: int, closer_counts: Sequence[int]) -> None:
         assert seller is not None and bidder is not None
         params = {"mechanism": "vickrey", "reserve": {"amount": 100, "currency": "EUR"}}
         print(f"load average before: {os.getloadavg()[0]:.2f}; {rounds} rounds, one bid each, all due\n")
-        print("| closers | closes/s | close transaction p50 / p99 ms | statements a close | telling p50 ms |")
-        print("| ---: | ---: | ---: | ---: | ---: |")
+        print(
+            "| closers | closes/s | close transaction p50 / p99 ms | statements a close | publish p50 ms "
+            "| then deals/s | deal transaction p50 / p99 ms | statements a deal |"
+        )
+        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         breakdowns = {}
         for closers in closer_counts:
             body = {"track_id": str(track_id), "usage": USAGE, "params": params, "duration_seconds": 3_600}
@@ -97,38 +134,23 @@ async def main(rounds: int, closer_counts: Sequence[int]) -> None:
                 "UPDATE rounds SET deadline = clock_timestamp(), closes_at = clock_timestamp() WHERE id = ANY($1)",
                 [view.id for view in opened],
             )
-            durations: list[float] = []
-            statements: list[int] = []
-            by_kind: dict[str, float] = defaultdict(float)
-
-            @contextlib.asynccontextmanager
-            async def watched() -> AsyncIterator[asyncpg.Connection]:
-                sent: list[Any] = []
-                async with pool.acquire() as conn:
-                    conn.add_query_logger(sent.append)
-                    started = time.perf_counter()
-                    try:
-                        yield conn
-                    finally:
-                        conn.remove_query_logger(sent.append)
-                if len(sent) > 3:  # a close, not an empty claim (BEGIN, claim, COMMIT)
-                    durations.append((time.perf_counter() - started) * 1000)
-                    statements.append(len(sent))
-                    for query in sent:
-                        by_kind[statement_kind(query.query)] += query.elapsed * 1000
-
+            watched = Watched(pool)
             telling.clear()
             started = time.perf_counter()
             closed = await service.close_due_rounds(watched, timed_relay, closers)
             seconds = time.perf_counter() - started
-            print(
-                f"| {closers} | {closed / seconds:,.0f} | {pct(durations, 0.5):.1f} / {pct(durations, 0.99):.1f} "
-                f"| {statistics.median(statements):g} | {pct(telling, 0.5):.1f} |"
+            close_figures = (
+                f"| {closers} | {closed / seconds:,.0f} | {watched.figures()} | {pct(telling, 0.5):.1f} "
             )
-            breakdowns[closers] = (by_kind, closed)
+            breakdowns[closers] = (watched.by_kind, closed)
+            watched = Watched(pool)
+            started = time.perf_counter()
+            made = await service.make_awarded_deals(watched, timed_relay, closers)
+            seconds = time.perf_counter() - started
+            print(f"{close_figures}| {made / seconds:,.0f} | {watched.figures()} |")
         closers = CLOSERS if CLOSERS in breakdowns else closer_counts[-1]
         by_kind, closed = breakdowns[closers]
-        print(f"\nWith {closers} closers, PostgreSQL's time a close by statement (elapsed as the client saw it):\n")
+        print(f"\nWith {closers} closers, PostgreSQL's time a close by statement (as the client saw it):\n")
         print("| statement | ms a close |")
         print("| --- | ---: |")
         for kind, ms in sorted(by_kind.items(), key=lambda item: -item[1]):

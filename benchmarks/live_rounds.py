@@ -472,10 +472,17 @@ async def deadlines(side: Side, rounds: int, lead: float, pool: asyncpg.Pool | N
     if pool is not None:
         uuids = [UUID(round_id) for round_id in ids]
         late = await pool.fetch(
-            "SELECT extract(epoch FROM closed_at - closes_at) * 1000 AS ms FROM rounds WHERE id = ANY($1)",
+            """SELECT id, extract(epoch FROM closed_at - closes_at) * 1000 AS ms, extract(epoch FROM closed_at) AS at
+                 FROM rounds WHERE id = ANY($1)""",
             uuids,
         )
         figures |= spread("deadline→close committed", [float(row["ms"]) for row in late])
+        committed = {str(row["id"]): float(row["at"]) for row in late}
+        told = [(at - committed[ids[s]]) * 1000 for s in crowd.live() if (at := crowd.closed[s]) is not None]
+        figures |= spread("close committed→watcher hears it", told)
+        # A stream asks PostgreSQL about a round still open to it 2 s after its close time: a close
+        # heard that late was most likely never delivered by pub/sub.
+        figures["closes heard over 1 s after their commit"] = sum(ms > 1_000 for ms in told)
         figures["rounds not closed exactly once"] = await pool.fetchval(
             """SELECT count(*) FROM unnest($1::uuid[]) AS r(id)
                WHERE (SELECT count(*) FROM round_events e WHERE e.round_id = r.id AND e.kind = 'closed') <> 1""",
