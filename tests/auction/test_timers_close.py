@@ -152,7 +152,13 @@ async def test_a_worker_killed_between_a_close_and_its_deal_still_leaves_exactly
     finally:
         dying.terminate()
 
-    await asyncio.gather(*(service.make_awarded_deals(pg_pool.acquire, relay, makers=2) for _ in range(2)))
+    async def made_by_others() -> bool:  # two at once, as two workers would
+        await asyncio.gather(
+            *(service.make_awarded_deals(pg_pool.acquire, relay, makers=2) for _ in range(2))
+        )
+        return bool(await pg_pool.fetchval("SELECT count(*) FROM deals WHERE source_id = $1", round_id))
+
+    await wait_for(made_by_others, what="another worker to make the deal once the dying one's lock is gone")
     deals = await pg_pool.fetch("SELECT id, buyer_id FROM deals WHERE source_id = $1", round_id)
     assert [(row["id"], row["buyer_id"]) for row in deals] == [
         (UUID(closed["deal_id"]), alice.principal.organisation_id)
