@@ -3,12 +3,13 @@
 Each write is one transaction that locks the round's row, reads the database's clock as `now`,
 lets the pure mechanisms decide, stores the result and appends the round's event (which the
 database chains into the audit log). Only after the commit, and after its pooled connection is given
-back, are watchers told (Channels over Redis) and timers set (arq deferred jobs keyed by round and
-deadline version): a stalled Redis never holds a database connection.
+back, are watchers told (Channels over Redis) and timers set (the workers' deadline loops woken for a
+new close time, arq deferred jobs for offers): a stalled Redis never holds a database connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import logging
@@ -16,7 +17,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -61,6 +62,7 @@ from auction.model import (
     RoundClosed,
     RoundState,
     SealedBidParams,
+    Winner,
 )
 from auction.policy import IN_POLICY_WORDS, check_within_policy, policy_of
 from auction.views import event_for, round_view
@@ -75,7 +77,6 @@ from rights.terms import Money
 
 log = logging.getLogger("auction.service")
 
-CLOSE_JOB = "auction.close_round"
 EXPIRE_JOB = "auction.expire_negotiation"
 REPLAY_PAGE = 5_000
 
@@ -125,6 +126,15 @@ def _as_conflicts() -> Iterator[None]:
 
 
 Publish = Callable[[str, bytes], Awaitable[Any]]
+PublishAll = Callable[[Sequence[tuple[str, bytes]]], Awaitable[Any]]
+
+DEADLINES_CHANNEL = "auction:deadlines"
+"""Where a new close time is announced, to wake the workers' deadline loops (PostgreSQL keeps the time)."""
+
+
+async def publish_one_by_one(publish: Publish, frames: Sequence[tuple[str, bytes]]) -> None:
+    for name, frame in frames:
+        await publish(name, frame)
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,7 @@ class Relay:
 
     publish: Publish
     jobs: Any  # arq.ArqRedis
+    publish_all: PublishAll | None = None  # many frames in one round trip, where the publisher can
 
     async def events(self, events: Sequence[RoundEvent]) -> None:
         for event in events:
@@ -156,10 +167,32 @@ class Relay:
         except Exception:
             log.warning("announcing a deal failed", exc_info=True, extra={"deal_id": str(created.deal_id)})
 
+    async def closes(self, events: Sequence[RoundEvent]) -> None:
+        """Tell many rounds' closes at once, in one pipeline where the publisher has one."""
+        await self._publish_all([(channel(event.round_id), msgspec.json.encode(event)) for event in events])
+
+    async def deals(self, created: Sequence[DealUpdate]) -> None:
+        """Tell many new deals' parties at once, then set the deals' deadlines."""
+        notifier = contracts.Notifier(publish=self.publish, jobs=self.jobs)
+        await self._publish_all([frame for update in created for frame in notifier.frames(update)])
+        await asyncio.gather(*(notifier.deadline(update.deal) for update in created))
+
+    async def _publish_all(self, frames: Sequence[tuple[str, bytes]]) -> None:
+        try:
+            if self.publish_all is None:
+                await publish_one_by_one(self.publish, frames)
+            else:
+                await self.publish_all(frames)
+        except Exception:
+            log.warning("publishing failed", exc_info=True, extra={"frames": len(frames)})
+
     async def close_timer(self, round_id: UUID, deadline_version: int, at: datetime) -> None:
-        await self._enqueue(
-            CLOSE_JOB, f"close:{round_id}:{deadline_version}", at, str(round_id), deadline_version
-        )
+        """Wake the workers' deadline loops for a round's new close time. A lost message costs at most
+        one of their longest sleeps: the time itself is in PostgreSQL, where they read it."""
+        try:
+            await self.jobs.publish(DEADLINES_CHANNEL, str(round_id))
+        except Exception:
+            log.warning("announcing a close time failed", exc_info=True, extra={"round_id": str(round_id)})
 
     async def expiry_timer(self, negotiation_id: UUID, moves: int, at: datetime) -> None:
         await self._enqueue(EXPIRE_JOB, f"expire:{negotiation_id}:{moves}", at, str(negotiation_id), moves)
@@ -527,43 +560,178 @@ async def close_round(
         now = await store.server_now(conn)
         if now < stored.closes_at:
             return Fired.EARLY, (stored.closes_at - now).total_seconds()
-        outcome = None
-        if not isinstance(stored.round.params, NegotiationTerms):
-            bids = await store.bids_of(conn, round_id)
-            reveals = await store.reveals_of(conn, round_id)
-            outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-        event, created = await _close(conn, stored, outcome, now, None)
+        event = await _close_at_deadline(conn, stored, now)
     await relay.events([event])
-    await relay.deal(created)
     return Fired.DONE, 0.0
 
 
+class WorkFailed(Exception):
+    """Closing a round or making its deal failed (its transaction rolled back); the cause is chained."""
+
+    def __init__(self, round_id: UUID) -> None:
+        super().__init__(f"closing round {round_id} or making its deal failed")
+        self.round_id = round_id
+
+
+async def close_next_due(connect: Connect, skipping: Sequence[UUID] = ()) -> RoundEvent | None:
+    """Close the open round due longest ago that nobody else is closing or bidding on (and that is not
+    among `skipping`): its close event, committed, or None when there is none.
+
+    The winner's deal is made after (`make_next_awarded_deal`), so that watchers hear closes first.
+    """
+    async with connect() as conn, conn.transaction():
+        claimed = await store.claim_due_round(conn, skipping)
+        if claimed is None:
+            return None
+        stored, now = claimed
+        try:
+            return await _close_at_deadline(conn, stored, now)
+        except Exception as failure:  # rolls the claim back too
+            raise WorkFailed(stored.round.id) from failure
+
+
+async def make_next_awarded_deal(connect: Connect, skipping: Sequence[UUID] = ()) -> DealUpdate | None:
+    """Make the deal of the oldest award a deadline close left (not among `skipping`, by round) that
+    nobody else is making, and take its award away in the same transaction; None when there is none."""
+    async with connect() as conn, conn.transaction():
+        claimed = await store.claim_award(conn, skipping)
+        if claimed is None:
+            return None
+        stored, deal_id = claimed
+        try:
+            assert stored.outcome is not None and stored.outcome.winner is not None and stored.closed_at
+            await _make_deal(conn, stored.round, stored.outcome.winner, stored.closed_at, None, deal_id)
+            await store.delete_award(conn, stored.round.id)
+            return await contracts.deal_created(conn, deal_id)
+        except Exception as failure:
+            raise WorkFailed(stored.round.id) from failure
+
+
+T = TypeVar("T")
+
+
+async def _work_through(
+    take_next: Callable[[Sequence[UUID]], Awaitable[T | None]],
+    tell: Callable[[Sequence[T]], Awaitable[None]],
+    workers: int,
+    limit: int | None = None,
+) -> int:
+    """Run `take_next` in `workers` transactions at a time until it finds nothing (or `limit` are done),
+    telling what they committed meanwhile in batches; how many were done. A round whose work fails is
+    logged and skipped until the next call."""
+    done: asyncio.Queue[T | None] = asyncio.Queue()
+    failed: list[UUID] = []
+    taken = 0
+
+    async def worker() -> None:
+        nonlocal taken
+        while limit is None or taken < limit:
+            taken += 1
+            try:
+                result = await take_next(failed)
+            except WorkFailed as failure:
+                log.exception(
+                    "closing a round or making its deal failed", extra={"round_id": str(failure.round_id)}
+                )
+                failed.append(failure.round_id)
+                continue
+            if result is None:
+                return
+            done.put_nowait(result)
+
+    async def teller() -> int:
+        count, finished = 0, False
+        while not finished:
+            batch = [await done.get()]
+            while not done.empty():
+                batch.append(done.get_nowait())
+            results = [result for result in batch if result is not None]
+            finished = len(results) < len(batch)
+            if results:
+                await tell(results)
+                count += len(results)
+        return count
+
+    telling = asyncio.create_task(teller())
+    try:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+    finally:
+        done.put_nowait(None)
+    return await telling
+
+
+async def close_due_rounds(connect: Connect, relay: Relay, closers: int) -> int:
+    """Close every round due now, `closers` transactions at a time, telling the closes committed meanwhile
+    in one pipeline each time; how many closed. Rounds held by a bid or another worker are left for the
+    next call, and so is a round that failed to close (logged)."""
+    return await _work_through(lambda skipping: close_next_due(connect, skipping), relay.closes, closers)
+
+
+async def make_awarded_deals(connect: Connect, relay: Relay, makers: int, limit: int | None = None) -> int:
+    """Make the deals deadline closes awarded (at most `limit`), `makers` at a time; how many were made."""
+    return await _work_through(
+        lambda skipping: make_next_awarded_deal(connect, skipping), relay.deals, makers, limit
+    )
+
+
+async def seconds_until_next_close(connect: Connect) -> float | None:
+    """How long until the soonest open round is due, by the database's clock (None: no round is open)."""
+    async with connect() as conn:
+        return await store.seconds_until_next_close(conn)
+
+
+async def _close_at_deadline(conn: asyncpg.Connection, stored: StoredRound, now: datetime) -> RoundEvent:
+    """Close a round whose deadline passed, locked by the caller, by its mechanism over every bid; the
+    winner's deal is awarded, to be made right after the commit."""
+    outcome = None
+    if not isinstance(stored.round.params, NegotiationTerms):
+        bids = await store.bids_of(conn, stored.round.id)
+        reveals = await store.reveals_of(conn, stored.round.id)
+        outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
+    event, _ = await _close(conn, stored, outcome, now, None, deal_later=True)
+    return event
+
+
 async def _close(
-    conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None
-) -> tuple[RoundEvent, DealUpdate | None]:
-    """The guarded update, the winner's deal and the close event, in the caller's transaction; with the
-    update that announces the deal after the commit."""
+    conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None,
+    *, deal_later: bool = False,
+) -> tuple[RoundEvent, DealUpdate | None]:  # fmt: skip
+    """The guarded update, the winner's deal (or, `deal_later`, its award: the deal's id, to be made from
+    it) and the close event, in the caller's transaction; with the update that announces a deal made
+    here after the commit."""
     round = stored.round
     if not await store.close_round(conn, round.id, round.deadline_version, outcome, now):
         raise RoundNotOpen(f"round {round.id} is already closed")
     deal_id = None
-    if outcome is not None and outcome.winner is not None:
-        deal = await contracts.create_deal(
-            conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
-            buyer=outcome.winner.bidder, price=outcome.winner.price, usage=round.usage,
-            mechanism=IN_POLICY_WORDS[round.params.mechanism], agreed_at=now, actor=actor,
-            held_by=(HoldSource.ROUND, round.id),
-        )  # fmt: skip
-        deal_id = deal.id
-    await contracts.release_hold(conn, HoldSource.ROUND, round.id)
+    if outcome is None or outcome.winner is None:
+        await contracts.release_hold(conn, HoldSource.ROUND, round.id)
+    elif deal_later:  # the round keeps its usage hold until its deal takes it over
+        deal_id = uuid4()
+        await store.insert_award(conn, round.id, deal_id, now)
+    else:
+        deal_id = await _make_deal(conn, round, outcome.winner, now, actor)
     commitments: tuple[Commitment, ...] = ()
     reveals: tuple[Reveal, ...] = ()
     if isinstance(round.params, SealedBidParams) and round.params.reveal_seconds is not None:
         commitments = tuple(bid for bid in await store.bids_of(conn, round.id) if isinstance(bid, Commitment))
         reveals = tuple(await store.reveals_of(conn, round.id))
     closed = Closed(closed_at=now, outcome=outcome, deal_id=deal_id, commitments=commitments, reveals=reveals)
-    created = None if deal_id is None else await contracts.deal_created(conn, deal_id)
+    created = None if deal_id is None or deal_later else await contracts.deal_created(conn, deal_id)
     return await store.append_event(conn, round.id, closed, actor, now), created
+
+
+async def _make_deal(
+    conn: asyncpg.Connection, round: Round, winner: Winner, agreed_at: datetime, actor: UUID | None,
+    deal_id: UUID | None = None,
+) -> UUID:  # fmt: skip
+    """The winner's deal, taking over the round's usage hold."""
+    deal = await contracts.create_deal(
+        conn, source=DealSource.ROUND, source_id=round.id, track_id=round.track_id, seller=round.seller,
+        buyer=winner.bidder, price=winner.price, usage=round.usage, mechanism=IN_POLICY_WORDS[round.params.mechanism],
+        agreed_at=agreed_at, actor=actor, held_by=(HoldSource.ROUND, round.id), deal_id=deal_id,
+    )  # fmt: skip
+    await contracts.release_hold(conn, HoldSource.ROUND, round.id)
+    return deal.id
 
 
 # ---------------------------------------------------------------- negotiation
@@ -777,19 +945,18 @@ async def _after_move(relay: Relay, negotiation: Negotiation, event: RoundEvent)
 
 
 async def reschedule_timers(connect: Connect, relay: Relay) -> int:
-    """Set every open round's and standing negotiation's timer again (jobs already queued stay single)."""
+    """Set every standing negotiation's timer again (jobs already queued stay single). Rounds need none:
+    the workers' deadline loops read close times from PostgreSQL."""
     async with connect() as conn:
-        rounds = await store.round_timers(conn)
         negotiations = await store.negotiation_timers(conn, overdue_only=False)
-    for round_id, version, closes_at in rounds:
-        await relay.close_timer(round_id, version, closes_at)
     for negotiation_id, moves, respond_by in negotiations:
         await relay.expiry_timer(negotiation_id, moves, respond_by)
-    return len(rounds) + len(negotiations)
+    return len(negotiations)
 
 
 async def sweep(connect: Connect, relay: Relay, limit: int = 200) -> int:
-    """Close overdue rounds and expire lapsed offers straight from PostgreSQL, whatever became of their timers."""
+    """Close overdue rounds, make the deals their closes awarded, and expire lapsed offers, straight from
+    PostgreSQL, whatever became of their timers (or of a worker killed between a close and its deal)."""
     async with connect() as conn:
         rounds = await store.overdue_rounds(conn, limit)
         negotiations = await store.negotiation_timers(conn, overdue_only=True)
@@ -797,6 +964,7 @@ async def sweep(connect: Connect, relay: Relay, limit: int = 200) -> int:
     for round_id, version in rounds:
         fired, _ = await close_round(connect, relay, round_id, version)
         done += fired is Fired.DONE
+    done += await make_awarded_deals(connect, relay, makers=1)
     for negotiation_id, moves, _ in negotiations:
         fired, _ = await expire_negotiation(connect, relay, negotiation_id, moves)
         done += fired is Fired.DONE

@@ -138,12 +138,31 @@ async def close_round(
     return status == "UPDATE 1"
 
 
-async def round_timers(conn: asyncpg.Connection) -> list[tuple[UUID, int, datetime]]:
-    """Every open round's (id, deadline version, when it closes)."""
-    rows = await conn.fetch(
-        "SELECT id, deadline_version, closes_at FROM rounds WHERE state = 'open' ORDER BY closes_at"
+async def claim_due_round(
+    conn: asyncpg.Connection, skipping: Sequence[UUID] = ()
+) -> tuple[StoredRound, datetime] | None:
+    """The open round due longest ago that no other transaction holds (and not among `skipping`),
+    row-locked, with the database's time.
+
+    Closers in any number of workers each take a different round (a round being bid on or closed
+    elsewhere is skipped, not waited for), so the time read here follows no lock wait.
+    """
+    row = await conn.fetchrow(
+        f"""SELECT {_ROUND_COLUMNS}, clock_timestamp() AS now FROM rounds
+             WHERE state = 'open' AND closes_at <= clock_timestamp() AND id <> ALL($1::uuid[])
+             ORDER BY closes_at LIMIT 1 FOR UPDATE SKIP LOCKED""",
+        list(skipping),
     )
-    return [(row["id"], row["deadline_version"], row["closes_at"]) for row in rows]
+    return None if row is None else (_round(row), row["now"])
+
+
+async def seconds_until_next_close(conn: asyncpg.Connection) -> float | None:
+    """By the database's clock, how long until the soonest open round is due (negative when overdue)."""
+    seconds: float | None = await conn.fetchval(
+        """SELECT extract(epoch FROM min(closes_at) - clock_timestamp())::float8
+             FROM rounds WHERE state = 'open'"""
+    )
+    return seconds
 
 
 async def overdue_rounds(conn: asyncpg.Connection, limit: int) -> list[tuple[UUID, int]]:
@@ -153,6 +172,35 @@ async def overdue_rounds(conn: asyncpg.Connection, limit: int) -> list[tuple[UUI
         limit,
     )
     return [(row["id"], row["deadline_version"]) for row in rows]
+
+
+async def insert_award(conn: asyncpg.Connection, round_id: UUID, deal_id: UUID, awarded_at: datetime) -> None:
+    """A deadline close's award, whose deal is made after the close commits (`claim_award`)."""
+    await conn.execute(
+        "INSERT INTO round_awards (round_id, deal_id, awarded_at) VALUES ($1, $2, $3)",
+        round_id,
+        deal_id,
+        awarded_at,
+    )
+
+
+async def claim_award(
+    conn: asyncpg.Connection, skipping: Sequence[UUID] = ()
+) -> tuple[StoredRound, UUID] | None:
+    """The oldest award whose deal is still to be made that no other transaction holds (and whose round is
+    not among `skipping`), row-locked: its closed round and the deal's announced id."""
+    row = await conn.fetchrow(
+        f"""SELECT {_ROUND_COLUMNS}, a.deal_id
+              FROM round_awards a JOIN rounds r ON r.id = a.round_id
+             WHERE a.round_id <> ALL($1::uuid[])
+             ORDER BY a.awarded_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED""",
+        list(skipping),
+    )
+    return None if row is None else (_round(row), row["deal_id"])
+
+
+async def delete_award(conn: asyncpg.Connection, round_id: UUID) -> None:
+    await conn.execute("DELETE FROM round_awards WHERE round_id = $1", round_id)
 
 
 # ---------------------------------------------------------------- bids and reveals

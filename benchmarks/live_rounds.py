@@ -452,16 +452,24 @@ async def many(side: Side, rounds: int, watchers: int, bidders: int, rate: float
     }  # fmt: skip
 
 
-async def deadlines(side: Side, rounds: int, lead: float, pool: asyncpg.Pool | None) -> Figures:
-    """`rounds` rounds, one bid and one watcher each, all closing `lead` seconds from now."""
+async def deadlines(
+    side: Side, rounds: int, lead: float, pool: asyncpg.Pool | None, redis_url: str | None = None
+) -> Figures:
+    """`rounds` rounds, one bid and one watcher each, all closing `lead` seconds from now. With the
+    marketplace's database and Redis, also when each close was committed and published."""
     opened = await side.open_rounds(rounds, closing_at=time.time() + lead)
     ids = [round_id for round_id, _ in opened]
     crowd = await gather_crowd(side, ids, list(range(rounds)))
+    published: dict[str, float] = {}
+    overhearing = None if redis_url is None else asyncio.create_task(overhear_closes(redis_url, published))
     async with http_client() as client:
         await asyncio.gather(*(place(side, client, ids, r, r % DEADLINE_BIDDERS) for r in range(rounds)))
     to_spare = min(d for _, d in opened) - time.time()  # set up before the first deadline, or not
     await crowd.until(lambda: all(crowd.closed[s] is not None for s in crowd.live()))
     await crowd.close()
+    if overhearing is not None:
+        overhearing.cancel()
+        await asyncio.gather(overhearing, return_exceptions=True)
     heard = [(at - opened[s][1]) * 1000 for s in crowd.live() if (at := crowd.closed[s]) is not None]
     figures = {
         "seconds to spare after set-up": to_spare,
@@ -472,16 +480,35 @@ async def deadlines(side: Side, rounds: int, lead: float, pool: asyncpg.Pool | N
     if pool is not None:
         uuids = [UUID(round_id) for round_id in ids]
         late = await pool.fetch(
-            "SELECT extract(epoch FROM closed_at - closes_at) * 1000 AS ms FROM rounds WHERE id = ANY($1)",
+            """SELECT id, extract(epoch FROM closed_at - closes_at) * 1000 AS ms, extract(epoch FROM closed_at) AS at
+                 FROM rounds WHERE id = ANY($1)""",
             uuids,
         )
         figures |= spread("deadline→close committed", [float(row["ms"]) for row in late])
+        committed = {str(row["id"]): float(row["at"]) for row in late}
+        told = [(at - committed[ids[s]]) * 1000 for s in crowd.live() if (at := crowd.closed[s]) is not None]
+        figures |= spread("close committed→watcher hears it", told)
+        # A stream asks PostgreSQL about a round still open to it 2 s after its close time: a close
+        # heard that late was most likely never delivered by pub/sub.
+        figures["closes heard over 1 s after their commit"] = sum(ms > 1_000 for ms in told)
+        on_redis = [(published[i] - committed[i]) * 1000 for i in ids if i in published]
+        figures |= spread("close committed→published on Redis", on_redis)
+        figures["closes never published on Redis"] = len(ids) - len(on_redis)
         figures["rounds not closed exactly once"] = await pool.fetchval(
             """SELECT count(*) FROM unnest($1::uuid[]) AS r(id)
                WHERE (SELECT count(*) FROM round_events e WHERE e.round_id = r.id AND e.kind = 'closed') <> 1""",
             uuids,
         )
     return figures
+
+
+async def overhear_closes(redis_url: str, published: dict[str, float]) -> None:
+    """When each round's close event came through Redis, heard by a subscriber of the harness's own."""
+    async with Redis.from_url(redis_url) as redis, redis.pubsub() as pubsub:
+        await pubsub.psubscribe("round:*")
+        async for message in pubsub.listen():
+            if message["type"] == "pmessage" and b'"kind":"closed"' in message["data"]:
+                published.setdefault(message["channel"].decode().removeprefix("round:"), time.time())
 
 
 def spread(name: str, values: list[float]) -> Figures:
@@ -598,7 +625,7 @@ class Sizes:
 
 
 async def run_scenarios(
-    scenarios: list[str], sizes: Sizes, ours: Marketplace, bare: Bare, pool: asyncpg.Pool
+    scenarios: list[str], sizes: Sizes, ours: Marketplace, bare: Bare, pool: asyncpg.Pool, redis_url: str
 ) -> list[tuple[str, Figures, Figures]]:
     """Each scenario on the marketplace, then on the bare broadcast."""
     results = []
@@ -620,7 +647,7 @@ async def run_scenarios(
             rounds, lead = sizes.deadlines
             results.append(
                 (f"deadlines: {rounds} rounds closing in the same second",
-                 await deadlines(ours, rounds, lead, pool), await deadlines(bare, rounds, lead, None))
+                 await deadlines(ours, rounds, lead, pool, redis_url), await deadlines(bare, rounds, lead, None))
             )  # fmt: skip
     return results
 
@@ -660,7 +687,7 @@ async def main(scenarios: list[str], quick: bool, servers: int) -> None:
         await until_up(bare.base, "POST", "/bid/warmup")
         buyers = await make_buyers(pool, sizes.buyers(scenarios))
         ours = Marketplace(bases, buyers, *await make_seller(pool))
-        results = await run_scenarios(scenarios, sizes, ours, bare, pool)
+        results = await run_scenarios(scenarios, sizes, ours, bare, pool, urls.redis_url)
     finally:
         await pool.close()
         for process in processes:

@@ -131,17 +131,22 @@ class Notifier:
 
     async def updates(self, updates: Sequence[DealUpdate]) -> None:
         for update in updates:
-            frame = msgspec.json.encode(update)
-            names = [
-                deal_channel(update.deal_id),
-                *map(organisation_channel, sorted(update.deal.organisations())),
-            ]
-            for name in names:
+            for name, frame in self.frames(update):
                 try:
                     await self.publish(name, frame)
                 except Exception:
                     log.warning("publishing a deal update failed", exc_info=True, extra={"channel": name})
             await self.deadline(update.deal)
+
+    @staticmethod
+    def frames(update: DealUpdate) -> list[tuple[str, bytes]]:
+        """The update for the deal's channel and each of its organisations' (channel, frame)."""
+        frame = msgspec.json.encode(update)
+        names = [
+            deal_channel(update.deal_id),
+            *map(organisation_channel, sorted(update.deal.organisations())),
+        ]
+        return [(name, frame) for name in names]
 
     async def deadline(self, deal: Deal) -> None:
         due = _due(deal)
@@ -285,9 +290,11 @@ async def _pass_hold_to_deal(
     conn: asyncpg.Connection, deal: Deal, held_by: tuple[HoldSource, UUID] | None
 ) -> None:
     """The deal keeps the usage its sale held (an exclusive sale's hold ends there: it sold its one licence).
-    When the sale's hold is gone already, the deal takes one of its own through the same overlap rule."""
-    await store.lock_track_holds(conn, deal.track_id)
-    sale_hold = None if held_by is None else await store.live_hold(conn, *held_by)
+    When the sale's hold is gone already, the deal takes one of its own through the same overlap rule.
+
+    Taking over decides no overlap (the usage is held already), so it locks the sale's hold alone, not
+    the track's holds: deals from many rounds on one track are made side by side."""
+    sale_hold = None if held_by is None else await store.lock_live_hold(conn, *held_by)
     if sale_hold is None:
         await _take_hold(conn, deal.track_id, deal.usage, HoldSource.DEAL, deal.id, deal.created_at)
         return
@@ -319,8 +326,10 @@ async def create_deal(
     agreed_at: datetime,
     actor: UUID | None,
     held_by: tuple[HoldSource, UUID] | None = None,
+    deal_id: UUID | None = None,
 ) -> Deal:
-    """Record a deal a round's close, an accepted negotiation or an accepted quote struck.
+    """Record a deal a round's close, an accepted negotiation or an accepted quote struck (with `deal_id`
+    when its id was announced before it was made).
 
     Runs inside the caller's transaction (a savepoint), so the deal exists exactly when what made it
     does; a second call for the same source returns the deal already recorded. The payees are a
@@ -351,7 +360,7 @@ async def create_deal(
         deal = await store.insert_deal(
             conn,
             Deal(
-                id=uuid4(), source=source, source_id=source_id, track_id=track_id, seller=seller, buyer=buyer,
+                id=deal_id or uuid4(), source=source, source_id=source_id, track_id=track_id, seller=seller, buyer=buyer,
                 price=price, usage=usage, created_at=agreed_at, payees=payees, consent_due_at=consent_due,
                 state=DealState.AWAITING_CONSENT if asking else DealState.AWAITING_PAYMENT,
                 payment_due_at=None if asking else agreed_at + timedelta(hours=terms.payment_hours),

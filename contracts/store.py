@@ -539,10 +539,11 @@ async def live_holds(conn: asyncpg.Connection, track_id: UUID) -> list[UsageHold
     return [_hold(r) for r in rows]
 
 
-async def live_hold(conn: asyncpg.Connection, source: HoldSource, source_id: UUID) -> UsageHold | None:
+async def lock_live_hold(conn: asyncpg.Connection, source: HoldSource, source_id: UUID) -> UsageHold | None:
+    """The sale's live hold, row-locked so that nobody releases it until the transaction ends."""
     row = await conn.fetchrow(
         """SELECT id, track_id, usage, source, source_id, created_at FROM usage_holds
-            WHERE source = $1 AND source_id = $2 AND released_at IS NULL""",
+            WHERE source = $1 AND source_id = $2 AND released_at IS NULL FOR UPDATE""",
         source.value, source_id,
     )  # fmt: skip
     return None if row is None else _hold(row)

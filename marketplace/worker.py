@@ -35,7 +35,7 @@ from marketplace.supervisor import SUPERVISOR_PID, stop_when_orphaned
 
 log = logging.getLogger("marketplace.worker")
 
-# Each package's `jobs.functions` and `jobs.startup` hooks are listed here, by the queue they serve.
+# Each package's `jobs.functions` and `jobs.startup`/`jobs.shutdown` hooks are listed here, by the queue they serve.
 JOB_MODULES: list[Any] = [
     auction.jobs,
     contracts.jobs,
@@ -102,6 +102,10 @@ def _start(ctx: dict[str, Any]) -> Settings:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    for module in JOB_MODULES:
+        hook = getattr(module, "shutdown", None)
+        if hook is not None:
+            await hook(ctx)
     for task in ("heartbeat", "orphan_watch"):
         if ctx.get(task) is not None:
             ctx[task].cancel()

@@ -169,6 +169,7 @@ def in_process_worker(urls: StoreUrls, pg_pool: asyncpg.Pool, **options: Any) ->
         redis_settings=RedisSettings.from_dsn(urls.redis_url),
         ctx={"pool": pg_pool},
         on_startup=options.pop("on_startup", jobs.startup),
+        on_shutdown=options.pop("on_shutdown", jobs.shutdown),
         poll_delay=0.05,
         handle_signals=False,
         **options,

@@ -1,5 +1,5 @@
 """Each mechanism end to end: a rights holder opens a round over HTTP, buyers take part, watchers follow
-the websocket, the worker's timer closes the round and the winner's deal is written, with its payees."""
+the websocket, the worker's deadline loop closes the round and the winner's deal is written right after, with its payees."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from auction.live import Closed
 from auction.mechanisms import verify_outcome
 from auction.model import Round, VickreyParams
 from contracts import store as deals
+from contracts.model import Deal
 from rights.terms import Money, Usage
 from tests.auction import live
 from tests.auction.live import eur, open_round, sealed, wait_for, watching
@@ -42,13 +43,10 @@ async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_
     assert winner["bidder"] == str(alice.principal.organisation_id)
     assert winner["price"] == eur(12_000) and winner["basis"] == "second_bid"
     assert closed["outcome"]["counted"] == 2
-    async with pg_pool.acquire() as conn:
-        deal = await deals.deal(conn, UUID(closed["deal_id"]))
-    assert (
-        deal is not None
-        and deal.buyer == alice.principal.organisation_id
-        and deal.price == Money(12_000, "EUR")
+    deal = await wait_for(
+        lambda: _deal(pg_pool, closed["deal_id"]), what="the deal, made right after the close"
     )
+    assert deal.buyer == alice.principal.organisation_id and deal.price == Money(12_000, "EUR")
     assert deal.seller == seller.principal.organisation_id and deal.state == "awaiting_payment"
     # No rights are recorded on this track: the seller who licensed it is paid the whole fee.
     assert {(p.organisation_id, p.share_bps) for p in deal.payees} == {
@@ -57,7 +55,14 @@ async def test_vickrey_round_closes_on_its_deadline_with_the_second_price_and_a_
     assert sum(p.share_bps for p in deal.payees) == 10_000
     # The close announced the deal and set its payment deadline's timer.
     async with Redis.from_url(redis_url) as redis:
-        assert await redis.exists(f"arq:job:deal-deadline:{deal.id}:awaiting_payment")
+        await wait_for(
+            lambda: redis.exists(f"arq:job:deal-deadline:{deal.id}:awaiting_payment"), what="the deal's timer"
+        )
+
+
+async def _deal(pg_pool: asyncpg.Pool, deal_id: str) -> Deal | None:
+    async with pg_pool.acquire() as conn:
+        return await deals.deal(conn, UUID(deal_id))
 
 
 async def test_first_price_winner_pays_own_bid(

@@ -94,10 +94,12 @@ async def test_an_exclusive_deal_blocks_later_sales_that_overlap_it(
     bid = await buyer.client.post(f"/api/rounds/{sold['id']}/bids", json={"amount": eur(20_000)})
     assert bid.status_code == 201, bid.text
     await wait_for(lambda: _closed(pg_pool, sold["id"]), within=20, what="the round's close")
-    deal_id = await pg_pool.fetchval(
-        "SELECT id FROM deals WHERE source = 'round' AND source_id = $1", UUID(sold["id"])
+    deal_id = await wait_for(
+        lambda: pg_pool.fetchval(
+            "SELECT id FROM deals WHERE source = 'round' AND source_id = $1", UUID(sold["id"])
+        ),
+        what="the deal, made right after the close",
     )
-    assert deal_id is not None
 
     again = await _open(seller, track, {**live.USAGE, "territories": ["DE"]})
     assert again.status_code == 409
