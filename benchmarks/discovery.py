@@ -262,7 +262,7 @@ async def _kept_search_catalogue(conn: asyncpg.Connection, index: str) -> tuple[
 
 Answer = tuple[list[UUID], str] | None  # the tracks found and how, to check against exact search
 Call = Callable[[asyncpg.Connection, np.ndarray], Awaitable[Answer]]
-EF_SEARCH_SWEEP = (40, 100, 200, 400, 1000)
+EF_SEARCH_SWEEP = (20, 40, 64, 100, 200, 400, 700, 1000)
 BUILD_WORKERS = 1  # beside the backend: both of this machine's two cores
 HNSW_OPTIONS = re.compile(r"[a-z_]+ = \d+(, [a-z_]+ = \d+)*")
 
@@ -275,7 +275,9 @@ class SearchCall(NamedTuple):
     filters: SearchFilters | None = None  # what exact search checks the answer against; None: not checked
 
 
-def _search_calls() -> list[SearchCall]:
+def _search_calls(ef_search: int) -> list[SearchCall]:
+    """The calls each query runs; the raw index query weighs `ef_search`, as the service would unfiltered."""
+
     async def select_1(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
         await conn.fetchval("SELECT 1")
         return None
@@ -301,7 +303,7 @@ def _search_calls() -> list[SearchCall]:
 
     return [
         SearchCall("`SELECT 1`", select_1),
-        SearchCall(f"raw index query, k=10, ef_search {search_plan.HNSW_MIN_EF_SEARCH}", raw, SearchFilters()),
+        SearchCall(f"raw index query, k=10, ef_search {ef_search}", raw, SearchFilters()),
         *(SearchCall(f"service.nearest k=10, {label}", service_call(filters), filters)
           for label, filters in SEARCH_CASES),
         *(SearchCall(f"index alone, k=10, ef_search {ef}", index_alone(ef), SearchFilters())
@@ -329,13 +331,15 @@ async def bench_search(
     vectors = synthetic_vectors(size + queries, rng)
     async with pool.acquire() as conn:
         build, catalogue = await _load_search_catalogue(conn, organisation, vectors[:size], index_options)
-    calls = _search_calls()
+    async with pool.acquire() as conn:
+        ef_search = search_plan.recall_ef_search((await service.CATALOGUE_STATISTICS.get(conn)).rows)
+    calls = _search_calls(ef_search)
     latencies: dict[str, list[float]] = {c.label: [] for c in calls}
     recalls: dict[str, list[float]] = {}
     plans: dict[str, set[str]] = {}
     cpu: dict[str, float] = {}
     async with pool.acquire() as conn:
-        await conn.execute(f"SET hnsw.ef_search = {search_plan.HNSW_MIN_EF_SEARCH}")  # for the raw query
+        await conn.execute(f"SET hnsw.ef_search = {ef_search}")  # for the raw query
         for query in vectors[size:]:
             exact: dict[SearchFilters, list[UUID]] = {}
             for label, call, filters in calls:

@@ -10,6 +10,7 @@ estimate only chooses the plan: an index answer that comes up short is redone ex
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_right
 
@@ -20,8 +21,10 @@ from discovery.model import CatalogueStatistics, ColumnStatistics, NearestPlan, 
 # At or below this many matching rows an exact scan is cheap and always complete.
 EXACT_SEARCH_MAX_ROWS = 2_000
 HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
-# Candidates the index scan weighs at least: 40 (pgvector's default) gave recall@10 0.97–0.98 at 100,000.
-HNSW_MIN_EF_SEARCH = 100
+# Candidates the index must weigh for recall@10 of at least 0.99, by catalogue size, measured on the
+# graph of migration 0086 (benchmarks.discovery, docs/benchmarks.md): a graph search needs more of
+# them the more rows it passes on its way, about in proportion to the logarithm of their number.
+RECALL_EF_SEARCH = ((100_000, 64), (1_000_000, 400))
 # Rows taken from the index per row wanted, over the filter's expected share. Which rows pass varies:
 # at 1.5 × a filter keeping 5 % left fewer than 10 of the 300 taken in one search in 15, at 2 × one in 240.
 OVER_FETCH = 2.0
@@ -106,6 +109,24 @@ def matching_share(statistics: CatalogueStatistics, filters: SearchFilters) -> f
     return share
 
 
+def recall_ef_search(rows: float | None) -> int:
+    """ef_search for recall@10 of 0.99 at this many catalogue rows (None or negative: not known).
+
+    Interpolated on the logarithm of the size between measured sizes and extrapolated beyond them,
+    never below the smallest measurement's value; an unknown size is taken as the largest measured.
+    """
+    small_rows, small_ef = RECALL_EF_SEARCH[0]
+    if rows is None or rows < 0:
+        return RECALL_EF_SEARCH[-1][1]
+    if rows <= small_rows:
+        return small_ef
+    brackets = list(itertools.pairwise(RECALL_EF_SEARCH))
+    # The two measured sizes either side, or beyond the largest the last two, extrapolated.
+    (low_rows, low_ef), (high_rows, high_ef) = next((b for b in brackets if rows <= b[1][0]), brackets[-1])
+    along = math.log(rows / low_rows) / math.log(high_rows / low_rows)
+    return min(HNSW_MAX_EF_SEARCH, math.ceil(low_ef + along * (high_ef - low_ef)))
+
+
 def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics | None) -> NearestPlan:
     """Exact scan when few rows are expected to match, else an index scan over-fetched by their share.
 
@@ -115,6 +136,7 @@ def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics
     back to the exact scan, so not knowing costs time, never rows.
     """
     share, expected_rows = 1.0, None
+    floor = recall_ef_search(statistics.rows if statistics is not None else None)
     if narrows(filters) and statistics is not None and statistics.rows > 0:
         share = matching_share(statistics, filters)
         expected_rows = share * statistics.rows
@@ -122,4 +144,4 @@ def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics
     if expected_rows is not None and (expected_rows <= EXACT_SEARCH_MAX_ROWS or take > HNSW_MAX_EF_SEARCH):
         return NearestPlan(method="exact")
     take = min(take, HNSW_MAX_EF_SEARCH)
-    return NearestPlan(method="hnsw", take=take, ef_search=max(HNSW_MIN_EF_SEARCH, take))
+    return NearestPlan(method="hnsw", take=take, ef_search=max(floor, take))

@@ -119,7 +119,7 @@ def test_an_index_plan_weighs_at_least_the_rows_it_takes(
             or search_plan.OVER_FETCH * k / share > search_plan.HNSW_MAX_EF_SEARCH - excluded
         )
         return
-    assert search_plan.HNSW_MIN_EF_SEARCH <= plan.ef_search <= search_plan.HNSW_MAX_EF_SEARCH
+    assert search_plan.recall_ef_search(CATALOGUE.rows) <= plan.ef_search <= search_plan.HNSW_MAX_EF_SEARCH
     assert plan.take <= plan.ef_search
     # Enough rows are taken for the filter's expected share to leave twice k, and the exclusions.
     assert plan.take * share >= search_plan.OVER_FETCH * k + excluded * share - 1e-9
@@ -128,7 +128,34 @@ def test_an_index_plan_weighs_at_least_the_rows_it_takes(
 def test_an_unfiltered_search_goes_to_the_index_without_statistics() -> None:
     plan = search_plan.plan_nearest(SearchFilters(), 10, None)
     assert plan.method == "hnsw" and plan.take == math.ceil(search_plan.OVER_FETCH * 10)
-    assert plan.ef_search == search_plan.HNSW_MIN_EF_SEARCH
+    # Not knowing the catalogue's size, the index weighs what the largest one measured needed.
+    assert plan.ef_search == search_plan.RECALL_EF_SEARCH[-1][1]
+
+
+def test_an_unfiltered_search_weighs_what_its_catalogue_size_needs() -> None:
+    for rows, ef_search in search_plan.RECALL_EF_SEARCH:
+        plan = search_plan.plan_nearest(SearchFilters(), 10, CatalogueStatistics(rows=rows))
+        assert plan.method == "hnsw" and plan.ef_search == ef_search
+
+
+@given(rows=st.floats(0, 1e9), more=st.floats(0, 1e9))
+def test_a_larger_catalogue_never_weighs_fewer_candidates(rows: float, more: float) -> None:
+    assert search_plan.recall_ef_search(rows) <= search_plan.recall_ef_search(rows + more)
+
+
+@given(rows=st.none() | st.floats(-1, 1e12))
+def test_the_candidates_weighed_stay_between_the_smallest_measured_and_pgvectors_ceiling(
+    rows: float | None,
+) -> None:
+    ef_search = search_plan.recall_ef_search(rows)
+    assert search_plan.RECALL_EF_SEARCH[0][1] <= ef_search <= search_plan.HNSW_MAX_EF_SEARCH
+
+
+def test_a_catalogue_between_two_measured_sizes_weighs_between_their_candidates() -> None:
+    (small_rows, small_ef), (large_rows, large_ef) = search_plan.RECALL_EF_SEARCH[:2]
+    between = search_plan.recall_ef_search(math.sqrt(small_rows * large_rows))
+    assert small_ef < between < large_ef
+    assert search_plan.recall_ef_search(small_rows / 100) == small_ef
 
 
 def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
