@@ -21,10 +21,11 @@ from discovery.model import CatalogueStatistics, ColumnStatistics, NearestPlan, 
 # At or below this many matching rows an exact scan is cheap and always complete.
 EXACT_SEARCH_MAX_ROWS = 2_000
 HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
-# Candidates the index must weigh for recall@10 of at least 0.99, by catalogue size, measured on the
-# graph of migration 0086 (benchmarks.discovery, docs/benchmarks.md): a graph search needs more of
-# them the more rows it passes on its way, about in proportion to the logarithm of their number.
-RECALL_EF_SEARCH = ((100_000, 64), (1_000_000, 400))
+# The fewest candidates the index weighed for recall@10 of at least 0.99, by catalogue size, on the
+# graph of migration 0086 (benchmarks.discovery, docs/benchmarks.md; at 100,000: 0.971 at 20, 0.999
+# at 40; at 1,000,000: 0.979 at 200, 0.990 at 400 and at 1,000). A graph search needs more of them
+# the more rows it passes on its way, about in proportion to the logarithm of their number.
+RECALL_EF_SEARCH = ((100_000, 40), (1_000_000, 400))
 # Rows taken from the index per row wanted, over the filter's expected share. Which rows pass varies:
 # at 1.5 × a filter keeping 5 % left fewer than 10 of the 300 taken in one search in 15, at 2 × one in 240.
 OVER_FETCH = 2.0
