@@ -535,8 +535,7 @@ async def nearest(
 
     One round trip as a rule: the statistics that size the index scan (the catalogue's size for any
     search, what a filter keeps for a filtered one) are cached, and an index answer comes up short
-    (and is redone exactly) rarely: about one search in 240 with a filter keeping 5 % (see
-    search_plan.OVER_FETCH).
+    (and is redone exactly) at most once in 1,000 searches (see search_plan.rows_to_take).
     """
     statistics = await CATALOGUE_STATISTICS.get(conn)
     plan = search_plan.plan_nearest(filters, k, statistics)
