@@ -17,7 +17,8 @@ temporary directory and prints Markdown tables:
 `--identification-only` runs the last three alone. `--search-only N` runs vector search alone at N
 vectors (`--hnsw OPTIONS` to build another graph); with `--data-dir DIR` (outside the repository)
 the database is kept and a catalogue already built there is searched again without rebuilding,
-which at 1,000,000 vectors saves about half an hour.
+which at 1,000,000 vectors saves about half an hour (the kept database is migrated first: a new
+migration that rebuilds the index rebuilds it there too).
 """
 
 from __future__ import annotations
