@@ -10,6 +10,7 @@ estimate only chooses the plan: an index answer that comes up short is redone ex
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_right
 
@@ -20,11 +21,18 @@ from discovery.model import CatalogueStatistics, ColumnStatistics, NearestPlan, 
 # At or below this many matching rows an exact scan is cheap and always complete.
 EXACT_SEARCH_MAX_ROWS = 2_000
 HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
-# Candidates the index scan weighs at least: 40 (pgvector's default) gave recall@10 0.97–0.98 at 100,000.
-HNSW_MIN_EF_SEARCH = 100
-# Rows taken from the index per row wanted, over the filter's expected share. Which rows pass varies:
-# at 1.5 × a filter keeping 5 % left fewer than 10 of the 300 taken in one search in 15, at 2 × one in 240.
-OVER_FETCH = 2.0
+# The fewest candidates the index weighed for recall@10 of at least 0.995 (a margin over the 0.99
+# wanted), by catalogue size, on the graph of migration 0087 (benchmarks.discovery,
+# docs/benchmarks.md; at 100,000: 0.990 at 40, 1.000 at 64; at 1,000,000: 0.989 at 200, 0.999 at
+# 400). A graph search needs more of them the more rows it passes on its way, about in proportion to
+# the logarithm of their number.
+RECALL_EF_SEARCH = ((100_000, 64), (1_000_000, 400))
+# How many of the rows taken from the index pass a filter is binomial. Enough are taken that fewer
+# than k pass in at most one search in 1,000: a short answer is redone exactly, which for a filter
+# keeping 5 % costs five times the index search and set the p99. At least twice k either way:
+# tracks being analysed again keep their embedding but are not 'done'.
+SHORT_ANSWER_CHANCE = 1e-3
+MIN_OVER_FETCH = 2.0
 
 
 def narrows(filters: SearchFilters) -> bool:
@@ -106,6 +114,55 @@ def matching_share(statistics: CatalogueStatistics, filters: SearchFilters) -> f
     return share
 
 
+def recall_ef_search(rows: float | None) -> int:
+    """ef_search for recall@10 of 0.99 at this many catalogue rows (None or negative: not known).
+
+    Interpolated on the logarithm of the size between measured sizes and extrapolated beyond them,
+    never below the smallest measurement's value; an unknown size is taken as the largest measured.
+    """
+    small_rows, small_ef = RECALL_EF_SEARCH[0]
+    if rows is None or rows < 0:
+        return RECALL_EF_SEARCH[-1][1]
+    if rows <= small_rows:
+        return small_ef
+    brackets = list(itertools.pairwise(RECALL_EF_SEARCH))
+    # The two measured sizes either side, or beyond the largest the last two, extrapolated.
+    (low_rows, low_ef), (high_rows, high_ef) = next((b for b in brackets if rows <= b[1][0]), brackets[-1])
+    along = math.log(rows / low_rows) / math.log(high_rows / low_rows)
+    return min(HNSW_MAX_EF_SEARCH, math.ceil(low_ef + along * (high_ef - low_ef)))
+
+
+def short_answer_chance(taken: int, k: int, share: float) -> float:
+    """The chance that fewer than k of `taken` rows pass a filter keeping `share` (binomial)."""
+    if share >= 1.0:
+        return 0.0 if taken >= k else 1.0
+    log_pass, log_fail = math.log(share), math.log1p(-share)
+    return sum(
+        math.exp(
+            math.lgamma(taken + 1) - math.lgamma(i + 1) - math.lgamma(taken - i + 1)
+            + i * log_pass + (taken - i) * log_fail
+        )
+        for i in range(min(k, taken + 1))
+    )  # fmt: skip
+
+
+def rows_to_take(k: int, share: float) -> int:
+    """Index rows to take for k to pass a filter keeping `share` of them, all but once in 1,000 searches.
+
+    Starts where k lies 3.1 standard deviations below the expected passing count (the normal
+    approximation, which falls short for few rows and shares near 1) and adds rows until the
+    binomial chance of a short answer is at most SHORT_ANSWER_CHANCE; never fewer than twice k.
+    Past pgvector's ceiling the estimate is returned as it is: such a filter is scanned exactly.
+    """
+    share = min(1.0, max(share, 1e-6))
+    spread = 3.1 * math.sqrt(1.0 - share)
+    passing = ((spread + math.sqrt(spread**2 + 4 * k)) / 2) ** 2  # m − spread·√m = k, solved for m
+    taken = math.ceil(max(MIN_OVER_FETCH * k, passing / share))
+    while taken <= HNSW_MAX_EF_SEARCH and short_answer_chance(taken, k, share) > SHORT_ANSWER_CHANCE:
+        taken += 1
+    return taken
+
+
 def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics | None) -> NearestPlan:
     """Exact scan when few rows are expected to match, else an index scan over-fetched by their share.
 
@@ -115,11 +172,12 @@ def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics
     back to the exact scan, so not knowing costs time, never rows.
     """
     share, expected_rows = 1.0, None
+    floor = recall_ef_search(statistics.rows if statistics is not None else None)
     if narrows(filters) and statistics is not None and statistics.rows > 0:
         share = matching_share(statistics, filters)
         expected_rows = share * statistics.rows
-    take = math.ceil(OVER_FETCH * k / max(share, 1e-6)) + len(filters.exclude)
+    take = rows_to_take(k, share) + len(filters.exclude)
     if expected_rows is not None and (expected_rows <= EXACT_SEARCH_MAX_ROWS or take > HNSW_MAX_EF_SEARCH):
         return NearestPlan(method="exact")
     take = min(take, HNSW_MAX_EF_SEARCH)
-    return NearestPlan(method="hnsw", take=take, ef_search=max(HNSW_MIN_EF_SEARCH, take))
+    return NearestPlan(method="hnsw", take=take, ef_search=max(floor, take))

@@ -504,10 +504,11 @@ class SearchRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StatisticsCache:
-    """The catalogue's statistics for sizing filtered searches, read again once they are max_age_s old.
+    """The catalogue's statistics for sizing vector searches, read again once they are max_age_s old.
 
     Reading them costs a round trip, and ANALYZE refreshes them far less often than searches run; stale
-    statistics can only choose a slower plan, never lose rows (see search_plan).
+    statistics can choose a slower plan, never lose rows (see search_plan), and a catalogue does not
+    grow within a minute by the factor that would call for a larger ef_search.
     """
 
     def __init__(self, max_age_s: float = 60.0) -> None:
@@ -533,11 +534,11 @@ async def nearest(
 ) -> tuple[list[Candidate], str]:
     """The k nearest tracks that pass the filters, and how they were found ('exact' or 'hnsw').
 
-    One round trip as a rule: unfiltered searches need no statistics, filtered ones use cached ones,
-    and an index answer comes up short (and is redone exactly) rarely: about one search in 240 with
-    a filter keeping 5 % (see search_plan.OVER_FETCH).
+    One round trip as a rule: the statistics that size the index scan (the catalogue's size for any
+    search, what a filter keeps for a filtered one) are cached, and an index answer comes up short
+    (and is redone exactly) at most once in 1,000 searches (see search_plan.rows_to_take).
     """
-    statistics = await CATALOGUE_STATISTICS.get(conn) if search_plan.narrows(filters) else None
+    statistics = await CATALOGUE_STATISTICS.get(conn)
     plan = search_plan.plan_nearest(filters, k, statistics)
     if plan.method == "hnsw":
         found = await store.index_neighbours(conn, vector, filters, k, plan.take, plan.ef_search)

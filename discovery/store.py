@@ -450,17 +450,20 @@ async def exact_neighbours(
     args.append(limit)
     # Each embedding is looked up by its key: joined, the planner scanned all embeddings, a cost that
     # grows with the catalogue, where lookups grow only with the rows that match. The materialised
-    # CTE keeps the planner off the HNSW index, whose scan would filter after choosing.
-    rows = await conn.fetch(
+    # CTE keeps the planner off the HNSW index, whose scan would filter after choosing. Prepared
+    # afresh, the statement is planned for the filter's values: a cached one turns generic after
+    # five runs, blind to how few rows each condition keeps (e.g. scanning every track in a tempo
+    # range for the few of one mood, twice the CPU), a cost far above the round trip this adds.
+    statement = await conn.prepare(
         f"""WITH scored AS MATERIALIZED (
                 SELECT d.track_id,
                        (SELECT e.embedding FROM discovery_embeddings e WHERE e.track_id = d.track_id) <=> $1
                            AS distance
                 FROM discovery_tracks d WHERE {where})
             SELECT track_id, distance FROM scored WHERE distance IS NOT NULL
-            ORDER BY distance, track_id LIMIT ${len(args)}""",
-        *args,
+            ORDER BY distance, track_id LIMIT ${len(args)}"""
     )
+    rows = await statement.fetch(*args)
     return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
 
 

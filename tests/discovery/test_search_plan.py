@@ -9,6 +9,7 @@ import msgspec
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.stats import binom
 
 from discovery import search_plan
 from discovery.model import CatalogueStatistics, ColumnStatistics, Key, Mode, Mood, SearchFilters
@@ -116,19 +117,68 @@ def test_an_index_plan_weighs_at_least_the_rows_it_takes(
         # Few rows expected, or more needed from the index than pgvector yields.
         assert (
             share * CATALOGUE.rows <= search_plan.EXACT_SEARCH_MAX_ROWS
-            or search_plan.OVER_FETCH * k / share > search_plan.HNSW_MAX_EF_SEARCH - excluded
+            or search_plan.rows_to_take(k, share) > search_plan.HNSW_MAX_EF_SEARCH - excluded
         )
         return
-    assert search_plan.HNSW_MIN_EF_SEARCH <= plan.ef_search <= search_plan.HNSW_MAX_EF_SEARCH
+    assert search_plan.recall_ef_search(CATALOGUE.rows) <= plan.ef_search <= search_plan.HNSW_MAX_EF_SEARCH
     assert plan.take <= plan.ef_search
-    # Enough rows are taken for the filter's expected share to leave twice k, and the exclusions.
-    assert plan.take * share >= search_plan.OVER_FETCH * k + excluded * share - 1e-9
+    # Enough rows are taken for the filter's expected share to leave k, and the exclusions.
+    assert plan.take - excluded == search_plan.rows_to_take(k, share)
+
+
+@given(k=st.integers(1, 101), share=st.floats(1e-4, 1.0))
+def test_the_rows_taken_leave_k_passing_the_filter_all_but_once_in_a_thousand_searches(
+    k: int, share: float
+) -> None:
+    taken = search_plan.rows_to_take(k, share)
+    assert taken >= search_plan.MIN_OVER_FETCH * k
+    if taken <= search_plan.HNSW_MAX_EF_SEARCH:  # more would be scanned exactly
+        assert binom.cdf(k - 1, taken, share) <= search_plan.SHORT_ANSWER_CHANCE + 1e-9
+
+
+@given(taken=st.integers(0, 1000), k=st.integers(1, 101), share=st.floats(0, 1, exclude_min=True))
+def test_the_chance_of_a_short_answer_is_binomial(taken: int, k: int, share: float) -> None:
+    assert math.isclose(
+        search_plan.short_answer_chance(taken, k, share), binom.cdf(k - 1, taken, share), abs_tol=1e-9
+    )
+
+
+@given(k=st.integers(1, 101), share=st.floats(1e-4, 1.0), narrower=st.floats(0.01, 1.0))
+def test_a_narrower_filter_never_takes_fewer_rows(k: int, share: float, narrower: float) -> None:
+    assert search_plan.rows_to_take(k, share * narrower) >= search_plan.rows_to_take(k, share)
 
 
 def test_an_unfiltered_search_goes_to_the_index_without_statistics() -> None:
     plan = search_plan.plan_nearest(SearchFilters(), 10, None)
-    assert plan.method == "hnsw" and plan.take == math.ceil(search_plan.OVER_FETCH * 10)
-    assert plan.ef_search == search_plan.HNSW_MIN_EF_SEARCH
+    assert plan.method == "hnsw" and plan.take == search_plan.MIN_OVER_FETCH * 10
+    # Not knowing the catalogue's size, the index weighs what the largest one measured needed.
+    assert plan.ef_search == search_plan.RECALL_EF_SEARCH[-1][1]
+
+
+def test_an_unfiltered_search_weighs_what_its_catalogue_size_needs() -> None:
+    for rows, ef_search in search_plan.RECALL_EF_SEARCH:
+        plan = search_plan.plan_nearest(SearchFilters(), 10, CatalogueStatistics(rows=rows))
+        assert plan.method == "hnsw" and plan.ef_search == ef_search
+
+
+@given(rows=st.floats(0, 1e9), more=st.floats(0, 1e9))
+def test_a_larger_catalogue_never_weighs_fewer_candidates(rows: float, more: float) -> None:
+    assert search_plan.recall_ef_search(rows) <= search_plan.recall_ef_search(rows + more)
+
+
+@given(rows=st.none() | st.floats(-1, 1e12))
+def test_the_candidates_weighed_stay_between_the_smallest_measured_and_pgvectors_ceiling(
+    rows: float | None,
+) -> None:
+    ef_search = search_plan.recall_ef_search(rows)
+    assert search_plan.RECALL_EF_SEARCH[0][1] <= ef_search <= search_plan.HNSW_MAX_EF_SEARCH
+
+
+def test_a_catalogue_between_two_measured_sizes_weighs_between_their_candidates() -> None:
+    (small_rows, small_ef), (large_rows, large_ef) = search_plan.RECALL_EF_SEARCH[:2]
+    between = search_plan.recall_ef_search(math.sqrt(small_rows * large_rows))
+    assert small_ef < between < large_ef
+    assert search_plan.recall_ef_search(small_rows / 100) == small_ef
 
 
 def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
@@ -137,13 +187,14 @@ def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
     assert search_plan.plan_nearest(rare, 10, CATALOGUE).method == "exact"
 
 
-def test_a_filter_keeping_a_fifth_takes_five_times_the_rows_from_the_index() -> None:
+def test_a_filter_keeping_a_fifth_takes_more_than_five_times_the_rows_wanted_from_the_index() -> None:
     plan = search_plan.plan_nearest(SearchFilters(mood=Mood.TENSE), 10, CATALOGUE)
-    assert plan.method == "hnsw" and plan.take == math.ceil(search_plan.OVER_FETCH * 10 * 5)
+    # Of 118 rows 23.6 are expected to pass, give or take 4.3 (one standard deviation): 10 is 3.1 below.
+    assert plan.method == "hnsw" and plan.take == 118
 
 
 def test_a_filter_needing_more_rows_than_the_index_yields_is_scanned_exactly() -> None:
-    # 20 % tense × 25 % of tempi keep about 5,000 rows of 100,000: 100 of them need 2 × 100 / 5 % rows.
+    # 20 % tense × 25 % of tempi keep about 5,000 rows of 100,000: 100 of them need about 2,700 rows.
     narrow = SearchFilters(mood=Mood.TENSE, bpm_min=100, bpm_max=130)
     assert search_plan.plan_nearest(narrow, 10, CATALOGUE).method == "hnsw"
     assert search_plan.plan_nearest(narrow, 100, CATALOGUE).method == "exact"
