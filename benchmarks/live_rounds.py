@@ -29,6 +29,7 @@ import os
 import resource
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -559,6 +560,14 @@ async def until_up(base: str, method: str, path: str) -> None:
             await asyncio.sleep(0.1)
 
 
+def free_port() -> int:
+    """A port nothing listens on now (other runs on the same machine use others)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def raise_file_limit() -> None:
     """Thousands of sockets on both ends: as many descriptors as the system allows (inherited by the
     server processes started after)."""
@@ -644,19 +653,20 @@ async def main(scenarios: list[str], quick: bool, servers: int) -> None:
         # rather than answering 503 after the default 5 s.
         "DATABASE_ACQUIRE_TIMEOUT_SECONDS": "60",
     }  # fmt: skip
-    our_ports = [str(8733 + i) for i in range(servers)]
+    our_ports = [str(free_port()) for _ in range(servers)]
+    bare_port = str(free_port())
     uvicorn = ["uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
     processes = [
         *(start([*uvicorn, "--port", port, "marketplace.app:create_app"], env) for port in our_ports),
         start(["marketplace.cli", "worker"], env),
-        start([*uvicorn, "--port", "8732", "benchmarks.live_rounds:bare_app"], env),
+        start([*uvicorn, "--port", bare_port, "benchmarks.live_rounds:bare_app"], env),
     ]
     pool = await create_pool(urls.database_url)
     try:
         bases = [f"http://127.0.0.1:{port}" for port in our_ports]
         for base in bases:
             await until_up(base, "GET", "/health")
-        bare = Bare("http://127.0.0.1:8732")
+        bare = Bare(f"http://127.0.0.1:{bare_port}")
         await until_up(bare.base, "POST", "/bid/warmup")
         buyers = await make_buyers(pool, sizes.buyers(scenarios))
         ours = Marketplace(bases, buyers, *await make_seller(pool))
