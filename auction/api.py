@@ -316,12 +316,16 @@ class RoundStream:
         """Send what the hub queued, in order; once caught up, ask the hub for the state it was owed
         meanwhile."""
         outbox, wake = self.watching.outbox, self.watching.wake
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 wake.clear()
-                while (item := outbox.take()) is not None:
-                    await self.send_bytes(item.data)
-                    self.sent_seq = item.seq
+                # One timer rescheduled per frame, not a task per send (a healthy socket's send never waits).
+                async with asyncio.timeout(None) as frame_deadline:
+                    while (item := outbox.take()) is not None:
+                        frame_deadline.reschedule(loop.time() + SEND_TIMEOUT)
+                        await self.socket.send_text(item.data)
+                        self.sent_seq = item.seq
                 if outbox.unsent_states(hub.version) > 0:
                     hub.ticks.set()
                 await wake.wait()

@@ -41,6 +41,7 @@ OVERDUE = 2.0  # seconds past a round's close with no close heard before Postgre
 LATEST_SEQ = 2**31 - 1
 REORDER_WAIT = 0.2  # seconds an early event waits for those before it before they are read from PostgreSQL
 RECENT = 512  # events a hub keeps for sockets joining while it passes them on
+WAKE_BATCH = 50  # writers woken at once by a tick
 FRESH_FOR = 0.5  # seconds a shared frame's server_time stays close enough to now to reuse it
 
 
@@ -349,18 +350,30 @@ class Hub:
         )  # fmt: skip
         return msgspec.json.encode(state)
 
-    def send_states(self) -> None:
-        """The state, encoded once per distinct `replaced`, to every socket owed it and idle."""
+    def due_states(self) -> list[Watcher]:
+        """Queue the state, encoded once per distinct `replaced`, for every socket owed it and idle:
+        the sockets whose writers must be woken."""
         if self.standing is None:
-            return
+            return []
         now = server_time()
         groups = due_states(((watcher, watcher.outbox) for watcher in self.watchers), self.version)
+        woken = []
         for replaced, watchers in groups.items():
             frame = self.state_frame(replaced, now)
             for watcher in watchers:
                 if not watcher.dropped:
                     watcher.outbox.put_state(self.standing.view.seq, frame, self.version)
-                    watcher.wake.set()
+                    woken.append(watcher)
+        return woken
+
+    async def send_states(self) -> None:
+        """Wake the writers owed the state a batch at a time, letting the event loop take in what
+        came meanwhile (a bid's next statement, say) between batches rather than after them all."""
+        woken = self.due_states()
+        for start in range(0, len(woken), WAKE_BATCH):
+            for watcher in woken[start : start + WAKE_BATCH]:
+                watcher.wake.set()
+            await asyncio.sleep(0)
 
     async def tick(self) -> None:
         """Send state at most every `STATE_INTERVAL`, when owed; step a descending clock's price; ask
@@ -389,7 +402,7 @@ class Hub:
             await asyncio.sleep(max(0.0, self.last_tick + conflation.STATE_INTERVAL - time.monotonic()))
             self.ticks.clear()
             self.last_tick = time.monotonic()
-            self.send_states()
+            await self.send_states()
 
     def ask_at(self, asked_at: datetime) -> datetime | None:
         """When to ask PostgreSQL for events pub/sub did not bring: once the round is `OVERDUE` past its

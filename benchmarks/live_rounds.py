@@ -52,6 +52,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from marketplace.accounts import service as accounts
 from marketplace.accounts import store as account_store
 from marketplace.accounts.model import OrganisationKind
+from marketplace.cli import SERVER_OPTIONS
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
@@ -655,11 +656,13 @@ async def main(scenarios: list[str], quick: bool, servers: int) -> None:
     }  # fmt: skip
     our_ports = [str(free_port()) for _ in range(servers)]
     bare_port = str(free_port())
-    uvicorn = ["uvicorn", "--factory", "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
     processes = [
-        *(start([*uvicorn, "--port", port, "marketplace.app:create_app"], env) for port in our_ports),
+        *(
+            start(["benchmarks.live_rounds", "--serve", "marketplace.app:create_app", port], env)
+            for port in our_ports
+        ),
         start(["marketplace.cli", "worker"], env),
-        start([*uvicorn, "--port", bare_port, "benchmarks.live_rounds:bare_app"], env),
+        start(["benchmarks.live_rounds", "--serve", "benchmarks.live_rounds:bare_app", bare_port], env),
     ]
     pool = await create_pool(urls.database_url)
     try:
@@ -701,6 +704,13 @@ def print_table(title: str, ours: Figures, bare: Figures) -> None:
     print()
 
 
+def serve(factory: str, port: int) -> None:
+    """One server process, with the marketplace's server options (uvloop, httptools, no deflate)."""
+    import uvicorn
+
+    uvicorn.run(factory, factory=True, host="127.0.0.1", port=port, access_log=False, **SERVER_OPTIONS)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -713,6 +723,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--servers", type=int, default=1, help="marketplace server processes; clients are spread over them"
     )
+    parser.add_argument("--serve", nargs=2, metavar=("FACTORY", "PORT"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.serve:
+        serve(arguments.serve[0], int(arguments.serve[1]))
+        sys.exit(0)
     chosen = ["burst", "hot", "many", "deadlines"] if arguments.scenario == "all" else [arguments.scenario]
     asyncio.run(main(chosen, arguments.quick, arguments.servers))

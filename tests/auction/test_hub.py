@@ -81,7 +81,7 @@ def test_another_buyers_bid_touches_no_socket_until_the_tick_and_then_one_encodi
     for seq in (2, 3, 4):
         hub.pass_on(bid(hub, seq, CAROL))
     assert all(w.outbox.idle for w in watchers), "nothing queued per socket for another buyer's bid"
-    hub.send_states()
+    hub.due_states()
     sent = {w.outbox.items[0].data for w in watchers}
     assert len(sent) == 1, "the same bytes for every socket owed the same"
     [frame] = drain(watchers[0])
@@ -97,7 +97,7 @@ def test_a_receipt_goes_only_to_its_bidders_sockets_after_the_state_they_were_ow
     state, receipt = drain(alice)
     assert (state["type"], state["seq"], state["replaced"]) == ("state", 2, 0)
     assert (receipt["type"], receipt["seq"], receipt["event"]["amount"]["amount"]) == ("event", 3, 2_003)
-    hub.send_states()
+    hub.due_states()
     [bobs] = drain(bob)
     assert (bobs["type"], bobs["seq"], bobs["replaced"], "amount" in json(bobs)) == ("state", 3, 1, False)
     assert alice.outbox.idle, "the receipt told alice all there was"
@@ -108,7 +108,7 @@ def test_a_slow_socket_with_events_unsent_does_not_hold_back_the_others_state() 
     slow, quick = join(hub, ALICE), join(hub, BOB)
     hub.pass_on(bid(hub, 2, ALICE))  # the slow socket's own receipt, never taken
     hub.pass_on(bid(hub, 3, CAROL))
-    hub.send_states()
+    hub.due_states()
     assert [f["seq"] for f in drain(quick)] == [3]
     assert [item.seq for item in slow.outbox.items] == [2], "the slow one gets the state once caught up"
 
@@ -137,7 +137,7 @@ def test_each_watcher_gets_its_events_once_in_order_and_every_state_change_sent_
     seq, count = 1, 3
     for action in actions:
         if action == "tick":
-            hub.send_states()
+            hub.due_states()
         elif action.endswith("sends"):
             name = action.split()[0]
             frames[name] += drain(watchers[name])
@@ -162,7 +162,7 @@ def test_each_watcher_gets_its_events_once_in_order_and_every_state_change_sent_
                     state_changes[name] += 1
     for name, watcher in watchers.items():  # each writer catches up, then the tick sends what it is owed
         frames[name] += drain(watcher)
-    hub.send_states()
+    hub.due_states()
     for name, watcher in watchers.items():
         frames[name] += drain(watcher)
         seqs = [f["seq"] for f in frames[name]]
