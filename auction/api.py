@@ -320,12 +320,16 @@ class RoundStream:
         try:
             while True:
                 wake.clear()
-                # One timer rescheduled per frame, not a task per send (a healthy socket's send never waits).
-                async with asyncio.timeout(None) as frame_deadline:
+                # One timer, not a task per send: a healthy socket's send never waits, and the timer
+                # is moved on only once a second, as frames keep leaving.
+                moved_at = loop.time()
+                async with asyncio.timeout(moved_at + SEND_TIMEOUT) as frame_deadline:
                     while (item := outbox.take()) is not None:
-                        frame_deadline.reschedule(loop.time() + SEND_TIMEOUT)
                         await self.socket.send_text(item.data)
                         self.sent_seq = item.seq
+                        if (now := loop.time()) - moved_at > 1.0:
+                            moved_at = now
+                            frame_deadline.reschedule(now + SEND_TIMEOUT)
                 if outbox.unsent_states(hub.version) > 0:
                     hub.ticks.set()
                 await wake.wait()

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import msgspec
 
@@ -86,8 +86,7 @@ class Standing:
         return next_step_at(view.params, view.opens_at, now)
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):  # a tuple: a tick makes one for each of a thousand watchers
     """One encoded message to send, in the round's sequence: an event that must arrive, or the
     round's state as of `seq` (standing also for the state changes it replaced)."""
 
