@@ -133,6 +133,7 @@ class Hub:
         self.pool = pool
         self.on_empty = on_empty
         self.watchers: set[Watcher] = set()
+        self.streams = 0  # sockets that joined and have not left (some not yet added: reading the round)
         self.by_organisation: dict[UUID, set[Watcher]] = {}
         self.last_seq = 0  # the last event passed on, in order
         self.recent: deque[RoundEvent] = deque(maxlen=RECENT)
@@ -163,7 +164,13 @@ class Hub:
     def spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self.ended)
+
+    def ended(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            log.error("a round's hub failed: its sockets are dropped", exc_info=failure)
+            self.drop_all()
 
     def add(self, watcher: Watcher, view: RoundView, watchers: int) -> None:
         """Pass `watcher`, which read the round at `view.seq`, every event from there on. Events this
@@ -172,6 +179,8 @@ class Hub:
             self.last_seq = max(self.last_seq, view.seq)
             self.early = {seq: event for seq, event in self.early.items() if seq > self.last_seq}
         if self.standing is None or view.seq > self.standing.view.seq:
+            if self.standing is not None:  # read ahead of pub/sub: the other sockets are owed it too
+                self.version += 1
             self.standing = Standing(view, watchers)
         missed = [event for event in self.recent if event.seq > watcher.last_seq]
         if self.last_seq > watcher.last_seq and (not missed or missed[0].seq != watcher.last_seq + 1):
@@ -198,7 +207,12 @@ class Hub:
             organisation.discard(watcher)
             if not organisation:
                 del self.by_organisation[watcher.watcher.organisation_id]
-        if not self.watchers:
+        self.release()
+
+    def release(self) -> None:
+        """A stream that joined has left: the last one ends the subscription."""
+        self.streams -= 1
+        if self.streams == 0:
             self.on_empty(self)
 
     def position(self, watcher: Watcher, sent_seq: int) -> int:
@@ -428,8 +442,13 @@ class Hubs:
         if hub is None:
             hub = self.hubs[round_id] = Hub(round_id, pool, lambda empty: self.leave(channels, empty))
             self.starting[round_id] = asyncio.create_task(hub.start(channels))
+        hub.streams += 1  # from now on the hub lives until this stream leaves (`Hub.remove`)
         if (starting := self.starting.get(round_id)) is not None:
-            await asyncio.shield(starting)
+            try:
+                await asyncio.shield(starting)
+            except BaseException:
+                hub.release()
+                raise
             self.starting.pop(round_id, None)
         return hub
 

@@ -65,7 +65,7 @@ from rights.identity import Role
 HTTP_CONNECTIONS = 200
 USAGE = {"media": "online_ads", "territories": ["WORLD"], "term_months": 12, "start": "2027-01-01"}
 DEADLINE_BIDDERS = 100  # buyers bidding once in each of the rounds closing together
-SETTLE_SECONDS = 300  # how long every watcher may take to become current before the run fails
+SETTLE_SECONDS = 60  # how long every watcher may take to become current (then counted as never current)
 
 
 # ---------------------------------------------------------------- the bare broadcast (the ceiling)
