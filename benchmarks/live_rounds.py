@@ -98,10 +98,18 @@ def bare_app() -> Litestar:
         timer.add_done_callback(timers.discard)
         return {"deadline": at}
 
+    # As in auction.hub.Hubs.start: subscribes racing redis-py's first one are lost, so wait for it.
+    first_subscribed = asyncio.Event()
+    first: list[bool] = []
+
     @websocket("/ws/{run:str}")
     async def watch(socket: WebSocket[Any, Any, Any], run: str, channels: ChannelsPlugin) -> None:
         await socket.accept()
+        if first:
+            await first_subscribed.wait()
+        first.append(True)
         async with channels.start_subscription(f"bare:{run}") as subscriber:
+            first_subscribed.set()
             await socket.send_json({"type": "round", "seq": 0})
             async with subscriber.run_in_background(socket.send_text):
                 while (await socket.receive())["type"] != "websocket.disconnect":
