@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -436,19 +435,13 @@ class Hubs:
         self.hubs: dict[UUID, Hub] = {}
         self.starting: dict[UUID, asyncio.Task[None]] = {}
         self.stopping: set[asyncio.Task[None]] = set()
-        self.first_start: weakref.WeakKeyDictionary[ChannelsPlugin, asyncio.Task[None]] = (
-            weakref.WeakKeyDictionary()
-        )
 
     async def join(self, channels: ChannelsPlugin, pool: asyncpg.Pool, round_id: UUID) -> Hub:
         """The round's hub, subscribed (so nothing published from now on is missed)."""
         hub = self.hubs.get(round_id)
         if hub is None:
             hub = self.hubs[round_id] = Hub(round_id, pool, lambda empty: self.leave(channels, empty))
-            first = self.first_start.get(channels)
-            self.starting[round_id] = asyncio.create_task(self.start(hub, channels, first))
-            if first is None:
-                self.first_start[channels] = self.starting[round_id]
+            self.starting[round_id] = asyncio.create_task(hub.start(channels))
         hub.streams += 1  # from now on the hub lives until this stream leaves (`Hub.remove`)
         if (starting := self.starting.get(round_id)) is not None:
             try:
@@ -458,16 +451,6 @@ class Hubs:
                 raise
             self.starting.pop(round_id, None)
         return hub
-
-    @staticmethod
-    async def start(hub: Hub, channels: ChannelsPlugin, first: asyncio.Task[None] | None) -> None:
-        """Subscribe the hub, after the process's first subscription has: redis-py's pub/sub opens its
-        connection on the first subscribe, and subscribes racing that one each open their own, all
-        but the last lost (rounds that never heard a live event in a crowd's first second)."""
-        if first is not None and not first.done():
-            with contextlib.suppress(Exception):
-                await asyncio.shield(first)
-        await hub.start(channels)
 
     def leave(self, channels: ChannelsPlugin, hub: Hub) -> None:
         if self.hubs.get(hub.round_id) is hub:

@@ -45,7 +45,6 @@ import httpx
 import msgspec
 from litestar import Litestar, WebSocket, post, websocket
 from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -57,6 +56,7 @@ from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
 from marketplace.migrations import upgrade_async
+from marketplace.pubsub import RedisPubSub
 from marketplace.stripe_standin import process as stripe_standin
 from rights import demo as rights_demo
 from rights import service as rights
@@ -98,25 +98,17 @@ def bare_app() -> Litestar:
         timer.add_done_callback(timers.discard)
         return {"deadline": at}
 
-    # As in auction.hub.Hubs.start: subscribes racing redis-py's first one are lost, so wait for it.
-    first_subscribed = asyncio.Event()
-    first: list[bool] = []
-
     @websocket("/ws/{run:str}")
     async def watch(socket: WebSocket[Any, Any, Any], run: str, channels: ChannelsPlugin) -> None:
         await socket.accept()
-        if first:
-            await first_subscribed.wait()
-        first.append(True)
         async with channels.start_subscription(f"bare:{run}") as subscriber:
-            first_subscribed.set()
             await socket.send_json({"type": "round", "seq": 0})
             async with subscriber.run_in_background(socket.send_text):
                 while (await socket.receive())["type"] != "websocket.disconnect":
                     pass
 
     channels = ChannelsPlugin(
-        backend=RedisChannelsPubSubBackend(redis=redis), arbitrary_channels_allowed=True,
+        backend=RedisPubSub(redis=redis), arbitrary_channels_allowed=True,
         subscriber_max_backlog=1000, subscriber_backlog_strategy="dropleft",
     )  # fmt: skip
     return Litestar(route_handlers=[bid, close, watch], plugins=[channels])
