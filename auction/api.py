@@ -1,27 +1,20 @@
 """Round and negotiation endpoints, and the websocket that streams a round's events.
 
-The websocket: missed events are replayed from PostgreSQL, then live ones come from Channels.
-Events are numbered per round. Each stream remembers the last number it passed on, drops repeats,
-holds an early event briefly for those before it (publishes race each other after their commits),
-and fills a gap still open then (Redis pub/sub loses messages during a reconnect; a full backlog
-drops the oldest) from PostgreSQL. Each watcher then gets, through its `auction.conflation.Outbox`, every
-event it must see exactly once and in order, and state (bid count, time left, watchers across all
-server processes from `auction.presence`, a descending clock's price) at most every 150 ms, the
-newest replacing the unsent. A socket that cannot take a frame within `SEND_TIMEOUT` seconds, or
-with too many events unsent, is closed (1013); the page reconnects with `after=<last seq>` and
-loses nothing.
+The websocket: missed events are replayed from PostgreSQL, then live ones come from the round's
+`auction.hub.Hub` (one Channels subscription per round and process, which puts events in order and
+fills gaps from PostgreSQL). Each watcher gets every event it must see exactly once and in order,
+and state (bid count, time left, watchers across all server processes from `auction.presence`, a
+descending clock's price) at most every 150 ms, the newest replacing the unsent. A socket that
+cannot take a frame within `SEND_TIMEOUT` seconds, or with too many events unsent, is closed (1013);
+the page reconnects with `after=<last seq>` and loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
@@ -35,8 +28,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ControllerRouterHandler
 from redis.asyncio import Redis
 
-from auction import conflation, service
-from auction.conflation import Outbox, Outgoing, Standing, is_state
+from auction import service
+from auction.conflation import Standing, is_state
+from auction.hub import Hub, Watcher, event_frame, hubs, server_time
 from auction.live import (
     BidReceipt,
     ClockReceipt,
@@ -50,7 +44,6 @@ from auction.live import (
 from auction.model import OfferLimits, RoundState
 from auction.presence import presence
 from auction.service import Move, Relay
-from auction.views import Audience, audience, shown
 from rights.identity import Principal
 from rights.pooling import Connect
 from rights.terms import Money
@@ -59,10 +52,6 @@ log = logging.getLogger("auction.api")
 
 SEND_TIMEOUT = 5.0
 TOO_SLOW = 1013  # "try again later": the page reconnects with after=<last seq>
-FRESH_FOR = 0.5  # seconds a shared frame's server_time stays close enough to now to reuse it
-OVERDUE = 2.0  # seconds past a round's close with no close heard before PostgreSQL is asked
-LATEST_SEQ = 2**31 - 1
-REORDER_WAIT = 0.2  # seconds an early event waits for those before it before they are read from PostgreSQL
 
 BUYERS = {"roles": ["buyer"], "rate_limit": "bids"}
 PARTIES = {"roles": ["buyer", "rights_holder"], "rate_limit": "bids"}
@@ -245,94 +234,13 @@ class NegotiationController(Controller):
 # ---------------------------------------------------------------- the websocket
 
 
-class SharedFrames:
-    """Each published event decoded once per process, and each of its views shown and encoded once for
-    every socket in the same audience: with a thousand watchers, fan-out is then a thousand sends of
-    the same bytes instead of a thousand decodes and encodes."""
-
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self.events: OrderedDict[bytes, RoundEvent] = OrderedDict()
-        self.frames: OrderedDict[tuple[UUID, int, Audience], tuple[float, RoundEvent | None, bytes]] = (
-            OrderedDict()
-        )
-
-    def event(self, data: bytes) -> RoundEvent:
-        found = self.events.get(data)
-        if found is None:
-            found = self.events[data] = msgspec.json.decode(data, type=RoundEvent)
-            _trim(self.events, self.size)
-        return found
-
-    def seen(self, event: RoundEvent, to: Audience) -> RoundEvent | None:
-        return self._cached(event, to)[1]
-
-    def frame(self, event: RoundEvent, to: Audience) -> bytes:
-        """The event frame of `event` as shown to `to` (which must see it)."""
-        return self._cached(event, to)[2]
-
-    def _cached(self, event: RoundEvent, to: Audience) -> tuple[float, RoundEvent | None, bytes]:
-        key = (event.round_id, event.seq, to)
-        now = time.monotonic()
-        cached = self.frames.get(key)
-        if cached is not None and now - cached[0] < FRESH_FOR:
-            return cached
-        seen = shown(event, to)
-        encoded = b""
-        if seen is not None:
-            encoded = msgspec.json.encode(event_frame(seen))
-        cached = self.frames[key] = (now, seen, encoded)
-        _trim(self.frames, self.size)
-        return cached
-
-
-def event_frame(seen: RoundEvent) -> Frame:
-    return Frame(type="event", server_time=server_time(), seq=seen.seq, event=seen.payload, at=seen.at)
-
-
-def _trim(cache: OrderedDict[Any, Any], size: int) -> None:
-    while len(cache) > size:
-        cache.popitem(last=False)
-
-
-shared = SharedFrames()
-
-
-class SharedGaps:
-    """Events missing from pub/sub read from PostgreSQL once per process for all the sockets on a
-    round that miss the same ones (they saw the same publishes): one read, not one per watcher."""
-
-    def __init__(self) -> None:
-        self.reading: dict[tuple[UUID, int, int], asyncio.Task[list[RoundEvent]]] = {}
-
-    async def read(self, pool: asyncpg.Pool, round_id: UUID, after: int, upto: int) -> list[RoundEvent]:
-        key = (round_id, after, upto)
-        reading = self.reading.get(key)
-        if reading is None:
-            reading = self.reading[key] = asyncio.create_task(self._read(pool, round_id, after, upto))
-            reading.add_done_callback(lambda _: self.reading.pop(key, None))
-        return await asyncio.shield(reading)  # one socket leaving does not cancel the others' read
-
-    @staticmethod
-    async def _read(pool: asyncpg.Pool, round_id: UUID, after: int, upto: int) -> list[RoundEvent]:
-        async with pool.acquire() as conn:
-            return await service.stored_events_between(conn, round_id, after, upto)
-
-
-gaps = SharedGaps()
-
-
 class Ping(msgspec.Struct, frozen=True, tag_field="type", tag="ping"):
     """The one frame a watcher may send, answered with the server's time and the last seq sent."""
 
 
-def server_time() -> datetime:
-    return datetime.now(UTC)
-
-
 class RoundStream:
-    """One watcher's socket: live events pass through its `Outbox` (state conflated, events in order)
-    and a writer task sends them, so a slow socket delays only itself."""
+    """One watcher's socket: its round's `Hub` queues what it must send in its outbox and a writer
+    task sends it, so a slow socket delays only itself."""
 
     def __init__(
         self,
@@ -346,53 +254,49 @@ class RoundStream:
         self.socket = socket
         self.pool = pool
         self.redis = redis
-        self.watcher = watcher
-        self.seller = seller
         self.round_id = round_id
         self.member = uuid4().hex  # this socket among the round's watchers in Redis
-        self.last_seq = 0  # the last event put in the outbox
-        self.sent_seq = 0  # the last event passed on: sent, replaced by a state sent, or not to be shown
-        self.standing: Standing | None = None  # the round as this watcher knows it, up to last_seq
-        self.outbox = Outbox(bound=conflation.EVENT_BOUND)
-        self.early: dict[int, RoundEvent] = {}  # published events whose predecessors have not come yet
-        self.ordering = asyncio.Lock()  # one event, or one gap's reading, passed on at a time
-        self.gap_filler: asyncio.Task[None] | None = None
-        self.asking: asyncio.Task[None] | None = None  # PostgreSQL asked about an overdue round
-        self.wake = asyncio.Event()
+        self.sent_seq = 0  # the seq of the last message sent
+        self.watching = Watcher(watcher, seller, 0)
+        self.watching.on_behind = self.drop_later
+        self.hub: Hub | None = None
+        self.dropping: asyncio.Task[None] | None = None
         self.dropped = False
 
     async def run(self, channels: ChannelsPlugin, after: int) -> None:
-        """Subscribe first, then replay, so nothing committed in between is missed. The round frame
-        carries the state as of its seq, so only the replayed events that must arrive are sent."""
-        async with channels.start_subscription(service.channel(self.round_id)) as subscriber:
+        """Subscribe first (through the round's hub), then replay, so nothing committed in between is
+        missed. The round frame carries the state as of its seq, so only the replayed events that must
+        arrive are sent."""
+        self.hub = hub = await hubs.join(channels, self.pool, self.round_id)
+        try:
             async with self.pool.acquire() as conn:
-                view, missed = await service.watch(conn, self.watcher, self.round_id, after)
-            self.last_seq = self.sent_seq = max(after, view.seq)
-            watchers = presence.join(self.redis, self.round_id, self.member, self.on_watchers)
+                view, missed = await service.watch(conn, self.watching.watcher, self.round_id, after)
+            self.sent_seq = self.watching.last_seq = max(after, view.seq)
+            watchers = presence.join(self.redis, self.round_id, self.member, hub.on_watchers)
             try:
-                self.standing = Standing(view, watchers)
+                now = server_time()
+                standing = Standing(view, watchers)
                 round_frame = Frame(
-                    type="round", server_time=server_time(), seq=view.seq, round=view,
-                    state=self.standing.state(server_time()),
-                )  # fmt: skip
+                    type="round", server_time=now, seq=view.seq, round=view, state=standing.state(now)
+                )
                 await self.send(round_frame)
                 for seen in missed:
                     if not is_state(seen):
                         await self.send_bytes(msgspec.json.encode(event_frame(seen)))
-                writer = asyncio.create_task(self.write())
+                hub.add(self.watching, view, watchers)
+                writer = asyncio.create_task(self.write(hub))
                 try:
-                    async with subscriber.run_in_background(self.on_live, join=False):
-                        await self.answer_frames()
+                    await self.answer_frames(hub)
                 finally:
-                    self.dropped = True  # gone: nothing more is passed on, no gap read
-                    tasks = [task for task in (writer, self.gap_filler, self.asking) if task is not None]
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                    self.watching.dropped = True  # gone: nothing more is passed on
+                    writer.cancel()
+                    await asyncio.gather(writer, return_exceptions=True)
             finally:
                 presence.leave(self.round_id, self.member)
+        finally:
+            hub.remove(self.watching)
 
-    async def answer_frames(self) -> None:
+    async def answer_frames(self, hub: Hub) -> None:
         while True:
             message: dict[str, Any] = dict(await self.socket.receive())
             if message["type"] == "websocket.disconnect":
@@ -405,161 +309,45 @@ class RoundStream:
                     Frame(type="error", server_time=server_time(), detail=f"unreadable frame: {exc}")
                 )
                 continue
-            await self.send(Frame(type="pong", server_time=server_time(), seq=self.sent_seq))
+            seq = hub.position(self.watching, self.sent_seq)
+            await self.send(Frame(type="pong", server_time=server_time(), seq=seq))
 
-    async def on_live(self, data: bytes) -> None:
-        """Pass a published event on in sequence. One that comes early (publishes race each other
-        after their commits) waits up to `REORDER_WAIT` for those before it; only then is the gap
-        read from PostgreSQL, so a burst on a round with a thousand watchers costs no reads."""
-        if self.dropped:
-            return
-        try:
-            event = shared.event(data)
-            async with self.ordering:
-                if event.seq <= self.last_seq:
-                    return
-                self.early[event.seq] = event
-                self.pass_on(self.pass_on_early)
-                if self.early and self.gap_filler is None:
-                    self.gap_filler = asyncio.create_task(self.fill_gap(REORDER_WAIT))
-        except Exception:  # fallen behind, or broken: the page resumes from PostgreSQL
-            await self.drop()
-
-    def pass_on_early(self) -> None:
-        while (event := self.early.pop(self.last_seq + 1, None)) is not None:
-            mine = shared.seen(event, audience(event, self.seller, self.watcher))
-            if mine is not None:
-                self.put(mine)
-            self.last_seq = event.seq
-
-    async def fill_gap(self, wait: float) -> None:
-        """Read from PostgreSQL the events still missing after `wait` seconds, then pass on the rest."""
-        try:
-            await asyncio.sleep(wait)
-            async with self.ordering:
-                if not self.early:
-                    return
-                upto = min(self.early) - 1
-                missed = await gaps.read(self.pool, self.round_id, self.last_seq, upto)
-
-                def fill() -> None:
-                    for event in missed:
-                        mine = shared.seen(event, audience(event, self.seller, self.watcher))
-                        if mine is not None:
-                            self.put(mine)
-                    self.last_seq = upto
-                    self.pass_on_early()
-
-                self.pass_on(fill)
-        except Exception:  # behind, or its gap unreadable now: the page resumes from PostgreSQL
-            await self.drop()
-        finally:
-            self.gap_filler = None
-            if self.early and not self.dropped:
-                self.gap_filler = asyncio.create_task(self.fill_gap(REORDER_WAIT))
-
-    def pass_on(self, step: Callable[[], None]) -> None:
-        """Run `step` (which puts into the outbox) and wake the writer if it has something new to do:
-        an event, a state when none was waiting for its turn already, or events this watcher may not
-        see to count as passed."""
-        state_waiting = self.outbox.state is not None
-        step()
-        new_state = self.outbox.state is not None and not state_waiting
-        passed_unseen = self.outbox.empty and self.sent_seq < self.last_seq
-        if self.outbox.events or new_state or passed_unseen:
-            self.wake.set()
-
-    def put(self, seen: RoundEvent) -> None:
-        assert self.standing is not None
-        self.standing = self.standing.applied(seen)
-        if is_state(seen):
-            self.outbox.put_state(seen.seq, self.standing)
-        else:
-            self.outbox.put_event(seen)
-
-    def on_watchers(self, total: int) -> None:
-        if self.standing is not None and self.standing.watchers != total:
-            self.restate(dataclasses.replace(self.standing, watchers=total))
-
-    def restate(self, standing: Standing) -> None:
-        """State changed without an event (watchers, the clock's price): sent as of the last event."""
-        self.standing = standing
-        if self.outbox.state is None:  # otherwise the writer already waits for its turn
-            self.wake.set()
-        self.outbox.put_state(self.last_seq, standing)
-
-    async def write(self) -> None:
-        """Send what the outbox has ready, waking when something is put, a state message falls due, a
-        descending clock's price drops or the round is overdue (then PostgreSQL is asked)."""
-        price_drop: datetime | None = None
-        asked_at = datetime.min.replace(tzinfo=UTC)
+    async def write(self, hub: Hub) -> None:
+        """Send what the hub queued, in order; once caught up, ask the hub for the state it was owed
+        meanwhile."""
+        outbox, wake = self.watching.outbox, self.watching.wake
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                if price_drop is not None and server_time() >= price_drop and self.standing is not None:
-                    self.restate(self.standing)
-                self.wake.clear()
-                ready, wait = self.outbox.take(time.monotonic())
-                for item in ready:
-                    await self.send_bytes(self.encode(item))
-                    self.sent_seq = item.seq
-                if self.outbox.empty:  # events this watcher may not see are passed too
-                    self.sent_seq = self.last_seq
-                now = server_time()
-                price_drop = self.standing.next_price_drop(now) if self.standing else None
-                ask_at = self.ask_at(asked_at)
-                if ask_at is not None and now >= ask_at:
-                    asked_at = now
-                    self.ask_postgresql()
-                    ask_at = self.ask_at(asked_at)
-                for at in (price_drop, ask_at):
-                    if at is not None:
-                        until = max(0.0, (at - now).total_seconds())
-                        wait = until if wait is None else min(wait, until)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), wait)
+                wake.clear()
+                # One timer, not a task per send: a healthy socket's send never waits, and the timer
+                # is moved on only once a second, as frames keep leaving.
+                moved_at = loop.time()
+                async with asyncio.timeout(moved_at + SEND_TIMEOUT) as frame_deadline:
+                    while (item := outbox.take()) is not None:
+                        await self.socket.send_text(item.data)
+                        self.sent_seq = item.seq
+                        if (now := loop.time()) - moved_at > 1.0:
+                            moved_at = now
+                            frame_deadline.reschedule(now + SEND_TIMEOUT)
+                if outbox.unsent_states(hub.version) > 0:
+                    hub.ticks.set()
+                await wake.wait()
         except Exception:  # a socket that is slow, gone or broken: never one left open but unfed
             await self.drop()
 
-    def ask_at(self, asked_at: datetime) -> datetime | None:
-        """When to ask PostgreSQL for events pub/sub did not bring: once the round is `OVERDUE` past its
-        close with no close heard (a lost publish with nothing after it shows no gap), then every
-        `OVERDUE` while it stays so. None while the round is not overdue or has closed."""
-        if self.standing is None or self.standing.view.state is RoundState.CLOSED:
-            return None
-        overdue = timedelta(seconds=OVERDUE)
-        return max(self.standing.view.closes_at + overdue, asked_at + overdue)
-
-    def ask_postgresql(self) -> None:
-        if self.asking is None or self.asking.done():
-            self.asking = asyncio.create_task(self.catch_up())
-
-    async def catch_up(self) -> None:
-        try:
-            async with self.ordering:
-                for event in await gaps.read(self.pool, self.round_id, self.last_seq, LATEST_SEQ):
-                    self.early.setdefault(event.seq, event)
-                self.pass_on(self.pass_on_early)
-        except Exception:  # unreadable now: the page resumes from PostgreSQL
-            await self.drop()
-
-    def encode(self, item: Outgoing) -> bytes:
-        if item.event is not None:
-            return shared.frame(item.event, audience(item.event, self.seller, self.watcher))
-        assert item.standing is not None
-        now = server_time()
-        state = Frame(
-            type="state", server_time=now, seq=item.seq, state=item.standing.state(now),
-            replaced=item.replaced,
-        )  # fmt: skip
-        return msgspec.json.encode(state)
+    def drop_later(self) -> None:
+        if self.dropping is None:
+            self.dropping = asyncio.create_task(self.drop())
 
     async def drop(self) -> None:
         if self.dropped:
             return
-        self.dropped = True
+        self.dropped = self.watching.dropped = True
         log.info("dropping a slow or gone watcher", extra={"round_id": str(self.round_id)})
+        after = self.sent_seq if self.hub is None else self.hub.position(self.watching, self.sent_seq)
         with contextlib.suppress(Exception):
-            await self.socket.close(TOO_SLOW, f"too slow: reconnect with after={self.sent_seq}")
+            await self.socket.close(TOO_SLOW, f"too slow: reconnect with after={after}")
 
     async def send(self, frame: Frame) -> None:
         await self.send_bytes(msgspec.json.encode(frame))

@@ -11,14 +11,17 @@ arrive, in order.
 
 Messages leave in sequence order: a pending state is sent before a later event, never after it.
 A watcher whose unsent events exceed `bound` has fallen behind: it is dropped and resumes from
-PostgreSQL with `after=<last seq sent>`. Pure: the caller passes `now`.
+PostgreSQL with `after=<last seq sent>`. Pure: the caller passes `now`; `auction.hub` does the
+sending, one tick per round for all its watchers.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple, TypeVar
 
 import msgspec
 
@@ -28,6 +31,8 @@ from auction.model import ClockParams, RoundState
 
 STATE_INTERVAL = 0.15  # seconds between two state messages to one watcher
 EVENT_BOUND = 256  # unsent must-arrive events before a watcher counts as fallen behind
+
+K = TypeVar("K")
 
 
 def is_state(seen: RoundEvent) -> bool:
@@ -81,15 +86,13 @@ class Standing:
         return next_step_at(view.params, view.opens_at, now)
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One message to send, in the round's sequence: an event, or the standing as of `seq`,
-    standing also for `replaced` older state messages never sent."""
+class Outgoing(NamedTuple):  # a tuple: a tick makes one for each of a thousand watchers
+    """One encoded message to send, in the round's sequence: an event that must arrive, or the
+    round's state as of `seq` (standing also for the state changes it replaced)."""
 
     seq: int
-    event: RoundEvent | None = None
-    standing: Standing | None = None
-    replaced: int = 0
+    data: bytes
+    event: bool
 
 
 class FellBehind(Exception):
@@ -97,43 +100,58 @@ class FellBehind(Exception):
 
 
 class Outbox:
-    def __init__(self, interval: float = STATE_INTERVAL, bound: int = EVENT_BOUND) -> None:
-        self.interval = interval
+    """One watcher's messages not yet sent, in sequence order, and how many of the round's state
+    changes (counted by the round, one `version` each) it has been told of: sent or queued as state,
+    or carried by an event it was sent instead.
+
+    The round's state is shared by every watcher: a state message is encoded once for all watchers
+    owed the same number of changes (`due_states`), so only `replaced` differs between them."""
+
+    def __init__(self, bound: int = EVENT_BOUND, told: int = 0) -> None:
         self.bound = bound
-        self.events: deque[Outgoing] = deque()
-        self.state: Outgoing | None = None
-        self.last_state_at = float("-inf")
+        self.told = told
+        self.items: deque[Outgoing] = deque()
+        self.events = 0  # must-arrive events among the items
 
     @property
-    def empty(self) -> bool:
-        return not self.events and self.state is None
+    def idle(self) -> bool:
+        return not self.items
 
-    def put_state(self, seq: int, standing: Standing) -> None:
-        """The standing as of event `seq` changed; it replaces an unsent older one."""
-        replaced = 0 if self.state is None else self.state.replaced + 1
-        self.state = Outgoing(seq, standing=standing, replaced=replaced)
+    def unsent_states(self, version: int) -> int:
+        """State changes up to `version` this watcher was not told of: a state message stands for
+        them all, replacing all but the newest."""
+        return version - self.told
 
-    def put_event(self, seen: RoundEvent) -> None:
-        """Queue an event that must arrive (events are put in sequence order)."""
-        if self.state is not None:  # the older state leaves first, keeping sequence order
-            self.events.append(self.state)
-            self.state = None
-        self.events.append(Outgoing(seen.seq, event=seen))
-        if len(self.events) > self.bound:
-            raise FellBehind(f"{len(self.events)} events wait unsent")
+    def put_state(self, seq: int, data: bytes, version: int) -> None:
+        """Queue the state as of event `seq`, which is the round's `version`."""
+        self.items.append(Outgoing(seq, data, event=False))
+        self.told = version
 
-    def take(self, now: float) -> tuple[list[Outgoing], float | None]:
-        """What to send at `now` (monotonic seconds), and in how many seconds to ask again (None:
-        when something is put)."""
-        ready = list(self.events)
-        self.events.clear()
-        if any(item.standing is not None for item in ready):
-            self.last_state_at = now
-        if self.state is not None:
-            due = self.last_state_at + self.interval
-            if now < due:
-                return ready, due - now
-            ready.append(self.state)
-            self.state = None
-            self.last_state_at = now
-        return ready, None
+    def put_event(self, seq: int, data: bytes, version: int) -> None:
+        """Queue an event that must arrive (in sequence order); after it the watcher knows the round
+        as of `version`. Any state change unsent before it must be queued first (`put_state`)."""
+        self.items.append(Outgoing(seq, data, event=True))
+        self.told = version
+        self.events += 1
+        if self.events > self.bound:
+            raise FellBehind(f"{self.events} events wait unsent")
+
+    def take(self) -> Outgoing | None:
+        if not self.items:
+            return None
+        item = self.items.popleft()
+        if item.event:
+            self.events -= 1
+        return item
+
+
+def due_states(outboxes: Iterable[tuple[K, Outbox]], version: int) -> dict[int, list[K]]:
+    """Who gets a state message at a tick, grouped by how many state changes it replaces: those
+    owed some, with nothing else waiting (a watcher still sending gets the newest state once it has
+    caught up, never a state behind its queued events)."""
+    groups: dict[int, list[K]] = {}
+    for key, outbox in outboxes:
+        unsent = outbox.unsent_states(version)
+        if unsent > 0 and outbox.idle:
+            groups.setdefault(unsent - 1, []).append(key)
+    return groups

@@ -16,7 +16,6 @@ from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 from litestar import Litestar, get
 from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -73,6 +72,7 @@ from marketplace.licensing import configure_licensing
 from marketplace.logs import configure_logging
 from marketplace.openapi import document_file_bodies, document_rate_limits, document_refusals
 from marketplace.principals import PrincipalCache, listen_for_revocations
+from marketplace.pubsub import RedisPubSub
 from marketplace.security import (
     GUARDS,
     PER_ADDRESS_BUCKETS,
@@ -229,7 +229,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     hear_own_announcements(redis, principals.apply)
     chain = chain_client(settings)
     channels = ChannelsPlugin(
-        backend=RedisChannelsPubSubBackend(redis=redis),
+        backend=RedisPubSub(redis=redis),
         arbitrary_channels_allowed=True,
         subscriber_max_backlog=1000,
         subscriber_backlog_strategy="dropleft",

@@ -59,7 +59,13 @@ def _with_connection(urls: StoreUrls, action: Callable[[Any], Awaitable[int]]) -
 
 # The client address is decided in one place, by TRUSTED_PROXIES (marketplace.addresses): uvicorn must
 # not rewrite it from X-Forwarded-For first (by default it believes any header sent from 127.0.0.1).
-SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False, "log_config": None}
+# uvloop and httptools: the event loop and HTTP parser in C. No per-message deflate on websockets: a
+# round's frames are a few hundred bytes, and compressing each one for each of a thousand watchers
+# was the largest single cost of a hot round's fan-out (py-spy; docs/benchmarks.md).
+SERVER_OPTIONS: dict[str, Any] = {
+    "proxy_headers": False, "log_config": None, "loop": "uvloop", "http": "httptools",
+    "ws_per_message_deflate": False,
+}  # fmt: skip
 
 
 def _analysis_worker_count(requested: int | None) -> int:

@@ -309,4 +309,16 @@ def provide_optional_caller(scope: Scope) -> Principal | None:
 
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None] | None]
-GUARDS: list[Guard] = [json_body_guard, role_guard, rate_limit_guard]
+
+
+def on_the_loop(guard: Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]) -> Guard:
+    """`guard` run on the event loop: Litestar runs a plain function guard in a worker thread, two
+    thread hand-offs per request for checks that take microseconds."""
+
+    async def checked(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        guard(connection, handler)
+
+    return checked
+
+
+GUARDS: list[Guard] = [on_the_loop(json_body_guard), on_the_loop(role_guard), rate_limit_guard]

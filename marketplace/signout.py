@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -74,12 +75,16 @@ async def close_when_revoked(
             subscriber.run_in_background(on_revoked),
         ):
             # Checked after subscribing, so a sign-out in between is not missed.
+            # Each socket re-checks at its own phase: a thousand sockets opened together would
+            # otherwise re-check together, a thousand queries at once every RECHECK_SECONDS.
+            next_check = random.uniform(0, RECHECK_SECONDS)
             while not revoked.is_set():
                 if not await still_valid():
                     revoked.set()
                     break
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(revoked.wait(), RECHECK_SECONDS)
+                    await asyncio.wait_for(revoked.wait(), next_check)
+                next_check = RECHECK_SECONDS
         async with send_lock:
             if state["accepted"] and not state["closed"]:
                 state["closed"] = True

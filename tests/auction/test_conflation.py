@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auction.conflation import FellBehind, Outbox, Outgoing, Standing, is_state
+from auction.conflation import FellBehind, Outbox, Outgoing, Standing, due_states, is_state
 from auction.live import BidTaken, Closed, Revealed, RoundEvent, RoundView
 from auction.model import ClockParams, Mechanism, RoundState, VickreyParams
 from rights.terms import Media, Money, Usage
@@ -44,14 +44,6 @@ def view(params: VickreyParams | ClockParams | None = None, *, deadline: datetim
 STANDING = Standing(view(), watchers=1)
 
 
-def put(outbox: Outbox, seen: RoundEvent) -> None:
-    """As the socket does: state for another buyer's bid, an event for the rest."""
-    if is_state(seen):
-        outbox.put_state(seen.seq, STANDING.applied(seen))
-    else:
-        outbox.put_event(seen)
-
-
 def test_another_buyers_bid_is_state_and_an_own_receipt_an_extension_or_a_reveal_are_events() -> None:
     assert is_state(bid(1))
     assert not is_state(bid(1, own=True))
@@ -59,46 +51,49 @@ def test_another_buyers_bid_is_state_and_an_own_receipt_an_extension_or_a_reveal
     assert not is_state(reveal(1))
 
 
-def test_a_newer_state_replaces_an_unsent_older_one_and_counts_what_it_replaced() -> None:
-    outbox = Outbox(interval=0.15)
-    put(outbox, bid(1))
-    assert [(m.seq, m.replaced) for m in outbox.take(now=10.0)[0]] == [(1, 0)]
-    for seq in (2, 3, 4):
-        put(outbox, bid(seq))
-    ready, wait = outbox.take(now=10.05)
-    assert ready == [] and wait == pytest.approx(0.10), "state waits out the interval"
-    [sent] = outbox.take(now=10.15)[0]
-    assert (sent.seq, sent.replaced) == (4, 2)
-    assert sent.standing is not None and sent.standing.state(AT - timedelta(seconds=1)).bids == 4
+def test_a_state_message_stands_for_every_state_change_the_watcher_was_not_told_of() -> None:
+    outbox = Outbox(told=3)
+    assert outbox.unsent_states(version=7) == 4
+    outbox.put_state(5, b"state", version=7)
+    assert outbox.unsent_states(version=7) == 0 and outbox.unsent_states(version=8) == 1
+    assert outbox.take() == Outgoing(5, b"state", event=False) and outbox.idle
 
 
-def test_a_change_in_watchers_is_state_as_of_the_last_event_and_replaces_like_a_bid() -> None:
-    outbox = Outbox(interval=0.15)
-    put(outbox, bid(1))
-    outbox.put_state(1, Standing(STANDING.applied(bid(1)).view, watchers=7))
-    [sent] = outbox.take(now=0.0)[0]
-    assert sent.seq == 1 and sent.replaced == 1 and sent.standing is not None
-    state = sent.standing.state(AT - timedelta(seconds=2))
-    assert (state.bids, state.watchers, state.time_left_ms) == (1, 7, 2_000)
-
-
-def test_an_event_is_sent_at_once_after_the_older_state_it_follows() -> None:
-    outbox = Outbox(interval=0.15)
-    outbox.take(now=0.0)
-    put(outbox, bid(1))
-    outbox.take(now=0.0)
-    put(outbox, bid(2))
-    put(outbox, bid(3, own=True))
-    ready, wait = outbox.take(now=0.01)
-    assert [(m.seq, m.standing is not None) for m in ready] == [(2, True), (3, False)] and wait is None
+def test_an_event_tells_the_watcher_the_round_as_of_itself() -> None:
+    outbox = Outbox(told=2)
+    outbox.put_event(4, b"receipt", version=3)
+    assert outbox.unsent_states(version=3) == 0
 
 
 def test_a_watcher_with_more_unsent_events_than_its_bound_has_fallen_behind() -> None:
     outbox = Outbox(bound=3)
     for seq in (1, 2, 3):
-        outbox.put_event(reveal(seq))
+        outbox.put_event(seq, b"event", version=0)
+    outbox.put_state(3, b"state", version=1)  # state never counts against the bound
     with pytest.raises(FellBehind):
-        outbox.put_event(reveal(4))
+        outbox.put_event(4, b"event", version=1)
+
+
+def test_a_tick_groups_idle_watchers_by_what_they_are_owed_and_skips_busy_ones() -> None:
+    current, behind, busy, told = Outbox(told=10), Outbox(told=7), Outbox(told=7), Outbox(told=6)
+    busy.put_event(3, b"event", version=7)
+    groups = due_states(
+        [("current", current), ("behind", behind), ("busy", busy), ("told", told)], version=10
+    )
+    assert groups == {2: ["behind"], 3: ["told"]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(told=st.lists(st.integers(min_value=0, max_value=20), max_size=40), version=st.integers(0, 20))
+def test_every_idle_watcher_owed_state_is_in_exactly_one_group_with_its_replaced_count(
+    told: list[int], version: int
+) -> None:
+    outboxes = [(i, Outbox(told=min(t, version))) for i, t in enumerate(told)]
+    groups = due_states(outboxes, version)
+    grouped = sorted(i for members in groups.values() for i in members)
+    assert grouped == [i for i, outbox in outboxes if outbox.told < version]
+    for replaced, members in groups.items():
+        assert all(version - outboxes[i][1].told == replaced + 1 for i in members)
 
 
 def test_time_left_runs_to_the_deadline_then_to_the_close_and_is_zero_once_closed() -> None:
@@ -122,47 +117,3 @@ def test_a_descending_clock_states_its_price_now_and_when_it_next_drops() -> Non
         Standing(view(), 1).next_price_drop(AT) is None and Standing(view(), 1).state(AT).clock_price is None
     )
     assert view(clock).mechanism is Mechanism.CLOCK
-
-
-kinds = st.lists(st.sampled_from(["state", "own", "extended", "reveal", "watchers"]), min_size=1, max_size=60)
-gaps = st.lists(st.floats(min_value=0, max_value=0.4), min_size=60, max_size=60)
-
-
-@settings(max_examples=200, deadline=None)
-@given(kinds=kinds, gaps=gaps, takes=st.lists(st.booleans(), min_size=60, max_size=60))
-def test_messages_leave_in_order_every_event_once_and_the_latest_state_last(
-    kinds: list[str], gaps: list[float], takes: list[bool]
-) -> None:
-    make = {
-        "state": lambda s: bid(s),
-        "own": lambda s: bid(s, own=True),
-        "extended": lambda s: bid(s, extended=True),
-        "reveal": reveal,
-    }
-    outbox = Outbox(interval=0.15, bound=1_000)
-    sent: list[Outgoing] = []
-    now, seq = 0.0, 0
-    for kind, gap, take in zip(kinds, gaps, takes, strict=False):
-        if kind == "watchers":  # no event: state as of the last one
-            outbox.put_state(seq, Standing(STANDING.view, watchers=len(sent) + 2))
-        else:
-            seq += 1
-            put(outbox, make[kind](seq))
-        now += gap
-        if take:
-            ready, _ = outbox.take(now)
-            sent += ready
-    while not outbox.empty:  # a state due after the events it follows waits out its interval
-        now += 1.0
-        sent += outbox.take(now)[0]
-    seqs = [m.seq for m in sent]
-    assert seqs == sorted(seqs), "in sequence order, never an older state after a newer one"
-    events = [m.seq for m in sent if m.event is not None]
-    assert events == [s for s, k in enumerate([k for k in kinds if k != "watchers"], 1) if k != "state"]
-    assert len(set(events)) == len(events), "every event once"
-    states = sum(1 for kind in kinds if kind in ("state", "watchers"))
-    assert sum(1 + m.replaced for m in sent if m.standing is not None) == states, (
-        "each state sent or replaced"
-    )
-    if kinds[-1] in ("state", "watchers"):
-        assert sent[-1].standing is not None and sent[-1].seq == seq, "the latest state arrives last"

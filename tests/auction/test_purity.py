@@ -16,7 +16,7 @@ PURE_MODULES = sorted(
     f"auction.{module.name}"
     for module in pkgutil.iter_modules([str(AUCTION_DIR)])
     # The live-round layers (issue 4) talk to PostgreSQL, Redis and HTTP by design.
-    if module.name not in {"store", "service", "api", "jobs", "demo", "pages", "presence"}
+    if module.name not in {"store", "service", "api", "hub", "jobs", "demo", "pages", "presence"}
 )
 IO_LIBRARIES = {
     "aiohttp", "anyio", "arq", "asyncio", "asyncpg", "http", "httpx", "litestar", "psycopg", "redis",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 from uuid import UUID
@@ -14,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from auction import conflation, service
+from auction.hub import hubs
 from auction.service import Relay
 from rights.terms import Money
 from tests.auction import live
@@ -204,6 +206,27 @@ async def test_watchers_are_counted_while_connected_and_counted_out_when_they_le
     assert state["type"] == "state" and state["seq"] == 1, "state as of the last event (the opening)"
     assert state["state"]["bids"] == 0 and 0 < state["state"]["time_left_ms"] <= 60_000
     assert state["state"]["deadline"] == opened["deadline"] and "clock_price" not in state["state"]
+
+
+async def test_a_process_holds_one_subscription_per_round_however_many_sockets_watch_it(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str
+) -> None:
+    seller, watcher, bidder = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    round_id = UUID(opened["id"])
+    async with contextlib.AsyncExitStack() as rooms:
+        watchers = [
+            await rooms.enter_async_context(watching(live_server, watcher, opened["id"])) for _ in range(5)
+        ]
+        hub = hubs.hubs[round_id]
+        assert len(hub.watchers) == 5 and hub.subscriber is not None
+        await bidder.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(2_000)})
+        for room in watchers:
+            await room.until(lambda w: w.bids() == 1, what="every socket to hear the bid")
+        assert hubs.hubs[round_id] is hub, "the same subscription throughout"
+    await wait_for(
+        lambda: round_id not in hubs.hubs, what="the last socket's leaving to end the subscription"
+    )
 
 
 def bid_counts(frames: list[dict[str, Any]]) -> list[int]:
