@@ -6,10 +6,11 @@ round a few transactions at a time, each claiming the next due round that no oth
 any number of workers share the work that way, and a worker that dies mid-close leaves its round to
 the others (its transaction rolls back). A close commits the winner's award with it and the deal is
 made from the award after the due closes, in its own transaction, so watchers hear closes first and a
-worker killed between the two leaves the award to the next (one deal still: the award goes with it). A new close time wakes it over Redis; a lost wake-up costs at
-most `deadlines.LONGEST_SLEEP_SECONDS`. The sweep (and the servers' fallback sweep, when no worker is
-alive) closes anything overdue whatever became of the loop. Expiry jobs are idempotent by a state
-check in PostgreSQL (rights.timers says how timer jobs are kept).
+worker killed between the two leaves the award to the next (still one deal: the award goes with it).
+A new close time wakes it over Redis; a lost wake-up costs at most `deadlines.LONGEST_SLEEP_SECONDS`.
+The sweep (and the servers' fallback sweep, when no worker is alive) closes anything overdue whatever
+became of the loop. Expiry jobs are idempotent by a state check in PostgreSQL (rights.timers says how
+timer jobs are kept).
 """
 
 from __future__ import annotations
