@@ -15,7 +15,7 @@ from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import StoreUrls
 from tests.auction import live
 from tests.auction.live import eur, open_round, sealed, wait_for, watching
-from tests.conftest import SignIn, free_port
+from tests.conftest import SignedIn, SignIn, free_port
 
 timers = live.timers  # an arq worker running in the test's event loop
 
@@ -84,11 +84,7 @@ async def test_two_workers_closing_the_same_due_rounds_close_each_once(
 async def test_a_round_held_by_a_closer_that_dies_is_closed_by_another(
     sign_in: SignIn, pg_pool: asyncpg.Pool, urls: StoreUrls
 ) -> None:
-    seller, alice = await sign_in("rights_holder"), await sign_in("buyer")
-    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
-    response = await alice.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(3_000)})
-    assert response.status_code == 201, response.text
-    await _until_server_time_passes(pg_pool, _at(opened["closes_at"]))
+    opened, _ = await _a_due_round_with_one_bid(sign_in, pg_pool)
     relay = Relay(publish=_nowhere, jobs=None)
 
     dying = await asyncpg.connect(urls.database_url)
@@ -120,11 +116,7 @@ async def _closed_by_another(pg_pool: asyncpg.Pool, relay: Relay, round_id: str)
 async def test_a_worker_killed_between_a_close_and_its_deal_still_leaves_exactly_one_deal(
     sign_in: SignIn, pg_pool: asyncpg.Pool, urls: StoreUrls
 ) -> None:
-    seller, alice = await sign_in("rights_holder"), await sign_in("buyer")
-    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
-    response = await alice.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(3_000)})
-    assert response.status_code == 201, response.text
-    await _until_server_time_passes(pg_pool, _at(opened["closes_at"]))
+    opened, alice = await _a_due_round_with_one_bid(sign_in, pg_pool)
     relay = Relay(publish=_nowhere, jobs=None)
     round_id = UUID(opened["id"])
 
@@ -164,6 +156,18 @@ async def test_a_worker_killed_between_a_close_and_its_deal_still_leaves_exactly
         (UUID(closed["deal_id"]), alice.principal.organisation_id)
     ]
     assert await pg_pool.fetchval("SELECT count(*) FROM round_awards WHERE round_id = $1", round_id) == 0
+
+
+async def _a_due_round_with_one_bid(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> tuple[dict[str, Any], SignedIn]:
+    """A sealed round with one buyer's bid, its close time passed by the database's clock; and the buyer."""
+    seller, alice = await sign_in("rights_holder"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
+    response = await alice.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(3_000)})
+    assert response.status_code == 201, response.text
+    await _until_server_time_passes(pg_pool, _at(opened["closes_at"]))
+    return opened, alice
 
 
 async def _nowhere(name: str, frame: bytes) -> None:
