@@ -265,7 +265,7 @@ class Hub:
                 self.take_in(missed)
         finally:
             self.filling = False
-            self.fill_gaps_later()
+        self.fill_gaps_later()  # not when cancelled: a hub being stopped starts no new reading
 
     def take_in(self, stored: list[RoundEvent]) -> None:
         """Events read from PostgreSQL, passed on in order with those pub/sub brought early."""
