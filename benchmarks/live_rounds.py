@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import bisect
 import itertools
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,7 +53,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from marketplace.accounts import service as accounts
 from marketplace.accounts import store as account_store
 from marketplace.accounts.model import OrganisationKind
-from marketplace.cli import SERVER_OPTIONS
+from marketplace.cli import SERVER_OPTIONS, exit_normally_on_sigterm
 from marketplace.config import load_settings
 from marketplace.db import create_pool
 from marketplace.embedded import store_urls
@@ -670,6 +672,8 @@ async def main(scenarios: list[str], quick: bool, servers: int) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this_run.cancel)
     sizes = Sizes.of(quick)
     data_dir = tempfile.mkdtemp(prefix="live-rounds-bench-")
+    # Registered first, so run last: after the embedded stores this process started are released.
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     secret = secrets.token_urlsafe(48)
     settings = load_settings({"MARKETPLACE_DATA_DIR": data_dir, "SECRET_KEY": secret})
     urls = store_urls(settings)
@@ -735,6 +739,7 @@ def serve(factory: str, port: int) -> None:
     """One server process, with the marketplace's server options (uvloop, httptools, no deflate)."""
     import uvicorn
 
+    exit_normally_on_sigterm()
     uvicorn.run(factory, factory=True, host="127.0.0.1", port=port, access_log=False, **SERVER_OPTIONS)
 
 

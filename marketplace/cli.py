@@ -68,6 +68,13 @@ SERVER_OPTIONS: dict[str, Any] = {
 }  # fmt: skip
 
 
+def exit_normally_on_sigterm() -> None:
+    """uvicorn re-raises SIGTERM after its graceful shutdown, which would end the process without its
+    exit hooks; exiting normally instead releases the embedded servers (the last process out stops
+    Anvil, say, which otherwise outlives everyone)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
 def _analysis_worker_count(requested: int | None) -> int:
     """One analysis worker per core unless told otherwise: each analyses one track at a time."""
     return max(0, requested) if requested is not None else max(1, os.cpu_count() or 1)
@@ -146,9 +153,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _join_chain(settings)
     if args.demo and _seed_demo(urls, settings):
         _watch_demo_progress(urls, settings, since=began)
-    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead lets the workers be
-    # stopped below and the embedded servers be released at exit.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    exit_normally_on_sigterm()  # and so stop the workers below
     command = [sys.executable, "-m", "marketplace.cli", "worker"]
     workers: list[WorkerSupervisor] = []
     if not args.no_worker:
