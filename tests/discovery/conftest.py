@@ -15,7 +15,7 @@ from benchmarks import real_music
 from discovery import analysis, embedding, fingerprint, service, store, synth, tags
 from discovery.model import AudioFeatures, Tag, TagKind, TagSource
 from marketplace.accounts import service as accounts
-from marketplace.accounts.model import OrganisationKind
+from marketplace.accounts.model import OrganisationKind, User
 from marketplace.config import Settings
 from rights import service as rights
 from rights.identity import Role
@@ -70,14 +70,9 @@ async def indexed(
     The analyser itself is tested against ground truth elsewhere; here only fingerprints are
     computed, so HTTP tests start from a full catalogue in seconds.
     """
-    suffix = secrets.token_hex(4)
     track_ids: dict[str, UUID] = {}
     async with pg_pool.acquire() as conn:
-        user = await accounts.create_user(
-            conn, organisation_name=f"Discovery Catalogue {suffix}", organisation_kind=OrganisationKind.LABEL,
-            email=f"catalogue-{suffix}@example.test", display_name="Catalogue owner", role=Role.RIGHTS_HOLDER,
-            password="correct horse battery staple",
-        )  # fmt: skip
+        user = await _label_owner(conn, "Discovery Catalogue")
         for t in catalogue:
             track = await rights.create_track(
                 conn, owner_organisation_id=user.organisation_id, title=t.truth.title, artist=t.truth.artist,
@@ -103,6 +98,16 @@ async def indexed(
                 await store.update_document(conn, track.id, track.title, track.artist, track.description)
             track_ids[t.truth.slug] = track.id
     return IndexedCatalogue(organisation_id=user.organisation_id, track_ids=track_ids, tracks=catalogue)
+
+
+async def _label_owner(conn: asyncpg.Connection, label: str) -> User:
+    """A rights holder of a new label named `label` (made unique), to own a fixture's tracks."""
+    suffix = secrets.token_hex(4)
+    return await accounts.create_user(
+        conn, organisation_name=f"{label} {suffix}", organisation_kind=OrganisationKind.LABEL,
+        email=f"owner-{suffix}@example.test", display_name=f"{label} owner", role=Role.RIGHTS_HOLDER,
+        password="correct horse battery staple",
+    )  # fmt: skip
 
 
 class RealRecording(msgspec.Struct, frozen=True):
@@ -149,14 +154,9 @@ async def indexed_real(
     REAL_FEATURES_SECONDS, since identification and search by an identified example are under test
     here, not the analyser.
     """
-    suffix = secrets.token_hex(4)
     track_ids: dict[str, UUID] = {}
     async with pg_pool.acquire() as conn:
-        user = await accounts.create_user(
-            conn, organisation_name=f"Real Music {suffix}", organisation_kind=OrganisationKind.LABEL,
-            email=f"real-music-{suffix}@example.test", display_name="Real music owner", role=Role.RIGHTS_HOLDER,
-            password="correct horse battery staple",
-        )  # fmt: skip
+        user = await _label_owner(conn, "Real Music")
         for recording in real_split.indexed:
             track = await rights.create_track(
                 conn,
