@@ -536,33 +536,11 @@ async def accept_clock(connect: Connect, relay: Relay, caller: Principal, round_
 
 
 class Fired(enum.Enum):
-    """What a timer found: it closed (or expired) the thing, it was stale, or it came too early."""
+    """What an offer's timer found: it expired the offer, it was stale, or it came too early."""
 
     DONE = "done"
     STALE = "stale"
     EARLY = "early"
-
-
-async def close_round(
-    connect: Connect, relay: Relay, round_id: UUID, deadline_version: int
-) -> tuple[Fired, float]:
-    """Close the round if this deadline version is still current and due; with `EARLY`, the seconds to wait.
-
-    Safe to run any number of times from any number of workers: only the guarded update that
-    finds the round open at this deadline version closes it.
-    """
-    async with connect() as conn, conn.transaction():
-        stored = await store.lock_round(conn, round_id)
-        if stored is None or stored.round.state is RoundState.CLOSED:
-            return Fired.STALE, 0.0
-        if stored.round.deadline_version != deadline_version:
-            return Fired.STALE, 0.0
-        now = await store.server_now(conn)
-        if now < stored.closes_at:
-            return Fired.EARLY, (stored.closes_at - now).total_seconds()
-        event = await _close_at_deadline(conn, stored, now)
-    await relay.events([event])
-    return Fired.DONE, 0.0
 
 
 class WorkFailed(Exception):
@@ -660,11 +638,13 @@ async def _work_through(
     return await telling
 
 
-async def close_due_rounds(connect: Connect, relay: Relay, closers: int) -> int:
-    """Close every round due now, `closers` transactions at a time, telling the closes committed meanwhile
-    in one pipeline each time; how many closed. Rounds held by a bid or another worker are left for the
-    next call, and so is a round that failed to close (logged)."""
-    return await _work_through(lambda skipping: close_next_due(connect, skipping), relay.closes, closers)
+async def close_due_rounds(connect: Connect, relay: Relay, closers: int, limit: int | None = None) -> int:
+    """Close every round due now (at most `limit`), `closers` transactions at a time, telling the closes
+    committed meanwhile in one pipeline each time; how many closed. Rounds held by a bid or another worker
+    are left for the next call, and so is a round that failed to close (logged)."""
+    return await _work_through(
+        lambda skipping: close_next_due(connect, skipping), relay.closes, closers, limit
+    )
 
 
 async def make_awarded_deals(connect: Connect, relay: Relay, makers: int, limit: int | None = None) -> int:
@@ -957,14 +937,10 @@ async def reschedule_timers(connect: Connect, relay: Relay) -> int:
 async def sweep(connect: Connect, relay: Relay, limit: int = 200) -> int:
     """Close overdue rounds, make the deals their closes awarded, and expire lapsed offers, straight from
     PostgreSQL, whatever became of their timers (or of a worker killed between a close and its deal)."""
-    async with connect() as conn:
-        rounds = await store.overdue_rounds(conn, limit)
-        negotiations = await store.negotiation_timers(conn, overdue_only=True)
-    done = 0
-    for round_id, version in rounds:
-        fired, _ = await close_round(connect, relay, round_id, version)
-        done += fired is Fired.DONE
+    done = await close_due_rounds(connect, relay, closers=1, limit=limit)
     done += await make_awarded_deals(connect, relay, makers=1)
+    async with connect() as conn:
+        negotiations = await store.negotiation_timers(conn, overdue_only=True)
     for negotiation_id, moves, _ in negotiations:
         fired, _ = await expire_negotiation(connect, relay, negotiation_id, moves)
         done += fired is Fired.DONE

@@ -165,15 +165,6 @@ async def seconds_until_next_close(conn: asyncpg.Connection) -> float | None:
     return seconds
 
 
-async def overdue_rounds(conn: asyncpg.Connection, limit: int) -> list[tuple[UUID, int]]:
-    rows = await conn.fetch(
-        """SELECT id, deadline_version FROM rounds
-            WHERE state = 'open' AND closes_at <= clock_timestamp() ORDER BY closes_at LIMIT $1""",
-        limit,
-    )
-    return [(row["id"], row["deadline_version"]) for row in rows]
-
-
 async def insert_award(conn: asyncpg.Connection, round_id: UUID, deal_id: UUID, awarded_at: datetime) -> None:
     """A deadline close's award, whose deal is made after the close commits (`claim_award`)."""
     await conn.execute(

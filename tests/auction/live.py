@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -47,6 +48,13 @@ async def wait_for(check: Callable[[], Any], within: float = 10.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def until_server_time_passes(pg_pool: asyncpg.Pool, moment: datetime) -> None:
+    async def passed() -> bool:
+        return bool(await pg_pool.fetchval("SELECT clock_timestamp() >= $1", moment))
+
+    await wait_for(passed, what=f"the database's clock to pass {moment.isoformat()}")
 
 
 async def new_track(

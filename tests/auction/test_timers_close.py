@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from auction import service
-from auction.service import Fired, Relay
+from auction.service import Relay
 from marketplace.db import create_pool as create_db_pool
 from marketplace.embedded import StoreUrls
 from tests.auction import live
@@ -31,7 +31,7 @@ async def _closed_events(pg_pool: asyncpg.Pool, round_id: str) -> int:
     return count
 
 
-async def test_a_late_bid_extends_the_deadline_once_and_the_stale_timer_does_nothing(
+async def test_a_late_bid_extends_the_deadline_once_and_the_round_closes_once_after_it(
     sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, timers: Any
 ) -> None:
     seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
@@ -48,10 +48,8 @@ async def test_a_late_bid_extends_the_deadline_once_and_the_stale_timer_does_not
         assert second["deadline_version"] == 2, "extensions are capped"
         closed = (await room.event("closed"))["event"]
     assert _at(closed["closed_at"]) >= _at(first["deadline"])
+    await service.close_due_rounds(pg_pool.acquire, Relay(publish=_nowhere, jobs=None), closers=2)
     assert await _closed_events(pg_pool, opened["id"]) == 1
-    relay = Relay(publish=_nowhere, jobs=None)
-    assert await service.close_round(pg_pool.acquire, relay, UUID(opened["id"]), 1) == (Fired.STALE, 0.0)
-    assert await service.close_round(pg_pool.acquire, relay, UUID(opened["id"]), 2) == (Fired.STALE, 0.0)
 
 
 async def test_two_workers_closing_the_same_due_rounds_close_each_once(
@@ -65,7 +63,7 @@ async def test_two_workers_closing_the_same_due_rounds_close_each_once(
         for who, amount in ((alice, 3_000), (bob, 2_000)):
             response = await who.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(amount)})
             assert response.status_code == 201, response.text
-    await _until_server_time_passes(pg_pool, max(_at(opened["closes_at"]) for opened in rounds))
+    await live.until_server_time_passes(pg_pool, max(_at(opened["closes_at"]) for opened in rounds))
 
     pools = [await create_db_pool(urls.database_url, min_size=1, max_size=3) for _ in range(2)]
     relay = Relay(publish=_nowhere, jobs=None)
@@ -166,7 +164,7 @@ async def _a_due_round_with_one_bid(
     opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
     response = await alice.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(3_000)})
     assert response.status_code == 201, response.text
-    await _until_server_time_passes(pg_pool, _at(opened["closes_at"]))
+    await live.until_server_time_passes(pg_pool, _at(opened["closes_at"]))
     return opened, alice
 
 
@@ -226,10 +224,3 @@ async def _closed_view(base: str, who: Any, round_id: str) -> dict[str, Any] | N
     async with live.client_for(base, who) as client:
         view: dict[str, Any] = (await client.get(f"/api/rounds/{round_id}")).json()
     return view if view["state"] == "closed" else None
-
-
-async def _until_server_time_passes(pg_pool: asyncpg.Pool, moment: datetime) -> None:
-    async def passed() -> bool:
-        return bool(await pg_pool.fetchval("SELECT clock_timestamp() >= $1", moment))
-
-    await wait_for(passed, what=f"the database's clock to pass {moment.isoformat()}")

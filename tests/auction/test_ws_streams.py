@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -104,13 +105,9 @@ async def test_a_close_whose_publish_is_lost_reaches_the_watcher_from_postgresql
     opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=1)
     lost = Relay(publish=_drop, jobs=app.state.jobs)
     async with watching(live_server, watcher, opened["id"]) as room:
-
-        async def closed_now() -> bool:
-            fired, _ = await service.close_round(pg_pool.acquire, lost, UUID(opened["id"]), 1)
-            return fired is not service.Fired.EARLY
-
-        # Closed by this timer (its publish lost, nothing after it) or, rarely, by the server's sweep.
-        await wait_for(closed_now, what="the deadline to pass")
+        await live.until_server_time_passes(pg_pool, datetime.fromisoformat(opened["closes_at"]))
+        # Closed here (its publish lost, nothing after it) or, rarely, by the server's sweep first.
+        await service.close_due_rounds(pg_pool.acquire, lost, closers=1)
         closed = await room.event("closed", within=15)
     assert closed["seq"] == 2 and room.seqs() == [1, 2]
 
