@@ -493,7 +493,9 @@ async def reveal_bid(
             stored.round, bids, reveals, now
         ):  # close now, not at the window's end
             outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-            closed, created = await _close(conn, stored, outcome, now, caller.user_id)
+            closed, created = await _close(
+                conn, stored, outcome, now, caller.user_id, bids=bids, reveals=reveals
+            )
             events.append(closed)
     await relay.events(events)
     await relay.deal(created)
@@ -523,7 +525,9 @@ async def accept_clock(connect: Connect, relay: Relay, caller: Principal, round_
             committed_at=now,
         )  # fmt: skip
         await store.insert_bid(conn, acceptance, "clock")
-        event, created = await _close(conn, stored, outcome, now, caller.user_id)
+        event, created = await _close(
+            conn, stored, outcome, now, caller.user_id, bids=[acceptance], reveals=[]
+        )
     await relay.events([event])
     await relay.deal(created)
     assert created is not None
@@ -664,21 +668,24 @@ async def _close_at_deadline(conn: asyncpg.Connection, stored: StoredRound, now:
     """Close a round whose deadline passed, locked by the caller, by its mechanism over every bid; the
     winner's deal is awarded, to be made right after the commit."""
     outcome = None
+    bids: list[Bid | Commitment] = []
+    reveals: list[Reveal] = []
     if not isinstance(stored.round.params, NegotiationTerms):
         bids = await store.bids_of(conn, stored.round.id)
         reveals = await store.reveals_of(conn, stored.round.id)
         outcome = mechanisms.close(stored.round, bids, now, reveals=reveals)
-    event, _ = await _close(conn, stored, outcome, now, None, deal_later=True)
+    event, _ = await _close(conn, stored, outcome, now, None, bids=bids, reveals=reveals, deal_later=True)
     return event
 
 
 async def _close(
     conn: asyncpg.Connection, stored: StoredRound, outcome: Outcome | None, now: datetime, actor: UUID | None,
-    *, deal_later: bool = False,
+    *, bids: Sequence[Bid | Commitment], reveals: Sequence[Reveal], deal_later: bool = False,
 ) -> tuple[RoundEvent, DealUpdate | None]:  # fmt: skip
     """The guarded update, the winner's deal (or, `deal_later`, its award: the deal's id, to be made from
     it) and the close event, in the caller's transaction; with the update that announces a deal made
-    here after the commit."""
+    here after the commit. `bids` and `reveals` are what the outcome was decided over: a commit–reveal
+    close discloses them."""
     round = stored.round
     if not await store.close_round(conn, round.id, round.deadline_version, outcome, now):
         raise RoundNotOpen(f"round {round.id} is already closed")
@@ -690,12 +697,12 @@ async def _close(
         await store.insert_award(conn, round.id, deal_id, now)
     else:
         deal_id = await _make_deal(conn, round, outcome.winner, now, actor)
-    commitments: tuple[Commitment, ...] = ()
-    reveals: tuple[Reveal, ...] = ()
-    if isinstance(round.params, SealedBidParams) and round.params.reveal_seconds is not None:
-        commitments = tuple(bid for bid in await store.bids_of(conn, round.id) if isinstance(bid, Commitment))
-        reveals = tuple(await store.reveals_of(conn, round.id))
-    closed = Closed(closed_at=now, outcome=outcome, deal_id=deal_id, commitments=commitments, reveals=reveals)
+    disclosed = isinstance(round.params, SealedBidParams) and round.params.reveal_seconds is not None
+    closed = Closed(
+        closed_at=now, outcome=outcome, deal_id=deal_id,
+        commitments=tuple(bid for bid in bids if isinstance(bid, Commitment)) if disclosed else (),
+        reveals=tuple(reveals) if disclosed else (),
+    )  # fmt: skip
     created = None if deal_id is None or deal_later else await contracts.deal_created(conn, deal_id)
     return await store.append_event(conn, round.id, closed, actor, now), created
 
