@@ -395,8 +395,7 @@ async def place_bid(
     """A sealed bid in the clear, taken at the server's time."""
     bid_id = bid_id or uuid4()
     async with connect() as conn, conn.transaction():
-        stored = await _locked_open_round(conn, round_id)
-        check = await store.bid_check(conn, round_id, bid_id, caller.organisation_id)
+        stored, check = await _locked_open_round_for_bid(conn, round_id, bid_id, caller.organisation_id)
         now = check.now
         bid = Bid(
             id=bid_id, round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id, amount=amount,
@@ -421,8 +420,7 @@ async def commit_bid(
     """A commitment to a sealed bid (see `auction.commit_reveal`), revealed after the deadline."""
     bid_id = bid_id or uuid4()
     async with connect() as conn, conn.transaction():
-        stored = await _locked_open_round(conn, round_id)
-        check = await store.bid_check(conn, round_id, bid_id, caller.organisation_id)
+        stored, check = await _locked_open_round_for_bid(conn, round_id, bid_id, caller.organisation_id)
         now = check.now
         commitment = Commitment(
             id=bid_id, round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id, digest=digest,
@@ -982,7 +980,20 @@ async def _locked_open(conn: asyncpg.Connection, round_id: UUID) -> tuple[Stored
 async def _locked_open_round(conn: asyncpg.Connection, round_id: UUID) -> StoredRound:
     """The round, locked; 404 or 409 when it cannot take bids. The time is read after this, never with it:
     a statement that waited for the lock would have read the clock before the wait."""
-    stored = await store.lock_round(conn, round_id)
+    return _open(await store.lock_round(conn, round_id), round_id)
+
+
+async def _locked_open_round_for_bid(
+    conn: asyncpg.Connection, round_id: UUID, bid_id: UUID, bidder: UUID
+) -> tuple[StoredRound, store.BidCheck]:
+    """The round, locked, with what the bid is checked against read after the lock; 404 or 409 as above."""
+    locked = await store.lock_round_for_bid(conn, round_id, bid_id, bidder)
+    stored = _open(None if locked is None else locked[0], round_id)
+    assert locked is not None  # refused above
+    return stored, locked[1]
+
+
+def _open(stored: StoredRound | None, round_id: UUID) -> StoredRound:
     if stored is None:
         raise RoundNotFound(f"no round {round_id}")
     if stored.round.state is RoundState.CLOSED:
