@@ -392,12 +392,12 @@ def cpu_seconds(pid: int) -> float:
 def with_children(parent: int) -> list[int]:
     """A PostgreSQL server's processes: the postmaster and its children (backends and workers)."""
     found = [parent]
-    for entry in os.listdir("/proc"):
+    for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/stat") as stat:
-                if entry.isdigit() and int(stat.read().rsplit(")", 1)[1].split()[1]) == parent:
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == parent:
                     found.append(int(entry))
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
+        except (FileNotFoundError, ProcessLookupError):
             continue
     return found
 
