@@ -124,3 +124,18 @@ async def test_a_buyer_bidding_faster_than_the_limit_is_refused_with_429_naming_
     assert refused, statuses
     assert all(answer.headers["Retry-After"] == "1" for answer in refused)
     assert all("too many bids attempts: try again in 1 s" in answer.json()["detail"] for answer in refused)
+
+
+async def test_a_connection_given_back_inside_a_transaction_is_rolled_back_before_its_next_use(
+    urls: StoreUrls,
+) -> None:
+    pool = await create_pool(urls.database_url, min_size=1, max_size=1)  # the app's pool settings
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TEMPORARY TABLE left_behind (x int) ON COMMIT DROP")
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.left_behind')") is None
+    finally:
+        await pool.close()
