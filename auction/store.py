@@ -240,16 +240,17 @@ class BidCheck(NamedTuple):
     bids: int
 
 
-async def lock_round_for_bid(
-    conn: asyncpg.Connection, round_id: UUID, bid_id: UUID, bidder: UUID
+async def lock_round_for_bids(
+    conn: asyncpg.Connection, round_id: UUID, bid_ids: list[UUID], bidders: list[UUID]
 ) -> tuple[StoredRound, BidCheck] | None:
-    """The round, row-locked until the transaction ends, and what a new bid is checked against, read
-    after the lock in the same round trip (migration 0099): the database's time, the round's bids with
-    this id or from this bidder, and how many bids the round has. None when there is no such round."""
+    """The round, row-locked until the transaction ends, and what new bids are checked against, read
+    after the lock in the same round trip (migration 0099): the database's time, the bids with these
+    ids (in any round) or from these bidders in this round, and how many bids the round has. None when
+    there is no such round."""
     rows = await conn.fetch(
         f"""SELECT {_LOCKED_ROUND_COLUMNS}, server_now, round_bids, existing
-              FROM round_locked_for_bid($1, $2, $3)""",
-        round_id, bid_id, bidder,
+              FROM round_locked_for_bids($1, $2, $3)""",
+        round_id, bid_ids, bidders,
     )  # fmt: skip
     if not rows:
         return None

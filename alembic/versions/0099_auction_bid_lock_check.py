@@ -1,4 +1,4 @@
-"""A bid's round lock and the reads its check needs, in one statement (one round trip of the lock's hold).
+"""Bids' round lock and the reads their check needs, in one statement (one round trip of the lock's hold).
 
 A statement that waits for a row lock reads every other table as of before the wait, so the bid check
 (the database's time, the round's bid count, the bids with this id or from this bidder) could not join
@@ -17,7 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     run_sql("""
-    CREATE FUNCTION round_locked_for_bid(p_round uuid, p_bid uuid, p_bidder uuid)
+    CREATE FUNCTION round_locked_for_bids(p_round uuid, p_bids uuid[], p_bidders uuid[])
     RETURNS TABLE (locked rounds, server_now timestamptz, round_bids bigint, existing bids)
     LANGUAGE plpgsql VOLATILE AS $$
     DECLARE
@@ -31,7 +31,7 @@ def upgrade() -> None:
             SELECT found_round, clock_timestamp(),
                    (SELECT count(*) FROM bids counted WHERE counted.round_id = p_round), b
               FROM (SELECT) AS one
-              LEFT JOIN bids b ON b.id = p_bid OR (b.round_id = p_round AND b.bidder_id = p_bidder);
+              LEFT JOIN bids b ON b.id = ANY (p_bids) OR (b.round_id = p_round AND b.bidder_id = ANY (p_bidders));
     END
     $$;
     """)
@@ -39,5 +39,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     run_sql("""
-    DROP FUNCTION round_locked_for_bid(uuid, uuid, uuid);
+    DROP FUNCTION round_locked_for_bids(uuid, uuid[], uuid[]);
     """)

@@ -139,3 +139,25 @@ async def test_a_connection_given_back_inside_a_transaction_is_rolled_back_befor
             assert await conn.fetchval("SELECT to_regclass('pg_temp.left_behind')") is None
     finally:
         await pool.close()
+
+
+async def test_bids_posted_at_once_are_each_answered_on_their_own_and_a_repeat_alone_is_refused(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> None:
+    seller = await sign_in("rights_holder")
+    buyers = [await sign_in("buyer") for _ in range(BIDDERS)]
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    path = f"/api/rounds/{opened['id']}/bids"
+    # The last buyer bids twice: however the bids queue and batch, its second is refused on its own.
+    posts = [(buyer, 2_000 + i) for i, buyer in enumerate(buyers)] + [(buyers[-1], 9_000)]
+    answers = await asyncio.gather(
+        *(buyer.client.post(path, json={"amount": eur(amount)}) for buyer, amount in posts)
+    )
+    statuses = [answer.status_code for answer in answers]
+    assert sorted(statuses) == [201] * BIDDERS + [409], statuses
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert refused.json()["detail"] == "a sealed round takes one bid per buyer, and yours is in"
+    seqs = sorted(answer.json()["seq"] for answer in answers if answer.status_code == 201)
+    assert seqs == list(range(2, BIDDERS + 2)), "every taken bid numbered once, after the opening"
+    stored = await pg_pool.fetchval("SELECT count(*) FROM bids WHERE round_id = $1", UUID(opened["id"]))
+    assert stored == BIDDERS
