@@ -4,7 +4,7 @@
 times each phase the HTTP path runs for a bid: the bearer token's principal (the first request of a
 token reads it with a pooled connection and one query; later ones find it remembered in the
 process, `marketplace.principals`, kept live by the revocation subscription as in the server), the
-rate limit (one Redis pipeline), the bid's transaction (lock the round; read the time, the bidder's
+rate limit (one Redis command), the bid's transaction (lock the round and read the time, the bidder's
 bids and the count; insert the bid with its event and audit entry; commit) up to the connection's
 return to the pool, encoding the event, and publishing it to Redis. *total* is a bid whose token
 was remembered. Then every buyer bids at once on a new round (bids/s, and how long each held the

@@ -16,7 +16,10 @@ are this machine's ceiling for the same traffic; ours are printed beside them.
 Times: bid→ack is the HTTP round trip of a bid (answered after its commit). A watcher is current
 for a bid once it has a message at or after the bid's seq (a conflated state message stands for
 the bids it replaced); commit→watcher runs from the bid's commit (the database's clock, read in its
-transaction) to then. A close counts when the watcher receives it. --quick shrinks every scenario.
+transaction) to then. A close counts when the watcher receives it. CPU ms a bid: the user and system
+CPU the server processes (and all of PostgreSQL's) used while the bids were placed and answered,
+over the bids acknowledged, a figure other load on the machine does not move. --quick shrinks every
+scenario.
 """
 
 from __future__ import annotations
