@@ -64,20 +64,20 @@ class Batches(Generic[Item, Result]):
 async def _answer(batch: list[_Queued[Item, Result]], take: Take[Item, Result]) -> None:
     try:
         answers = await take([queued.item for queued in batch])
+        if len(answers) != len(batch):
+            raise RuntimeError(f"{len(answers)} answers for {len(batch)} items")
     except Exception as failure:
         if len(batch) > 1:  # each alone, so that whatever broke the transaction fails only its sender
             for queued in batch:
                 await _answer([queued], take)
             return
         answers = [failure]
-    except BaseException as stopped:  # cancelled: nobody in this batch got an answer
+    except asyncio.CancelledError:  # the taker was stopped (the server shutting down): so are the others
         for queued in batch:
             if not queued.answer.done():
-                queued.answer.set_exception(
-                    stopped if isinstance(stopped, Exception) else RuntimeError(stopped)
-                )
+                queued.answer.set_exception(RuntimeError("stopped before it was taken"))
         raise
-    for queued, answer in zip(batch, answers, strict=True):
+    for queued, answer in zip(batch, answers, strict=True):  # lengths checked above
         if isinstance(answer, Exception):
             queued.answer.set_exception(answer)
         else:
