@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -87,6 +87,16 @@ def relay(channels: ChannelsPlugin, jobs: ArqRedis) -> Relay:
     return Relay(publish=lambda name, data: channels.wait_published(data, name), jobs=jobs)
 
 
+class Bidding(NamedTuple):
+    """What a bid's handler needs, as one dependency (`bidding`, provided by the app): Litestar resolves
+    two or more dependencies of a handler in an anyio task group, a task each, which was 8 % of a server's
+    samples while it took 200 bids a second."""
+
+    connect: Connect
+    relay: Relay
+    caller: Principal
+
+
 class RoundController(Controller):
     path = "/api/rounds"
     tags: Sequence[str] | None = ("rounds",)
@@ -130,46 +140,24 @@ class RoundController(Controller):
         return await service.round_events(conn, caller, round_id, after, limit)
 
     @post("/{round_id:uuid}/bids", status_code=HTTP_201_CREATED, opt=BUYERS)
-    async def place_bid(
-        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
-        round_id: UUID, data: NewBid,
-    ) -> BidReceipt:  # fmt: skip
-        return await service.place_bid(
-            connect, relay(channels, jobs), caller, round_id, data.amount, data.bid_id
-        )
+    async def place_bid(self, bidding: Bidding, round_id: UUID, data: NewBid) -> BidReceipt:
+        return await service.place_bid(*bidding, round_id, data.amount, data.bid_id)
 
     @get("/{round_id:uuid}/bids/mine")
     async def my_bids(self, conn: asyncpg.Connection, caller: Principal, round_id: UUID) -> list[MyBid]:
         return await service.my_bids(conn, caller, round_id)
 
     @post("/{round_id:uuid}/commitments", status_code=HTTP_201_CREATED, opt=BUYERS)
-    async def commit_bid(
-        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
-        round_id: UUID, data: NewCommitment,
-    ) -> BidReceipt:  # fmt: skip
-        return await service.commit_bid(
-            connect, relay(channels, jobs), caller, round_id, data.digest, data.bid_id
-        )
+    async def commit_bid(self, bidding: Bidding, round_id: UUID, data: NewCommitment) -> BidReceipt:
+        return await service.commit_bid(*bidding, round_id, data.digest, data.bid_id)
 
     @post("/{round_id:uuid}/reveals", status_code=HTTP_200_OK, opt=BUYERS)
-    async def reveal_bid(
-        self, connect: Connect, caller: Principal, channels: ChannelsPlugin, jobs: ArqRedis,
-        round_id: UUID, data: NewReveal,
-    ) -> BidReceipt:  # fmt: skip
-        return await service.reveal_bid(
-            connect, relay(channels, jobs), caller, round_id, data.bid_id, data.amount, data.nonce
-        )
+    async def reveal_bid(self, bidding: Bidding, round_id: UUID, data: NewReveal) -> BidReceipt:
+        return await service.reveal_bid(*bidding, round_id, data.bid_id, data.amount, data.nonce)
 
     @post("/{round_id:uuid}/accept", status_code=HTTP_201_CREATED, opt=BUYERS)
-    async def accept_clock(
-        self,
-        connect: Connect,
-        caller: Principal,
-        channels: ChannelsPlugin,
-        jobs: ArqRedis,
-        round_id: UUID,
-    ) -> ClockReceipt:
-        return await service.accept_clock(connect, relay(channels, jobs), caller, round_id)
+    async def accept_clock(self, bidding: Bidding, round_id: UUID) -> ClockReceipt:
+        return await service.accept_clock(*bidding, round_id)
 
     @post("/{round_id:uuid}/negotiations", status_code=HTTP_201_CREATED, opt=BUYERS)
     async def start_negotiation(

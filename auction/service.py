@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -24,6 +25,7 @@ import asyncpg
 import msgspec
 
 from auction import mechanisms, store
+from auction.batches import Batches
 from auction.live import (
     BidReceipt,
     BidTaken,
@@ -41,8 +43,8 @@ from auction.live import (
 )
 from auction.model import (
     AlreadyBid,
+    AuctionError,
     Bid,
-    BidAccepted,
     Commitment,
     DuplicateBid,
     Mechanism,
@@ -384,6 +386,33 @@ async def my_bids(conn: asyncpg.Connection, caller: Principal, round_id: UUID) -
 # ---------------------------------------------------------------- sealed bids, commitments and reveals
 
 
+@dataclass(frozen=True)
+class _BidRequest:
+    """A sealed bid (`amount`) or a commitment (`digest`) as asked, before the server's time is read."""
+
+    caller: Principal
+    bid_id: UUID
+    amount: Money | None = None
+    digest: str | None = None
+
+    def at(self, round_id: UUID, now: datetime) -> Bid | Commitment:
+        bidder, placed_by = self.caller.organisation_id, self.caller.user_id
+        if self.digest is not None:
+            return Commitment(
+                id=self.bid_id, round_id=round_id, bidder=bidder, placed_by=placed_by, digest=self.digest,
+                committed_at=now,
+            )  # fmt: skip
+        assert self.amount is not None
+        return Bid(
+            id=self.bid_id, round_id=round_id, bidder=bidder, placed_by=placed_by, amount=self.amount,
+            committed_at=now,
+        )  # fmt: skip
+
+
+_BIDS: Batches[_BidRequest, BidReceipt] = Batches()
+"""Bids queued on one round in this process go into its lock together (`auction.batches`)."""
+
+
 async def place_bid(
     connect: Connect,
     relay: Relay,
@@ -393,21 +422,8 @@ async def place_bid(
     bid_id: UUID | None,
 ) -> BidReceipt:
     """A sealed bid in the clear, taken at the server's time."""
-    bid_id = bid_id or uuid4()
-    async with connect() as conn, conn.transaction():
-        stored = await _locked_open_round(conn, round_id)
-        check = await store.bid_check(conn, round_id, bid_id, caller.organisation_id)
-        now = check.now
-        bid = Bid(
-            id=bid_id, round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id, amount=amount,
-            committed_at=now,
-        )  # fmt: skip
-        event, accepted = await _take_bid(conn, stored, bid, "sealed", caller, check)
-    await _after_bid(relay, stored, accepted, event)
-    return BidReceipt(
-        bid_id=bid.id, round_id=round_id, committed_at=now, deadline=accepted.round.deadline,
-        deadline_version=accepted.round.deadline_version, seq=event.seq, amount=amount,
-    )  # fmt: skip
+    request = _BidRequest(caller=caller, bid_id=bid_id or uuid4(), amount=amount)
+    return await _BIDS.take(round_id, request, functools.partial(_take_bids, connect, relay, round_id))
 
 
 async def commit_bid(
@@ -419,52 +435,59 @@ async def commit_bid(
     bid_id: UUID | None,
 ) -> BidReceipt:
     """A commitment to a sealed bid (see `auction.commit_reveal`), revealed after the deadline."""
-    bid_id = bid_id or uuid4()
+    request = _BidRequest(caller=caller, bid_id=bid_id or uuid4(), digest=digest)
+    return await _BIDS.take(round_id, request, functools.partial(_take_bids, connect, relay, round_id))
+
+
+async def _take_bids(
+    connect: Connect, relay: Relay, round_id: UUID, requests: list[_BidRequest]
+) -> list[BidReceipt | Exception]:
+    """The bids in one transaction under the round's lock, each checked in turn against what was read
+    after the lock and the bids taken before it; a refused bid gets its refusal and stores nothing."""
+    answers: list[BidReceipt | Exception] = []
+    events: list[RoundEvent] = []
     async with connect() as conn, conn.transaction():
-        stored = await _locked_open_round(conn, round_id)
-        check = await store.bid_check(conn, round_id, bid_id, caller.organisation_id)
-        now = check.now
-        commitment = Commitment(
-            id=bid_id, round_id=round_id, bidder=caller.organisation_id, placed_by=caller.user_id, digest=digest,
-            committed_at=now,
-        )  # fmt: skip
-        event, accepted = await _take_bid(conn, stored, commitment, "commitment", caller, check)
-    await _after_bid(relay, stored, accepted, event)
-    return BidReceipt(
-        bid_id=commitment.id, round_id=round_id, committed_at=now, deadline=accepted.round.deadline,
-        deadline_version=accepted.round.deadline_version, seq=event.seq, digest=digest,
-    )  # fmt: skip
-
-
-async def _take_bid(
-    conn: asyncpg.Connection, stored: StoredRound, bid: Bid | Commitment, kind: str, caller: Principal,
-    check: store.BidCheck,
-) -> tuple[RoundEvent, BidAccepted]:  # fmt: skip
-    """Check the bid against what `check` read under the round's lock, then store it with its event.
-
-    Every bid is inserted under its round's lock, so the round then has `check.bids + 1` bids.
-    """
-    now = check.now
-    with _as_conflicts():
-        accepted = mechanisms.validate_bid(stored.round, check.existing, bid, now)
-    after = accepted.round
-    closes_at = mechanisms.close_due_at(after)
-    if accepted.extended:
-        await store.move_deadline(conn, after, closes_at)
-    taken = BidTaken(
-        bids=check.bids + 1, deadline=after.deadline, deadline_version=after.deadline_version, extensions=after.extensions,
-        extended=accepted.extended, closes_at=closes_at, bid_id=bid.id, bidder=bid.bidder,
-        amount=bid.amount if isinstance(bid, Bid) else None,
-        digest=bid.digest if isinstance(bid, Commitment) else None, committed_at=now,
-    )  # fmt: skip
-    return await store.insert_bid_and_event(conn, bid, kind, taken, caller.user_id, now), accepted
-
-
-async def _after_bid(relay: Relay, stored: StoredRound, accepted: BidAccepted, event: RoundEvent) -> None:
-    await relay.events([event])
-    if accepted.extended:
-        after = accepted.round
-        await relay.close_timer(after.id, after.deadline_version, mechanisms.close_due_at(after))
+        stored, check = await _locked_open_round_for_bids(
+            conn, round_id, [r.bid_id for r in requests], [r.caller.organisation_id for r in requests]
+        )
+        now, count, existing, round = check.now, check.bids, list(check.existing), stored.round
+        for request in requests:
+            bid = request.at(round_id, now)
+            seen = [
+                b for b in existing if b.id == bid.id or (b.round_id == round_id and b.bidder == bid.bidder)
+            ]
+            try:
+                with _as_conflicts():
+                    accepted = mechanisms.validate_bid(round, seen, bid, now)
+            except (AuctionError, RoundNotOpen, AlreadyDone) as refusal:
+                answers.append(refusal)
+                continue
+            round, count = accepted.round, count + 1
+            taken = BidTaken(
+                bids=count, deadline=round.deadline, deadline_version=round.deadline_version,
+                extensions=round.extensions, extended=accepted.extended, closes_at=mechanisms.close_due_at(round),
+                bid_id=bid.id, bidder=bid.bidder, amount=request.amount, digest=request.digest, committed_at=now,
+            )  # fmt: skip
+            kind = "sealed" if request.digest is None else "commitment"
+            event = await store.insert_bid_and_event(conn, bid, kind, taken, request.caller.user_id, now)
+            existing.append(bid)
+            events.append(event)
+            receipt = BidReceipt(
+                bid_id=bid.id, round_id=round_id, committed_at=now, deadline=round.deadline,
+                deadline_version=round.deadline_version, seq=event.seq, amount=request.amount,
+                digest=request.digest,
+            )  # fmt: skip
+            answers.append(receipt)
+        extended = round.deadline_version != stored.round.deadline_version
+        if extended:
+            await store.move_deadline(conn, round, mechanisms.close_due_at(round))
+    try:
+        await relay.events(events)
+        if extended:
+            await relay.close_timer(round.id, round.deadline_version, mechanisms.close_due_at(round))
+    except Exception:  # committed, so answered: watchers resynchronise by seq, the sweeps close on time
+        log.exception("bids committed but not announced", extra={"round_id": str(round_id)})
+    return answers
 
 
 async def reveal_bid(
@@ -965,7 +988,20 @@ async def _locked_open(conn: asyncpg.Connection, round_id: UUID) -> tuple[Stored
 async def _locked_open_round(conn: asyncpg.Connection, round_id: UUID) -> StoredRound:
     """The round, locked; 404 or 409 when it cannot take bids. The time is read after this, never with it:
     a statement that waited for the lock would have read the clock before the wait."""
-    stored = await store.lock_round(conn, round_id)
+    return _open(await store.lock_round(conn, round_id), round_id)
+
+
+async def _locked_open_round_for_bids(
+    conn: asyncpg.Connection, round_id: UUID, bid_ids: list[UUID], bidders: list[UUID]
+) -> tuple[StoredRound, store.BidCheck]:
+    """The round, locked, with what its bids are checked against read after the lock; 404 or 409 as above."""
+    locked = await store.lock_round_for_bids(conn, round_id, bid_ids, bidders)
+    stored = _open(None if locked is None else locked[0], round_id)
+    assert locked is not None  # refused above
+    return stored, locked[1]
+
+
+def _open(stored: StoredRound | None, round_id: UUID) -> StoredRound:
     if stored is None:
         raise RoundNotFound(f"no round {round_id}")
     if stored.round.state is RoundState.CLOSED:

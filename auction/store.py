@@ -231,18 +231,25 @@ class BidCheck(NamedTuple):
     bids: int
 
 
-async def bid_check(conn: asyncpg.Connection, round_id: UUID, bid_id: UUID, bidder: UUID) -> BidCheck:
-    """In one round trip, under the round's lock: the database's time, the round's bids with this id or
-    from this bidder (all a new bid is checked against), and how many bids the round has."""
+async def lock_round_for_bids(
+    conn: asyncpg.Connection, round_id: UUID, bid_ids: list[UUID], bidders: list[UUID]
+) -> tuple[StoredRound, BidCheck] | None:
+    """The round, row-locked until the transaction ends, and what new bids are checked against, read
+    after the lock in the same round trip (migration 0099): the database's time, the bids with these
+    ids (in any round) or from these bidders in this round, and how many bids the round has. None when
+    there is no such round."""
     rows = await conn.fetch(
-        """SELECT clock_timestamp() AS server_now, (SELECT count(*) FROM bids WHERE round_id = $1) AS round_bids,
-                  b.*
-             FROM (SELECT) AS one
-             LEFT JOIN bids b ON b.id = $2 OR (b.round_id = $1 AND b.bidder_id = $3)""",
-        round_id, bid_id, bidder,
+        f"""SELECT {_LOCKED_ROUND_COLUMNS}, server_now, round_bids, existing
+              FROM round_locked_for_bids($1, $2, $3)""",
+        round_id, bid_ids, bidders,
     )  # fmt: skip
-    existing = [_bid(row) for row in rows if row["id"] is not None]
-    return BidCheck(now=rows[0]["server_now"], existing=existing, bids=rows[0]["round_bids"])
+    if not rows:
+        return None
+    existing = [_bid(row["existing"]) for row in rows if row["existing"] is not None]
+    return _round(rows[0]), BidCheck(now=rows[0]["server_now"], existing=existing, bids=rows[0]["round_bids"])
+
+
+_LOCKED_ROUND_COLUMNS = ", ".join(f"(locked).{name.strip()}" for name in _ROUND_COLUMNS.split(","))
 
 
 async def bids_of(conn: asyncpg.Connection, round_id: UUID) -> list[Bid | Commitment]:

@@ -4,10 +4,11 @@
 times each phase the HTTP path runs for a bid: the bearer token's principal (the first request of a
 token reads it with a pooled connection and one query; later ones find it remembered in the
 process, `marketplace.principals`, kept live by the revocation subscription as in the server), the
-rate limit (one Redis pipeline), the bid's transaction (lock the round; read the time, the bidder's
+rate limit (one Redis command), the bid's transaction (lock the round and read the time, the bidder's
 bids and the count; insert the bid with its event and audit entry; commit) up to the connection's
 return to the pool, encoding the event, and publishing it to Redis. *total* is a bid whose token
-was remembered. No HTTP and no websockets: this is the server's own cost per bid.
+was remembered. Then every buyer bids at once on a new round (bids/s, and how long each held the
+round's lock). No HTTP and no websockets: this is the server's own cost per bid.
 """
 
 from __future__ import annotations
@@ -82,11 +83,13 @@ async def main(quick: bool) -> None:
 
     relay = Relay(publish=publish, jobs=jobs)
     statements: list[int] = []
+    held: list[float] = []  # ms each bid's statements after the round's lock took, COMMIT included
+    by_statement: dict[str, list[float]] = {}  # ms each statement took, by its first words
 
     @contextlib.asynccontextmanager
     async def counting() -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection that counts the statements sent on it (BEGIN and COMMIT included)."""
-        sent: list[object] = []
+        sent: list[asyncpg.connection.LoggedQuery] = []
         note = sent.append
         async with pool.acquire() as conn:
             conn.add_query_logger(note)
@@ -95,6 +98,12 @@ async def main(quick: bool) -> None:
             finally:
                 conn.remove_query_logger(note)
         statements.append(len(sent))
+        locking = next(
+            i for i, query in enumerate(sent) if "FOR UPDATE" in query.query or "locked" in query.query
+        )
+        held.append(sum(query.elapsed for query in sent[locking + 1 :]) * 1000)
+        for query in sent:
+            by_statement.setdefault(" ".join(query.query.split()[:3])[:40], []).append(query.elapsed * 1000)
 
     try:
         buyers = await make_buyers(pool, bids)
@@ -112,6 +121,7 @@ async def main(quick: bool) -> None:
             await asyncio.sleep(0.01)
         else:
             raise SystemExit("the revocation subscription never came up: is Redis answering?")
+        callers: list[Principal] = []
         for i, buyer in enumerate(buyers):
 
             async def principal(token: str = buyer.token) -> Principal | None:
@@ -125,6 +135,7 @@ async def main(quick: bool) -> None:
             started = time.perf_counter()
             caller = await timed(phases["principal, remembered"], principal)
             assert caller is not None
+            callers.append(caller)
             key = f"bids:{caller.user_id}"
             await timed(phases["rate limit"], functools.partial(seconds_until_allowed, redis, key, 10**6, 60))
 
@@ -134,6 +145,20 @@ async def main(quick: bool) -> None:
             await timed(phases["transaction"], bid)
             phases["transaction"][-1] -= phases["encode"][-1] + phases["publish"][-1]
             phases["total"].append((time.perf_counter() - started) * 1000)
+        one_by_one = statistics.median(held)
+        one_by_one_statements = {name: statistics.median(times) for name, times in by_statement.items()}
+        # Then every buyer bids at once on a new round, through a pool of the server's size: the bids
+        # queue on the round's row lock, so how long each holds it bounds how many a second it takes.
+        held.clear()
+        crowded = await service.open_round(pool.acquire, relay, seller, new)
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                service.place_bid(counting, relay, caller, crowded.id, Money(1_000 + i, "EUR"), None)
+                for i, caller in enumerate(callers)
+            )
+        )
+        at_once = len(callers) / (time.perf_counter() - started)
     finally:
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
@@ -144,6 +169,16 @@ async def main(quick: bool) -> None:
     print(
         f"statements per bid on its connection (BEGIN and COMMIT included): {statistics.median(statements):g}\n"
     )
+    print(
+        f"round lock held a bid (statements after the lock, COMMIT included) p50: {one_by_one:.2f} ms one "
+        f"by one, {statistics.median(held):.2f} ms at once; {len(callers)} bids at once on one round through "
+        f"a pool of {pool.get_max_size()}: {at_once:.1f} bids/s\n"
+    )
+    print(
+        "statements one by one, p50 ms: "
+        + ", ".join(f"`{n}` {t:.2f}" for n, t in one_by_one_statements.items())
+    )
+    print()
     print("| phase | p50 ms | p99 ms | share of p50 total |")
     print("| --- | ---: | ---: | ---: |")
     total = pct(phases["total"], 0.5)  # the first request's lookup is shown for comparison, not counted

@@ -16,7 +16,10 @@ are this machine's ceiling for the same traffic; ours are printed beside them.
 Times: bid→ack is the HTTP round trip of a bid (answered after its commit). A watcher is current
 for a bid once it has a message at or after the bid's seq (a conflated state message stands for
 the bids it replaced); commit→watcher runs from the bid's commit (the database's clock, read in its
-transaction) to then. A close counts when the watcher receives it. --quick shrinks every scenario.
+transaction) to then. A close counts when the watcher receives it. CPU ms a bid: the user and system
+CPU the server processes (and all of PostgreSQL's) used while the bids were placed and answered,
+over the bids acknowledged, a figure other load on the machine does not move. --quick shrinks every
+scenario.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -226,6 +230,7 @@ def acked(placed: Sequence[Placed]) -> list[Placed]:
 
 class Side(Protocol):
     name: str
+    processes: dict[str, list[int]]  # "server": its server processes' ids, and others worth timing
 
     async def open_rounds(self, count: int, closing_at: float | None = None) -> list[tuple[str, float]]:
         """`count` rounds, open for an hour or closing at epoch second `closing_at`: (id, deadline)."""
@@ -249,8 +254,12 @@ class Buyer:
 class Marketplace:
     name = "marketplace"
 
-    def __init__(self, bases: list[str], buyers: list[Buyer], seller_token: str, track_id: UUID) -> None:
+    def __init__(
+        self, bases: list[str], buyers: list[Buyer], seller_token: str, track_id: UUID,
+        processes: dict[str, list[int]],
+    ) -> None:  # fmt: skip
         self.bases, self.buyers, self.seller_token, self.track_id = bases, buyers, seller_token, track_id
+        self.processes = processes
 
     def base(self, i: int) -> str:
         return self.bases[i % len(self.bases)]
@@ -305,8 +314,9 @@ async def whole_seconds_until(closing_at: float) -> int:
 class Bare:
     name = "bare broadcast"
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, pid: int) -> None:
         self.base = base
+        self.processes = {"server": [pid]}
 
     async def open_rounds(self, count: int, closing_at: float | None = None) -> list[tuple[str, float]]:
         runs = [secrets.token_hex(6) for _ in range(count)]
@@ -369,6 +379,52 @@ def last_seqs(placed: list[Placed]) -> dict[int, int]:
 
 
 Figures = dict[str, float]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU the process has used so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def with_children(parent: int) -> list[int]:
+    """A PostgreSQL server's processes: the postmaster and its children (backends and workers)."""
+    found = [parent]
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU milliseconds a bid per kind of process ("server", "PostgreSQL"), over the bids placed between
+    making the meter and `per_bid`: a cost that a busy machine's waits do not change."""
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+        self.before = {pid: cpu_seconds(pid) for pids in self.pids().values() for pid in pids}
+
+    def pids(self) -> dict[str, list[int]]:
+        return {
+            kind: with_children(pids[0]) if kind == "PostgreSQL" else pids
+            for kind, pids in self.side.processes.items()
+        }
+
+    def per_bid(self, bids: int) -> Figures:
+        return {
+            f"{kind} CPU ms a bid": sum(cpu_seconds(pid) - self.before.get(pid, 0.0) for pid in pids)
+            * 1000 / max(bids, 1)
+            for kind, pids in self.pids().items()
+        }  # fmt: skip
 
 
 async def burst(side: Side, n: int) -> Figures:
@@ -399,9 +455,11 @@ async def hot(side: Side, watchers: int, at_once: int, rate: float, seconds: flo
     ids = [round_id for round_id, _ in await side.open_rounds(1)]
     crowd = await gather_crowd(side, ids, [0] * watchers)
     async with http_client() as client:
+        meter = CpuMeter(side)
         started = time.perf_counter()
         first = acked(await asyncio.gather(*(place(side, client, ids, 0, i) for i in range(at_once))))
         elapsed = time.perf_counter() - started
+        cpu = {f"{name} (at once)": value for name, value in meter.per_bid(len(first)).items()}
         steady = acked(await offered(rate, seconds, lambda k: place(side, client, ids, 0, at_once + k)))
     last = max([*first, *steady], key=lambda bid: bid.seq)
     behind = await crowd.until_current({0: last.seq})
@@ -414,7 +472,7 @@ async def hot(side: Side, watchers: int, at_once: int, rate: float, seconds: flo
         "sockets never current": behind,
         "acked bids/s (at once)": len(first) / elapsed, **spread("bid→ack at once", [b.ack_ms for b in first]),
         **spread("bid→ack steady", [b.ack_ms for b in steady]),
-        **spread("last bid→watcher current", current), "dropped sockets": len(crowd.gone),
+        **spread("last bid→watcher current", current), "dropped sockets": len(crowd.gone), **cpu,
     }  # fmt: skip
 
 
@@ -434,9 +492,11 @@ async def many(side: Side, rounds: int, watchers: int, bidders: int, rate: float
             bidder, turn = k % bidders, k // bidders
             return place(side, client, ids, (turn + bidder * stride) % rounds, bidder)
 
+        meter = CpuMeter(side)
         started = time.perf_counter()
         placed = acked(await offered(rate, seconds, bid))
         elapsed = time.perf_counter() - started
+        cpu = meter.per_bid(len(placed))
     behind = await crowd.until_current(last_seqs(placed))
     await crowd.close()
     by_round: dict[int, list[int]] = {}
@@ -452,7 +512,7 @@ async def many(side: Side, rounds: int, watchers: int, bidders: int, rate: float
         "acked bids/s": len(placed) / elapsed, **spread("bid→ack", [b.ack_ms for b in placed]),
         **spread("commit→watcher", to_watcher), "refused bids": round(rate * seconds) - len(placed),
         "sockets never current": behind,
-        "dropped sockets": len(crowd.gone),
+        "dropped sockets": len(crowd.gone), **cpu,
     }  # fmt: skip
 
 
@@ -700,10 +760,12 @@ async def main(scenarios: list[str], quick: bool, servers: int) -> None:
         bases = [f"http://127.0.0.1:{port}" for port in our_ports]
         for base in bases:
             await until_up(base, "GET", "/health")
-        bare = Bare(f"http://127.0.0.1:{bare_port}")
+        bare = Bare(f"http://127.0.0.1:{bare_port}", processes[-1].pid)
         await until_up(bare.base, "POST", "/bid/warmup")
         buyers = await make_buyers(pool, sizes.buyers(scenarios))
-        ours = Marketplace(bases, buyers, *await make_seller(pool))
+        postmaster = int((Path(data_dir) / "postgres" / "postmaster.pid").read_text().split()[0])
+        timed = {"server": [process.pid for process in processes[:servers]], "PostgreSQL": [postmaster]}
+        ours = Marketplace(bases, buyers, *await make_seller(pool), processes=timed)
         results = await run_scenarios(scenarios, sizes, ours, bare, pool, urls.redis_url)
     finally:
         await pool.close()

@@ -24,6 +24,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import Scope
 from markupsafe import Markup
 from redis.asyncio import Redis
 
@@ -142,6 +143,15 @@ async def demo_progress_report(demo_progress: CatalogueProgress | None) -> DemoP
 def provide_jobs(state: State) -> ArqRedis:
     jobs: ArqRedis = state.jobs
     return jobs
+
+
+def provide_bidding(scope: Scope) -> auction_api.Bidding:
+    app: Litestar = scope["app"]
+    return auction_api.Bidding(
+        connect=provide_connect(app.state),
+        relay=auction_api.relay(app.plugins.get(ChannelsPlugin), app.state.jobs),
+        caller=provide_caller(scope),
+    )
 
 
 def provide_pool(state: State) -> asyncpg.Pool:
@@ -297,6 +307,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "caller": Provide(provide_caller, sync_to_thread=False),
             "optional_caller": Provide(provide_optional_caller, sync_to_thread=False),
             "jobs": Provide(provide_jobs, sync_to_thread=False),
+            "bidding": Provide(provide_bidding, sync_to_thread=False),
             "data_dir": Provide(provide_data_dir, sync_to_thread=False),
             "offer_limits": Provide(provide_offer_limits, sync_to_thread=False),
             "pool": Provide(provide_pool, sync_to_thread=False),

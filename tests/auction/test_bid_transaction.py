@@ -11,8 +11,11 @@ import asyncpg
 from auction import service
 from auction.model import DuplicateBid
 from auction.service import AlreadyDone, Relay
+from marketplace.config import Settings
+from marketplace.db import create_pool
+from marketplace.embedded import StoreUrls
 from rights.terms import Money
-from tests.auction.live import open_round, sealed
+from tests.auction.live import eur, open_round, sealed
 from tests.conftest import SignIn
 
 BIDDERS = 12
@@ -77,3 +80,84 @@ async def test_a_bid_id_used_before_is_refused_and_stores_nothing(
         raise AssertionError("a reused bid id was taken")
     stored = await pg_pool.fetchval("SELECT count(*) FROM round_events WHERE round_id = $1", round_id)
     assert stored == 2, "the opening and the first bid only"
+
+
+async def test_a_bid_sends_four_statements_and_its_connection_goes_back_without_a_reset_query(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, urls: StoreUrls
+) -> None:
+    seller, first, second = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
+    round_id = UUID((await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60))["id"])
+    sent: list[str] = []
+    pool = await create_pool(urls.database_url, min_size=1, max_size=1)  # the app's pool settings
+    relay = Relay(publish=_nowhere, jobs=None)
+    try:
+        # The connection's first bid also reads the types it returns, once; the second is every bid.
+        await service.place_bid(pool.acquire, relay, first.principal, round_id, Money(2_000, "EUR"), None)
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda query: sent.append(" ".join(query.query.split())))
+        await service.place_bid(pool.acquire, relay, second.principal, round_id, Money(3_000, "EUR"), None)
+    finally:
+        await pool.close()
+    assert len(sent) == 4, sent
+    begin, lock_and_check, insert, commit = sent
+    assert (begin, commit) == ("BEGIN;", "COMMIT;")
+    assert "round_locked_for_bid" in lock_and_check, "the lock and the bid check in one round trip"
+    assert insert.startswith("WITH bid AS (INSERT INTO bids"), "the bid, its event and its audit in one"
+
+
+async def test_a_buyer_bidding_faster_than_the_limit_is_refused_with_429_naming_the_wait(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings
+) -> None:
+    seller, buyer = await sign_in("rights_holder"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    # Twice the limit at once: however the requests fall across the one-second windows, some are refused.
+    attempts = 4 * settings.bids_per_second
+    answers = await asyncio.gather(
+        *(
+            buyer.client.post(f"/api/rounds/{opened['id']}/bids", json={"amount": eur(2_000 + i)})
+            for i in range(attempts)
+        )
+    )
+    statuses = [answer.status_code for answer in answers]
+    assert statuses.count(201) == 1, "a sealed round takes one bid a buyer; the rest are 409 or 429"
+    refused = [answer for answer in answers if answer.status_code == 429]
+    assert refused, statuses
+    assert all(answer.headers["Retry-After"] == "1" for answer in refused)
+    assert all("too many bids attempts: try again in 1 s" in answer.json()["detail"] for answer in refused)
+
+
+async def test_a_connection_given_back_inside_a_transaction_is_rolled_back_before_its_next_use(
+    urls: StoreUrls,
+) -> None:
+    pool = await create_pool(urls.database_url, min_size=1, max_size=1)  # the app's pool settings
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("BEGIN")
+            await conn.execute("CREATE TEMPORARY TABLE left_behind (x int) ON COMMIT DROP")
+        async with pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT to_regclass('pg_temp.left_behind')") is None
+    finally:
+        await pool.close()
+
+
+async def test_bids_posted_at_once_are_each_answered_on_their_own_and_a_repeat_alone_is_refused(
+    sign_in: SignIn, pg_pool: asyncpg.Pool
+) -> None:
+    seller = await sign_in("rights_holder")
+    buyers = [await sign_in("buyer") for _ in range(BIDDERS)]
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    path = f"/api/rounds/{opened['id']}/bids"
+    # The last buyer bids twice: however the bids queue and batch, its second is refused on its own.
+    posts = [(buyer, 2_000 + i) for i, buyer in enumerate(buyers)] + [(buyers[-1], 9_000)]
+    answers = await asyncio.gather(
+        *(buyer.client.post(path, json={"amount": eur(amount)}) for buyer, amount in posts)
+    )
+    statuses = [answer.status_code for answer in answers]
+    assert sorted(statuses) == [201] * BIDDERS + [409], statuses
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert refused.json()["detail"] == "a sealed round takes one bid per buyer, and yours is in"
+    seqs = sorted(answer.json()["seq"] for answer in answers if answer.status_code == 201)
+    assert seqs == list(range(2, BIDDERS + 2)), "every taken bid numbered once, after the opening"
+    stored = await pg_pool.fetchval("SELECT count(*) FROM bids WHERE round_id = $1", UUID(opened["id"]))
+    assert stored == BIDDERS
