@@ -257,6 +257,7 @@ class Hub:
         self.early[event.seq] = event
         self.pass_on_early()
         self.fill_gaps_later()
+        self.tick_now_if_free()
 
     def fill_gaps_later(self) -> None:
         if self.early and not self.filling:
@@ -394,6 +395,19 @@ class Hub:
                     woken.append(watcher)
         return woken
 
+    def tick_now_if_free(self) -> None:
+        """Send the state owed now, sparing the tick task's hand-overs, when a tick may go anyway (the
+        last was `STATE_INTERVAL` ago) and few sockets watch; a crowd's writers are left to the tick,
+        which wakes them a batch at a time."""
+        if not self.ticks.is_set() or len(self.watchers) > WAKE_BATCH:
+            return
+        if time.monotonic() - self.last_tick < conflation.STATE_INTERVAL:
+            return
+        self.ticks.clear()
+        self.last_tick = time.monotonic()
+        for watcher in self.due_states():
+            watcher.wake.set()
+
     async def send_states(self) -> None:
         """Wake the writers owed the state a batch at a time, letting the event loop take in what
         came meanwhile (a bid's next statement, say) between batches rather than after them all."""
@@ -408,6 +422,7 @@ class Hub:
         PostgreSQL about a round overdue to close (a lost publish with nothing after it shows no gap)."""
         asked_at = datetime.min.replace(tzinfo=UTC)
         price_drop: datetime | None = None
+        loop = asyncio.get_running_loop()
         while True:
             wait: float | None = None
             now = server_time()
@@ -424,10 +439,12 @@ class Hub:
                     until = max(0.0, (at - now).total_seconds())
                     wait = until if wait is None else min(wait, until)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ticks.wait(), wait)
-            if not self.ticks.is_set():
+                async with asyncio.timeout_at(None if wait is None else loop.time() + wait):
+                    await self.ticks.wait()
+            if not self.ticks.is_set():  # timed out, or the state went out at once (`tick_now_if_free`)
                 continue
-            await asyncio.sleep(max(0.0, self.last_tick + conflation.STATE_INTERVAL - time.monotonic()))
+            if (too_soon := self.last_tick + conflation.STATE_INTERVAL - time.monotonic()) > 0:
+                await asyncio.sleep(too_soon)
             self.ticks.clear()
             self.last_tick = time.monotonic()
             await self.send_states()
