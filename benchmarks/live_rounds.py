@@ -586,6 +586,7 @@ class Stall(msgspec.Struct):
     time: datetime
     stalled_ms: float
     gc_ms: float
+    gc_generation: int
 
 
 def server_stalls(logs: Sequence[Path], since: float, until: float) -> Figures:
@@ -603,6 +604,8 @@ def server_stalls(logs: Sequence[Path], since: float, until: float) -> Figures:
         f"server loop stalls ≥ {STALL_MS:g} ms": len(stalls),
         "server longest stall ms": 0.0 if longest is None else longest.stalled_ms,
         "of which garbage collection ms": 0.0 if longest is None else longest.gc_ms,
+        "server stalls in a young collection": sum(stall.gc_generation in (0, 1) for stall in stalls),
+        "server stalls in a full collection": sum(stall.gc_generation == 2 for stall in stalls),
     }
 
 

@@ -24,9 +24,10 @@ log = logging.getLogger("marketplace.stalls")
 LOOK_EVERY = 0.02  # seconds between two looks at the loop
 STALL_MS = 50.0  # a loop late by this much is logged
 KEPT_PAUSES = 256
-# Young collections every 10,000 net allocations rather than 700: a tick's thousand sends in flight
-# were otherwise promoted to the old generation, whose growth is what starts a full collection.
-COLLECTION_THRESHOLDS = (10_000, 10, 10)
+# Young collections every 10,000 net allocations rather than 700, so that what is briefly alive (a
+# tick's thousand sends, a crowd of bids in flight) is not promoted to the old generation; and full
+# collections considered after 100 middle ones rather than 10: each walks every socket's objects.
+COLLECTION_THRESHOLDS = (10_000, 10, 100)
 
 
 class Pause(NamedTuple):
