@@ -17,6 +17,10 @@ Times: bid→ack is the HTTP round trip of a bid (answered after its commit). A 
 for a bid once it has a message at or after the bid's seq (a conflated state message stands for
 the bids it replaced); commit→watcher runs from the bid's commit (the database's clock, read in its
 transaction) to then. A close counts when the watcher receives it. --quick shrinks every scenario.
+
+Each table ends with what says whether a tail was the measurement's: the event-loop stalls the
+marketplace's servers logged during the scenario (`marketplace.stalls`, with the garbage collection
+in them) and the harness's own loop lag (its collector is off while it measures).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ Python's cyclic garbage collector took, which with a few thousand sockets was mo
 a full collection walked every object the process ever imported (modules, the app, its routes),
 hundreds of milliseconds on a shared core. `freeze_start_up_heap` moves those objects, which live as
 long as the process, into the permanent generation once the server has started, so each full
-collection walks only what came after (sockets, requests).
+collection walks only what came after (sockets, requests), and sets `COLLECTION_THRESHOLDS` so that
+full collections come rarely.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Collections:
 
 def freeze_start_up_heap() -> None:
     """Collect once, then leave everything alive now (imports, the app) out of later collections,
-    and collect the young generation less often."""
+    and collect less often (`COLLECTION_THRESHOLDS`)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*COLLECTION_THRESHOLDS)
