@@ -84,7 +84,11 @@ class NewOffer(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def relay(channels: ChannelsPlugin, jobs: ArqRedis) -> Relay:
-    return Relay(publish=lambda name, data: channels.wait_published(data, name), jobs=jobs)
+    async def publish(name: str, data: bytes) -> None:
+        hubs.heard_here(name, data)  # this process's watchers now, without Redis's round trip
+        await channels.wait_published(data, name)
+
+    return Relay(publish=publish, jobs=jobs)
 
 
 class Bidding(NamedTuple):

@@ -1,6 +1,7 @@
 """One subscription per round per server process, fanning the round's events out to its sockets.
 
-A round's `Hub` takes the round's published events from Channels once, puts them in sequence
+A round's `Hub` takes the round's published events from Channels once (those this process
+published, at once, without waiting for Redis to bring them back), puts them in sequence
 (an early event waits `REORDER_WAIT` for those before it, then the gap is read from PostgreSQL),
 applies each once to the round's shared `Standing`, and hands it to the round's sockets as plain
 calls: an event that must arrive goes to the sockets that may see it (a buyer's own receipt only to
@@ -238,11 +239,25 @@ class Hub:
         after their commits) waits up to `REORDER_WAIT` for those before it; only then is the gap
         read from PostgreSQL, once for every socket on the round."""
         async with self.ordering:
-            if event.seq <= self.last_seq:
-                return
-            self.early[event.seq] = event
-            self.pass_on_early()
-            self.fill_gaps_later()
+            self.take_live(event)
+
+    def heard_here(self, event: RoundEvent) -> None:
+        """An event this process committed, passed on at once rather than after Redis brings it back
+        (as it then does, to be passed over: its seq is passed already). While a gap is being read,
+        it waits its turn."""
+        if self.ordering.locked():
+            self.spawn(self.on_live(event))
+        else:
+            self.take_live(event)
+
+    def take_live(self, event: RoundEvent) -> None:
+        """`on_live`'s work, done holding `ordering` or with nobody holding it (it does not wait)."""
+        if event.seq <= self.last_seq:
+            return
+        self.early[event.seq] = event
+        self.pass_on_early()
+        self.fill_gaps_later()
+        self.tick_now_if_free()
 
     def fill_gaps_later(self) -> None:
         if self.early and not self.filling:
@@ -380,6 +395,19 @@ class Hub:
                     woken.append(watcher)
         return woken
 
+    def tick_now_if_free(self) -> None:
+        """Send the state owed now, sparing the tick task's hand-overs, when a tick may go anyway (the
+        last was `STATE_INTERVAL` ago) and few sockets watch; a crowd's writers are left to the tick,
+        which wakes them a batch at a time."""
+        if not self.ticks.is_set() or len(self.watchers) > WAKE_BATCH:
+            return
+        if time.monotonic() - self.last_tick < conflation.STATE_INTERVAL:
+            return
+        self.ticks.clear()
+        self.last_tick = time.monotonic()
+        for watcher in self.due_states():
+            watcher.wake.set()
+
     async def send_states(self) -> None:
         """Wake the writers owed the state a batch at a time, letting the event loop take in what
         came meanwhile (a bid's next statement, say) between batches rather than after them all."""
@@ -394,6 +422,7 @@ class Hub:
         PostgreSQL about a round overdue to close (a lost publish with nothing after it shows no gap)."""
         asked_at = datetime.min.replace(tzinfo=UTC)
         price_drop: datetime | None = None
+        loop = asyncio.get_running_loop()
         while True:
             wait: float | None = None
             now = server_time()
@@ -410,10 +439,12 @@ class Hub:
                     until = max(0.0, (at - now).total_seconds())
                     wait = until if wait is None else min(wait, until)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ticks.wait(), wait)
-            if not self.ticks.is_set():
+                async with asyncio.timeout_at(None if wait is None else loop.time() + wait):
+                    await self.ticks.wait()
+            if not self.ticks.is_set():  # timed out, or the state went out at once (`tick_now_if_free`)
                 continue
-            await asyncio.sleep(max(0.0, self.last_tick + conflation.STATE_INTERVAL - time.monotonic()))
+            if (too_soon := self.last_tick + conflation.STATE_INTERVAL - time.monotonic()) > 0:
+                await asyncio.sleep(too_soon)
             self.ticks.clear()
             self.last_tick = time.monotonic()
             await self.send_states()
@@ -433,14 +464,28 @@ class Hubs:
 
     def __init__(self) -> None:
         self.hubs: dict[UUID, Hub] = {}
+        self.by_channel: dict[str, Hub] = {}
         self.starting: dict[UUID, asyncio.Task[None]] = {}
         self.stopping: set[asyncio.Task[None]] = set()
+
+    def heard_here(self, channel: str, data: bytes) -> None:
+        """A round event published by this process (`data` on `channel`): its watchers here get it at
+        once; Redis carries it to the other processes."""
+        hub = self.by_channel.get(channel)
+        if hub is None:
+            return
+        try:
+            hub.heard_here(msgspec.json.decode(data, type=RoundEvent))
+        except Exception:  # as when Redis brings an event: the publish to the others still goes out
+            log.exception("passing on a round event failed: its sockets are dropped")
+            hub.drop_all()
 
     async def join(self, channels: ChannelsPlugin, pool: asyncpg.Pool, round_id: UUID) -> Hub:
         """The round's hub, subscribed (so nothing published from now on is missed)."""
         hub = self.hubs.get(round_id)
         if hub is None:
             hub = self.hubs[round_id] = Hub(round_id, pool, lambda empty: self.leave(channels, empty))
+            self.by_channel[service.channel(round_id)] = hub
             self.starting[round_id] = asyncio.create_task(hub.start(channels))
         hub.streams += 1  # from now on the hub lives until this stream leaves (`Hub.remove`)
         if (starting := self.starting.get(round_id)) is not None:
@@ -455,6 +500,7 @@ class Hubs:
     def leave(self, channels: ChannelsPlugin, hub: Hub) -> None:
         if self.hubs.get(hub.round_id) is hub:
             del self.hubs[hub.round_id]
+            del self.by_channel[service.channel(hub.round_id)]
         stopping = asyncio.create_task(hub.stop(channels))
         self.stopping.add(stopping)
         stopping.add_done_callback(self.stopping.discard)

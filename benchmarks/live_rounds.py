@@ -20,6 +20,10 @@ transaction) to then. A close counts when the watcher receives it. CPU ms a bid:
 CPU the server processes (and all of PostgreSQL's) used while the bids were placed and answered,
 over the bids acknowledged, a figure other load on the machine does not move. --quick shrinks every
 scenario.
+
+Each table ends with what says whether a tail was the measurement's: the event-loop stalls the
+marketplace's servers logged during the scenario (`marketplace.stalls`, with the garbage collection
+in them) and the harness's own loop lag (its collector is off while it measures).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import argparse
 import asyncio
 import atexit
 import bisect
+import contextlib
+import gc
 import itertools
 import os
 import resource
@@ -39,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +69,7 @@ from marketplace.db import create_pool
 from marketplace.embedded import store_urls
 from marketplace.migrations import upgrade_async
 from marketplace.pubsub import RedisPubSub
+from marketplace.stalls import STALL_MS
 from marketplace.stripe_standin import process as stripe_standin
 from rights import demo as rights_demo
 from rights import service as rights
@@ -628,12 +635,68 @@ async def make_seller(pool: asyncpg.Pool) -> tuple[str, UUID]:
 # ---------------------------------------------------------------- processes and reporting
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """In its own process group, stopped whole with whatever it started there."""
-    return subprocess.Popen(
-        [sys.executable, "-m", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+def start(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
+    """In its own process group, stopped whole with whatever it started there; its log to `log`."""
+    with contextlib.ExitStack() as opened:
+        stderr = subprocess.DEVNULL if log is None else opened.enter_context(log.open("ab"))
+        return subprocess.Popen(
+            [sys.executable, "-m", *args], env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+class Stall(msgspec.Struct):
+    time: datetime
+    stalled_ms: float
+    gc_ms: float
+    gc_generation: int
+
+
+def server_stalls(logs: Sequence[Path], since: float, until: float) -> Figures:
+    """The event-loop stalls the marketplace's servers logged (`marketplace.stalls`) in a scenario."""
+    decoder = msgspec.json.Decoder(Stall)
+    stalls = []
+    for log in logs:
+        for line in log.read_bytes().splitlines():
+            if b'"logger":"marketplace.stalls"' in line:
+                stall = decoder.decode(line)
+                if since <= stall.time.timestamp() <= until:
+                    stalls.append(stall)
+    longest = max(stalls, key=lambda stall: stall.stalled_ms, default=None)
+    return {
+        f"server loop stalls ≥ {STALL_MS:g} ms": len(stalls),
+        "server longest stall ms": 0.0 if longest is None else longest.stalled_ms,
+        "of which garbage collection ms": 0.0 if longest is None else longest.gc_ms,
+        "server stalls in a young collection": sum(stall.gc_generation in (0, 1) for stall in stalls),
+        "server stalls in a full collection": sum(stall.gc_generation == 2 for stall in stalls),
+    }
+
+
+async def measured(scenario: Awaitable[Figures], logs: Sequence[Path] = ()) -> Figures:
+    """A scenario's figures, with the harness's own event-loop lag meanwhile and the stalls the
+    servers writing `logs` logged. The harness's garbage collector stays off during the scenario: with
+    two thousand client sockets a full collection stalled it for hundreds of milliseconds, which it
+    would have counted against the server."""
+    lags: list[float] = []
+
+    async def look() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append((time.perf_counter() - before - 0.01) * 1000)
+
+    gc.collect()
+    gc.disable()
+    since = time.time()
+    looking = asyncio.create_task(look())
+    try:
+        figures = await scenario
+    finally:
+        looking.cancel()
+        gc.enable()
+    if logs:
+        figures |= server_stalls(logs, since, time.time())
+    return figures | spread("harness loop lag", lags)
 
 
 async def until_up(base: str, method: str, path: str) -> None:
@@ -697,30 +760,41 @@ class Sizes:
 
 
 async def run_scenarios(
-    scenarios: list[str], sizes: Sizes, ours: Marketplace, bare: Bare, pool: asyncpg.Pool, redis_url: str
+    scenarios: list[str],
+    sizes: Sizes,
+    ours: Marketplace,
+    bare: Bare,
+    pool: asyncpg.Pool,
+    redis_url: str,
+    logs: Sequence[Path],
 ) -> list[tuple[str, Figures, Figures]]:
-    """Each scenario on the marketplace, then on the bare broadcast."""
+    """Each scenario on the marketplace (whose servers log to `logs`), then on the bare broadcast."""
     results = []
+
+    async def on_both(title: str, run: Callable[[Side], Awaitable[Figures]]) -> None:
+        results.append((title, await measured(run(ours), logs), await measured(run(bare))))
+
+    async def closing(side: Side) -> Figures:
+        if side is ours:  # the marketplace's closes are also read from its database and Redis
+            return await deadlines(side, *sizes.deadlines, pool, redis_url)
+        return await deadlines(side, *sizes.deadlines, None)
+
     for scenario in scenarios:
         if scenario == "burst":
             for n in sizes.burst:
-                results.append((f"burst, {n:,} bidders", await burst(ours, n), await burst(bare, n)))
+                await on_both(f"burst, {n:,} bidders", lambda side, n=n: burst(side, n))
         elif scenario == "hot":
             title = "hot round: {:,} watchers, {} at once, then {} bids/s for {} s".format(*sizes.hot)
-            results.append((title, await hot(ours, *sizes.hot), await hot(bare, *sizes.hot)))
+            await on_both(title, lambda side: hot(side, *sizes.hot))
         elif scenario == "many":
             rounds, watchers, bidders, rate, seconds = sizes.many
             title = (
                 f"many rounds: {rounds} rounds × {watchers} watchers, {rate:g} bids/s for {seconds:g} s "
                 f"from {bidders} buyers"
             )
-            results.append((title, await many(ours, *sizes.many), await many(bare, *sizes.many)))
+            await on_both(title, lambda side: many(side, *sizes.many))
         elif scenario == "deadlines":
-            rounds, lead = sizes.deadlines
-            results.append(
-                (f"deadlines: {rounds} rounds closing in the same second",
-                 await deadlines(ours, rounds, lead, pool, redis_url), await deadlines(bare, rounds, lead, None))
-            )  # fmt: skip
+            await on_both(f"deadlines: {sizes.deadlines[0]} rounds closing in the same second", closing)
     return results
 
 
@@ -747,10 +821,11 @@ async def main(scenarios: list[str], quick: bool, servers: int) -> None:
     }  # fmt: skip
     our_ports = [str(free_port()) for _ in range(servers)]
     bare_port = str(free_port())
+    logs = [Path(data_dir) / f"server-{port}.log" for port in our_ports]
     processes = [
         *(
-            start(["benchmarks.live_rounds", "--serve", "marketplace.app:create_app", port], env)
-            for port in our_ports
+            start(["benchmarks.live_rounds", "--serve", "marketplace.app:create_app", port], env, log)
+            for port, log in zip(our_ports, logs, strict=True)
         ),
         start(["marketplace.cli", "worker"], env),
         start(["benchmarks.live_rounds", "--serve", "benchmarks.live_rounds:bare_app", bare_port], env),
@@ -766,7 +841,7 @@ async def main(scenarios: list[str], quick: bool, servers: int) -> None:
         postmaster = int((Path(data_dir) / "postgres" / "postmaster.pid").read_text().split()[0])
         timed = {"server": [process.pid for process in processes[:servers]], "PostgreSQL": [postmaster]}
         ours = Marketplace(bases, buyers, *await make_seller(pool), processes=timed)
-        results = await run_scenarios(scenarios, sizes, ours, bare, pool, urls.redis_url)
+        results = await run_scenarios(scenarios, sizes, ours, bare, pool, urls.redis_url, logs)
     finally:
         await pool.close()
         for process in processes:

@@ -55,7 +55,7 @@ from discovery import analysis
 from discovery import api as discovery_api
 from discovery import pages as discovery_pages
 from discovery.model import CatalogueProgress
-from marketplace import audit, demo, heartbeat
+from marketplace import audit, demo, heartbeat, stalls
 from marketplace.accounts import api as accounts_api
 from marketplace.accounts import pages as accounts_pages
 from marketplace.accounts.sessions import CSRF_FIELD, hear_own_announcements
@@ -257,12 +257,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         revocations = asyncio.create_task(listen_for_revocations(urls.redis_url, principals))
         await prepare_chain(app.state.pool, chain)
+        stalls.freeze_start_up_heap()
+        loop_watch = asyncio.create_task(stalls.watch_the_loop())
         try:
             yield
         finally:
             fallback.cancel()
             revocations.cancel()
-            await asyncio.gather(fallback, revocations, return_exceptions=True)
+            loop_watch.cancel()
+            await asyncio.gather(fallback, revocations, loop_watch, return_exceptions=True)
             await app.state.jobs.aclose()
             if chain is not None:
                 await chain.close()

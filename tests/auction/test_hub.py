@@ -12,7 +12,8 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auction.hub import Hub, Watcher
+from auction import conflation
+from auction.hub import WAKE_BATCH, Hub, Watcher
 from auction.live import BidTaken, Revealed, RoundEvent, RoundView
 from auction.model import RoundState, VickreyParams
 from rights.identity import Principal, Role
@@ -86,6 +87,27 @@ def test_another_buyers_bid_touches_no_socket_until_the_tick_and_then_one_encodi
     assert len(sent) == 1, "the same bytes for every socket owed the same"
     [frame] = drain(watchers[0])
     assert (frame["type"], frame["seq"], frame["replaced"], frame["state"]["bids"]) == ("state", 4, 2, 3)
+
+
+def test_a_small_rooms_state_goes_out_as_the_bid_is_heard_then_no_sooner_than_the_interval() -> None:
+    hub = new_hub()
+    watchers = [join(hub, BOB) for _ in range(WAKE_BATCH)]
+    hub.take_live(bid(hub, 2, CAROL))
+    assert all([f["seq"] for f in drain(w)] == [2] for w in watchers), "no wait for the tick task"
+    hub.take_live(bid(hub, 3, CAROL))
+    assert all(w.outbox.idle for w in watchers), "conflated until STATE_INTERVAL has passed"
+    hub.last_tick -= conflation.STATE_INTERVAL
+    hub.take_live(bid(hub, 4, CAROL))
+    [frame] = drain(watchers[0])
+    assert (frame["seq"], frame["replaced"], frame["state"]["bids"]) == (4, 1, 3)
+
+
+def test_a_crowds_state_is_left_to_the_tick_which_wakes_its_writers_a_batch_at_a_time() -> None:
+    hub = new_hub()
+    watchers = [join(hub, BOB) for _ in range(WAKE_BATCH + 1)]
+    hub.take_live(bid(hub, 2, CAROL))
+    assert all(w.outbox.idle for w in watchers)
+    assert hub.ticks.is_set()
 
 
 def test_a_receipt_goes_only_to_its_bidders_sockets_after_the_state_they_were_owed() -> None:

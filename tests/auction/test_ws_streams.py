@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 import httpx
 import pytest
+from litestar.channels import ChannelsPlugin
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from auction import api as auction_api
 from auction import conflation, service
 from auction.hub import hubs
 from auction.service import Relay
@@ -96,6 +98,30 @@ async def test_events_redis_never_delivered_are_filled_in_from_postgresql(
     assert [f["type"] for f in room.updates] == ["event", "event", "state"]
     assert room.updates[2]["state"]["bids"] == 2
     assert room.updates[1]["event"]["amount"] == eur(4_000)
+
+
+async def test_a_bid_placed_through_this_process_reaches_its_watchers_here_without_redis(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, live_server: str, app: Any
+) -> None:
+    seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
+    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    # The server's own relay, with everything it sends to Redis lost: only the hand-over here is left.
+    here_only = auction_api.relay(cast(ChannelsPlugin, RedisLost()), app.state.jobs)
+    async with watching(live_server, alice, opened["id"]) as room:
+        for who, amount in ((bob, 3_000), (alice, 4_000)):
+            await service.place_bid(
+                pg_pool.acquire, here_only, who.principal, UUID(opened["id"]), Money(amount, "EUR"), None
+            )
+        await room.until(lambda w: w.seqs()[-1:] == [3], what="both bids, with no event after them")
+    assert room.bids() == 2
+    assert [f["event"]["amount"] for f in room.events if f["event"]["kind"] == "bid"] == [eur(4_000)]
+
+
+class RedisLost:
+    """Channels whose every publish Redis loses."""
+
+    async def wait_published(self, data: bytes, channels: str) -> None:
+        return None
 
 
 async def test_a_close_whose_publish_is_lost_reaches_the_watcher_from_postgresql(
