@@ -16,6 +16,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from rights import service as rights
 from rights.identity import Role
+from tests.discovery.conftest import mood_and_its_copy
 
 ROWS = 600
 RARE = 30  # one row in twenty carries the rare mood
@@ -209,30 +210,24 @@ async def test_only_a_plan_that_sees_the_mood_as_a_constant_can_walk_the_mood_s_
     await db.execute("DEALLOCATE nearest_of_mood")
 
 
-async def _moods(db: asyncpg.Connection, track_id: object) -> tuple[str | None, str | None]:
-    row = await db.fetchrow(
-        """SELECT d.mood AS track_mood, e.mood AS embedding_mood
-           FROM discovery_tracks d JOIN discovery_embeddings e USING (track_id) WHERE track_id = $1""",
-        track_id,
-    )
-    return row["track_mood"], row["embedding_mood"]
-
-
 async def test_an_embedding_carries_its_track_s_mood_whichever_is_written_and_however(
     db: asyncpg.Connection, many_vectors: np.ndarray
 ) -> None:
     track_id = await db.fetchval("SELECT track_id FROM discovery_tracks WHERE mood = 'tense' LIMIT 1")
-    assert await _moods(db, track_id) == ("tense", "tense")  # written by the fixture without a mood
+    assert await mood_and_its_copy(db, track_id) == (
+        "tense",
+        "tense",
+    )  # written by the fixture without a mood
     await db.execute("UPDATE discovery_tracks SET mood = 'melancholic' WHERE track_id = $1", track_id)
-    assert await _moods(db, track_id) == ("melancholic", "melancholic")
+    assert await mood_and_its_copy(db, track_id) == ("melancholic", "melancholic")
     await db.execute("UPDATE discovery_embeddings SET mood = 'calm' WHERE track_id = $1", track_id)
-    assert await _moods(db, track_id) == ("melancholic", "melancholic")
+    assert await mood_and_its_copy(db, track_id) == ("melancholic", "melancholic")
     await db.execute("UPDATE discovery_tracks SET mood = NULL WHERE track_id = $1", track_id)
-    assert await _moods(db, track_id) == (None, None)
+    assert await mood_and_its_copy(db, track_id) == (None, None)
     # The embedding written before its track's analysis row, as a restore might: the mood still follows.
     await db.execute("DELETE FROM discovery_tracks WHERE track_id = $1", track_id)
     await db.execute(
         "INSERT INTO discovery_tracks (track_id, audio_sha256, status, mood) VALUES ($1, $2, 'done', 'uplifting')",
         track_id, "0" * 64,
     )  # fmt: skip
-    assert await _moods(db, track_id) == ("uplifting", "uplifting")
+    assert await mood_and_its_copy(db, track_id) == ("uplifting", "uplifting")
