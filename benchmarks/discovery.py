@@ -637,10 +637,12 @@ async def search_only(size: int, index_options: str | None, kept: Path | None) -
     load_before = os.getloadavg()
     async with bench_database(kept) as (pool, organisation):
         rows = await bench_search(pool, organisation, size, 200, index_options)
+        buffers = await pool.fetchval("SELECT current_setting('shared_buffers')")
     print(f"\n{SEARCH_HEADER}")
     print("\n".join(rows))
     print(
-        f"\nStarted {started} on {os.cpu_count()} cores; load average (1, 5, 15 min) "
+        f"\nPostgreSQL shared_buffers {buffers}. "
+        f"Started {started} on {os.cpu_count()} cores; load average (1, 5, 15 min) "
         f"{' '.join(f'{x:.2f}' for x in load_before)} before, {' '.join(f'{x:.2f}' for x in os.getloadavg())} after."
     )
 

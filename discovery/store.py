@@ -137,6 +137,8 @@ async def save_analysis(
         features.key.mode.value, next((t.value for t in tags if t.kind == "mood"), None), features.duration_s,
         features.instrumental, near_duplicate_of,
     )  # fmt: skip
+    # The embedding's copy of the mood (for the per-mood graphs' partial indexes) is the database's to
+    # keep: triggers copy it from discovery_tracks (migration 0088).
     await conn.execute(
         """INSERT INTO discovery_embeddings (track_id, analysis_version, embedding) VALUES ($1, $2, $3)
            ON CONFLICT (track_id) DO UPDATE SET analysis_version = excluded.analysis_version,

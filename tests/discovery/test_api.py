@@ -110,20 +110,26 @@ async def test_new_audio_of_another_mood_moves_the_track_into_that_mood_s_graph(
     sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar
 ) -> None:
     label = await sign_in("rights_holder")
-    first, second = synth.demo_track(28), synth.demo_track(30)
-    assert (first.mood, second.mood) == (Mood.UPLIFTING, Mood.MELANCHOLIC)
+    first, second = synth.demo_track(28), synth.demo_track(31)
+    assert (first.mood, second.mood) == (Mood.UPLIFTING, Mood.TENSE)
     uploaded = await label.client.post(
         "/api/discovery/tracks", **_upload(_flac(synth.render(first, seconds=15)), title="Turn", artist="Me")
     )
-    track_id = uploaded.json()["track_id"]
-    assert await _run_job(pg_pool, settings, app, track_id) == "done"
-    replaced = await label.client.put(
-        f"/api/discovery/tracks/{track_id}/audio", **_upload(_flac(synth.render(second, seconds=15)))
-    )
-    assert replaced.status_code == 202, replaced.text
-    assert await _run_job(pg_pool, settings, app, track_id) == "done"
-    async with pg_pool.acquire() as conn:
-        assert await mood_and_its_copy(conn, UUID(track_id)) == ("melancholic", "melancholic")
+    track_id = UUID(uploaded.json()["track_id"])
+    try:
+        assert await _run_job(pg_pool, settings, app, str(track_id)) == "done"
+        async with pg_pool.acquire() as conn:
+            assert await mood_and_its_copy(conn, track_id) == ("uplifting", "uplifting")
+        replaced = await label.client.put(
+            f"/api/discovery/tracks/{track_id}/audio", **_upload(_flac(synth.render(second, seconds=15)))
+        )
+        assert replaced.status_code == 202, replaced.text
+        assert await _run_job(pg_pool, settings, app, str(track_id)) == "done"
+        async with pg_pool.acquire() as conn:
+            assert await mood_and_its_copy(conn, track_id) == ("tense", "tense")
+    finally:  # a copy of a demo track would come up in other tests' searches around the demo catalogue
+        async with pg_pool.acquire() as conn:
+            await conn.execute("DELETE FROM tracks WHERE id = $1", track_id)
 
 
 async def test_an_upload_of_audio_already_in_the_catalogue_is_flagged_as_a_near_duplicate(
