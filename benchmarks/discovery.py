@@ -17,10 +17,11 @@ temporary directory and prints Markdown tables:
 - the fingerprint index's size per hour of indexed audio (pg_total_relation_size, all in).
 
 `--identification-only` runs the last three alone. `--search-only N` runs vector search alone at N
-vectors (`--hnsw OPTIONS` to build another graph); with `--data-dir DIR` (outside the repository)
-the database is kept and a catalogue already built there is searched again without rebuilding,
-which at 1,000,000 vectors saves about half an hour (the kept database is migrated first: a new
-migration that rebuilds the index rebuilds it there too).
+vectors (`--hnsw OPTIONS` to build the graphs with other options); with `--data-dir DIR` (outside
+the repository) the database is kept and a catalogue already built there is searched again without
+rebuilding its five graphs (the whole catalogue's and one per mood), which at 1,000,000 vectors
+takes about an hour here (the kept database is migrated first: a new migration that rebuilds the
+graphs rebuilds them there too).
 """
 
 from __future__ import annotations
@@ -632,7 +633,7 @@ def print_real_identification(rows: list[str], size_row: str, per_track: int) ->
 
 
 async def search_only(size: int, index_options: str | None, kept: Path | None) -> None:
-    """Vector search alone, e.g. once at 1,000,000 vectors (half an hour to build the index)."""
+    """Vector search alone, e.g. once at 1,000,000 vectors (an hour here to build its five graphs)."""
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
     async with bench_database(kept) as (pool, organisation):
