@@ -2,10 +2,12 @@
 
 pgvector 0.6 applies WHERE filters after its HNSW scan and yields at most `hnsw.ef_search` rows, so
 a filter that keeps 5 % of the catalogue must take about 20 × k rows from the index, and one that
-keeps a few hundred rows is cheaper to scan exactly. The fraction a filter keeps is estimated the
-way PostgreSQL's planner does (most common values, histograms, conditions independent) from the
-statistics ANALYZE keeps, read once in a while instead of asking the planner on every query. An
-estimate only chooses the plan: an index answer that comes up short is redone exactly.
+keeps a few hundred rows is cheaper to scan exactly. A filter naming a mood walks that mood's own
+graph (migration 0088), so only the rest of the filter is over-fetched for. The fraction a filter
+keeps is estimated the way PostgreSQL's planner does (most common values, histograms, conditions
+independent) from the statistics ANALYZE keeps, read once in a while instead of asking the planner
+on every query. An estimate only chooses the plan: an index answer that comes up short is redone
+exactly.
 """
 
 from __future__ import annotations
