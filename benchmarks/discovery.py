@@ -192,10 +192,11 @@ SEARCH_CASES = (
 RAW_INDEX_QUERY = (
     "SELECT track_id, embedding <=> $1 FROM discovery_embeddings ORDER BY embedding <=> $1 LIMIT 10"
 )
-# The same in the tense tracks' own graph (migration 0088): the mood a constant, as partial indexes need.
+# The same in the tense tracks' own graph (migration 0088): the mood a constant, as partial indexes need,
+# ordered by Euclidean distance, which only the mood graphs answer (the same order for unit vectors).
 RAW_MOOD_GRAPH_QUERY = (
     "SELECT track_id, embedding <=> $1 FROM discovery_embeddings WHERE mood = 'tense' "
-    "ORDER BY embedding <=> $1 LIMIT 10"
+    "ORDER BY embedding <-> $1 LIMIT 10"
 )
 
 

@@ -9,8 +9,11 @@ mood, the copy follows; nothing in the application writes it).
 
 PostgreSQL uses a partial index only when the query's condition proves the index's, i.e. the mood
 is a constant at planning time: `discovery_mood_neighbours` plans its query afresh for each call
-(`plan_cache_mode`), which costs a fraction of a millisecond; a cached generic plan would see a
-parameter and walk the whole graph.
+(`plan_cache_mode`), which costs a fraction of a millisecond. Even then the planner may judge the
+whole graph, filtered, the cheaper (it did on a small catalogue with many tracks of the mood), so
+the mood graphs order by Euclidean distance (`vector_l2_ops`), which only they can answer:
+embeddings are unit vectors (discovery.embedding), for which Euclidean and cosine distance rank
+alike, and the distance returned is still the cosine one.
 
 The cost, for every deployment: the embeddings are rewritten once to take the mood and all five
 graphs are built (the whole catalogue's again and the four moods', about as large together), i.e.
@@ -27,11 +30,12 @@ depends_on = None
 
 MOODS = ("uplifting", "calm", "melancholic", "tense")  # discovery.model.Mood, as stored
 GRAPH = "USING hnsw (embedding vector_cosine_ops) WITH (m = 32, ef_construction = 128)"
+MOOD_GRAPH = "USING hnsw (embedding vector_l2_ops) WITH (m = 32, ef_construction = 128)"
 
 
 def upgrade() -> None:
     mood_graphs = "\n".join(
-        f"CREATE INDEX discovery_embeddings_{mood}_hnsw_idx ON discovery_embeddings {GRAPH} "
+        f"CREATE INDEX discovery_embeddings_{mood}_hnsw_idx ON discovery_embeddings {MOOD_GRAPH} "
         f"WHERE mood = '{mood}';"
         for mood in MOODS
     )
@@ -72,7 +76,8 @@ def upgrade() -> None:
     LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
     ROWS 100
     -- Restored when the call ends (see discovery_index_neighbours). A custom plan sees the mood as a
-    -- constant, and so the partial graph whose condition it proves.
+    -- constant, and so the partial graph whose condition it proves; ordered by <->, only a mood graph
+    -- can answer.
     SET hnsw.ef_search = 40
     SET plan_cache_mode = force_custom_plan
     AS $$
@@ -81,7 +86,7 @@ def upgrade() -> None:
         RETURN QUERY
             SELECT e.track_id, e.embedding <=> query FROM discovery_embeddings e
              WHERE e.mood = discovery_mood_neighbours.mood
-             ORDER BY e.embedding <=> query LIMIT take;
+             ORDER BY e.embedding <-> query LIMIT take;
     END
     $$;
     """)

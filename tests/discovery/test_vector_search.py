@@ -194,7 +194,7 @@ async def test_only_a_plan_that_sees_the_mood_as_a_constant_can_walk_the_mood_s_
     await db.execute("SET LOCAL enable_seqscan = off")  # 600 rows: a scan would beat any index
     await db.execute(
         """PREPARE nearest_of_mood (vector, text) AS SELECT track_id FROM discovery_embeddings
-           WHERE mood = $2 ORDER BY embedding <=> $1 LIMIT 10"""
+           WHERE mood = $2 ORDER BY embedding <-> $1 LIMIT 10"""
     )
     vector = "[" + ",".join(str(x) for x in many_vectors[0]) + "]"
 
