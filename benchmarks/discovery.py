@@ -17,10 +17,11 @@ temporary directory and prints Markdown tables:
 - the fingerprint index's size per hour of indexed audio (pg_total_relation_size, all in).
 
 `--identification-only` runs the last three alone. `--search-only N` runs vector search alone at N
-vectors (`--hnsw OPTIONS` to build another graph); with `--data-dir DIR` (outside the repository)
-the database is kept and a catalogue already built there is searched again without rebuilding,
-which at 1,000,000 vectors saves about half an hour (the kept database is migrated first: a new
-migration that rebuilds the index rebuilds it there too).
+vectors (`--hnsw OPTIONS` to build the graphs with other options); with `--data-dir DIR` (outside
+the repository) the database is kept and a catalogue already built there is searched again without
+rebuilding its five graphs (the whole catalogue's and one per mood), which at 1,000,000 vectors
+takes about an hour here (the kept database is migrated first: a new migration that rebuilds the
+graphs rebuilds them there too).
 """
 
 from __future__ import annotations
@@ -191,6 +192,12 @@ SEARCH_CASES = (
 RAW_INDEX_QUERY = (
     "SELECT track_id, embedding <=> $1 FROM discovery_embeddings ORDER BY embedding <=> $1 LIMIT 10"
 )
+# The same in the tense tracks' own graph (migration 0088): the mood a constant, as partial indexes need,
+# ordered by Euclidean distance, which only the mood graphs answer (the same order for unit vectors).
+RAW_MOOD_GRAPH_QUERY = (
+    "SELECT track_id, embedding <=> $1 FROM discovery_embeddings WHERE mood = 'tense' "
+    "ORDER BY embedding <-> $1 LIMIT 10"
+)
 
 
 class SearchCatalogue(NamedTuple):
@@ -216,22 +223,42 @@ class SearchCatalogue(NamedTuple):
         return [self.ids[i] for i in nearest]
 
 
+async def _graphs(conn: asyncpg.Connection) -> dict[str, str]:
+    """The embeddings' HNSW indexes by name, with their definitions: the whole catalogue's and each mood's."""
+    rows = await conn.fetch(
+        """SELECT indexname, indexdef FROM pg_indexes
+           WHERE tablename = 'discovery_embeddings' AND indexdef LIKE '% USING hnsw %' ORDER BY indexname"""
+    )
+    return {r["indexname"]: r["indexdef"] for r in rows}
+
+
+def _with_options(definition: str, index_options: str | None) -> str:
+    """The index definition with other graph options, or as it is."""
+    if index_options is None:
+        return definition
+    return re.sub(r"WITH \([^)]*\)", f"WITH ({index_options})", definition)
+
+
+def _graph_description(definition: str) -> str:
+    return definition.split(" USING ")[1]
+
+
 async def _load_search_catalogue(
     conn: asyncpg.Connection, organisation: UUID, vectors: np.ndarray, index_options: str | None
 ) -> tuple[str, SearchCatalogue]:
-    """Catalogue rows by COPY, then the app's own HNSW index built once over them; the build's row.
+    """Catalogue rows by COPY, then the app's own HNSW indexes built once over them; the build's row.
 
-    A catalogue of this size with this index already in the database (a kept --data-dir) is read
-    back instead: building the index at 1,000,000 takes about half an hour here.
+    A catalogue of this size with these indexes already in the database (a kept --data-dir) is read
+    back instead: building the indexes at 1,000,000 takes about an hour here.
     """
     size = len(vectors)
-    index = await conn.fetchval("SELECT pg_get_indexdef('discovery_embeddings_hnsw_idx'::regclass)")
-    wanted_index = index if index_options is None else f"{index.split(' WITH (')[0]} WITH ({index_options})"
+    graphs = await _graphs(conn)
+    wanted = {name: _with_options(definition, index_options) for name, definition in graphs.items()}
     if (
-        _same_index(index, wanted_index)
+        all(_same_index(graphs[name], wanted[name]) for name in graphs)
         and await conn.fetchval("SELECT count(*) FROM discovery_embeddings") == size
     ):
-        return await _kept_search_catalogue(conn, index)
+        return await _kept_search_catalogue(conn, graphs)
     rng = np.random.default_rng(size + 1)
     await conn.execute("TRUNCATE discovery_embeddings, discovery_tracks CASCADE")
     await conn.execute(
@@ -245,7 +272,7 @@ async def _load_search_catalogue(
         "discovery_tracks", columns=["track_id", "audio_sha256", "status", "mood", "bpm"],
         records=[(i, "0" * 64, "done", str(m), float(b)) for i, m, b in zip(ids, moods, bpm, strict=True)],
     )  # fmt: skip
-    await conn.execute("DROP INDEX discovery_embeddings_hnsw_idx")
+    await conn.execute(f"DROP INDEX {', '.join(graphs)}")
     await conn.copy_records_to_table(
         "discovery_embeddings", columns=["track_id", "analysis_version", "embedding"],
         records=[(i, 1, v) for i, v in zip(ids, vectors, strict=True)],
@@ -258,25 +285,37 @@ async def _load_search_catalogue(
     )
     backend = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()"))
     peak_rss = backend.memory_info().rss
-    build = asyncio.ensure_future(conn.execute(wanted_index))
-    built = time.perf_counter()
-    while not build.done():
-        peak_rss = max(peak_rss, backend.memory_info().rss)
-        await asyncio.wait([build], timeout=0.5)
-    await build
-    built = time.perf_counter() - built
+    built: dict[str, float] = {}
+    for name, definition in wanted.items():
+        build = asyncio.ensure_future(conn.execute(definition))
+        started = time.perf_counter()
+        while not build.done():
+            peak_rss = max(peak_rss, backend.memory_info().rss)
+            await asyncio.wait([build], timeout=0.5)
+        await build
+        built[name] = time.perf_counter() - started
     await conn.execute(
         "RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; "
         "ANALYZE discovery_tracks; ANALYZE discovery_embeddings"
     )
-    index_mb = await conn.fetchval("SELECT pg_relation_size('discovery_embeddings_hnsw_idx')") / 2**20
     service.CATALOGUE_STATISTICS.forget()
+    sizes = await _graph_sizes(conn, wanted)
+    graph_rows = ", ".join(
+        f"`{_graph_description(wanted[name])}` {built[name]:.0f} s, {sizes[name]:.0f} MB" for name in wanted
+    )
     row = (
-        f"| build: COPY {loaded:.0f} s, `{wanted_index.split(' USING ')[1]}` {built:.0f} s with "
-        f"{BUILD_WORKERS} parallel worker(s), {index_mb:.0f} MB, peak RSS of the building backend "
-        f"{peak_rss / 2**20:.0f} MB (shared memory not counted) | {size:,} | | | | | | | |"
+        f"| build: COPY {loaded:.0f} s; {graph_rows}; {sum(built.values()):.0f} s and "
+        f"{sum(sizes.values()):.0f} MB in all, with {BUILD_WORKERS} parallel worker(s); peak RSS of the "
+        f"building backend {peak_rss / 2**20:.0f} MB (shared memory not counted) | {size:,} | | | | | | | |"
     )
     return row, SearchCatalogue(ids, vectors.astype(np.float32), moods, bpm)
+
+
+async def _graph_sizes(conn: asyncpg.Connection, graphs: dict[str, str]) -> dict[str, float]:
+    """Each index's size in MB."""
+    return {
+        name: await conn.fetchval("SELECT pg_relation_size($1::regclass)", name) / 2**20 for name in graphs
+    }
 
 
 def _same_index(one: str, other: str) -> bool:
@@ -284,12 +323,14 @@ def _same_index(one: str, other: str) -> bool:
     return re.sub(r"[\s']", "", one) == re.sub(r"[\s']", "", other)
 
 
-async def _kept_search_catalogue(conn: asyncpg.Connection, index: str) -> tuple[str, SearchCatalogue]:
+async def _kept_search_catalogue(
+    conn: asyncpg.Connection, graphs: dict[str, str]
+) -> tuple[str, SearchCatalogue]:
     """The catalogue a previous run loaded and indexed, read back from the database."""
     rows = await conn.fetch(
         "SELECT e.track_id, e.embedding, d.mood, d.bpm FROM discovery_embeddings e JOIN discovery_tracks d USING (track_id)"
     )
-    index_mb = await conn.fetchval("SELECT pg_relation_size('discovery_embeddings_hnsw_idx')") / 2**20
+    sizes = await _graph_sizes(conn, graphs)
     service.CATALOGUE_STATISTICS.forget()
     catalogue = SearchCatalogue(
         ids=[r["track_id"] for r in rows],
@@ -297,7 +338,8 @@ async def _kept_search_catalogue(conn: asyncpg.Connection, index: str) -> tuple[
         moods=np.array([r["mood"] for r in rows]),
         bpm=np.array([r["bpm"] for r in rows], dtype=np.float32),
     )
-    row = f"| kept from a previous run: `{index.split(' USING ')[1]}`, {index_mb:.0f} MB | {len(rows):,} | | | | | | | |"
+    kept = ", ".join(f"`{_graph_description(d)}` {sizes[name]:.0f} MB" for name, d in graphs.items())
+    row = f"| kept from a previous run: {kept}; {sum(sizes.values()):.0f} MB in all | {len(rows):,} | | | | | | | |"
     return row, catalogue
 
 
@@ -326,6 +368,9 @@ def _search_calls(ef_search: int) -> list[SearchCall]:
     async def raw(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
         return [r["track_id"] for r in await conn.fetch(RAW_INDEX_QUERY, query)], "hnsw"
 
+    async def raw_mood_graph(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
+        return [r["track_id"] for r in await conn.fetch(RAW_MOOD_GRAPH_QUERY, query)], "hnsw"
+
     def index_alone(ef_search: int) -> Call:
         async def call(conn: asyncpg.Connection, query: np.ndarray) -> Answer:
             found = await conn.fetch(
@@ -345,6 +390,8 @@ def _search_calls(ef_search: int) -> list[SearchCall]:
     return [
         SearchCall("`SELECT 1`", select_1),
         SearchCall(f"raw index query, k=10, ef_search {ef_search}", raw, SearchFilters()),
+        SearchCall(f"raw tense-graph query, k=10, ef_search {ef_search}", raw_mood_graph,
+                   SearchFilters(mood=Mood.TENSE)),
         *(SearchCall(f"service.nearest k=10, {label}", service_call(filters), filters)
           for label, filters in SEARCH_CASES),
         *(SearchCall(f"index alone, k=10, ef_search {ef}", index_alone(ef), SearchFilters())
@@ -587,15 +634,17 @@ def print_real_identification(rows: list[str], size_row: str, per_track: int) ->
 
 
 async def search_only(size: int, index_options: str | None, kept: Path | None) -> None:
-    """Vector search alone, e.g. once at 1,000,000 vectors (half an hour to build the index)."""
+    """Vector search alone, e.g. once at 1,000,000 vectors (an hour here to build its five graphs)."""
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
     async with bench_database(kept) as (pool, organisation):
         rows = await bench_search(pool, organisation, size, 200, index_options)
+        buffers = await pool.fetchval("SELECT current_setting('shared_buffers')")
     print(f"\n{SEARCH_HEADER}")
     print("\n".join(rows))
     print(
-        f"\nStarted {started} on {os.cpu_count()} cores; load average (1, 5, 15 min) "
+        f"\nPostgreSQL shared_buffers {buffers}. "
+        f"Started {started} on {os.cpu_count()} cores; load average (1, 5, 15 min) "
         f"{' '.join(f'{x:.2f}' for x in load_before)} before, {' '.join(f'{x:.2f}' for x in os.getloadavg())} after."
     )
 

@@ -258,11 +258,13 @@ class NearestPlan(msgspec.Struct, frozen=True, kw_only=True):
 
     'exact' scores every matching row; 'hnsw' takes the `take` nearest rows from the index (weighing
     `ef_search` candidates) and filters them, and the search is redone exactly when fewer than k pass.
+    The index is the whole catalogue's graph, or with `graph` that mood's own (migration 0088).
     """
 
     method: Literal["exact", "hnsw"]
     take: int = 0
     ef_search: int = 0
+    graph: Mood | None = None
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):

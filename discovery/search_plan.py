@@ -2,10 +2,12 @@
 
 pgvector 0.6 applies WHERE filters after its HNSW scan and yields at most `hnsw.ef_search` rows, so
 a filter that keeps 5 % of the catalogue must take about 20 × k rows from the index, and one that
-keeps a few hundred rows is cheaper to scan exactly. The fraction a filter keeps is estimated the
-way PostgreSQL's planner does (most common values, histograms, conditions independent) from the
-statistics ANALYZE keeps, read once in a while instead of asking the planner on every query. An
-estimate only chooses the plan: an index answer that comes up short is redone exactly.
+keeps a few hundred rows is cheaper to scan exactly. A filter naming a mood walks that mood's own
+graph (migration 0088), so only the rest of the filter is over-fetched for. The fraction a filter
+keeps is estimated the way PostgreSQL's planner does (most common values, histograms, conditions
+independent) from the statistics ANALYZE keeps, read once in a while instead of asking the planner
+on every query. An estimate only chooses the plan: an index answer that comes up short is redone
+exactly.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import msgspec
 
 from discovery.model import CatalogueStatistics, ColumnStatistics, NearestPlan, SearchFilters
 
-# At or below this many matching rows an exact scan is cheap and always complete.
-EXACT_SEARCH_MAX_ROWS = 2_000
+# Scoring a matching row exactly (found through the filters' btrees, its embedding looked up by key)
+# costs about what weighing two candidates in an HNSW graph does: measured at 100,000 tracks, 2.6 µs
+# of CPU a row against 5.9 µs a candidate (docs/benchmarks.md). So at or below this many matching
+# rows per candidate the index would weigh, the exact scan is the cheaper, and it is always complete.
+EXACT_ROWS_PER_CANDIDATE = 2.0
 HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
 # The fewest candidates the index weighed for recall@10 of at least 0.995 (a margin over the 0.99
 # wanted), by catalogue size, on the graph of migration 0087 (benchmarks.discovery,
@@ -164,20 +169,32 @@ def rows_to_take(k: int, share: float) -> int:
 
 
 def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics | None) -> NearestPlan:
-    """Exact scan when few rows are expected to match, else an index scan over-fetched by their share.
+    """An index scan over-fetched by the share of rows the filter keeps, or an exact scan when cheaper.
 
-    A filter so selective that the over-fetch would pass pgvector's ceiling is scanned exactly too:
-    the capped index answer would mostly come up short and be redone anyway. Without statistics
-    (or when the catalogue was never analysed) the index is tried first: its short answer falls
-    back to the exact scan, so not knowing costs time, never rows.
+    A filter naming a mood walks that mood's own graph, which holds only its tracks: the over-fetch
+    is sized by the share of them the rest of the filter keeps, ef_search by the graph's size. The
+    exact scan is chosen when its rows cost less than the index's candidates, and when the
+    over-fetch would pass pgvector's ceiling (the capped index answer would mostly come up short and
+    be redone anyway). Without statistics (or when the catalogue was never analysed) the index is
+    tried first: its short answer falls back to the exact scan, so not knowing costs time, never rows.
     """
-    share, expected_rows = 1.0, None
-    floor = recall_ef_search(statistics.rows if statistics is not None else None)
+    share, graph_share, expected_rows = 1.0, 1.0, None
     if narrows(filters) and statistics is not None and statistics.rows > 0:
         share = matching_share(statistics, filters)
         expected_rows = share * statistics.rows
-    take = rows_to_take(k, share) + len(filters.exclude)
-    if expected_rows is not None and (expected_rows <= EXACT_SEARCH_MAX_ROWS or take > HNSW_MAX_EF_SEARCH):
+        if filters.mood is not None:
+            graph_share = equal_share(statistics.columns.get("mood"), filters.mood.value, statistics.rows)
+    kept_in_graph = min(1.0, share / graph_share) if graph_share > 0 else 0.0
+    take = rows_to_take(k, kept_in_graph) + len(filters.exclude)
+    graph_rows = statistics.rows * graph_share if statistics is not None and statistics.rows >= 0 else None
+    ef_search = max(recall_ef_search(graph_rows), take)
+    if expected_rows is not None and (
+        take > HNSW_MAX_EF_SEARCH or expected_rows <= EXACT_ROWS_PER_CANDIDATE * ef_search
+    ):
         return NearestPlan(method="exact")
-    take = min(take, HNSW_MAX_EF_SEARCH)
-    return NearestPlan(method="hnsw", take=take, ef_search=max(floor, take))
+    return NearestPlan(
+        method="hnsw",
+        take=min(take, HNSW_MAX_EF_SEARCH),
+        ef_search=min(ef_search, HNSW_MAX_EF_SEARCH),
+        graph=filters.mood,
+    )

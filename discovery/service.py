@@ -541,7 +541,7 @@ async def nearest(
     statistics = await CATALOGUE_STATISTICS.get(conn)
     plan = search_plan.plan_nearest(filters, k, statistics)
     if plan.method == "hnsw":
-        found = await store.index_neighbours(conn, vector, filters, k, plan.take, plan.ef_search)
+        found = await store.index_neighbours(conn, vector, filters, k, plan.take, plan.ef_search, plan.graph)
         if len(found) == k:
             return found, "hnsw"
     return await store.exact_neighbours(conn, vector, filters, k), "exact"

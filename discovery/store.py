@@ -20,6 +20,7 @@ from discovery.model import (
     ColumnStatistics,
     FingerprintHit,
     Landmark,
+    Mood,
     SearchFilters,
     StoredTag,
     Tag,
@@ -136,6 +137,8 @@ async def save_analysis(
         features.key.mode.value, next((t.value for t in tags if t.kind == "mood"), None), features.duration_s,
         features.instrumental, near_duplicate_of,
     )  # fmt: skip
+    # The embedding's copy of the mood (for the per-mood graphs' partial indexes) is the database's to
+    # keep: triggers copy it from discovery_tracks (migration 0088).
     await conn.execute(
         """INSERT INTO discovery_embeddings (track_id, analysis_version, embedding) VALUES ($1, $2, $3)
            ON CONFLICT (track_id) DO UPDATE SET analysis_version = excluded.analysis_version,
@@ -474,17 +477,23 @@ async def index_neighbours(
     limit: int,
     take: int,
     ef_search: int,
+    graph: Mood | None = None,
 ) -> list[Candidate]:
     """Nearest tracks among the `take` the HNSW index yields (weighing `ef_search`), filtered afterwards.
 
-    One statement: discovery_index_neighbours sets ef_search for its own scan. May return fewer than
-    `limit` when the filter leaves too few of them; the caller then searches exactly.
+    The index is the whole catalogue's graph, or with `graph` that mood's own. One statement: the
+    function sets ef_search for its own scan. May return fewer than `limit` when the filter leaves
+    too few of them; the caller then searches exactly.
     """
     args: list[object] = [vector, take, ef_search]
+    neighbours = "discovery_index_neighbours($1, $2, $3)"
+    if graph is not None:
+        args.append(graph.value)
+        neighbours = "discovery_mood_neighbours($1, $4, $2, $3)"
     where = _where(filters, args)
     args.append(limit)
     rows = await conn.fetch(
-        f"""SELECT c.track_id, c.distance FROM discovery_index_neighbours($1, $2, $3) c
+        f"""SELECT c.track_id, c.distance FROM {neighbours} c
             JOIN discovery_tracks d USING (track_id)
             WHERE {where} ORDER BY c.distance, c.track_id LIMIT ${len(args)}""",
         *args,

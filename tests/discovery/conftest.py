@@ -100,6 +100,17 @@ async def indexed(
     return IndexedCatalogue(organisation_id=user.organisation_id, track_ids=track_ids, tracks=catalogue)
 
 
+async def mood_and_its_copy(conn: asyncpg.Connection, track_id: UUID) -> tuple[str | None, str | None]:
+    """The track's mood as search filters on it, and the copy its embedding carries for the mood graphs."""
+    row = await conn.fetchrow(
+        """SELECT d.mood AS track_mood, e.mood AS embedding_mood
+           FROM discovery_tracks d JOIN discovery_embeddings e USING (track_id) WHERE track_id = $1""",
+        track_id,
+    )
+    assert row is not None, f"track {track_id} has no embedding"
+    return row["track_mood"], row["embedding_mood"]
+
+
 async def _label_owner(conn: asyncpg.Connection, label: str) -> User:
     """A rights holder of a new label named `label` (made unique), to own a fixture's tracks."""
     suffix = secrets.token_hex(4)

@@ -14,9 +14,10 @@ from arq import Retry
 from litestar import Litestar
 
 from discovery import jobs, service, synth, tags
+from discovery.model import Mood
 from marketplace.config import Settings
 from tests.conftest import SignIn
-from tests.discovery.conftest import IndexedCatalogue, RenderedTrack
+from tests.discovery.conftest import IndexedCatalogue, RenderedTrack, mood_and_its_copy
 
 
 def _flac(audio: synth.Audio) -> bytes:
@@ -87,6 +88,8 @@ async def test_an_upload_is_analysed_by_the_job_and_its_tags_can_be_confirmed(
     state = (await label.client.get(f"/api/discovery/tracks/{track_id}/analysis")).json()
     assert state["status"] == "done" and state["progress"] == 1 and state["attempts"] == 1
     assert abs(state["features"]["bpm"] - truth.bpm) / truth.bpm < 0.02
+    async with pg_pool.acquire() as conn:  # its embedding is in its mood's graph
+        assert await mood_and_its_copy(conn, UUID(track_id)) == (truth.mood.value, truth.mood.value)
     assert await _run_job(pg_pool, settings, app, track_id) == "done"  # idempotent: no second attempt
     assert (await label.client.get(f"/api/discovery/tracks/{track_id}/analysis")).json()["attempts"] == 1
 
@@ -101,6 +104,32 @@ async def test_an_upload_is_analysed_by_the_job_and_its_tags_can_be_confirmed(
     assert added.json()["value"] == "road trip" and added.json()["source"] == "human"
     by_words = (await label.client.get("/api/discovery/search", params={"q": "road trip"})).json()
     assert [r["track_id"] for r in by_words["results"]] == [track_id]
+
+
+async def test_new_audio_of_another_mood_moves_the_track_into_that_mood_s_graph(
+    sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings, app: Litestar
+) -> None:
+    label = await sign_in("rights_holder")
+    first, second = synth.demo_track(28), synth.demo_track(31)
+    assert (first.mood, second.mood) == (Mood.UPLIFTING, Mood.TENSE)
+    uploaded = await label.client.post(
+        "/api/discovery/tracks", **_upload(_flac(synth.render(first, seconds=15)), title="Turn", artist="Me")
+    )
+    track_id = UUID(uploaded.json()["track_id"])
+    try:
+        assert await _run_job(pg_pool, settings, app, str(track_id)) == "done"
+        async with pg_pool.acquire() as conn:
+            assert await mood_and_its_copy(conn, track_id) == ("uplifting", "uplifting")
+        replaced = await label.client.put(
+            f"/api/discovery/tracks/{track_id}/audio", **_upload(_flac(synth.render(second, seconds=15)))
+        )
+        assert replaced.status_code == 202, replaced.text
+        assert await _run_job(pg_pool, settings, app, str(track_id)) == "done"
+        async with pg_pool.acquire() as conn:
+            assert await mood_and_its_copy(conn, track_id) == ("tense", "tense")
+    finally:  # a copy of a demo track would come up in other tests' searches around the demo catalogue
+        async with pg_pool.acquire() as conn:
+            await conn.execute("DELETE FROM tracks WHERE id = $1", track_id)
 
 
 async def test_an_upload_of_audio_already_in_the_catalogue_is_flagged_as_a_near_duplicate(

@@ -17,6 +17,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from rights import service as rights
 from rights.identity import Role
+from tests.discovery.conftest import mood_and_its_copy
 
 SIZE = 3
 
@@ -78,6 +79,8 @@ async def test_each_demo_track_is_rendered_and_analysed_once_by_its_job_and_prog
         for track_id, _ in awaiting:
             state = await store.analysis(conn, track_id)
             assert state is not None and state.status is AnalysisStatus.DONE and state.attempts == 1
+            mood, its_copy = await mood_and_its_copy(conn, track_id)
+            assert mood is not None and its_copy == mood  # in its mood's graph
         assert await demo.awaiting_audio(conn, owners, size=SIZE) == []
         done = await demo.progress(conn, owners, size=SIZE)
     assert done == CatalogueProgress(analysed=SIZE, failed=0, total=SIZE) and done.finished

@@ -7,12 +7,21 @@ import uuid
 
 import msgspec
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.stats import binom
 
 from discovery import search_plan
-from discovery.model import CatalogueStatistics, ColumnStatistics, Key, Mode, Mood, SearchFilters
+from discovery.model import (
+    CatalogueStatistics,
+    ColumnStatistics,
+    Key,
+    Mode,
+    Mood,
+    NearestPlan,
+    SearchFilters,
+)
 
 BUCKETS = 100
 
@@ -106,24 +115,65 @@ def test_another_condition_never_raises_the_estimate(
     assert search_plan.matching_share(CATALOGUE, narrower) <= search_plan.matching_share(CATALOGUE, filters)
 
 
+def graph_share(filters: SearchFilters) -> float:
+    """The share of the catalogue in the graph a search with these filters walks: its mood's, or all."""
+    if filters.mood is None:
+        return 1.0
+    return search_plan.equal_share(MOODS, filters.mood.value, CATALOGUE.rows)
+
+
 @given(filters=any_filters, k=st.integers(1, 101), excluded=st.integers(0, 3))
-def test_an_index_plan_weighs_at_least_the_rows_it_takes(
+def test_an_index_plan_walks_the_named_mood_s_graph_and_leaves_k_rows_all_but_once_in_a_thousand(
     filters: SearchFilters, k: int, excluded: int
 ) -> None:
     filters = msgspec.structs.replace(filters, exclude=frozenset(uuid.uuid4() for _ in range(excluded)))
     plan = search_plan.plan_nearest(filters, k, CATALOGUE)
-    share = search_plan.matching_share(CATALOGUE, filters) if search_plan.narrows(filters) else 1.0
     if plan.method == "exact":
-        # Few rows expected, or more needed from the index than pgvector yields.
-        assert (
-            share * CATALOGUE.rows <= search_plan.EXACT_SEARCH_MAX_ROWS
-            or search_plan.rows_to_take(k, share) > search_plan.HNSW_MAX_EF_SEARCH - excluded
-        )
         return
-    assert search_plan.recall_ef_search(CATALOGUE.rows) <= plan.ef_search <= search_plan.HNSW_MAX_EF_SEARCH
-    assert plan.take <= plan.ef_search
-    # Enough rows are taken for the filter's expected share to leave k, and the exclusions.
-    assert plan.take - excluded == search_plan.rows_to_take(k, share)
+    assert plan.graph == filters.mood
+    in_graph = graph_share(filters)
+    kept = search_plan.matching_share(CATALOGUE, filters) / in_graph if search_plan.narrows(filters) else 1.0
+    # The rows taken are of the graph walked: the filter keeps its share of them, not of the catalogue.
+    assert binom.cdf(k - 1, plan.take - excluded, min(kept, 1.0)) <= search_plan.SHORT_ANSWER_CHANCE + 1e-9
+    assert plan.take <= plan.ef_search <= search_plan.HNSW_MAX_EF_SEARCH
+    assert plan.ef_search >= search_plan.recall_ef_search(CATALOGUE.rows * in_graph)
+
+
+@given(filters=any_filters, k=st.integers(1, 101), excluded=st.integers(0, 3))
+def test_an_exact_plan_scores_fewer_rows_than_the_index_would_weigh_or_more_than_it_yields(
+    filters: SearchFilters, k: int, excluded: int
+) -> None:
+    filters = msgspec.structs.replace(filters, exclude=frozenset(uuid.uuid4() for _ in range(excluded)))
+    plan = search_plan.plan_nearest(filters, k, CATALOGUE)
+    if plan.method == "hnsw":
+        return
+    expected_rows = search_plan.matching_share(CATALOGUE, filters) * CATALOGUE.rows
+    kept = min(1.0, search_plan.matching_share(CATALOGUE, filters) / graph_share(filters))
+    take = search_plan.rows_to_take(k, kept) + excluded
+    assert (
+        take > search_plan.HNSW_MAX_EF_SEARCH
+        or expected_rows
+        <= search_plan.EXACT_ROWS_PER_CANDIDATE
+        * max(take, search_plan.recall_ef_search(CATALOGUE.rows * graph_share(filters)))
+    )
+
+
+@given(
+    filters=any_filters,
+    k=st.integers(1, 101),
+    bpm_max=st.floats(0, 300),
+    mode=st.sampled_from(Mode),
+)
+def test_a_further_condition_never_turns_an_exact_scan_into_an_index_scan(
+    filters: SearchFilters, k: int, bpm_max: float, mode: Mode
+) -> None:
+    narrower = msgspec.structs.replace(
+        filters,
+        mode=filters.mode or mode,
+        bpm_max=bpm_max if filters.bpm_max is None else min(filters.bpm_max, bpm_max),
+    )
+    if search_plan.plan_nearest(filters, k, CATALOGUE).method == "exact":
+        assert search_plan.plan_nearest(narrower, k, CATALOGUE).method == "exact"
 
 
 @given(k=st.integers(1, 101), share=st.floats(1e-4, 1.0))
@@ -182,20 +232,38 @@ def test_a_catalogue_between_two_measured_sizes_weighs_between_their_candidates(
 
 
 def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
-    # 20 % tense × 1/12 of keys × 40 % minor of 100,000 is about 670 rows.
+    # 20 % tense × 1/12 of keys × 40 % minor of 100,000 is about 670 rows; in the tense graph, 1 in 30
+    # passes the key, so about 750 candidates would be weighed: more than half the rows.
     rare = SearchFilters(mood=Mood.TENSE, key=Key(9, Mode.MINOR))
     assert search_plan.plan_nearest(rare, 10, CATALOGUE).method == "exact"
 
 
-def test_a_filter_keeping_a_fifth_takes_more_than_five_times_the_rows_wanted_from_the_index() -> None:
+def test_a_mood_filter_walks_its_own_graph_taking_no_more_than_an_unfiltered_search() -> None:
     plan = search_plan.plan_nearest(SearchFilters(mood=Mood.TENSE), 10, CATALOGUE)
-    # Of 118 rows 23.6 are expected to pass, give or take 4.3 (one standard deviation): 10 is 3.1 below.
-    assert plan.method == "hnsw" and plan.take == 118
+    # Every row of the tense graph is tense: twice k, as unfiltered (the whole graph would need 118).
+    assert plan == NearestPlan(method="hnsw", take=20, ef_search=64, graph=Mood.TENSE)
+
+
+def test_a_mood_and_tempo_filter_takes_by_the_share_of_the_mood_s_tracks_in_its_tempo() -> None:
+    # 20 % tense × 10 % of tempi keep 2,000 rows of 100,000: a tenth of the tense graph.
+    narrow = SearchFilters(mood=Mood.TENSE, bpm_min=100, bpm_max=112)
+    tempo_share = search_plan.between_share(CATALOGUE.columns["bpm"], 100, 112)
+    plan = search_plan.plan_nearest(narrow, 10, CATALOGUE)
+    assert plan.method == "hnsw" and plan.graph is Mood.TENSE
+    assert plan.take == search_plan.rows_to_take(10, tempo_share) == pytest.approx(246, abs=15)
+
+
+def test_a_filter_keeping_two_fifths_takes_more_than_twice_and_a_half_the_rows_wanted_from_the_index() -> (
+    None
+):
+    plan = search_plan.plan_nearest(SearchFilters(mode=Mode.MINOR), 10, CATALOGUE)
+    # Of 53 rows 21.2 are expected to pass, give or take 3.6 (one standard deviation): 10 is 3.1 below.
+    assert plan == NearestPlan(method="hnsw", take=53, ef_search=64)
 
 
 def test_a_filter_needing_more_rows_than_the_index_yields_is_scanned_exactly() -> None:
-    # 20 % tense × 25 % of tempi keep about 5,000 rows of 100,000: 100 of them need about 2,700 rows.
-    narrow = SearchFilters(mood=Mood.TENSE, bpm_min=100, bpm_max=130)
+    # 40 % minor × 10 % of tempi keep about 4,000 rows of 100,000: 10 of them need 632 rows, 100 about 3,400.
+    narrow = SearchFilters(mode=Mode.MINOR, bpm_min=100, bpm_max=112)
     assert search_plan.plan_nearest(narrow, 10, CATALOGUE).method == "hnsw"
     assert search_plan.plan_nearest(narrow, 100, CATALOGUE).method == "exact"
 

@@ -16,6 +16,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from rights import service as rights
 from rights.identity import Role
+from tests.discovery.conftest import mood_and_its_copy
 
 ROWS = 600
 RARE = 30  # one row in twenty carries the rare mood
@@ -23,8 +24,9 @@ RARE = 30  # one row in twenty carries the rare mood
 
 @pytest.fixture
 async def many_vectors(db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
-    """ROWS random embeddings in the test's transaction; exact scans only up to 20 rows, so the rare mood (30) goes through the index."""
-    monkeypatch.setattr(search_plan, "EXACT_SEARCH_MAX_ROWS", 20)
+    """ROWS random embeddings in the test's transaction; exact scans only when no row matches, so the
+    rare mood (30 rows) goes through the index."""
+    monkeypatch.setattr(search_plan, "EXACT_ROWS_PER_CANDIDATE", 0.0)
     suffix = secrets.token_hex(4)
     user = await accounts.create_user(
         db, organisation_name=f"Vectors {suffix}", organisation_kind=OrganisationKind.LABEL,
@@ -73,9 +75,11 @@ async def test_a_selective_filter_still_returns_k_rows_through_the_index(
 async def test_an_index_answer_that_comes_up_short_is_redone_exactly(
     db: asyncpg.Connection, many_vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(search_plan, "HNSW_MAX_EF_SEARCH", 40)  # too small an over-fetch for a 5 % filter
-    found, method = await service.nearest(db, many_vectors[0], SearchFilters(mood=Mood.TENSE), 20)
-    assert method == "exact" and len(found) == 20
+    monkeypatch.setattr(search_plan, "rows_to_take", lambda k, share: k)  # no over-fetch at all
+    # Half the tense tracks are at 100 BPM or slower: of the 10 nearest tense ones, about 5 pass.
+    slow_and_tense = SearchFilters(mood=Mood.TENSE, bpm_max=100)
+    found, method = await service.nearest(db, many_vectors[0], slow_and_tense, 10)
+    assert method == "exact" and len(found) == 10
 
 
 async def test_when_fewer_than_k_match_all_of_them_come_back(
@@ -122,8 +126,9 @@ async def test_statistics_that_know_nothing_of_the_filter_cost_time_not_rows(
 
     monkeypatch.setattr(store, "catalogue_statistics", never_analysed)
     service.CATALOGUE_STATISTICS.forget()
-    # The plan takes 20 rows from the index expecting all to pass; about one does, so it is redone exactly.
-    found, method = await service.nearest(db, many_vectors[2], SearchFilters(mood=Mood.TENSE), 10)
+    # The plan takes 20 rows from the index expecting all to pass; about 2 are this slow, so it is redone exactly.
+    slow = SearchFilters(bpm_max=69)
+    found, method = await service.nearest(db, many_vectors[2], slow, 10)
     assert method == "exact" and len(found) == 10
     service.CATALOGUE_STATISTICS.forget()
 
@@ -153,3 +158,76 @@ async def test_the_index_search_leaves_the_connection_s_ef_search_as_it_was(
     found, method = await service.nearest(db, many_vectors[1], SearchFilters(mood=Mood.TENSE), 10)
     assert method == "hnsw" and len(found) == 10
     assert await db.fetchval("SHOW hnsw.ef_search") == before
+
+
+GRAPHS = {mood: f"discovery_embeddings_{mood.value}_hnsw_idx" for mood in Mood}
+WHOLE_GRAPH = "discovery_embeddings_hnsw_idx"
+
+
+async def _index_scans(db: asyncpg.Connection) -> dict[str, int]:
+    """How many scans each HNSW index has had in this transaction."""
+    return {
+        name: await db.fetchval("SELECT pg_stat_get_xact_numscans($1::regclass)", name)
+        for name in (WHOLE_GRAPH, *GRAPHS.values())
+    }
+
+
+async def test_a_mood_filtered_search_walks_only_that_mood_s_graph_and_returns_k_rows(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    before = await _index_scans(db)
+    # More searches than the five after which PostgreSQL may switch a cached plan to a generic one.
+    for query in many_vectors[:8]:
+        found, method = await service.nearest(db, query, SearchFilters(mood=Mood.TENSE), 10)
+        exact = await store.exact_neighbours(db, query, SearchFilters(mood=Mood.TENSE), 10)
+        assert method == "hnsw" and [c.track_id for c in found] == [c.track_id for c in exact]
+    after = await _index_scans(db)
+    assert {name: after[name] - before[name] for name in after} == {
+        **{name: 0 for name in after},
+        GRAPHS[Mood.TENSE]: 8,
+    }
+
+
+async def test_only_a_plan_that_sees_the_mood_as_a_constant_can_walk_the_mood_s_graph(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    await db.execute("SET LOCAL enable_seqscan = off")  # 600 rows: a scan would beat any index
+    await db.execute(
+        """PREPARE nearest_of_mood (vector, text) AS SELECT track_id FROM discovery_embeddings
+           WHERE mood = $2 ORDER BY embedding <-> $1 LIMIT 10"""
+    )
+    vector = "[" + ",".join(str(x) for x in many_vectors[0]) + "]"
+
+    async def plan(mode: str) -> str:
+        await db.execute(f"SET LOCAL plan_cache_mode = {mode}")
+        rows = await db.fetch(f"EXPLAIN EXECUTE nearest_of_mood('{vector}', 'tense')")
+        return "\n".join(r[0] for r in rows)
+
+    # As discovery_mood_neighbours plans its query: the mood's value is known, its graph provably covers it.
+    assert f"Index Scan using {GRAPHS[Mood.TENSE]}" in await plan("force_custom_plan")
+    # A generic plan must serve any mood: not the tense graph, whatever else it does.
+    assert GRAPHS[Mood.TENSE] not in await plan("force_generic_plan")
+    await db.execute("DEALLOCATE nearest_of_mood")
+
+
+async def test_an_embedding_carries_its_track_s_mood_whichever_is_written_and_however(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    track_id = await db.fetchval("SELECT track_id FROM discovery_tracks WHERE mood = 'tense' LIMIT 1")
+    assert await mood_and_its_copy(db, track_id) == (
+        "tense",
+        "tense",
+    )  # written by the fixture without a mood
+    await db.execute("UPDATE discovery_tracks SET mood = 'melancholic' WHERE track_id = $1", track_id)
+    assert await mood_and_its_copy(db, track_id) == ("melancholic", "melancholic")
+    await db.execute("UPDATE discovery_embeddings SET mood = 'calm' WHERE track_id = $1", track_id)
+    assert await mood_and_its_copy(db, track_id) == ("melancholic", "melancholic")
+    await db.execute("UPDATE discovery_tracks SET mood = NULL WHERE track_id = $1", track_id)
+    assert await mood_and_its_copy(db, track_id) == (None, None)
+    # The embedding written before its track's analysis row, as a restore might: the mood still follows.
+    await db.execute("DELETE FROM discovery_tracks WHERE track_id = $1", track_id)
+    await db.execute(
+        "INSERT INTO discovery_tracks (track_id, audio_sha256, status, mood) VALUES ($1, $2, 'done', 'uplifting')",
+        track_id, "0" * 64,
+    )  # fmt: skip
+    assert await mood_and_its_copy(db, track_id) == ("uplifting", "uplifting")

@@ -7,29 +7,41 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
+from hypothesis import given
+from hypothesis import strategies as st
 
+from marketplace.embedded import (
+    MOST_SHARED_BUFFERS_MB,
+    POSTGRES_DEFAULT_SHARED_BUFFERS_MB,
+    machine_memory_mb,
+    postgres_memory,
+)
 from tests.conftest import PROJECT_ROOT, free_port
 
 HOLDER = """
 import json, sys
 from marketplace.config import load_settings
-from marketplace.embedded import _handles, store_urls
+from marketplace.embedded import _handles, _psql, store_urls
 urls = store_urls(load_settings())
+shared_buffers = _psql(urls.database_url, "SELECT pg_size_bytes(current_setting('shared_buffers')) / 1048576")
 print(json.dumps({"pg": _handles["postgres"].get_pid(), "redis": _handles["redis"].pid,
-                  "database_url": urls.database_url, "redis_url": urls.redis_url}), flush=True)
+                  "database_url": urls.database_url, "redis_url": urls.redis_url,
+                  "shared_buffers_mb": int(shared_buffers)}), flush=True)
 sys.stdin.readline()  # hold the servers until told to go
 """
 
 
-def _start_holder(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, object]]:
+def _start_holder(
+    data_dir: Path, shared_buffers_mb: int | None = None
+) -> tuple[subprocess.Popen[str], dict[str, object]]:
+    env = {"MARKETPLACE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
+    if shared_buffers_mb is not None:
+        env["EMBEDDED_POSTGRES_SHARED_BUFFERS_MB"] = str(shared_buffers_mb)
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLDER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={"MARKETPLACE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"},
+        [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
     )
     assert process.stdout is not None
     return process, json.loads(process.stdout.readline())
@@ -64,6 +76,59 @@ def test_second_process_joins_and_last_one_out_stops_the_servers(tmp_path: Path)
     _release(second)
     assert _gone(int(str(first_info["pg"]))), "PostgreSQL must stop when the last process exits"
     assert _gone(int(str(first_info["redis"]))), "Redis must stop when the last process exits"
+
+
+@given(machine_mb=st.integers(256, 4 * 2**20))
+def test_shared_buffers_are_a_quarter_of_the_machine_within_postgres_default_and_8_gb(
+    machine_mb: int,
+) -> None:
+    memory = postgres_memory(machine_mb, None)
+    assert POSTGRES_DEFAULT_SHARED_BUFFERS_MB <= memory.shared_buffers_mb <= MOST_SHARED_BUFFERS_MB
+    assert memory.shared_buffers_mb == min(
+        MOST_SHARED_BUFFERS_MB, max(POSTGRES_DEFAULT_SHARED_BUFFERS_MB, machine_mb // 4)
+    )
+    # The planner counts the OS cache too: never less than the buffers themselves.
+    assert memory.effective_cache_size_mb == max(memory.shared_buffers_mb, machine_mb * 3 // 4)
+
+
+@given(machine_mb=st.integers(256, 4 * 2**20), configured_mb=st.integers(16, 2**20))
+def test_configured_shared_buffers_are_used_as_they_are(machine_mb: int, configured_mb: int) -> None:
+    assert postgres_memory(machine_mb, configured_mb).shared_buffers_mb == configured_mb
+
+
+def test_a_machine_of_24_gb_gives_6_gb_of_shared_buffers_and_counts_18_gb_of_cache() -> None:
+    memory = postgres_memory(24 * 1024, None)
+    assert (memory.shared_buffers_mb, memory.effective_cache_size_mb) == (6 * 1024, 18 * 1024)
+
+
+async def test_the_embedded_postgres_of_this_session_runs_with_the_memory_sized_for_this_machine(
+    pg_pool: asyncpg.Pool,
+) -> None:
+    expected = postgres_memory(machine_memory_mb(), None)
+    running = await pg_pool.fetchrow(
+        """SELECT pg_size_bytes(current_setting('shared_buffers')) / 1048576 AS shared_buffers_mb,
+                  pg_size_bytes(current_setting('effective_cache_size')) / 1048576 AS effective_cache_size_mb"""
+    )
+    assert (running["shared_buffers_mb"], running["effective_cache_size_mb"]) == (
+        expected.shared_buffers_mb,
+        expected.effective_cache_size_mb,
+    )
+
+
+def test_a_new_size_restarts_no_server_others_use_and_takes_effect_when_it_next_starts(
+    tmp_path: Path,
+) -> None:
+    first, first_info = _start_holder(tmp_path, shared_buffers_mb=160)
+    assert first_info["shared_buffers_mb"] == 160  # started afresh, restarted at once with its size
+    second, second_info = _start_holder(tmp_path, shared_buffers_mb=192)
+    assert (second_info["pg"], second_info["shared_buffers_mb"]) == (first_info["pg"], 160)
+    _release(first)
+    _release(second)
+    assert _gone(int(str(first_info["pg"])))
+    third, third_info = _start_holder(tmp_path, shared_buffers_mb=192)
+    assert third_info["shared_buffers_mb"] == 192
+    _release(third)
+    assert _gone(int(str(third_info["pg"])))
 
 
 def _serve_embedded(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
