@@ -6,12 +6,17 @@ round that arrive in this process meanwhile are taken by the next one to get its
 transaction: one lock, one insert each, one flush for all. Each caller still gets its own answer (its
 receipt or its own refusal) only after that COMMIT; a batch that fails as a whole is taken again one
 item at a time, so a request that breaks a transaction fails alone.
+
+The caller whose turn takes a batch may be cancelled meanwhile (the server shutting down). Its batch is
+finished all the same, and every caller answered by what happened, before the cancellation goes on: a
+COMMIT that its sender stops waiting for may still take effect, so a batch stopped part-way could only
+guess, and might tell a bidder "not taken" of a bid that was.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -53,12 +58,30 @@ class Batches(Generic[Item, Result]):
             async with line.turn:
                 if not queued.answer.done():
                     batch, line.waiting = line.waiting[: self.limit], line.waiting[self.limit :]
-                    await _answer(batch, take)
+                    await _outlast(_answer(batch, take))
+        except asyncio.CancelledError:
+            if queued.answer.done():  # answered, but nobody is left to hear it: no error to log at exit
+                queued.answer.exception()
+            raise
         finally:
             line.callers -= 1
             if line.callers == 0:
                 del self._lines[key]
         return queued.answer.result()
+
+
+async def _outlast(work: Coroutine[object, object, None]) -> None:
+    """Run `work` to its end even if the caller is cancelled meanwhile; then let the cancellation on."""
+    running = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while not running.done():
+        try:
+            await asyncio.shield(running)
+        except asyncio.CancelledError as cancellation:
+            cancelled = cancellation
+    running.result()
+    if cancelled is not None:
+        raise cancelled
 
 
 async def _answer(batch: list[_Queued[Item, Result]], take: Take[Item, Result]) -> None:
@@ -72,11 +95,6 @@ async def _answer(batch: list[_Queued[Item, Result]], take: Take[Item, Result]) 
                 await _answer([queued], take)
             return
         answers = [failure]
-    except asyncio.CancelledError:  # the taker was stopped (the server shutting down): so are the others
-        for queued in batch:
-            if not queued.answer.done():
-                queued.answer.set_exception(RuntimeError("stopped before it was taken"))
-        raise
     for queued, answer in zip(batch, answers, strict=True):  # lengths checked above
         if isinstance(answer, Exception):
             queued.answer.set_exception(answer)

@@ -19,7 +19,6 @@ import contextlib
 import functools
 import secrets
 import statistics
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -33,7 +32,7 @@ from redis.asyncio import Redis
 from auction import service
 from auction.live import BidReceipt, NewRound, RoundEvent
 from auction.service import Relay
-from benchmarks.live_rounds import USAGE, make_buyers, make_seller, pct
+from benchmarks.live_rounds import USAGE, make_buyers, make_seller, pct, stop_cleanly_on_sigterm
 from marketplace.accounts import service as accounts
 from marketplace.accounts.sessions import credential_id
 from marketplace.config import load_settings
@@ -57,7 +56,7 @@ async def timed(phase: list[float], step: Callable[[], Awaitable[T]]) -> T:
 
 async def main(quick: bool) -> None:
     bids = 100 if quick else 500
-    data_dir = tempfile.mkdtemp(prefix="bid-path-bench-")
+    data_dir = stop_cleanly_on_sigterm("bid-path-bench-")
     settings = load_settings({"MARKETPLACE_DATA_DIR": data_dir, "SECRET_KEY": secrets.token_urlsafe(48)})
     urls = store_urls(settings)
     await upgrade_async(urls.database_url)

@@ -798,16 +798,23 @@ async def run_scenarios(
     return results
 
 
-async def main(scenarios: list[str], quick: bool, servers: int) -> None:
-    raise_file_limit()
+def stop_cleanly_on_sigterm(prefix: str) -> str:
+    """A new data dir for this run, removed at exit; and, stopped (by `timeout`, say), the run is
+    cancelled as on Ctrl-C, so that it stops the servers and stores it started (the default SIGTERM
+    ends the process without its exit hooks, leaving the embedded PostgreSQL and Redis running)."""
     this_run = asyncio.current_task()
     assert this_run is not None
-    # Stopped (by `timeout`, say): stop the servers and stores it started too, as on Ctrl-C.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this_run.cancel)
-    sizes = Sizes.of(quick)
-    data_dir = tempfile.mkdtemp(prefix="live-rounds-bench-")
-    # Registered first, so run last: after the embedded stores this process started are released.
+    data_dir = tempfile.mkdtemp(prefix=prefix)
+    # Registered before the stores are joined, so it runs after they are released.
     atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+    return data_dir
+
+
+async def main(scenarios: list[str], quick: bool, servers: int) -> None:
+    raise_file_limit()
+    data_dir = stop_cleanly_on_sigterm("live-rounds-bench-")
+    sizes = Sizes.of(quick)
     secret = secrets.token_urlsafe(48)
     settings = load_settings({"MARKETPLACE_DATA_DIR": data_dir, "SECRET_KEY": secret})
     urls = store_urls(settings)

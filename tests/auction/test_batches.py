@@ -102,3 +102,27 @@ def test_every_bid_is_answered_once_with_its_own_answer_in_batches_of_arrival_or
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one"):
         Batches(limit=0)
+
+
+async def test_a_taker_stopped_mid_batch_finishes_it_and_every_bid_in_it_gets_its_answer() -> None:
+    batches: Batches[int, int] = Batches()
+    taken: list[list[int]] = []
+    started, release = [asyncio.Event(), asyncio.Event()], [asyncio.Event(), asyncio.Event()]
+
+    async def take(items: list[int]) -> list[int | Exception]:
+        turn = len(taken)
+        taken.append(items)
+        started[turn].set()
+        await release[turn].wait()
+        return [item * 10 for item in items]
+
+    first, taker, waiter = (asyncio.create_task(batches.take("round", item, take)) for item in (1, 2, 3))
+    await started[0].wait()  # the first bid is being taken; the other two queue behind it
+    release[0].set()
+    await started[1].wait()
+    taker.cancel()  # the server stopping, while the batch it takes waits for its COMMIT
+    release[1].set()
+    assert (await first, await waiter) == (10, 30)
+    with pytest.raises(asyncio.CancelledError):
+        await taker
+    assert taken == [[1], [2, 3]], "the stopped taker's batch was taken once, whole"

