@@ -4,7 +4,7 @@ A filter on tempo or key alone keeps a few per cent of the catalogue: too many r
 search (each found through discovery_tracks, its embedding then looked up by key: 14 ms for the
 5,000 tracks of 118–124 BPM at 100,000 tracks) and too few for the whole graph (about 500
 candidates weighed: 5.4 ms of CPU; docs/benchmarks.md). A btree on tempo, or on key and tempo, that
-carries the vectors themselves (INCLUDE) is read by an index-only scan: the same 5,000 rows scored
+carries the vectors themselves (INCLUDE, with the track ids) is read by an index-only scan: the same 5,000 rows scored
 exactly cost 2 ms, and a key's 3,300 rows 1.5 ms. The rest of the filter (status, mood, duration…)
 is applied to the nearest of them afterwards (discovery.search_plan).
 
@@ -37,9 +37,9 @@ def upgrade() -> None:
         SELECT e.track_id, d.bpm, d.key_tonic, d.mode, e.embedding
           FROM discovery_embeddings e LEFT JOIN discovery_tracks d USING (track_id);
     CREATE INDEX discovery_tempo_key_embeddings_bpm_idx
-        ON discovery_tempo_key_embeddings (bpm) INCLUDE (embedding);
+        ON discovery_tempo_key_embeddings (bpm) INCLUDE (track_id, embedding);
     CREATE INDEX discovery_tempo_key_embeddings_key_idx
-        ON discovery_tempo_key_embeddings (key_tonic, mode, bpm) INCLUDE (embedding);
+        ON discovery_tempo_key_embeddings (key_tonic, mode, bpm) INCLUDE (track_id, embedding);
 
     -- The copy of one track's embedding, tempo and key, written afresh whichever of them changed.
     CREATE FUNCTION discovery_tempo_key_follows() RETURNS trigger LANGUAGE plpgsql AS $$
