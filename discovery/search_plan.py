@@ -30,9 +30,10 @@ from discovery.model import CatalogueStatistics, ColumnStatistics, NearestPlan, 
 # rows per candidate the index would weigh, the exact scan is the cheaper, and it is always complete.
 EXACT_ROWS_PER_CANDIDATE = 2.0
 # Reading a row of a tempo range or a key from its btree, its vector beside it (migration 0090), and
-# scoring it costs about a seventh of scoring a row exactly: 0.42 µs of CPU against 2.9 µs, measured
-# at 100,000 tracks for the 5,000 of a tempo window and the 3,300 of one key (docs/benchmarks.md).
-RANGE_ROWS_PER_EXACT_ROW = 7.0
+# scoring it costs about a tenth of scoring a row exactly: 0.18–0.24 µs of CPU against 2.5 µs,
+# measured at 100,000 tracks for the 5,000 of a tempo window, the 3,300 of one key and the 500 of a
+# mood in a tempo window (docs/benchmarks.md).
+RANGE_ROWS_PER_EXACT_ROW = 10.0
 HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
 # The fewest candidates the index weighed for recall@10 of at least 0.995 (a margin over the 0.99
 # wanted), by catalogue size, on the graph of migration 0087 (benchmarks.discovery,
