@@ -9,7 +9,7 @@ temporary directory and prints Markdown tables:
   reading the files alone as a reference measured in the same run and the load average;
 - analysis speed on the synthetic demo tracks, likewise;
 - search p50/p99 and recall@10 against exact search at 10,000 and 100,000 synthetic vectors
-  (10,000 only with --quick), unfiltered and with a 5 % filter;
+  (10,000 only with --quick), unfiltered and with mood, tempo and key filters;
 - identification accuracy and latency for 3, 5 and 10 s clips at 0, 5 and 10 dB SNR (white noise),
   fingerprints stored in PostgreSQL and looked up in one query per clip;
 - the same on real recorded music (benchmarks.real_music: half the tracks indexed beside the demo

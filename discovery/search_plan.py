@@ -1,4 +1,4 @@
-"""How a nearest-neighbour search is run: how many catalogue rows a filter keeps, and index or exact scan.
+"""How a nearest-neighbour search is run: how many catalogue rows a filter keeps, and index, range or exact scan.
 
 pgvector 0.6 applies WHERE filters after its HNSW scan and yields at most `hnsw.ef_search` rows, so
 a filter that keeps 5 % of the catalogue must take about 20 × k rows from the index, and one that
@@ -7,11 +7,10 @@ graph (migration 0088), so only the rest of the filter is over-fetched for. A fi
 range or a key can instead score every track in that range, read with its vector from one btree
 (migration 0090): cheaper than either for the few thousand rows of a narrow tempo window or one key
 at 100,000 tracks, dearer than the graph at 1,000,000. Each plan's cost is estimated in rows scored
-exactly and the cheapest is run. The fraction a filter
-keeps is estimated the way PostgreSQL's planner does (most common values, histograms, conditions
-independent) from the statistics ANALYZE keeps, read once in a while instead of asking the planner
-on every query. An estimate only chooses the plan: an index answer that comes up short is redone
-exactly.
+exactly and the cheapest is run. The fraction a filter keeps is estimated the way PostgreSQL's
+planner does (most common values, histograms, conditions independent) from the statistics ANALYZE
+keeps, read once in a while instead of asking the planner on every query. An estimate only chooses
+the plan: an index or range answer that comes up short is redone exactly.
 """
 
 from __future__ import annotations
