@@ -257,11 +257,12 @@ class NearestPlan(msgspec.Struct, frozen=True, kw_only=True):
     """How to find the k nearest tracks that pass a filter.
 
     'exact' scores every matching row; 'hnsw' takes the `take` nearest rows from the index (weighing
-    `ef_search` candidates) and filters them, and the search is redone exactly when fewer than k pass.
-    The index is the whole catalogue's graph, or with `graph` that mood's own (migration 0088).
+    `ef_search` candidates) and filters them; 'range' scores every row in the filter's tempo range and
+    key (migration 0090) and filters the `take` nearest. Either is redone exactly when fewer than k
+    pass. The index is the whole catalogue's graph, or with `graph` that mood's own (migration 0088).
     """
 
-    method: Literal["exact", "hnsw"]
+    method: Literal["exact", "hnsw", "range"]
     take: int = 0
     ef_search: int = 0
     graph: Mood | None = None
@@ -294,7 +295,7 @@ class SearchPage(msgspec.Struct, frozen=True, kw_only=True):
     page: int
     page_size: int
     has_more: bool
-    method: str  # "exact", "hnsw", "text" or "filter": how the candidates were found
+    method: str  # "exact", "hnsw", "range", "text" or "filter": how the candidates were found
 
 
 class SameRecording(msgspec.Struct, frozen=True, kw_only=True):

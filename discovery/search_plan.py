@@ -1,13 +1,16 @@
-"""How a nearest-neighbour search is run: how many catalogue rows a filter keeps, and index or exact scan.
+"""How a nearest-neighbour search is run: how many catalogue rows a filter keeps, and index, range or exact scan.
 
 pgvector 0.6 applies WHERE filters after its HNSW scan and yields at most `hnsw.ef_search` rows, so
 a filter that keeps 5 % of the catalogue must take about 20 × k rows from the index, and one that
 keeps a few hundred rows is cheaper to scan exactly. A filter naming a mood walks that mood's own
-graph (migration 0088), so only the rest of the filter is over-fetched for. The fraction a filter
-keeps is estimated the way PostgreSQL's planner does (most common values, histograms, conditions
-independent) from the statistics ANALYZE keeps, read once in a while instead of asking the planner
-on every query. An estimate only chooses the plan: an index answer that comes up short is redone
-exactly.
+graph (migration 0088), so only the rest of the filter is over-fetched for. A filter naming a tempo
+range or a key can instead score every track in that range, read with its vector from one btree
+(migration 0090): cheaper than either for the few thousand rows of a narrow tempo window or one key
+at 100,000 tracks, dearer than the graph at 1,000,000. Each plan's cost is estimated in rows scored
+exactly and the cheapest is run. The fraction a filter keeps is estimated the way PostgreSQL's
+planner does (most common values, histograms, conditions independent) from the statistics ANALYZE
+keeps, read once in a while instead of asking the planner on every query. An estimate only chooses
+the plan: an index or range answer that comes up short is redone exactly.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from discovery.model import CatalogueStatistics, ColumnStatistics, NearestPlan, 
 # of CPU a row against 5.9 µs a candidate (docs/benchmarks.md). So at or below this many matching
 # rows per candidate the index would weigh, the exact scan is the cheaper, and it is always complete.
 EXACT_ROWS_PER_CANDIDATE = 2.0
+# Reading a row of a tempo range or a key from its btree, its vector beside it (migration 0090), and
+# scoring it costs about a tenth of scoring a row exactly: 0.18–0.24 µs of CPU against 2.5 µs,
+# measured at 100,000 tracks for the 5,000 of a tempo window, the 3,300 of one key and the 500 of a
+# mood in a tempo window (docs/benchmarks.md).
+RANGE_ROWS_PER_EXACT_ROW = 10.0
 HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
 # The fewest candidates the index weighed for recall@10 of at least 0.995 (a margin over the 0.99
 # wanted), by catalogue size, on the graph of migration 0087 (benchmarks.discovery,
@@ -92,15 +100,27 @@ def between_share(column: ColumnStatistics | None, low: float | None, high: floa
     return min(1.0, common + spread * _others(column))
 
 
-def matching_share(statistics: CatalogueStatistics, filters: SearchFilters) -> float:
-    """The share of the catalogue expected to pass the filters (and be analysed), conditions independent."""
+def names_a_range(filters: SearchFilters) -> bool:
+    """Whether the filters name a tempo bound or a key, which a range scan reads (migration 0090)."""
+    return filters.bpm_min is not None or filters.bpm_max is not None or filters.key is not None
+
+
+def range_share(statistics: CatalogueStatistics, filters: SearchFilters) -> float:
+    """The share of the catalogue in the filters' tempo range and key (1 when they name neither)."""
     columns, rows = statistics.columns, statistics.rows
-    share = equal_share(columns.get("status"), "done", rows)
+    share = 1.0
     if filters.bpm_min is not None or filters.bpm_max is not None:
         share *= between_share(columns.get("bpm"), filters.bpm_min, filters.bpm_max)
     if filters.key is not None:
         share *= equal_share(columns.get("key_tonic"), str(filters.key.tonic), rows)
         share *= equal_share(columns.get("mode"), filters.key.mode.value, rows)
+    return share
+
+
+def matching_share(statistics: CatalogueStatistics, filters: SearchFilters) -> float:
+    """The share of the catalogue expected to pass the filters (and be analysed), conditions independent."""
+    columns, rows = statistics.columns, statistics.rows
+    share = equal_share(columns.get("status"), "done", rows) * range_share(statistics, filters)
     if filters.mode is not None:
         share *= equal_share(columns.get("mode"), filters.mode.value, rows)
     if filters.mood is not None:
@@ -168,15 +188,24 @@ def rows_to_take(k: int, share: float) -> int:
     return taken
 
 
-def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics | None) -> NearestPlan:
-    """An index scan over-fetched by the share of rows the filter keeps, or an exact scan when cheaper.
+def _kept(share: float, among: float) -> float:
+    """The share of the rows of a graph or range (`among` of the catalogue) that pass a filter keeping `share`."""
+    return min(1.0, share / among) if among > 0 else 0.0
 
-    A filter naming a mood walks that mood's own graph, which holds only its tracks: the over-fetch
-    is sized by the share of them the rest of the filter keeps, ef_search by the graph's size. The
-    exact scan is chosen when its rows cost less than the index's candidates, and when the
-    over-fetch would pass pgvector's ceiling (the capped index answer would mostly come up short and
-    be redone anyway). Without statistics (or when the catalogue was never analysed) the index is
-    tried first: its short answer falls back to the exact scan, so not knowing costs time, never rows.
+
+def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics | None) -> NearestPlan:
+    """The cheapest of an index scan, a range scan and an exact scan, each sized by the share the filter keeps.
+
+    An index scan is over-fetched by the share of rows the filter keeps. A filter naming a mood walks
+    that mood's own graph, which holds only its tracks: the over-fetch is sized by the share of them
+    the rest of the filter keeps, ef_search by the graph's size. A range scan scores every track in
+    the filter's tempo range and key and takes as many of the nearest as the rest of the filter
+    needs. Costs are counted in rows scored exactly (a candidate weighed in a graph, a row read from a
+    range: see the constants); on a tie the exact scan, which is always complete, then the range scan
+    wins. An index scan over-fetching past pgvector's ceiling is not considered (the capped answer
+    would mostly come up short and be redone anyway). Without statistics (or when the catalogue was
+    never analysed) the index is tried first: its short answer falls back to the exact scan, so not
+    knowing costs time, never rows.
     """
     share, graph_share, expected_rows = 1.0, 1.0, None
     if narrows(filters) and statistics is not None and statistics.rows > 0:
@@ -184,17 +213,23 @@ def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics
         expected_rows = share * statistics.rows
         if filters.mood is not None:
             graph_share = equal_share(statistics.columns.get("mood"), filters.mood.value, statistics.rows)
-    kept_in_graph = min(1.0, share / graph_share) if graph_share > 0 else 0.0
-    take = rows_to_take(k, kept_in_graph) + len(filters.exclude)
+    take = rows_to_take(k, _kept(share, graph_share)) + len(filters.exclude)
     graph_rows = statistics.rows * graph_share if statistics is not None and statistics.rows >= 0 else None
     ef_search = max(recall_ef_search(graph_rows), take)
-    if expected_rows is not None and (
-        take > HNSW_MAX_EF_SEARCH or expected_rows <= EXACT_ROWS_PER_CANDIDATE * ef_search
-    ):
-        return NearestPlan(method="exact")
-    return NearestPlan(
+    index = NearestPlan(
         method="hnsw",
         take=min(take, HNSW_MAX_EF_SEARCH),
         ef_search=min(ef_search, HNSW_MAX_EF_SEARCH),
         graph=filters.mood,
     )
+    if expected_rows is None or statistics is None:
+        return index
+    costed = [(expected_rows, NearestPlan(method="exact"))]
+    if names_a_range(filters):
+        in_range = range_share(statistics, filters)
+        range_take = rows_to_take(k, _kept(share, in_range)) + len(filters.exclude)
+        range_cost = statistics.rows * in_range / RANGE_ROWS_PER_EXACT_ROW + range_take
+        costed.append((range_cost, NearestPlan(method="range", take=range_take)))
+    if take <= HNSW_MAX_EF_SEARCH:
+        costed.append((EXACT_ROWS_PER_CANDIDATE * ef_search, index))
+    return min(costed, key=lambda plan: plan[0])[1]  # the first of equals

@@ -532,18 +532,21 @@ CATALOGUE_STATISTICS = StatisticsCache()
 async def nearest(
     conn: asyncpg.Connection, vector: npt.NDArray[np.float64], filters: SearchFilters, k: int
 ) -> tuple[list[Candidate], str]:
-    """The k nearest tracks that pass the filters, and how they were found ('exact' or 'hnsw').
+    """The k nearest tracks that pass the filters, and how they were found ('exact', 'hnsw' or 'range').
 
-    One round trip as a rule: the statistics that size the index scan (the catalogue's size for any
-    search, what a filter keeps for a filtered one) are cached, and an index answer comes up short
-    (and is redone exactly) at most once in 1,000 searches (see search_plan.rows_to_take).
+    One round trip as a rule: the statistics that size the index or range scan (the catalogue's size
+    for any search, what a filter keeps for a filtered one) are cached, and their answer comes up
+    short (and is redone exactly) at most once in 1,000 searches (see search_plan.rows_to_take).
     """
     statistics = await CATALOGUE_STATISTICS.get(conn)
     plan = search_plan.plan_nearest(filters, k, statistics)
+    found: list[Candidate] = []
     if plan.method == "hnsw":
         found = await store.index_neighbours(conn, vector, filters, k, plan.take, plan.ef_search, plan.graph)
-        if len(found) == k:
-            return found, "hnsw"
+    elif plan.method == "range":
+        found = await store.range_neighbours(conn, vector, filters, k, plan.take)
+    if plan.method != "exact" and len(found) == k:
+        return found, plan.method
     return await store.exact_neighbours(conn, vector, filters, k), "exact"
 
 

@@ -501,6 +501,45 @@ async def index_neighbours(
     return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
 
 
+async def range_neighbours(
+    conn: asyncpg.Connection,
+    vector: npt.NDArray[np.float64],
+    filters: SearchFilters,
+    limit: int,
+    take: int,
+) -> list[Candidate]:
+    """Nearest tracks among the `take` nearest of those in the filters' tempo range and key, filtered afterwards.
+
+    Every embedding in the range is scored exactly, read with its vector from one btree (migration
+    0090): the filters must name a tempo bound or a key. May return fewer than `limit` when the rest
+    of the filter leaves too few of the `take`; the caller then searches exactly.
+    """
+    args: list[object] = [vector, take]
+    in_range = []
+    if filters.bpm_min is not None:
+        args.append(filters.bpm_min)
+        in_range.append(f"r.bpm >= ${len(args)}")
+    if filters.bpm_max is not None:
+        args.append(filters.bpm_max)
+        in_range.append(f"r.bpm <= ${len(args)}")
+    if filters.key is not None:
+        args += [filters.key.tonic, filters.key.mode.value]
+        in_range.append(f"r.key_tonic = ${len(args) - 1} AND r.mode = ${len(args)}")
+    if not in_range:
+        raise ValueError("a range search needs a tempo bound or a key")
+    where = _where(filters, args)
+    args.append(limit)
+    rows = await conn.fetch(
+        f"""SELECT c.track_id, c.distance FROM (
+                SELECT r.track_id, r.embedding <=> $1 AS distance FROM discovery_tempo_key_embeddings r
+                WHERE {" AND ".join(in_range)} ORDER BY distance LIMIT $2) c
+            JOIN discovery_tracks d USING (track_id)
+            WHERE {where} ORDER BY c.distance, c.track_id LIMIT ${len(args)}""",
+        *args,
+    )
+    return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
+
+
 async def text_matches(
     conn: asyncpg.Connection, text: str, filters: SearchFilters, vector: npt.NDArray[np.float64] | None
 ) -> list[Candidate]:

@@ -248,7 +248,7 @@ async def test_similar_to_ranks_by_similarity_and_explains_each_result(
     )
     body = response.json()
     results = body["results"]
-    assert len(results) == 10 and body["has_more"] and body["method"] in ("exact", "hnsw")
+    assert len(results) == 10 and body["has_more"] and body["method"] in ("exact", "hnsw", "range")
     assert str(reference_id) not in {r["track_id"] for r in results}
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
@@ -278,7 +278,7 @@ async def test_similar_to_with_a_filter_returns_a_full_page_of_tracks_that_pass_
             "/api/discovery/search", params={"similar_to": str(reference_id), "page_size": 5, **params}
         )
         body = response.json()
-        assert len(body["results"]) == 5 and body["method"] in ("exact", "hnsw"), (params, body)
+        assert len(body["results"]) == 5 and body["method"] in ("exact", "hnsw", "range"), (params, body)
         ours = [by_id[UUID(r["track_id"])] for r in body["results"] if UUID(r["track_id"]) in by_id]
         assert all(_passes(t, params) for t in ours), params
 

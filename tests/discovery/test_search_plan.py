@@ -128,7 +128,7 @@ def test_an_index_plan_walks_the_named_mood_s_graph_and_leaves_k_rows_all_but_on
 ) -> None:
     filters = msgspec.structs.replace(filters, exclude=frozenset(uuid.uuid4() for _ in range(excluded)))
     plan = search_plan.plan_nearest(filters, k, CATALOGUE)
-    if plan.method == "exact":
+    if plan.method != "hnsw":
         return
     assert plan.graph == filters.mood
     in_graph = graph_share(filters)
@@ -140,12 +140,12 @@ def test_an_index_plan_walks_the_named_mood_s_graph_and_leaves_k_rows_all_but_on
 
 
 @given(filters=any_filters, k=st.integers(1, 101), excluded=st.integers(0, 3))
-def test_an_exact_plan_scores_fewer_rows_than_the_index_would_weigh_or_more_than_it_yields(
+def test_an_exact_plan_scores_fewer_rows_than_the_index_would_weigh_or_a_range_read_or_more_than_it_yields(
     filters: SearchFilters, k: int, excluded: int
 ) -> None:
     filters = msgspec.structs.replace(filters, exclude=frozenset(uuid.uuid4() for _ in range(excluded)))
     plan = search_plan.plan_nearest(filters, k, CATALOGUE)
-    if plan.method == "hnsw":
+    if plan.method != "exact":
         return
     expected_rows = search_plan.matching_share(CATALOGUE, filters) * CATALOGUE.rows
     kept = min(1.0, search_plan.matching_share(CATALOGUE, filters) / graph_share(filters))
@@ -156,6 +156,32 @@ def test_an_exact_plan_scores_fewer_rows_than_the_index_would_weigh_or_more_than
         <= search_plan.EXACT_ROWS_PER_CANDIDATE
         * max(take, search_plan.recall_ef_search(CATALOGUE.rows * graph_share(filters)))
     )
+    in_range = search_plan.range_share(CATALOGUE, filters)
+    if search_plan.names_a_range(filters) and in_range > 0:  # and fewer than a range read, in the same units
+        range_take = search_plan.rows_to_take(k, min(1.0, expected_rows / CATALOGUE.rows / in_range))
+        assert expected_rows <= (
+            CATALOGUE.rows * in_range / search_plan.RANGE_ROWS_PER_EXACT_ROW + range_take + excluded
+        )
+
+
+@given(filters=any_filters, k=st.integers(1, 101), excluded=st.integers(0, 3))
+def test_a_range_plan_reads_the_filter_s_tempo_and_key_and_leaves_k_rows_all_but_once_in_a_thousand(
+    filters: SearchFilters, k: int, excluded: int
+) -> None:
+    filters = msgspec.structs.replace(filters, exclude=frozenset(uuid.uuid4() for _ in range(excluded)))
+    plan = search_plan.plan_nearest(filters, k, CATALOGUE)
+    if plan.method != "range":
+        return
+    assert search_plan.names_a_range(filters)
+    in_range = search_plan.range_share(CATALOGUE, filters)
+    kept = min(1.0, search_plan.matching_share(CATALOGUE, filters) / in_range)
+    # The rows taken are the nearest in the range: the rest of the filter keeps its share of them.
+    assert binom.cdf(k - 1, plan.take - excluded, kept) <= search_plan.SHORT_ANSWER_CHANCE + 1e-9 or (
+        plan.take > search_plan.HNSW_MAX_EF_SEARCH  # sized by the normal approximation alone
+    )
+    # Cheaper than scoring every match exactly: the range's rows are read at a tenth of the cost.
+    expected_rows = search_plan.matching_share(CATALOGUE, filters) * CATALOGUE.rows
+    assert in_range * CATALOGUE.rows / search_plan.RANGE_ROWS_PER_EXACT_ROW + plan.take < expected_rows
 
 
 @given(
@@ -164,7 +190,7 @@ def test_an_exact_plan_scores_fewer_rows_than_the_index_would_weigh_or_more_than
     bpm_max=st.floats(0, 300),
     mode=st.sampled_from(Mode),
 )
-def test_a_further_condition_never_turns_an_exact_scan_into_an_index_scan(
+def test_a_further_condition_never_turns_a_scan_into_a_graph_walk(
     filters: SearchFilters, k: int, bpm_max: float, mode: Mode
 ) -> None:
     narrower = msgspec.structs.replace(
@@ -172,8 +198,9 @@ def test_a_further_condition_never_turns_an_exact_scan_into_an_index_scan(
         mode=filters.mode or mode,
         bpm_max=bpm_max if filters.bpm_max is None else min(filters.bpm_max, bpm_max),
     )
+    # Narrower, fewer rows match and more must be taken from a graph for k to pass; a range only shrinks.
     if search_plan.plan_nearest(filters, k, CATALOGUE).method == "exact":
-        assert search_plan.plan_nearest(narrower, k, CATALOGUE).method == "exact"
+        assert search_plan.plan_nearest(narrower, k, CATALOGUE).method != "hnsw"
 
 
 @given(k=st.integers(1, 101), share=st.floats(1e-4, 1.0))
@@ -232,10 +259,41 @@ def test_a_catalogue_between_two_measured_sizes_weighs_between_their_candidates(
 
 
 def test_a_filter_expected_to_keep_few_rows_is_scanned_exactly() -> None:
-    # 20 % tense × 1/12 of keys × 40 % minor of 100,000 is about 670 rows; in the tense graph, 1 in 30
-    # passes the key, so about 750 candidates would be weighed: more than half the rows.
+    # 300 tracks (e.g. those clearable for a use) of 100,000: the graph would have to yield thousands.
+    few = SearchFilters(track_ids=frozenset(uuid.uuid4() for _ in range(300)), mood=Mood.TENSE)
+    assert search_plan.plan_nearest(few, 10, CATALOGUE).method == "exact"
+
+
+def test_a_mood_and_key_filter_reads_the_key_s_rows_rather_than_scoring_each_match_through_two_btrees() -> (
+    None
+):
+    # 20 % tense × 1/12 of keys × 40 % minor of 100,000 is about 670 rows to score exactly; the key's
+    # 3,333 rows cost 333 of those, and 1 in 5 of them is tense: 10 pass among the nearest 100 or so.
     rare = SearchFilters(mood=Mood.TENSE, key=Key(9, Mode.MINOR))
-    assert search_plan.plan_nearest(rare, 10, CATALOGUE).method == "exact"
+    plan = search_plan.plan_nearest(rare, 10, CATALOGUE)
+    assert plan.method == "range" and plan.take == search_plan.rows_to_take(10, 0.2)
+
+
+def test_a_tempo_window_keeping_5_percent_scores_its_range_rather_than_walk_500_candidates() -> None:
+    window = SearchFilters(bpm_min=118, bpm_max=124)
+    # Every track of the window passes the rest of the filter (all are analysed): twice k suffice.
+    assert search_plan.plan_nearest(window, 10, CATALOGUE) == NearestPlan(method="range", take=20)
+    in_graph = search_plan.plan_nearest(window, 10, msgspec.structs.replace(CATALOGUE, rows=1_000_000))
+    # Ten times the catalogue, ten times the rows in the window, and the graph's walk barely longer.
+    assert in_graph.method == "hnsw" and in_graph.graph is None and in_graph.take > 400
+
+
+def test_a_narrow_tempo_window_is_read_from_its_range_not_scored_row_by_row() -> None:
+    # 0.5 % of 100,000: 500 rows scored exactly, or read from the range at a tenth of the cost.
+    exactly_120 = SearchFilters(bpm_min=119.7, bpm_max=120.3)
+    assert search_plan.plan_nearest(exactly_120, 10, CATALOGUE) == NearestPlan(method="range", take=20)
+
+
+def test_a_key_alone_and_a_key_in_a_tempo_window_read_their_range() -> None:
+    a_minor = SearchFilters(key=Key(9, Mode.MINOR))
+    assert search_plan.plan_nearest(a_minor, 10, CATALOGUE) == NearestPlan(method="range", take=20)
+    in_tempo = SearchFilters(key=Key(9, Mode.MINOR), bpm_min=118, bpm_max=124)
+    assert search_plan.plan_nearest(in_tempo, 10, CATALOGUE) == NearestPlan(method="range", take=20)
 
 
 def test_a_mood_filter_walks_its_own_graph_taking_no_more_than_an_unfiltered_search() -> None:
@@ -261,11 +319,12 @@ def test_a_filter_keeping_two_fifths_takes_more_than_twice_and_a_half_the_rows_w
     assert plan == NearestPlan(method="hnsw", take=53, ef_search=64)
 
 
-def test_a_filter_needing_more_rows_than_the_index_yields_is_scanned_exactly() -> None:
-    # 40 % minor × 10 % of tempi keep about 4,000 rows of 100,000: 10 of them need 632 rows, 100 about 3,400.
+def test_a_filter_needing_more_rows_than_the_graph_yields_reads_its_tempo_range() -> None:
+    # 40 % minor × 10 % of tempi keep about 4,000 rows of 100,000: 100 of them need about 3,400 rows
+    # from the graph, past its ceiling; the range's 10,000 rows cost about 1,000 scored exactly.
     narrow = SearchFilters(mode=Mode.MINOR, bpm_min=100, bpm_max=112)
-    assert search_plan.plan_nearest(narrow, 10, CATALOGUE).method == "hnsw"
-    assert search_plan.plan_nearest(narrow, 100, CATALOGUE).method == "exact"
+    plan = search_plan.plan_nearest(narrow, 100, CATALOGUE)
+    assert plan.method == "range" and plan.take == search_plan.rows_to_take(100, 0.4)
 
 
 def test_a_catalogue_never_analysed_tries_the_index_first() -> None:
