@@ -470,32 +470,32 @@ async def embedding_sample(
 
 
 async def graph_neighbours(
-    conn: asyncpg.Connection, vector: npt.NDArray[np.float64], other_than: UUID, k: int, ef_search: int
-) -> list[UUID]:
-    """The k nearest other embeddings the whole catalogue's graph finds weighing `ef_search` candidates."""
+    conn: asyncpg.Connection,
+    vector: npt.NDArray[np.float64],
+    k: int,
+    ef_search: int,
+    other_than: UUID | None = None,
+) -> list[Candidate]:
+    """The k nearest embeddings (but `other_than`) the whole catalogue's graph finds weighing `ef_search`."""
     rows = await conn.fetch(
-        """SELECT track_id FROM discovery_index_neighbours($1, $2, $3) WHERE track_id <> $4
-           ORDER BY distance, track_id LIMIT $5""",
+        """SELECT track_id, distance FROM discovery_index_neighbours($1, $2, $3)
+           WHERE track_id IS DISTINCT FROM $4 ORDER BY distance, track_id LIMIT $5""",
         vector,
         k + 1,
         max(ef_search, k + 1),
         other_than,
         k,
     )
-    return [r["track_id"] for r in rows]
+    return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
 
 
-async def true_neighbours(
-    conn: asyncpg.Connection, vector: npt.NDArray[np.float64], other_than: UUID, k: int
-) -> list[UUID]:
-    """The k nearest other embeddings, every one scored: the answer the graph's is measured against."""
+async def true_neighbours(conn: asyncpg.Connection, vector: npt.NDArray[np.float64], k: int) -> list[UUID]:
+    """The k nearest embeddings, every one scored: the answer the graph's is measured against."""
     async with conn.transaction():
         await conn.execute("SET LOCAL enable_indexscan = off")  # the graph would answer ORDER BY … LIMIT
         rows = await conn.fetch(
-            """SELECT track_id FROM discovery_embeddings WHERE track_id <> $2
-               ORDER BY embedding <=> $1, track_id LIMIT $3""",
+            "SELECT track_id FROM discovery_embeddings ORDER BY embedding <=> $1, track_id LIMIT $2",
             vector,
-            other_than,
             k,
         )
     return [r["track_id"] for r in rows]

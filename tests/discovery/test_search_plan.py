@@ -361,3 +361,27 @@ def test_a_calibration_is_measured_again_before_the_catalogue_outgrows_it(
         assert search_plan.needs_calibration(measured, rows, now)
     if rows == measured_rows and age_hours < 24:
         assert not search_plan.needs_calibration(measured, rows, now)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    distance=st.floats(1e-4, 0.5),
+)
+def test_a_calibration_query_is_a_unit_vector_as_far_from_its_track_as_asked(
+    seed: int, distance: float
+) -> None:
+    random = np.random.default_rng(seed)
+    tracks = random.standard_normal((20, 47))
+    tracks /= np.linalg.norm(tracks, axis=1, keepdims=True)
+    direction = search_plan.directions_like(tracks, random)[0]
+    query = search_plan.query_near(tracks[0], distance, direction)
+    assert np.linalg.norm(query) == pytest.approx(1.0)
+    assert 1.0 - float(query @ tracks[0]) == pytest.approx(distance, abs=1e-9)
+
+
+def test_calibration_directions_follow_the_catalogues_spread() -> None:
+    random = np.random.default_rng(3)
+    # A catalogue spread along its first axis only (a little elsewhere): so are the directions drawn.
+    tracks = random.standard_normal((200, 47)) * np.r_[10.0, np.full(46, 0.1)]
+    directions = search_plan.directions_like(tracks, random)
+    assert np.median(np.abs(directions[:, 0])) > 20 * np.median(np.abs(directions[:, 1:]))
