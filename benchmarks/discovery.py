@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 from uuid import UUID, uuid4
@@ -171,11 +172,52 @@ async def _tracks(conn: asyncpg.Connection, organisation: UUID, n: int) -> list[
     return ids
 
 
-def synthetic_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Clustered unit vectors (200 "styles" plus spread), closer to real embeddings than uniform noise."""
-    centres = rng.standard_normal((200, embedding.EMBEDDING_DIM))
-    vectors = centres[rng.integers(0, 200, n)] + 0.6 * rng.standard_normal((n, embedding.EMBEDDING_DIM))
-    return np.asarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+class EmbeddingShape(NamedTuple):
+    """Where real recordings' embeddings lie: their mean and covariance (benchmarks.real_music)."""
+
+    mean: np.ndarray
+    covariance: np.ndarray
+
+
+VECTOR_SHAPES = ("recorded", "isotropic")
+
+
+def recorded_shape() -> EmbeddingShape:
+    """The shape of real recordings' embeddings, from the 20 s windows of Debian's singularity-music."""
+    reason = real_music.ensure_installed()
+    if reason:
+        raise SystemExit(f"--vectors recorded needs real recordings: {reason}")
+    analysis.use_one_core()
+    windows = real_music.window_embeddings()
+    return EmbeddingShape(windows.mean(axis=0), np.cov(windows, rowvar=False))
+
+
+def synthetic_vectors(n: int, rng: np.random.Generator, shape: EmbeddingShape | None) -> np.ndarray:
+    """Unit vectors in 200 "styles", each track a style plus a spread of 0.6 of the styles' own.
+
+    With a shape, styles and spread follow real recordings' covariance and each feature group is
+    brought back to unit length, as `embedding.embed` makes it. Without (isotropic), every one of
+    the 47 directions varies alike: real embeddings vary in about 9 (docs/benchmarks.md), and a
+    graph index needs far more work for the same recall in 47.
+    """
+    dim = embedding.EMBEDDING_DIM
+    if shape is None:
+        centres = rng.standard_normal((200, dim))
+        vectors = centres[rng.integers(0, 200, n)] + 0.6 * rng.standard_normal((n, dim))
+        return np.asarray(vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    # Styles and spread share the recordings' covariance, scaled so that together they have it.
+    spread = np.linalg.cholesky(shape.covariance + 1e-9 * np.eye(dim)) / np.sqrt(1 + 0.6**2)
+    centres = shape.mean + rng.standard_normal((200, dim)) @ spread.T
+    vectors = centres[rng.integers(0, 200, n)] + 0.6 * rng.standard_normal((n, dim)) @ spread.T
+    for group in embedding.GROUPS.values():
+        vectors[:, group] /= np.linalg.norm(vectors[:, group], axis=1, keepdims=True)
+    return np.asarray(vectors / np.sqrt(len(embedding.GROUPS)))
+
+
+def participation_ratio(vectors: np.ndarray) -> float:
+    """How many directions the vectors vary in: (Σλ)² / Σλ² over their covariance's eigenvalues."""
+    variances = np.linalg.eigvalsh(np.cov(vectors, rowvar=False))
+    return float(variances.sum() ** 2 / (variances**2).sum())
 
 
 SEARCH_HEADER = (
@@ -257,12 +299,16 @@ def _graph_description(definition: str) -> str:
 
 
 async def _load_search_catalogue(
-    conn: asyncpg.Connection, organisation: UUID, vectors: np.ndarray, index_options: str | None
+    conn: asyncpg.Connection,
+    organisation: UUID,
+    vectors: np.ndarray,
+    drawn: str,
+    index_options: str | None,
 ) -> tuple[str, SearchCatalogue]:
     """Catalogue rows by COPY, then the app's own HNSW indexes built once over them; the build's row.
 
-    A catalogue of this size with these indexes already in the database (a kept --data-dir) is read
-    back instead: building the indexes at 1,000,000 takes about an hour here.
+    A catalogue of this size, drawn the same way, with these indexes already in the database (a
+    kept --data-dir) is read back instead: building the indexes at 1,000,000 takes about an hour here.
     """
     size = len(vectors)
     graphs = await _graphs(conn)
@@ -270,10 +316,14 @@ async def _load_search_catalogue(
     if (
         all(_same_index(graphs[name], wanted[name]) for name in graphs)
         and await conn.fetchval("SELECT count(*) FROM discovery_embeddings") == size
+        and await conn.fetchval("SELECT obj_description('discovery_embeddings'::regclass)")
+        == _drawn_note(drawn)
     ):
         return await _kept_search_catalogue(conn, graphs)
     rng = np.random.default_rng(size + 1)
-    await conn.execute("TRUNCATE discovery_embeddings, discovery_tracks CASCADE")
+    await conn.execute(
+        "TRUNCATE discovery_embeddings, discovery_tracks, discovery_graph_calibrations CASCADE"
+    )
     await conn.execute(
         "INSERT INTO discovery_audio VALUES ($1, 'wav', 1, 1) ON CONFLICT DO NOTHING", "0" * 64
     )
@@ -315,7 +365,8 @@ async def _load_search_catalogue(
         built[name] = time.perf_counter() - started
     await conn.execute(
         "RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; "
-        "ANALYZE discovery_tracks; ANALYZE discovery_embeddings"
+        "ANALYZE discovery_tracks; ANALYZE discovery_embeddings; "
+        f"COMMENT ON TABLE discovery_embeddings IS '{_drawn_note(drawn)}'"
     )
     service.CATALOGUE_STATISTICS.forget()
     sizes = await _graph_sizes(conn, wanted)
@@ -328,6 +379,11 @@ async def _load_search_catalogue(
         f"building backend {peak_rss / 2**20:.0f} MB (shared memory not counted) | {size:,} | | | | | | | | |"
     )
     return row, SearchCatalogue(ids, vectors.astype(np.float32), moods, bpm, tonics, modes)
+
+
+def _drawn_note(drawn: str) -> str:
+    """What a kept benchmark catalogue notes on its table, so another kind of vectors is not reused."""
+    return f"benchmark catalogue, vectors drawn {drawn}"
 
 
 async def _graph_sizes(conn: asyncpg.Connection, graphs: dict[str, str]) -> dict[str, float]:
@@ -432,12 +488,37 @@ def _search_calls(ef_search: int) -> list[SearchCall]:
     ]  # fmt: skip
 
 
+async def _calibrated(conn: asyncpg.Connection, size: int) -> str:
+    """The graph's recall measured on the catalogue as the app's job does, afresh each run; its row."""
+    await conn.execute("TRUNCATE discovery_graph_calibrations")
+    started = time.perf_counter()
+    calibration = await service.calibrate_graph(conn, datetime.now(UTC))
+    took = time.perf_counter() - started
+    assert calibration is not None, "the catalogue is large enough to calibrate"
+    recalls = ", ".join(f"{m.recall:.3f} at {m.ef_search}" for m in calibration.recalls)
+    chosen = search_plan.calibrated_ef_search(calibration, size)
+    weighs = (
+        f"search weighs {chosen} candidates"
+        if chosen
+        else f"none reached {search_plan.CALIBRATED_RECALL}: search weighs {search_plan.recall_ef_search(size)}, by size"
+    )
+    return (
+        f"| the graph's recall@10 as the app measures it ({calibration.queries} queries near its tracks, "
+        f"{took:.0f} s): {recalls}; {weighs} | {size:,} | | | | | | | |"
+    )
+
+
 def _recall(found: list[UUID], exact: list[UUID]) -> float:
     return len(set(found) & set(exact)) / max(len(exact), 1)
 
 
 async def bench_search(
-    pool: asyncpg.Pool, organisation: UUID, size: int, queries: int, index_options: str | None = None
+    pool: asyncpg.Pool,
+    organisation: UUID,
+    size: int,
+    queries: int,
+    shape: EmbeddingShape | None,
+    index_options: str | None = None,
 ) -> list[str]:
     """Service p50/p99, CPU per call and recall per filter, with `SELECT 1` and the raw index query as references.
 
@@ -449,13 +530,18 @@ async def bench_search(
     shows what recall each costs.
     """
     rng = np.random.default_rng(size)
-    vectors = synthetic_vectors(size + queries, rng)
+    vectors = synthetic_vectors(size + queries, rng, shape)
+    drawn = "recorded" if shape else "isotropic"
     async with pool.acquire() as conn:
-        build, catalogue = await _load_search_catalogue(conn, organisation, vectors[:size], index_options)
+        build, catalogue = await _load_search_catalogue(
+            conn, organisation, vectors[:size], drawn, index_options
+        )
         # Tempo and key ranges are read by index-only scans, which need the visibility map VACUUM keeps.
         await conn.execute("VACUUM ANALYZE discovery_tempo_key_embeddings")
     async with pool.acquire() as conn:
-        ef_search = search_plan.recall_ef_search((await service.CATALOGUE_STATISTICS.get(conn)).rows)
+        calibration_row = await _calibrated(conn, size)
+        catalogue_statistics = await service.CATALOGUE_STATISTICS.get(conn)
+        ef_search = search_plan.graph_ef_search(catalogue_statistics, catalogue_statistics.rows)
     calls = _search_calls(ef_search)
     latencies: dict[str, list[float]] = {c.label: [] for c in calls}
     recalls: dict[str, list[float]] = {}
@@ -487,7 +573,12 @@ async def bench_search(
             spent = time.process_time() - client + sum(backend.cpu_times()[:2]) - server
             cpu[label] = spent * 1000 / queries
     raw_p50 = percentile(latencies[calls[1].label], 50)
-    rows = [build]
+    rows = [
+        build,
+        calibration_row,
+        f"| vectors drawn {drawn}: they vary in {participation_ratio(catalogue.vectors):.1f} directions "
+        f"(participation ratio) | {size:,} | | | | | | | |",
+    ]
     for label in latencies:
         p50, p99 = percentile(latencies[label], 50), percentile(latencies[label], 99)
         recall = f"{statistics.mean(recalls[label]):.3f}" if label in recalls else ""
@@ -670,12 +761,14 @@ def print_real_identification(rows: list[str], size_row: str, per_track: int) ->
     print(size_row)
 
 
-async def search_only(size: int, index_options: str | None, kept: Path | None) -> None:
+async def search_only(
+    size: int, shape: EmbeddingShape | None, index_options: str | None, kept: Path | None
+) -> None:
     """Vector search alone, e.g. once at 1,000,000 vectors (an hour here to build its five graphs)."""
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
     async with bench_database(kept) as (pool, organisation):
-        rows = await bench_search(pool, organisation, size, 200, index_options)
+        rows = await bench_search(pool, organisation, size, 200, shape, index_options)
         buffers = await pool.fetchval("SELECT current_setting('shared_buffers')")
     print(f"\n{SEARCH_HEADER}")
     print("\n".join(rows))
@@ -686,7 +779,7 @@ async def search_only(size: int, index_options: str | None, kept: Path | None) -
     )
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, shape: EmbeddingShape | None) -> None:
     ingest_rows = bench_real_ingest(4 if quick else None)
     analysis_rows, rendered = bench_analysis(4 if quick else 12)
     catalogue = rendered if quick else [(t, synth.render(t)) for t in synth.demo_catalogue()]
@@ -702,7 +795,7 @@ async def main(quick: bool) -> None:
             size_row = await index_size_row(pool, catalogue_seconds + real_seconds)
         search_rows = []
         for size in (10_000,) if quick else (10_000, 100_000):
-            search_rows += await bench_search(pool, organisation, size, 50 if quick else 200)
+            search_rows += await bench_search(pool, organisation, size, 50 if quick else 200, shape)
     print(f"\n{INGEST_HEADER}")
     print("\n".join(ingest_rows))
     print(
@@ -720,6 +813,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer tracks and 10,000 vectors only")
     parser.add_argument("--search-only", type=int, metavar="VECTORS", help="only vector search, at this size")
+    parser.add_argument(
+        "--vectors", choices=VECTOR_SHAPES, default="recorded",
+        help="draw the search catalogue shaped like real recordings' embeddings (default) or isotropic",
+    )  # fmt: skip
     parser.add_argument("--hnsw", metavar="OPTIONS", help="build the HNSW index WITH these options instead")
     parser.add_argument(
         "--data-dir", type=Path, metavar="DIR",
@@ -735,8 +832,12 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     if arguments.hnsw is not None and not HNSW_OPTIONS.fullmatch(arguments.hnsw):
         parser.error("--hnsw takes options like 'm = 24, ef_construction = 128'")
+
+    def searched_shape() -> EmbeddingShape | None:
+        return recorded_shape() if arguments.vectors == "recorded" else None
+
     if arguments.search_only:
-        asyncio.run(search_only(arguments.search_only, arguments.hnsw, arguments.data_dir))
+        asyncio.run(search_only(arguments.search_only, searched_shape(), arguments.hnsw, arguments.data_dir))
     elif arguments.identification_only:
         reason = real_music.ensure_installed()
         if reason:
@@ -746,4 +847,4 @@ if __name__ == "__main__":
         print(INGEST_HEADER)
         print("\n".join(bench_real_ingest(4 if arguments.quick else None, arguments.rounds)))
     else:
-        asyncio.run(main(arguments.quick))
+        asyncio.run(main(arguments.quick, searched_shape()))

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
-from discovery import analysis, synth
+from discovery import analysis, embedding, synth
 
 PACKAGE = "singularity-music"
 MUSIC_DIR = Path("/usr/share/games/singularity/music")
@@ -82,6 +82,23 @@ def read_native(path: Path) -> int:
         while len(block := source.read(1 << 18, dtype="float32")):
             frames += len(block)
     return frames
+
+
+EMBEDDING_WINDOW_SECONDS = 20.0
+
+
+def window_embeddings() -> npt.NDArray[np.float64]:
+    """The embedding of every whole 20 s window of every track, one row each: how real recordings
+    spread in embedding space (about 190 rows; the 16 tracks alone would be too few to say)."""
+    window = int(EMBEDDING_WINDOW_SECONDS * analysis.SAMPLE_RATE)
+    rows = []
+    for path in recordings():
+        samples = decode(path)
+        rows += [
+            embedding.embed(analysis.analyse(samples[start : start + window]))
+            for start in range(0, len(samples) - window + 1, window)
+        ]
+    return np.array(rows)
 
 
 def snippets(

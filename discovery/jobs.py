@@ -1,14 +1,16 @@
 """arq jobs for discovery: analyse an uploaded track, render and analyse a demo track, retrying; librosa is
-warmed up once per worker. They run on the analysis queue (`service.ANALYSIS_QUEUE`)."""
+warmed up once per worker. They run on the analysis queue (`service.ANALYSIS_QUEUE`). The hourly
+measurement of the search graph's recall waits on the database, not a core: the general worker runs it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from arq import Retry, func
+from arq import Retry, cron, func
 
 from discovery import analysis, demo, service
 
@@ -66,6 +68,24 @@ async def add_demo_audio(
             await demo.refresh_suggestions(conn, owners, size=size)
     return progress.describe()
 
+
+async def calibrate_search_graph(ctx: dict[str, Any]) -> str:
+    """Measure the search graph's recall on the catalogue when it is due (service.calibrate_graph)."""
+    async with ctx["pool"].acquire() as conn:
+        calibration = await service.calibrate_graph(conn, datetime.now(UTC))
+    if calibration is None:
+        return "not due"
+    log.info(
+        "search graph calibrated",
+        extra={
+            "rows": calibration.rows,
+            "recall": {m.ef_search: round(m.recall, 4) for m in calibration.recalls},
+        },
+    )
+    return f"{calibration.queries} queries over {calibration.rows} tracks"
+
+
+cron_jobs = [cron(calibrate_search_graph, minute={41}, run_at_startup=True, timeout=900, keep_result=0)]
 
 functions = [
     func(

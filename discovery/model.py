@@ -246,11 +246,32 @@ class ColumnStatistics(msgspec.Struct, frozen=True, kw_only=True):
     histogram: tuple[float, ...] = ()  # bounds of equally full buckets of the other values (numeric columns)
 
 
+class RecallMeasurement(msgspec.Struct, frozen=True, kw_only=True):
+    """The mean recall@k of the whole catalogue's graph searched weighing `ef_search` candidates."""
+
+    ef_search: int
+    recall: float
+
+
+class GraphCalibration(msgspec.Struct, frozen=True, kw_only=True):
+    """What the graph's recall was measured to be on the catalogue itself, at several ef_search values.
+
+    Each query is a catalogue track's own embedding, its nearest other tracks found exactly and by
+    the graph: "sounds like this track" is the search the catalogue answers most.
+    """
+
+    measured_at: datetime
+    rows: int  # the catalogue's tracks when measured, as CatalogueStatistics.rows counts them
+    queries: int
+    recalls: tuple[RecallMeasurement, ...]
+
+
 class CatalogueStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """The planner's statistics of the catalogue, read once in a while to size filtered vector searches."""
+    """The planner's statistics of the catalogue, read once in a while to size vector searches."""
 
     rows: float  # PostgreSQL's estimate; negative when the table was never analysed
     columns: dict[str, ColumnStatistics] = msgspec.field(default_factory=dict)
+    calibration: GraphCalibration | None = None  # the latest, if the graph's recall was ever measured
 
 
 class NearestPlan(msgspec.Struct, frozen=True, kw_only=True):

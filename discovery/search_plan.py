@@ -17,11 +17,24 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics as stats
 from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
-from discovery.model import CatalogueStatistics, ColumnStatistics, NearestPlan, SearchFilters
+from discovery.model import (
+    CatalogueStatistics,
+    ColumnStatistics,
+    GraphCalibration,
+    NearestPlan,
+    RecallMeasurement,
+    SearchFilters,
+)
 
 # Scoring a matching row exactly (found through the filters' btrees, its embedding looked up by key)
 # costs about what weighing two candidates in an HNSW graph does: measured at 100,000 tracks, 2.6 µs
@@ -38,8 +51,22 @@ HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
 # wanted), by catalogue size, on the graph of migration 0087 (benchmarks.discovery,
 # docs/benchmarks.md; at 100,000: 0.990 at 40, 1.000 at 64; at 1,000,000: 0.989 at 200, 0.999 at
 # 400). A graph search needs more of them the more rows it passes on its way, about in proportion to
-# the logarithm of their number.
+# the logarithm of their number. Measured on vectors that vary alike in all 47 directions, the
+# hardest case: the graph's recall on the catalogue itself, once measured, replaces this.
 RECALL_EF_SEARCH = ((100_000, 64), (1_000_000, 400))
+# The graph's recall@10 is measured on the catalogue itself (service.calibrate_graph) at these
+# ef_search values, with this many of its tracks as queries, and the fewest candidates that reached
+# the wanted recall are weighed from then on. It is measured again once the catalogue has changed
+# by a tenth or in a week (edits wear a graph), and a measurement is trusted only while the
+# catalogue has grown by less than a quarter: the job, hourly, measures again well before.
+CALIBRATION_EF_SEARCH = (20, 40, 64, 100, 200, 400, 700, 1_000)
+CALIBRATION_QUERIES = 100
+CALIBRATION_K = 10
+CALIBRATED_RECALL = 0.995  # the same margin over 0.99 as RECALL_EF_SEARCH
+MIN_CALIBRATION_ROWS = 500  # smaller graphs: the table's 64 candidates are an eighth of them or more
+RECALIBRATE_AFTER_CHANGE = 0.1
+RECALIBRATE_AFTER = timedelta(days=7)
+CALIBRATION_HOLDS_FOR_GROWTH = 1.25
 # How many of the rows taken from the index pass a filter is binomial. Enough are taken that fewer
 # than k pass in at most one search in 1,000: a short answer is redone exactly, which for a filter
 # keeping 5 % costs five times the index search and set the p99. At least twice k either way:
@@ -157,6 +184,84 @@ def recall_ef_search(rows: float | None) -> int:
     return min(HNSW_MAX_EF_SEARCH, math.ceil(low_ef + along * (high_ef - low_ef)))
 
 
+def recall(found: Sequence[UUID], truth: Sequence[UUID]) -> float:
+    """The share of the true nearest tracks a search found."""
+    return len(set(found) & set(truth)) / len(truth) if truth else 1.0
+
+
+def directions_like(vectors: npt.NDArray[np.float64], random: np.random.Generator) -> npt.NDArray[np.float64]:
+    """One random direction per vector, drawn with the vectors' own spread (their covariance)."""
+    spread = np.linalg.cholesky(np.cov(vectors, rowvar=False) + 1e-9 * np.eye(vectors.shape[1]))
+    return np.asarray(random.standard_normal(vectors.shape) @ spread.T)
+
+
+def query_near(
+    track: npt.NDArray[np.float64], distance: float, direction: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """A query as a new track near this one would be: `distance` (cosine) from it along `direction`.
+
+    A catalogue track's own embedding is an easy query for the graph that holds it: the walk
+    reaches it and its links are its neighbours (recall 1.000 at ef_search 20 where new vectors
+    got 0.988, docs/benchmarks.md). Moved as far as its nearest neighbour is, in a direction drawn
+    with the catalogue's spread, it is no longer in the graph, yet as near to it as new tracks are.
+    """
+    tangent = direction - (direction @ track) * track
+    tangent /= np.linalg.norm(tangent)
+    angle = math.acos(max(-1.0, min(1.0, 1.0 - distance)))
+    return np.asarray(math.cos(angle) * track + math.sin(angle) * tangent)
+
+
+def measured_calibration(
+    measured_at: datetime,
+    rows: int,
+    truths: Sequence[Sequence[UUID]],
+    found: Mapping[int, Sequence[Sequence[UUID]]],
+) -> GraphCalibration:
+    """The mean recall at each ef_search, from each query's true nearest tracks and what the graph found."""
+    return GraphCalibration(
+        measured_at=measured_at,
+        rows=rows,
+        queries=len(truths),
+        recalls=tuple(
+            RecallMeasurement(
+                ef_search=ef_search,
+                recall=stats.fmean(recall(f, t) for f, t in zip(answers, truths, strict=True)),
+            )
+            for ef_search, answers in sorted(found.items())
+        ),
+    )
+
+
+def calibrated_ef_search(calibration: GraphCalibration | None, rows: float | None) -> int | None:
+    """The fewest candidates measured to reach CALIBRATED_RECALL on this catalogue; None when there is no
+    such measurement, none reached it, or the catalogue (`rows`, None: not known) has outgrown it."""
+    if calibration is None or rows is None or rows < 0:
+        return None
+    if rows > calibration.rows * CALIBRATION_HOLDS_FOR_GROWTH:
+        return None
+    reaching = [m.ef_search for m in calibration.recalls if m.recall >= CALIBRATED_RECALL]
+    return min(reaching, default=None)
+
+
+def needs_calibration(calibration: GraphCalibration | None, rows: int, now: datetime) -> bool:
+    """Whether the graph's recall should be measured (again) for a catalogue of `rows` embeddings."""
+    if rows < MIN_CALIBRATION_ROWS:
+        return False
+    if calibration is None or now - calibration.measured_at >= RECALIBRATE_AFTER:
+        return True
+    return abs(rows - calibration.rows) >= RECALIBRATE_AFTER_CHANGE * calibration.rows
+
+
+def graph_ef_search(statistics: CatalogueStatistics | None, graph_rows: float | None) -> int:
+    """ef_search for recall@10 of 0.99 in a graph of `graph_rows`: as measured on this catalogue while
+    that holds (a mood's graph, a part of the whole, needs no more than the whole), else by size."""
+    if statistics is not None:
+        calibrated = calibrated_ef_search(statistics.calibration, statistics.rows)
+        if calibrated is not None:
+            return calibrated
+    return recall_ef_search(graph_rows)
+
+
 def short_answer_chance(taken: int, k: int, share: float) -> float:
     """The chance that fewer than k of `taken` rows pass a filter keeping `share` (binomial)."""
     if share >= 1.0:
@@ -215,7 +320,7 @@ def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics
             graph_share = equal_share(statistics.columns.get("mood"), filters.mood.value, statistics.rows)
     take = rows_to_take(k, _kept(share, graph_share)) + len(filters.exclude)
     graph_rows = statistics.rows * graph_share if statistics is not None and statistics.rows >= 0 else None
-    ef_search = max(recall_ef_search(graph_rows), take)
+    ef_search = max(graph_ef_search(statistics, graph_rows), take)
     index = NearestPlan(
         method="hnsw",
         take=min(take, HNSW_MAX_EF_SEARCH),

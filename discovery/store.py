@@ -19,8 +19,10 @@ from discovery.model import (
     CatalogueStatistics,
     ColumnStatistics,
     FingerprintHit,
+    GraphCalibration,
     Landmark,
     Mood,
+    RecallMeasurement,
     SearchFilters,
     StoredTag,
     Tag,
@@ -441,7 +443,92 @@ async def catalogue_statistics(conn: asyncpg.Connection) -> CatalogueStatistics:
         for r in rows
         if r["attname"] is not None
     }
-    return CatalogueStatistics(rows=float(rows[0]["reltuples"]), columns=columns)
+    return CatalogueStatistics(
+        rows=float(rows[0]["reltuples"]), columns=columns, calibration=await latest_calibration(conn)
+    )
+
+
+async def catalogue_rows(conn: asyncpg.Connection) -> int:
+    """The catalogue's tracks, counted (what CatalogueStatistics.rows estimates)."""
+    count: int = await conn.fetchval("SELECT count(*) FROM discovery_tracks")
+    return count
+
+
+async def embedding_sample(
+    conn: asyncpg.Connection, n: int, rows: int
+) -> list[tuple[UUID, npt.NDArray[np.float64]]]:
+    """About n embeddings drawn at random from the whole table (n or fewer; all of a small one)."""
+    # Rows sampled across every page, three times what is wanted, n of them kept at random.
+    percent = min(100.0, 300.0 * n / max(rows, 1))
+    records = await conn.fetch(
+        """SELECT track_id, embedding FROM discovery_embeddings TABLESAMPLE BERNOULLI ($1)
+           ORDER BY random() LIMIT $2""",
+        percent,
+        n,
+    )
+    return [(r["track_id"], np.asarray(r["embedding"].to_numpy(), dtype=np.float64)) for r in records]
+
+
+async def graph_neighbours(
+    conn: asyncpg.Connection,
+    vector: npt.NDArray[np.float64],
+    k: int,
+    ef_search: int,
+    other_than: UUID | None = None,
+) -> list[Candidate]:
+    """The k nearest embeddings (but `other_than`) the whole catalogue's graph finds weighing `ef_search`."""
+    rows = await conn.fetch(
+        """SELECT track_id, distance FROM discovery_index_neighbours($1, $2, $3)
+           WHERE track_id IS DISTINCT FROM $4 ORDER BY distance, track_id LIMIT $5""",
+        vector,
+        k + 1,
+        max(ef_search, k + 1),
+        other_than,
+        k,
+    )
+    return [Candidate(track_id=r["track_id"], distance=float(r["distance"])) for r in rows]
+
+
+async def true_neighbours(conn: asyncpg.Connection, vector: npt.NDArray[np.float64], k: int) -> list[UUID]:
+    """The k nearest embeddings, every one scored: the answer the graph's is measured against."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_indexscan = off")  # the graph would answer ORDER BY … LIMIT
+        rows = await conn.fetch(
+            "SELECT track_id FROM discovery_embeddings ORDER BY embedding <=> $1, track_id LIMIT $2",
+            vector,
+            k,
+        )
+    return [r["track_id"] for r in rows]
+
+
+async def record_calibration(conn: asyncpg.Connection, calibration: GraphCalibration) -> None:
+    await conn.execute(
+        """INSERT INTO discovery_graph_calibrations (measured_at, catalogue_rows, queries, ef_search, recall)
+           VALUES ($1, $2, $3, $4, $5)""",
+        calibration.measured_at,
+        calibration.rows,
+        calibration.queries,
+        [m.ef_search for m in calibration.recalls],
+        [m.recall for m in calibration.recalls],
+    )
+
+
+async def latest_calibration(conn: asyncpg.Connection) -> GraphCalibration | None:
+    row = await conn.fetchrow(
+        """SELECT measured_at, catalogue_rows, queries, ef_search, recall FROM discovery_graph_calibrations
+           ORDER BY measured_at DESC LIMIT 1"""
+    )
+    if row is None:
+        return None
+    return GraphCalibration(
+        measured_at=row["measured_at"],
+        rows=row["catalogue_rows"],
+        queries=row["queries"],
+        recalls=tuple(
+            RecallMeasurement(ef_search=ef_search, recall=recall)
+            for ef_search, recall in zip(row["ef_search"], row["recall"], strict=True)
+        ),
+    )
 
 
 async def exact_neighbours(

@@ -125,7 +125,12 @@ def worker_settings() -> dict[str, Any]:
         "cron_jobs": [
             cron(verify_audit_chain, hour={3}, minute={17}, run_at_startup=False),
             cron(anchor_audit_head, second={30}, run_at_startup=True, keep_result=0, timeout=60),
-            *(job for module in JOB_MODULES for job in getattr(module, "cron_jobs", [])),
+            # Every package's periodic jobs, the analysis queue's too: they wait on the database, not a core.
+            *(
+                job
+                for module in (*JOB_MODULES, *ANALYSIS_JOB_MODULES)
+                for job in getattr(module, "cron_jobs", [])
+            ),
         ],
         "on_startup": startup,
         "on_shutdown": shutdown,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import numpy as np
@@ -16,10 +17,12 @@ from discovery import search_plan
 from discovery.model import (
     CatalogueStatistics,
     ColumnStatistics,
+    GraphCalibration,
     Key,
     Mode,
     Mood,
     NearestPlan,
+    RecallMeasurement,
     SearchFilters,
 )
 
@@ -330,3 +333,114 @@ def test_a_filter_needing_more_rows_than_the_graph_yields_reads_its_tempo_range(
 def test_a_catalogue_never_analysed_tries_the_index_first() -> None:
     unknown = CatalogueStatistics(rows=-1)
     assert search_plan.plan_nearest(SearchFilters(mood=Mood.TENSE), 10, unknown).method == "hnsw"
+
+
+MEASURED_AT = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+def calibration(
+    rows: int, recalls: dict[int, float], measured_at: datetime = MEASURED_AT
+) -> GraphCalibration:
+    return GraphCalibration(
+        measured_at=measured_at,
+        rows=rows,
+        queries=100,
+        recalls=tuple(RecallMeasurement(ef_search=ef, recall=r) for ef, r in recalls.items()),
+    )
+
+
+EASY_CATALOGUE = calibration(1_000_000, {20: 0.97, 40: 0.993, 64: 0.998, 100: 1.0})
+
+
+def test_a_calibrated_graph_weighs_the_fewest_candidates_measured_to_reach_the_recall() -> None:
+    statistics = CatalogueStatistics(rows=1_000_000, calibration=EASY_CATALOGUE)
+    plan = search_plan.plan_nearest(SearchFilters(), 10, statistics)
+    assert plan.method == "hnsw" and plan.ef_search == 64
+    assert search_plan.RECALL_EF_SEARCH[-1] == (1_000_000, 400), "the size table alone would weigh 400"
+
+
+def test_a_filter_still_takes_its_over_fetch_from_a_calibrated_graph() -> None:
+    statistics = msgspec.structs.replace(CATALOGUE, calibration=calibration(int(CATALOGUE.rows), {20: 1.0}))
+    calm = SearchFilters(bpm_min=90, bpm_max=150)
+    plan = search_plan.plan_nearest(calm, 10, statistics)
+    assert plan.method == "hnsw" and plan.take > 20 and plan.ef_search == plan.take
+
+
+def test_a_catalogue_that_outgrew_its_calibration_is_sized_by_the_table_again() -> None:
+    grown = EASY_CATALOGUE.rows * search_plan.CALIBRATION_HOLDS_FOR_GROWTH + 1
+    statistics = CatalogueStatistics(rows=grown, calibration=EASY_CATALOGUE)
+    assert search_plan.plan_nearest(
+        SearchFilters(), 10, statistics
+    ).ef_search == search_plan.recall_ef_search(grown)
+
+
+def test_a_calibration_where_no_ef_search_reached_the_recall_leaves_the_table_in_charge() -> None:
+    hard = calibration(1_000_000, {400: 0.989, 1_000: 0.994})
+    assert search_plan.calibrated_ef_search(hard, 1_000_000) is None
+    statistics = CatalogueStatistics(rows=1_000_000, calibration=hard)
+    assert search_plan.graph_ef_search(statistics, 1_000_000) == 400
+
+
+def test_recall_is_the_share_of_the_true_neighbours_found() -> None:
+    truth = [uuid.UUID(int=i) for i in range(10)]
+    assert search_plan.recall(truth[::-1], truth) == 1.0
+    assert search_plan.recall([*truth[:7], *(uuid.UUID(int=100 + i) for i in range(3))], truth) == 0.7
+
+
+def test_a_measured_calibration_averages_each_ef_searchs_recall_over_the_queries() -> None:
+    truths = [[uuid.UUID(int=q * 10 + i) for i in range(10)] for q in range(2)]
+    found = {40: [truths[0][:9], truths[1][:8]], 20: [truths[0][:5], truths[1][:6]]}
+    measured = search_plan.measured_calibration(MEASURED_AT, 5_000, truths, found)
+    assert measured.queries == 2 and measured.rows == 5_000
+    assert [(m.ef_search, round(m.recall, 6)) for m in measured.recalls] == [(20, 0.55), (40, 0.85)]
+
+
+def test_a_small_catalogue_is_never_calibrated() -> None:
+    assert not search_plan.needs_calibration(None, search_plan.MIN_CALIBRATION_ROWS - 1, MEASURED_AT)
+    assert search_plan.needs_calibration(None, search_plan.MIN_CALIBRATION_ROWS, MEASURED_AT)
+
+
+def test_a_week_old_calibration_is_measured_again() -> None:
+    week = search_plan.RECALIBRATE_AFTER
+    assert not search_plan.needs_calibration(EASY_CATALOGUE, EASY_CATALOGUE.rows, MEASURED_AT + week / 2)
+    assert search_plan.needs_calibration(EASY_CATALOGUE, EASY_CATALOGUE.rows, MEASURED_AT + week)
+
+
+@given(
+    measured_rows=st.integers(search_plan.MIN_CALIBRATION_ROWS, 10**8),
+    rows=st.integers(0, 10**9),
+    age_hours=st.floats(0, 24 * 30),
+)
+def test_a_calibration_is_measured_again_before_the_catalogue_outgrows_it(
+    measured_rows: int, rows: int, age_hours: float
+) -> None:
+    measured = calibration(measured_rows, {64: 1.0})
+    now = MEASURED_AT + timedelta(hours=age_hours)
+    if search_plan.calibrated_ef_search(measured, rows) is None and rows >= search_plan.MIN_CALIBRATION_ROWS:
+        assert search_plan.needs_calibration(measured, rows, now)
+    if rows == measured_rows and age_hours < 24:
+        assert not search_plan.needs_calibration(measured, rows, now)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    distance=st.floats(1e-4, 0.5),
+)
+def test_a_calibration_query_is_a_unit_vector_as_far_from_its_track_as_asked(
+    seed: int, distance: float
+) -> None:
+    random = np.random.default_rng(seed)
+    tracks = random.standard_normal((20, 47))
+    tracks /= np.linalg.norm(tracks, axis=1, keepdims=True)
+    direction = search_plan.directions_like(tracks, random)[0]
+    query = search_plan.query_near(tracks[0], distance, direction)
+    assert np.linalg.norm(query) == pytest.approx(1.0)
+    assert 1.0 - float(query @ tracks[0]) == pytest.approx(distance, abs=1e-9)
+
+
+def test_calibration_directions_follow_the_catalogues_spread() -> None:
+    random = np.random.default_rng(3)
+    # A catalogue spread along its first axis only (a little elsewhere): so are the directions drawn.
+    tracks = random.standard_normal((200, 47)) * np.r_[10.0, np.full(46, 0.1)]
+    directions = search_plan.directions_like(tracks, random)
+    assert np.median(np.abs(directions[:, 0])) > 20 * np.median(np.abs(directions[:, 1:]))

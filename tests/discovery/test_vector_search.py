@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
 import pytest
 from asyncpg.connection import LoggedQuery
 
-from discovery import embedding, search_plan, service, store
+from discovery import embedding, jobs, search_plan, service, store
 from discovery.model import CatalogueStatistics, Mood, SearchFilters
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
+from marketplace.worker import worker_settings
 from rights import service as rights
 from rights.identity import Role
 from tests.discovery.conftest import mood_and_its_copy
@@ -231,3 +233,43 @@ async def test_an_embedding_carries_its_track_s_mood_whichever_is_written_and_ho
         track_id, "0" * 64,
     )  # fmt: skip
     assert await mood_and_its_copy(db, track_id) == ("uplifting", "uplifting")
+
+
+async def test_the_graphs_recall_is_measured_on_the_catalogue_and_then_sizes_its_searches(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    now = datetime.now(UTC)
+    measured = await service.calibrate_graph(db, now)
+    assert measured is not None and measured.rows >= ROWS
+    assert measured.queries == search_plan.CALIBRATION_QUERIES
+    assert [m.ef_search for m in measured.recalls] == list(search_plan.CALIBRATION_EF_SEARCH)
+    # Weighing 1,000 candidates in a graph of 600 finds every true neighbour.
+    assert measured.recalls[-1].recall == 1.0
+    # Not due again within the hour on the same catalogue; the statistics searches read carry it.
+    assert await service.calibrate_graph(db, now + timedelta(hours=1)) is None
+    service.CATALOGUE_STATISTICS.forget()
+    statistics = await service.CATALOGUE_STATISTICS.get(db)
+    assert statistics.calibration == measured
+    chosen = search_plan.calibrated_ef_search(measured, statistics.rows)
+    assert chosen is not None
+    assert search_plan.plan_nearest(SearchFilters(), 10, statistics).ef_search == chosen
+    service.CATALOGUE_STATISTICS.forget()
+
+
+async def test_the_calibrations_true_neighbours_are_the_exact_searchs(
+    db: asyncpg.Connection, many_vectors: np.ndarray
+) -> None:
+    for query in np.random.default_rng(5).standard_normal((5, embedding.EMBEDDING_DIM)):
+        exact = [c.track_id for c in await store.exact_neighbours(db, query, SearchFilters(), 10)]
+        assert await store.true_neighbours(db, query, 10) == exact
+
+
+async def test_the_general_worker_measures_the_graph_hourly_and_only_when_due(pg_pool: asyncpg.Pool) -> None:
+    scheduled = [job.coroutine for job in worker_settings()["cron_jobs"]]
+    assert jobs.calibrate_search_graph in scheduled
+    async with pg_pool.acquire() as conn:
+        due = search_plan.needs_calibration(
+            await store.latest_calibration(conn), await store.catalogue_rows(conn), datetime.now(UTC)
+        )
+    answer = await jobs.calibrate_search_graph({"pool": pg_pool})
+    assert (answer != "not due") == due
