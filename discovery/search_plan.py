@@ -5,9 +5,10 @@ a filter that keeps 5 % of the catalogue must take about 20 × k rows from the i
 keeps a few hundred rows is cheaper to scan exactly. A filter naming a mood walks that mood's own
 graph (migration 0088), so only the rest of the filter is over-fetched for. A filter naming a tempo
 range or a key can instead score every track in that range, read with its vector from one btree
-(migration 0090): cheaper than either for the few thousand rows of a narrow tempo window or one key
-at 100,000 tracks, dearer than the graph at 1,000,000. Each plan's cost is estimated in rows scored
-exactly and the cheapest is run. The fraction a filter keeps is estimated the way PostgreSQL's
+(migration 0090; a mood in a tempo window from the (mood, bpm) one, migration 0092): cheaper than
+either for the few thousand rows of a narrow tempo window, a mood in one, or one key at 100,000
+tracks, dearer than the graph for the wide ranges of 1,000,000. Each plan's cost is estimated in
+rows scored exactly and the cheapest is run. The fraction a filter keeps is estimated the way PostgreSQL's
 planner does (most common values, histograms, conditions independent) from the statistics ANALYZE
 keeps, read once in a while instead of asking the planner on every query. An estimate only chooses
 the plan: an index or range answer that comes up short is redone exactly.
@@ -31,20 +32,24 @@ from discovery.model import (
     CatalogueStatistics,
     ColumnStatistics,
     GraphCalibration,
+    Mood,
     NearestPlan,
     RecallMeasurement,
     SearchFilters,
 )
 
 # Scoring a matching row exactly (found through the filters' btrees, its embedding looked up by key)
-# costs about what weighing two candidates in an HNSW graph does: measured at 100,000 tracks, 2.6 µs
-# of CPU a row against 5.9 µs a candidate (docs/benchmarks.md). So at or below this many matching
-# rows per candidate the index would weigh, the exact scan is the cheaper, and it is always complete.
-EXACT_ROWS_PER_CANDIDATE = 2.0
-# Reading a row of a tempo range or a key from its btree, its vector beside it (migration 0090), and
-# scoring it costs about a tenth of scoring a row exactly: 0.18–0.24 µs of CPU against 2.5 µs,
-# measured at 100,000 tracks for the 5,000 of a tempo window, the 3,300 of one key and the 500 of a
-# mood in a tempo window (docs/benchmarks.md).
+# costs 2.5 µs of CPU; a search weighing candidates in the graphs of migrations 0087–0088 (m = 32)
+# costs 11–16 µs a candidate, all in: 5.4 ms for 504 in the whole graph and 10.2 ms for 760 at
+# 100,000 tracks, 4.1 ms for about 250 in the tense graph at 1,000,000 on a quiet machine
+# (docs/benchmarks.md). So at or below this many matching rows per candidate the index would weigh,
+# the exact scan is the cheaper, and it is always complete. (It was 2, from the difference between
+# two walks of the small tense graph at 100,000: the candidates added to a walk, not a walk's cost.)
+EXACT_ROWS_PER_CANDIDATE = 4.0
+# Reading a row of a tempo range, a key or a mood in a tempo range from its btree, its vector beside
+# it (migrations 0090, 0092), and scoring it costs about a tenth of scoring a row exactly: 0.18–0.24
+# µs of CPU against 2.5 µs, measured at 100,000 tracks for the 5,000 of a tempo window, the 3,300 of
+# one key and the 500 of a mood in a tempo window (docs/benchmarks.md).
 RANGE_ROWS_PER_EXACT_ROW = 10.0
 HNSW_MAX_EF_SEARCH = 1_000  # pgvector's ceiling for hnsw.ef_search
 # The fewest candidates the index weighed for recall@10 of at least 0.995 (a margin over the 0.99
@@ -132,8 +137,21 @@ def names_a_range(filters: SearchFilters) -> bool:
     return filters.bpm_min is not None or filters.bpm_max is not None or filters.key is not None
 
 
+def range_mood(filters: SearchFilters) -> Mood | None:
+    """The mood a range scan reads with the tempo range from the (mood, bpm) btree (migration 0092), if any.
+
+    A mood narrows the range beside a tempo bound and no key. With a key, the key's btree is read
+    and the mood applied to the nearest rows afterwards: no btree holds all three, and one key holds
+    about a 24th of a catalogue, a mood about a quarter (the benchmark's rarest a 20th), a row of
+    either btree costing the same to read.
+    """
+    bounded = filters.bpm_min is not None or filters.bpm_max is not None
+    return filters.mood if bounded and filters.key is None else None
+
+
 def range_share(statistics: CatalogueStatistics, filters: SearchFilters) -> float:
-    """The share of the catalogue in the filters' tempo range and key (1 when they name neither)."""
+    """The share of the catalogue in the range a range scan reads: the filters' tempo range, and their
+    key or (see range_mood) mood; 1 when they name no range."""
     columns, rows = statistics.columns, statistics.rows
     share = 1.0
     if filters.bpm_min is not None or filters.bpm_max is not None:
@@ -141,6 +159,9 @@ def range_share(statistics: CatalogueStatistics, filters: SearchFilters) -> floa
     if filters.key is not None:
         share *= equal_share(columns.get("key_tonic"), str(filters.key.tonic), rows)
         share *= equal_share(columns.get("mode"), filters.key.mode.value, rows)
+    mood = range_mood(filters)
+    if mood is not None:
+        share *= equal_share(columns.get("mood"), mood.value, rows)
     return share
 
 
@@ -150,7 +171,7 @@ def matching_share(statistics: CatalogueStatistics, filters: SearchFilters) -> f
     share = equal_share(columns.get("status"), "done", rows) * range_share(statistics, filters)
     if filters.mode is not None:
         share *= equal_share(columns.get("mode"), filters.mode.value, rows)
-    if filters.mood is not None:
+    if filters.mood is not None and range_mood(filters) is None:  # else counted in the range's share
         share *= equal_share(columns.get("mood"), filters.mood.value, rows)
     if filters.duration_min is not None or filters.duration_max is not None:
         share *= between_share(columns.get("duration_s"), filters.duration_min, filters.duration_max)
@@ -304,10 +325,10 @@ def plan_nearest(filters: SearchFilters, k: int, statistics: CatalogueStatistics
     An index scan is over-fetched by the share of rows the filter keeps. A filter naming a mood walks
     that mood's own graph, which holds only its tracks: the over-fetch is sized by the share of them
     the rest of the filter keeps, ef_search by the graph's size. A range scan scores every track in
-    the filter's tempo range and key and takes as many of the nearest as the rest of the filter
-    needs. Costs are counted in rows scored exactly (a candidate weighed in a graph, a row read from a
-    range: see the constants); on a tie the exact scan, which is always complete, then the range scan
-    wins. An index scan over-fetching past pgvector's ceiling is not considered (the capped answer
+    the filter's tempo range and key (or mood: range_mood) and takes as many of the nearest as the
+    rest of the filter needs. Costs are counted in rows scored exactly (a candidate weighed in a
+    graph, a row read from a range: see the constants); on a tie the exact scan, which is always
+    complete, then the range scan wins. An index scan over-fetching past pgvector's ceiling is not considered (the capped answer
     would mostly come up short and be redone anyway). Without statistics (or when the catalogue was
     never analysed) the index is tried first: its short answer falls back to the exact scan, so not
     knowing costs time, never rows.

@@ -11,7 +11,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from discovery import fingerprint_runs
+from discovery import fingerprint_runs, search_plan
 from discovery.model import (
     AnalysisStatus,
     AudioFeatures,
@@ -595,14 +595,20 @@ async def range_neighbours(
     limit: int,
     take: int,
 ) -> list[Candidate]:
-    """Nearest tracks among the `take` nearest of those in the filters' tempo range and key, filtered afterwards.
+    """Nearest tracks among the `take` nearest of those in the filters' range, filtered afterwards.
 
-    Every embedding in the range is scored exactly, read with its vector from one btree (migration
-    0090): the filters must name a tempo bound or a key. May return fewer than `limit` when the rest
-    of the filter leaves too few of the `take`; the caller then searches exactly.
+    The range is the filters' tempo range and key, or their mood in the tempo range
+    (search_plan.range_mood). Every embedding in it is scored exactly, read with its vector from one
+    btree (migrations 0090, 0092): the filters must name a tempo bound or a key. May return fewer
+    than `limit` when the rest of the filter leaves too few of the `take`; the caller then searches
+    exactly.
     """
     args: list[object] = [vector, take]
     in_range = []
+    mood = search_plan.range_mood(filters)
+    if mood is not None:
+        args.append(mood.value)
+        in_range.append(f"r.mood = ${len(args)}")
     if filters.bpm_min is not None:
         args.append(filters.bpm_min)
         in_range.append(f"r.bpm >= ${len(args)}")

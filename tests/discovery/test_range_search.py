@@ -1,16 +1,19 @@
-"""A tempo or key filter is answered from its range's btree (migration 0090): the exact k nearest, whatever else it holds."""
+"""A tempo, key or mood-in-tempo filter is answered from its range's btree (migrations 0090, 0092): the exact k
+nearest, whatever else it holds."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from uuid import UUID
 
 import asyncpg
 import numpy as np
 import pytest
+from asyncpg.connection import LoggedQuery
 
-from discovery import embedding, search_plan, service
-from discovery.model import Key, Mode, SearchFilters
+from discovery import embedding, search_plan, service, store
+from discovery.model import Key, Mode, Mood, SearchFilters
 from marketplace.accounts import service as accounts
 from marketplace.accounts.model import OrganisationKind
 from rights import service as rights
@@ -31,6 +34,7 @@ class Catalogue:
         self.vectors /= np.linalg.norm(self.vectors, axis=1, keepdims=True)
         self.bpm = 60 + np.arange(ROWS) % 120
         self.keys = [KEYS[i % len(KEYS)] for i in range(ROWS)]
+        self.moods = [Mood.TENSE if i % 3 == 0 else Mood.CALM for i in range(ROWS)]
         self.done = np.arange(ROWS) % 10 != 3  # one track in ten is being analysed again
 
 
@@ -42,7 +46,7 @@ async def brute_force(
     Other tests' committed tracks are in the database too, and pass or fail the filters like any other.
     """
     rows = await db.fetch(
-        """SELECT e.track_id, e.embedding, d.bpm, d.key_tonic, d.mode FROM discovery_embeddings e
+        """SELECT e.track_id, e.embedding, d.bpm, d.key_tonic, d.mode, d.mood FROM discovery_embeddings e
            JOIN discovery_tracks d USING (track_id) WHERE d.status = 'done'"""
     )
     passing = [
@@ -53,6 +57,7 @@ async def brute_force(
         and (
             filters.key is None or (r["key_tonic"], r["mode"]) == (filters.key.tonic, filters.key.mode.value)
         )
+        and (filters.mood is None or r["mood"] == filters.mood.value)
     ]
     vectors = np.stack([r["embedding"].to_numpy() for r in passing]).astype(np.float64)
     similarity = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
@@ -61,7 +66,8 @@ async def brute_force(
 
 @pytest.fixture
 async def keyed(db: asyncpg.Connection) -> Catalogue:
-    """ROWS tracks spread over 120 tempi and four keys (a quarter each), analysed inside the test's transaction."""
+    """ROWS tracks spread over 120 tempi, four keys (a quarter each) and two moods (a third tense), analysed
+    inside the test's transaction."""
     suffix = secrets.token_hex(4)
     user = await accounts.create_user(
         db, organisation_name=f"Ranges {suffix}", organisation_kind=OrganisationKind.LABEL,
@@ -76,9 +82,9 @@ async def keyed(db: asyncpg.Connection) -> Catalogue:
         catalogue.ids.append(track.id)
         await db.execute(
             """INSERT INTO discovery_tracks (track_id, audio_sha256, status, mood, bpm, key_tonic, mode)
-               VALUES ($1, $2, $3, 'calm', $4, $5, $6)""",
-            track.id, "0" * 64, "done" if catalogue.done[i] else "running", float(catalogue.bpm[i]),
-            catalogue.keys[i].tonic, catalogue.keys[i].mode.value,
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            track.id, "0" * 64, "done" if catalogue.done[i] else "running", catalogue.moods[i].value,
+            float(catalogue.bpm[i]), catalogue.keys[i].tonic, catalogue.keys[i].mode.value,
         )  # fmt: skip
         await db.execute(
             "INSERT INTO discovery_embeddings VALUES ($1, 1, $2)", track.id, catalogue.vectors[i]
@@ -97,10 +103,11 @@ QUERIES = np.random.default_rng(5).standard_normal((6, embedding.EMBEDDING_DIM))
         SearchFilters(bpm_min=100, bpm_max=129),  # a quarter of the tempi
         SearchFilters(key=A_MAJOR),  # a quarter of the tracks
         SearchFilters(key=Key(7, Mode.MAJOR), bpm_min=60, bpm_max=159),
+        SearchFilters(mood=Mood.TENSE, bpm_min=60, bpm_max=159),  # a third of the tracks in 100 of 120 tempi
     ],
-    ids=["tempo", "key", "key-and-tempo"],
+    ids=["tempo", "key", "key-and-tempo", "mood-and-tempo"],
 )
-async def test_a_tempo_or_key_search_returns_the_exact_k_nearest_that_pass_read_from_its_range(
+async def test_a_tempo_key_or_mood_in_tempo_search_returns_the_exact_k_nearest_that_pass_read_from_its_range(
     db: asyncpg.Connection, keyed: Catalogue, filters: SearchFilters
 ) -> None:
     for query in QUERIES:
@@ -154,3 +161,85 @@ async def test_the_range_s_copy_follows_its_track_s_tempo_key_and_embedding_howe
     )  # fmt: skip
     copy = await _copy(db, track_id)
     assert copy is not None and (copy["bpm"], copy["key_tonic"], copy["mode"]) == (90, None, None)
+
+
+RANGE_BTREES = {
+    "tempo": "discovery_tempo_key_embeddings_bpm_idx",
+    "key": "discovery_tempo_key_embeddings_key_idx",
+    "mood": "discovery_tempo_key_embeddings_mood_idx",
+}
+
+
+async def _btree_scans(db: asyncpg.Connection) -> dict[str, int]:
+    """How many scans each range btree has had in this transaction."""
+    return {
+        name: await db.fetchval("SELECT pg_stat_get_xact_numscans($1::regclass)", index)
+        for name, index in RANGE_BTREES.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("filters", "btree"),
+    [
+        (SearchFilters(mood=Mood.TENSE, bpm_min=100, bpm_max=129), "mood"),
+        (SearchFilters(mood=Mood.TENSE, bpm_min=100), "mood"),
+        (SearchFilters(mood=Mood.TENSE, key=A_MAJOR), "key"),  # one key's range is narrower than one mood's
+        (SearchFilters(mood=Mood.TENSE, key=A_MAJOR, bpm_max=129), "key"),
+        (SearchFilters(bpm_min=100, bpm_max=129), "tempo"),
+    ],
+    ids=["mood-and-tempo", "mood-and-lowest-tempo", "mood-and-key", "mood-key-and-tempo", "tempo"],
+)
+async def test_a_range_search_reads_the_one_btree_ordered_by_its_range_and_finds_the_exact_k_nearest(
+    db: asyncpg.Connection, keyed: Catalogue, filters: SearchFilters, btree: str
+) -> None:
+    await db.execute("SET LOCAL enable_seqscan = off")  # a few hundred rows: a scan would beat any index
+    before = await _btree_scans(db)
+    for query in QUERIES:
+        found = await store.range_neighbours(db, query, filters, 10, take=ROWS)
+        assert [c.track_id for c in found] == await brute_force(db, query, filters, 10)
+    after = await _btree_scans(db)
+    assert {name: after[name] - before[name] for name in after} == {
+        **{name: 0 for name in after},
+        btree: len(QUERIES),
+    }
+
+
+async def test_a_mood_in_a_tempo_range_is_read_by_an_index_only_scan_of_the_mood_btree(
+    db: asyncpg.Connection, keyed: Catalogue
+) -> None:
+    await db.execute("SET LOCAL enable_seqscan = off")
+    sent: list[LoggedQuery] = []
+
+    def keep(record: LoggedQuery) -> None:
+        sent.append(record)
+
+    db.add_query_logger(keep)
+    await store.range_neighbours(
+        db, QUERIES[0], SearchFilters(mood=Mood.TENSE, bpm_min=100, bpm_max=129), 10, 20
+    )
+    await asyncio.sleep(0)  # asyncpg calls its query loggers on the loop's next turn
+    db.remove_query_logger(keep)
+    (statement,) = sent
+    plan = "\n".join(r[0] for r in await db.fetch(f"EXPLAIN {statement.query}", *statement.args))
+    # The btree holds every column read: the table's pages are skipped once VACUUM marks them all-visible.
+    assert f"Index Only Scan using {RANGE_BTREES['mood']}" in plan, plan
+
+
+async def test_the_range_s_copy_follows_its_track_s_mood_into_another_mood_s_range(
+    db: asyncpg.Connection, keyed: Catalogue
+) -> None:
+    calm = next(i for i, mood in enumerate(keyed.moods) if mood is Mood.CALM and keyed.done[i])
+    track_id, query = keyed.ids[calm], keyed.vectors[calm]
+    in_tempo = SearchFilters(mood=Mood.TENSE, bpm_min=float(keyed.bpm[calm]), bpm_max=float(keyed.bpm[calm]))
+    assert track_id not in [c.track_id for c in await store.range_neighbours(db, query, in_tempo, 10, 20)]
+    await db.execute("UPDATE discovery_tracks SET mood = 'tense' WHERE track_id = $1", track_id)
+    assert (
+        await db.fetchval("SELECT mood FROM discovery_tempo_key_embeddings WHERE track_id = $1", track_id)
+        == "tense"
+    )
+    found = await store.range_neighbours(db, query, in_tempo, 10, 20)
+    assert found[0].track_id == track_id and found[0].distance == pytest.approx(0.0, abs=1e-6)
+    await db.execute("UPDATE discovery_tracks SET mood = NULL WHERE track_id = $1", track_id)
+    assert await db.fetchval(
+        "SELECT mood IS NULL FROM discovery_tempo_key_embeddings WHERE track_id = $1", track_id
+    )
