@@ -72,7 +72,7 @@ async def indexed(
     """
     track_ids: dict[str, UUID] = {}
     async with pg_pool.acquire() as conn:
-        user = await _label_owner(conn, "Discovery Catalogue")
+        user = await label_owner(conn, "Discovery Catalogue")
         for t in catalogue:
             track = await rights.create_track(
                 conn, owner_organisation_id=user.organisation_id, title=t.truth.title, artist=t.truth.artist,
@@ -111,7 +111,7 @@ async def mood_and_its_copy(conn: asyncpg.Connection, track_id: UUID) -> tuple[s
     return row["track_mood"], row["embedding_mood"]
 
 
-async def _label_owner(conn: asyncpg.Connection, label: str) -> User:
+async def label_owner(conn: asyncpg.Connection, label: str) -> User:
     """A rights holder of a new label named `label` (made unique), to own a fixture's tracks."""
     suffix = secrets.token_hex(4)
     return await accounts.create_user(
@@ -167,7 +167,7 @@ async def indexed_real(
     """
     track_ids: dict[str, UUID] = {}
     async with pg_pool.acquire() as conn:
-        user = await _label_owner(conn, "Real Music")
+        user = await label_owner(conn, "Real Music")
         for recording in real_split.indexed:
             track = await rights.create_track(
                 conn,

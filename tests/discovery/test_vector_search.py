@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -13,12 +12,9 @@ from asyncpg.connection import LoggedQuery
 
 from discovery import embedding, jobs, search_plan, service, store
 from discovery.model import CatalogueStatistics, Mood, SearchFilters
-from marketplace.accounts import service as accounts
-from marketplace.accounts.model import OrganisationKind
 from marketplace.worker import worker_settings
 from rights import service as rights
-from rights.identity import Role
-from tests.discovery.conftest import mood_and_its_copy
+from tests.discovery.conftest import label_owner, mood_and_its_copy
 
 ROWS = 600
 RARE = 30  # one row in twenty carries the rare mood
@@ -29,11 +25,7 @@ async def many_vectors(db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch) 
     """ROWS random embeddings in the test's transaction; exact scans only when no row matches, so the
     rare mood (30 rows) goes through the index."""
     monkeypatch.setattr(search_plan, "EXACT_ROWS_PER_CANDIDATE", 0.0)
-    suffix = secrets.token_hex(4)
-    user = await accounts.create_user(
-        db, organisation_name=f"Vectors {suffix}", organisation_kind=OrganisationKind.LABEL,
-        email=f"vectors-{suffix}@example.test", display_name="V", role=Role.RIGHTS_HOLDER, password="x" * 12,
-    )  # fmt: skip
+    user = await label_owner(db, "Vectors")
     await db.execute("INSERT INTO discovery_audio VALUES ($1, 'wav', 1, 1)", "0" * 64)
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((ROWS, embedding.EMBEDDING_DIM))
