@@ -536,8 +536,8 @@ async def calibrate_graph(conn: asyncpg.Connection, now: datetime) -> GraphCalib
 
     About CALIBRATION_QUERIES tracks drawn at random each give a query as a new track near them
     would be (search_plan.query_near); its nearest tracks are scored exactly, then found by the
-    graph at each ef_search of the sweep. About 15 s of one backend's CPU at 1,000,000 tracks (the
-    exact scans), on the worker's connection, hourly at most.
+    graph at each ef_search of the sweep. 16–53 s of one backend at 1,000,000 tracks, 4–7 s at
+    100,000 (docs/benchmarks.md), on the worker's connection, hourly at most.
     """
     rows = await store.catalogue_rows(conn)
     if not search_plan.needs_calibration(await store.latest_calibration(conn), rows, now):
@@ -558,6 +558,8 @@ async def calibrate_graph(conn: asyncpg.Connection, now: datetime) -> GraphCalib
         truths.append(await store.true_neighbours(conn, query, k))
         for ef_search, answers in found.items():
             answers.append([c.track_id for c in await store.graph_neighbours(conn, query, k, ef_search)])
+    if not truths:  # no sampled track had another near it: nothing was measured
+        return None
     calibration = search_plan.measured_calibration(now, rows, truths, found)
     await store.record_calibration(conn, calibration)
     CATALOGUE_STATISTICS.forget()
