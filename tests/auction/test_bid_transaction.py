@@ -4,6 +4,7 @@ round's lock, each counting every bid before it, numbered in order, timed after 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -25,12 +26,16 @@ async def _nowhere(channel: str, data: bytes) -> None:
     """Fan-out is not what these tests look at."""
 
 
+async def _a_sealed_round(sign_in: SignIn, pg_pool: asyncpg.Pool) -> dict[str, Any]:
+    """A sealed round a new rights holder has opened for a minute, reserve 1,000."""
+    return await open_round(pg_pool, await sign_in("rights_holder"), sealed(reserve=1_000), duration=60)
+
+
 async def test_bids_placed_at_once_are_counted_numbered_timed_and_audited_one_after_another(
     sign_in: SignIn, pg_pool: asyncpg.Pool
 ) -> None:
-    seller = await sign_in("rights_holder")
+    opened = await _a_sealed_round(sign_in, pg_pool)
     buyers = [await sign_in("buyer") for _ in range(BIDDERS)]
-    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
     round_id = UUID(opened["id"])
     relay = Relay(publish=_nowhere, jobs=None)
     receipts = await asyncio.gather(
@@ -63,8 +68,8 @@ async def test_bids_placed_at_once_are_counted_numbered_timed_and_audited_one_af
 async def test_a_bid_id_used_before_is_refused_and_stores_nothing(
     sign_in: SignIn, pg_pool: asyncpg.Pool
 ) -> None:
-    seller, alice, bob = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
-    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    opened = await _a_sealed_round(sign_in, pg_pool)
+    alice, bob = await sign_in("buyer"), await sign_in("buyer")
     round_id = UUID(opened["id"])
     relay = Relay(publish=_nowhere, jobs=None)
     first = await service.place_bid(
@@ -85,8 +90,8 @@ async def test_a_bid_id_used_before_is_refused_and_stores_nothing(
 async def test_a_bid_sends_four_statements_and_its_connection_goes_back_without_a_reset_query(
     sign_in: SignIn, pg_pool: asyncpg.Pool, urls: StoreUrls
 ) -> None:
-    seller, first, second = await sign_in("rights_holder"), await sign_in("buyer"), await sign_in("buyer")
-    round_id = UUID((await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60))["id"])
+    round_id = UUID((await _a_sealed_round(sign_in, pg_pool))["id"])
+    first, second = await sign_in("buyer"), await sign_in("buyer")
     sent: list[str] = []
     pool = await create_pool(urls.database_url, min_size=1, max_size=1)  # the app's pool settings
     relay = Relay(publish=_nowhere, jobs=None)
@@ -108,8 +113,8 @@ async def test_a_bid_sends_four_statements_and_its_connection_goes_back_without_
 async def test_a_buyer_bidding_faster_than_the_limit_is_refused_with_429_naming_the_wait(
     sign_in: SignIn, pg_pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    seller, buyer = await sign_in("rights_holder"), await sign_in("buyer")
-    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
+    opened = await _a_sealed_round(sign_in, pg_pool)
+    buyer = await sign_in("buyer")
     # Twice the limit at once: however the requests fall across the one-second windows, some are refused.
     attempts = 4 * settings.bids_per_second
     answers = await asyncio.gather(
@@ -144,9 +149,8 @@ async def test_a_connection_given_back_inside_a_transaction_is_rolled_back_befor
 async def test_bids_posted_at_once_are_each_answered_on_their_own_and_a_repeat_alone_is_refused(
     sign_in: SignIn, pg_pool: asyncpg.Pool
 ) -> None:
-    seller = await sign_in("rights_holder")
+    opened = await _a_sealed_round(sign_in, pg_pool)
     buyers = [await sign_in("buyer") for _ in range(BIDDERS)]
-    opened = await open_round(pg_pool, seller, sealed(reserve=1_000), duration=60)
     path = f"/api/rounds/{opened['id']}/bids"
     # The last buyer bids twice: however the bids queue and batch, its second is refused on its own.
     posts = [(buyer, 2_000 + i) for i, buyer in enumerate(buyers)] + [(buyers[-1], 9_000)]
