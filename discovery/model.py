@@ -256,8 +256,8 @@ class RecallMeasurement(msgspec.Struct, frozen=True, kw_only=True):
 class GraphCalibration(msgspec.Struct, frozen=True, kw_only=True):
     """What the graph's recall was measured to be on the catalogue itself, at several ef_search values.
 
-    Each query is a catalogue track's own embedding, its nearest other tracks found exactly and by
-    the graph: "sounds like this track" is the search the catalogue answers most.
+    Each query is a catalogue track moved as far as its nearest neighbour is (search_plan.query_near),
+    its nearest tracks found exactly and by the graph: a query as a new track near the catalogue's own.
     """
 
     measured_at: datetime

@@ -165,6 +165,11 @@ async def features_of(conn: asyncpg.Connection, track_ids: Sequence[UUID]) -> di
     return {r["track_id"]: msgspec.convert(r["features"], AudioFeatures) for r in rows}
 
 
+def _embedding(row: asyncpg.Record) -> npt.NDArray[np.float64]:
+    """A row's embedding as floats: pgvector's codec decodes to its own Vector type."""
+    return np.asarray(row["embedding"].to_numpy(), dtype=np.float64)
+
+
 async def embeddings_of(
     conn: asyncpg.Connection, track_ids: Sequence[UUID]
 ) -> dict[UUID, npt.NDArray[np.float64]]:
@@ -172,8 +177,7 @@ async def embeddings_of(
         "SELECT track_id, embedding FROM discovery_embeddings WHERE track_id = ANY($1::uuid[])",
         list(track_ids),
     )
-    # pgvector's codec decodes to its own Vector type.
-    return {r["track_id"]: np.asarray(r["embedding"].to_numpy(), dtype=np.float64) for r in rows}
+    return {r["track_id"]: _embedding(r) for r in rows}
 
 
 async def update_document(
@@ -466,7 +470,7 @@ async def embedding_sample(
         percent,
         n,
     )
-    return [(r["track_id"], np.asarray(r["embedding"].to_numpy(), dtype=np.float64)) for r in records]
+    return [(r["track_id"], _embedding(r)) for r in records]
 
 
 async def graph_neighbours(
